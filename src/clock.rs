@@ -1,0 +1,120 @@
+//! Time sources: the wall clock, and a manual clock for tests.
+//!
+//! Everything in keygate that depends on time (expiry, roll grace periods, cache
+//! lifetimes, rate limits, last-used tracking) reads it from one [`Clock`], so a test can
+//! drive all of it with a [`ManualClock`] instead of sleeping.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use governor::nanos::Nanos;
+
+/// A source of wall-clock and monotonic time.
+///
+/// `Clock::default()` is the system clock. Cloning is cheap.
+#[derive(Clone, Debug, Default)]
+pub struct Clock {
+    manual: Option<Arc<ManualState>>,
+}
+
+#[derive(Debug)]
+struct ManualState {
+    start: SystemTime,
+    elapsed_nanos: AtomicU64,
+}
+
+/// A handle that moves a manual [`Clock`] forward.
+#[derive(Clone, Debug)]
+pub struct ManualClock {
+    state: Arc<ManualState>,
+}
+
+fn process_start() -> Instant {
+    static START: OnceLock<Instant> = OnceLock::new();
+    *START.get_or_init(Instant::now)
+}
+
+impl Clock {
+    /// The system clock.
+    pub fn system() -> Self {
+        Self::default()
+    }
+
+    /// A clock that stands still at `start` until its [`ManualClock`] advances it.
+    pub fn manual(start: SystemTime) -> (Self, ManualClock) {
+        let state = Arc::new(ManualState {
+            start,
+            elapsed_nanos: AtomicU64::new(0),
+        });
+        (
+            Self {
+                manual: Some(state.clone()),
+            },
+            ManualClock { state },
+        )
+    }
+
+    /// The current wall-clock time.
+    pub fn now(&self) -> SystemTime {
+        match &self.manual {
+            None => SystemTime::now(),
+            Some(state) => {
+                state.start + Duration::from_nanos(state.elapsed_nanos.load(Ordering::Acquire))
+            }
+        }
+    }
+
+    /// Monotonic time since an arbitrary fixed origin.
+    pub(crate) fn monotonic(&self) -> Duration {
+        match &self.manual {
+            None => process_start().elapsed(),
+            Some(state) => Duration::from_nanos(state.elapsed_nanos.load(Ordering::Acquire)),
+        }
+    }
+}
+
+impl ManualClock {
+    /// Moves the clock forward by `by`.
+    pub fn advance(&self, by: Duration) {
+        let nanos = u64::try_from(by.as_nanos()).unwrap_or(u64::MAX);
+        self.state.elapsed_nanos.fetch_add(nanos, Ordering::AcqRel);
+    }
+
+    /// The clock's current wall-clock time.
+    pub fn now(&self) -> SystemTime {
+        self.state.start + Duration::from_nanos(self.state.elapsed_nanos.load(Ordering::Acquire))
+    }
+}
+
+impl governor::clock::Clock for Clock {
+    type Instant = Nanos;
+
+    fn now(&self) -> Nanos {
+        Nanos::from(self.monotonic())
+    }
+}
+
+/// Seconds since the Unix epoch, rounded up (0 for times before it).
+pub(crate) fn unix_seconds_ceil(at: SystemTime) -> u64 {
+    match at.duration_since(UNIX_EPOCH) {
+        Ok(d) => d.as_secs() + u64::from(d.subsec_nanos() > 0),
+        Err(_) => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manual_clock_moves_only_when_advanced() {
+        let start = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let (clock, handle) = Clock::manual(start);
+        assert_eq!(clock.now(), start);
+        handle.advance(Duration::from_millis(1500));
+        assert_eq!(clock.now(), start + Duration::from_millis(1500));
+        assert_eq!(clock.monotonic(), Duration::from_millis(1500));
+        assert_eq!(unix_seconds_ceil(clock.now()), 1_700_000_002);
+    }
+}

@@ -1,0 +1,150 @@
+//! The typed identity attached to an authenticated request.
+
+use std::fmt;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+use serde::ser::SerializeStruct;
+use serde::Serialize;
+
+use crate::key::Environment;
+use crate::ratelimit::Tier;
+use crate::record::{AccountId, KeyId, KeyRecord};
+use crate::scope::{GrantedScopes, ScopeSet};
+
+/// A key as the cache holds it: the record plus what keygate derives from it once.
+pub(crate) struct ResolvedKey {
+    pub(crate) record: KeyRecord,
+    pub(crate) granted: GrantedScopes,
+    pub(crate) read_only: bool,
+    pub(crate) tier: Option<Arc<Tier>>,
+    /// What the rate limit counts against: the key id or the account id.
+    pub(crate) limit_key: Arc<str>,
+    /// Unix seconds of the last `last_used_at` write this process started.
+    pub(crate) last_used_written: AtomicU64,
+}
+
+/// Who is calling: inserted into the request's extensions after a key passes every check.
+///
+/// Read it with `req.extensions().get::<Identity>()` (hyper, tonic), or as an axum
+/// extractor with the `axum` feature. Cheap to clone. It holds no secret and no digest.
+#[derive(Clone)]
+pub struct Identity(pub(crate) Arc<ResolvedKey>);
+
+impl Identity {
+    /// The key's public id.
+    pub fn key_id(&self) -> &KeyId {
+        &self.0.record.id
+    }
+
+    /// The owning account.
+    pub fn account_id(&self) -> &AccountId {
+        &self.0.record.account_id
+    }
+
+    /// The key's name.
+    pub fn name(&self) -> &str {
+        &self.0.record.name
+    }
+
+    /// The key's environment.
+    pub fn environment(&self) -> Option<Environment> {
+        self.0.record.environment
+    }
+
+    /// The scopes the key was given.
+    pub fn scopes(&self) -> &ScopeSet {
+        &self.0.record.scopes
+    }
+
+    /// Whether the key holds `scope`, directly or through the configured implications.
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.0.granted.has(scope)
+    }
+
+    /// Whether the key is read-only.
+    pub fn is_read_only(&self) -> bool {
+        self.0.read_only
+    }
+
+    /// The key's free-form metadata.
+    pub fn metadata(&self) -> &serde_json::Map<String, serde_json::Value> {
+        &self.0.record.metadata
+    }
+}
+
+impl fmt::Debug for Identity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Identity")
+            .field("key_id", self.key_id())
+            .field("account_id", self.account_id())
+            .field("name", &self.name())
+            .field("environment", &self.environment())
+            .field("scopes", self.scopes())
+            .finish()
+    }
+}
+
+impl Serialize for Identity {
+    /// `{"id":…,"account_id":…,"name":…,"environment":…,"scopes":[…]}`.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut st = s.serialize_struct("Identity", 5)?;
+        st.serialize_field("id", self.key_id())?;
+        st.serialize_field("account_id", self.account_id())?;
+        st.serialize_field("name", self.name())?;
+        st.serialize_field("environment", &self.environment())?;
+        st.serialize_field("scopes", self.scopes())?;
+        st.end()
+    }
+}
+
+#[cfg(feature = "axum")]
+mod axum_impl {
+    use super::Identity;
+    use axum::extract::{FromRequestParts, OptionalFromRequestParts};
+    use axum::response::{IntoResponse, Response};
+    use http::request::Parts;
+
+    /// The rejection of the [`Identity`] extractor: the request carries no identity,
+    /// which means keygate's layer does not run in front of this route.
+    #[derive(Debug, Clone, Copy, thiserror::Error)]
+    #[error("no keygate Identity on this request: add keygate's layer in front of this route (Router::layer or route_layer)")]
+    pub struct MissingIdentity;
+
+    impl IntoResponse for MissingIdentity {
+        fn into_response(self) -> Response {
+            let res = crate::render::json_error(
+                http::StatusCode::INTERNAL_SERVER_ERROR,
+                "keygate_layer_missing",
+                &self.to_string(),
+            );
+            res.map(axum::body::Body::from)
+        }
+    }
+
+    impl<S: Send + Sync> FromRequestParts<S> for Identity {
+        type Rejection = MissingIdentity;
+
+        async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+            parts
+                .extensions
+                .get::<Identity>()
+                .cloned()
+                .ok_or(MissingIdentity)
+        }
+    }
+
+    impl<S: Send + Sync> OptionalFromRequestParts<S> for Identity {
+        type Rejection = std::convert::Infallible;
+
+        async fn from_request_parts(
+            parts: &mut Parts,
+            _: &S,
+        ) -> Result<Option<Self>, Self::Rejection> {
+            Ok(parts.extensions.get::<Identity>().cloned())
+        }
+    }
+}
+
+#[cfg(feature = "axum")]
+pub use axum_impl::MissingIdentity;

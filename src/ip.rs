@@ -1,0 +1,324 @@
+//! Per-key IP allowlists, and how keygate learns a request's client IP.
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::str::FromStr;
+use std::sync::Arc;
+
+use http::{Extensions, HeaderMap};
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+/// The addresses and networks a key may be used from. Empty means any address.
+///
+/// Entries are single addresses (`203.0.113.7`, `2001:db8::1`) or CIDR networks
+/// (`10.0.0.0/8`, `2001:db8::/32`). An IPv4-mapped IPv6 address (`::ffff:203.0.113.7`)
+/// matches its IPv4 form, whichever side uses which.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct IpAllowlist(Arc<[IpNet]>);
+
+/// An allowlist entry that is neither an address nor a CIDR network.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("invalid IP address or CIDR '{0}'")]
+pub struct InvalidIpEntry(pub String);
+
+impl IpAllowlist {
+    /// An empty list: any address.
+    pub fn any() -> Self {
+        Self::default()
+    }
+
+    /// Parses addresses and CIDR networks.
+    pub fn parse<I, S>(entries: I) -> Result<Self, InvalidIpEntry>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        entries
+            .into_iter()
+            .map(|e| parse_entry(e.as_ref()))
+            .collect::<Result<Vec<_>, _>>()
+            .map(|v| Self(v.into()))
+    }
+
+    /// Whether the list is empty (any address allowed).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The entries.
+    pub fn entries(&self) -> &[IpNet] {
+        &self.0
+    }
+
+    /// Whether `ip` is allowed. An empty list allows every address.
+    pub fn allows(&self, ip: IpAddr) -> bool {
+        self.is_empty() || self.0.iter().any(|net| net_contains(net, ip))
+    }
+}
+
+fn parse_entry(entry: &str) -> Result<IpNet, InvalidIpEntry> {
+    let entry = entry.trim();
+    let net = if entry.contains('/') {
+        IpNet::from_str(entry).map(|n| n.trunc()).ok()
+    } else {
+        IpAddr::from_str(entry).ok().map(IpNet::from)
+    };
+    net.map(canonical_net)
+        .ok_or_else(|| InvalidIpEntry(entry.chars().take(64).collect()))
+}
+
+/// An IPv4-mapped IPv6 network (`::ffff:a.b.c.d/96+n`) becomes its IPv4 form.
+fn canonical_net(net: IpNet) -> IpNet {
+    match net {
+        IpNet::V6(v6) if v6.prefix_len() >= 96 => match v6.addr().to_ipv4_mapped() {
+            Some(v4) => ipnet::Ipv4Net::new(v4, v6.prefix_len() - 96)
+                .map(IpNet::V4)
+                .unwrap_or(net),
+            None => net,
+        },
+        other => other,
+    }
+}
+
+fn net_contains(net: &IpNet, ip: IpAddr) -> bool {
+    net.contains(&ip.to_canonical())
+}
+
+impl fmt::Debug for IpAllowlist {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|n| DisplayNet(*n)))
+            .finish()
+    }
+}
+
+struct DisplayNet(IpNet);
+impl fmt::Debug for DisplayNet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&display_entry(&self.0))
+    }
+}
+
+/// Host networks print as plain addresses, as they were most likely written.
+fn display_entry(net: &IpNet) -> String {
+    if net.prefix_len() == net.max_prefix_len() {
+        net.addr().to_string()
+    } else {
+        net.to_string()
+    }
+}
+
+impl Serialize for IpAllowlist {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(display_entry))
+    }
+}
+
+impl<'de> Deserialize<'de> for IpAllowlist {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let entries = Vec::<String>::deserialize(d)?;
+        IpAllowlist::parse(&entries).map_err(serde::de::Error::custom)
+    }
+}
+
+/// The peer address of a connection, for servers that insert it themselves (plain
+/// hyper): `req.extensions_mut().insert(PeerAddr(remote_addr))`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PeerAddr(pub SocketAddr);
+
+/// Finds a request's client IP. Implemented for closures
+/// `Fn(&HeaderMap, &Extensions) -> Option<IpAddr>`.
+///
+/// `None` means unknown; a key with an allowlist is then refused (fail closed).
+pub trait ClientIpResolver: Send + Sync + 'static {
+    /// The client IP of the request with these headers and extensions.
+    fn client_ip(&self, headers: &HeaderMap, extensions: &Extensions) -> Option<IpAddr>;
+}
+
+impl<F> ClientIpResolver for F
+where
+    F: Fn(&HeaderMap, &Extensions) -> Option<IpAddr> + Send + Sync + 'static,
+{
+    fn client_ip(&self, headers: &HeaderMap, extensions: &Extensions) -> Option<IpAddr> {
+        self(headers, extensions)
+    }
+}
+
+/// The default resolver: the connection's peer address.
+///
+/// It reads, in order, [`PeerAddr`], axum's `ConnectInfo<SocketAddr>` (feature `axum`,
+/// served with `into_make_service_with_connect_info`) and tonic's `TcpConnectInfo`
+/// (feature `tonic`). It never reads forwarding headers; see [`TrustedProxies`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PeerIp;
+
+impl PeerIp {
+    /// The peer address found in `extensions`, if any.
+    pub fn peer_ip(extensions: &Extensions) -> Option<IpAddr> {
+        if let Some(PeerAddr(addr)) = extensions.get::<PeerAddr>() {
+            return Some(addr.ip());
+        }
+        #[cfg(feature = "axum")]
+        if let Some(info) = extensions.get::<axum::extract::ConnectInfo<SocketAddr>>() {
+            return Some(info.0.ip());
+        }
+        #[cfg(feature = "tonic")]
+        if let Some(info) = extensions.get::<tonic::transport::server::TcpConnectInfo>() {
+            if let Some(addr) = info.remote_addr() {
+                return Some(addr.ip());
+            }
+        }
+        None
+    }
+}
+
+impl ClientIpResolver for PeerIp {
+    fn client_ip(&self, _headers: &HeaderMap, extensions: &Extensions) -> Option<IpAddr> {
+        Self::peer_ip(extensions)
+    }
+}
+
+/// Honours `Forwarded` and `X-Forwarded-For`, but only from trusted proxies.
+///
+/// If the direct peer is not a trusted proxy, the headers are ignored and the peer is the
+/// client: anyone can send the headers. Otherwise the forwarding chain is walked from the
+/// right (the hop nearest this server) to the left, skipping trusted proxies, and the
+/// first untrusted hop is the client. A malformed hop makes the client unknown. When both
+/// headers are present, `Forwarded` (RFC 7239) wins.
+#[derive(Clone, Debug)]
+pub struct TrustedProxies {
+    proxies: IpAllowlist,
+}
+
+impl TrustedProxies {
+    /// Trusts the proxies at these addresses or networks.
+    pub fn new(proxies: IpAllowlist) -> Self {
+        Self { proxies }
+    }
+
+    fn is_trusted(&self, ip: IpAddr) -> bool {
+        !self.proxies.is_empty() && self.proxies.allows(ip)
+    }
+}
+
+impl ClientIpResolver for TrustedProxies {
+    fn client_ip(&self, headers: &HeaderMap, extensions: &Extensions) -> Option<IpAddr> {
+        let peer = PeerIp::peer_ip(extensions)?;
+        if !self.is_trusted(peer) {
+            return Some(peer);
+        }
+        let hops = forwarded_hops(headers)?;
+        let mut client = peer;
+        for hop in hops.iter().rev() {
+            let ip = (*hop)?;
+            client = ip;
+            if !self.is_trusted(ip) {
+                return Some(ip);
+            }
+        }
+        Some(client)
+    }
+}
+
+/// The hops named by `Forwarded` (or else `X-Forwarded-For`), left to right; `None`
+/// entries are hops that did not parse. `Some(empty)` when neither header is present.
+fn forwarded_hops(headers: &HeaderMap) -> Option<Vec<Option<IpAddr>>> {
+    let forwarded: Vec<_> = headers.get_all(http::header::FORWARDED).iter().collect();
+    if !forwarded.is_empty() {
+        let mut hops = Vec::new();
+        for value in forwarded {
+            let value = value.to_str().ok()?;
+            for element in value.split(',') {
+                let for_value = element.split(';').find_map(|pair| {
+                    let (name, value) = pair.split_once('=')?;
+                    name.trim()
+                        .eq_ignore_ascii_case("for")
+                        .then(|| value.trim())
+                });
+                // An element without `for=` says nothing about the client.
+                if let Some(v) = for_value {
+                    hops.push(parse_forwarded_for(v));
+                }
+            }
+        }
+        return Some(hops);
+    }
+    let mut hops = Vec::new();
+    for value in headers.get_all("x-forwarded-for") {
+        let value = value.to_str().ok()?;
+        for hop in value.split(',') {
+            hops.push(parse_node(hop.trim()));
+        }
+    }
+    Some(hops)
+}
+
+/// A `for=` value: `192.0.2.60`, `"[2001:db8::1]:4711"`, `"192.0.2.60:8080"`.
+fn parse_forwarded_for(value: &str) -> Option<IpAddr> {
+    let value = value.trim_matches('"');
+    parse_node(value)
+}
+
+fn parse_node(node: &str) -> Option<IpAddr> {
+    if let Ok(ip) = IpAddr::from_str(node) {
+        return Some(ip);
+    }
+    if let Ok(sock) = SocketAddr::from_str(node) {
+        return Some(sock.ip());
+    }
+    let inner = node.strip_prefix('[')?.split(']').next()?;
+    IpAddr::from_str(inner).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_parse_and_match() {
+        let list = IpAllowlist::parse(["203.0.113.7", "10.0.0.0/8", "2001:db8::/32"]).unwrap();
+        assert!(list.allows("203.0.113.7".parse().unwrap()));
+        assert!(!list.allows("203.0.113.8".parse().unwrap()));
+        assert!(list.allows("10.9.8.7".parse().unwrap()));
+        assert!(list.allows("2001:db8:1::5".parse().unwrap()));
+        assert!(!list.allows("2001:db9::5".parse().unwrap()));
+        assert!(list.allows("::ffff:203.0.113.7".parse().unwrap()));
+        assert!(list.allows("::ffff:10.1.1.1".parse().unwrap()));
+    }
+
+    #[test]
+    fn mapped_entries_match_plain_ipv4() {
+        let list = IpAllowlist::parse(["::ffff:192.0.2.0/120"]).unwrap();
+        assert!(list.allows("192.0.2.44".parse().unwrap()));
+        assert!(!list.allows("192.0.3.44".parse().unwrap()));
+    }
+
+    #[test]
+    fn bad_entries_are_refused() {
+        assert!(IpAllowlist::parse(["300.1.1.1"]).is_err());
+        assert!(IpAllowlist::parse(["10.0.0.0/33"]).is_err());
+        assert!(IpAllowlist::parse(["example.com"]).is_err());
+    }
+
+    #[test]
+    fn serde_round_trips() {
+        let list = IpAllowlist::parse(["1.2.3.4", "10.0.0.0/8"]).unwrap();
+        let json = serde_json::to_string(&list).unwrap();
+        assert_eq!(json, r#"["1.2.3.4","10.0.0.0/8"]"#);
+        assert_eq!(serde_json::from_str::<IpAllowlist>(&json).unwrap(), list);
+    }
+
+    #[test]
+    fn forwarded_for_values_parse() {
+        assert_eq!(
+            parse_forwarded_for("\"[2001:db8::1]:4711\""),
+            Some("2001:db8::1".parse().unwrap())
+        );
+        assert_eq!(
+            parse_forwarded_for("192.0.2.60:8080"),
+            Some("192.0.2.60".parse().unwrap())
+        );
+        assert_eq!(parse_forwarded_for("unknown"), None);
+    }
+}

@@ -1,0 +1,284 @@
+//! Per-key (or per-account) rate limits on governor, and the headers that report them.
+//!
+//! Limiter state is keyed only by an authenticated key id or account id, never by a
+//! presented token, and is only touched after every other check has passed, so a
+//! refused request consumes no quota. Keys that share a quota share one keyed governor
+//! limiter (a *tier*); a per-key override gets its own tier. Idle state is dropped by
+//! [`crate::Keygate::run_maintenance`], which also runs by itself every
+//! [`RateLimitConfig::maintenance_interval`].
+
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use dashmap::DashMap;
+use governor::middleware::StateInformationMiddleware;
+use governor::state::keyed::DashMapStateStore;
+use governor::{Quota, RateLimiter};
+use http::header::{HeaderMap, HeaderName, HeaderValue};
+
+use crate::clock::{unix_seconds_ceil, Clock};
+use crate::record::RateLimit;
+
+/// What a limit is counted against.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RateLimitKey {
+    /// Each key has its own bucket.
+    #[default]
+    PerKey,
+    /// All keys of an account with the same quota share a bucket (Tenuo's per-tenant
+    /// limit).
+    PerAccount,
+}
+
+/// Rate-limit settings for a deployment.
+#[derive(Clone, Debug)]
+pub struct RateLimitConfig {
+    /// The quota for keys without an override; `None` disables limiting for them.
+    pub default_quota: Option<RateLimit>,
+    /// Per key or per account.
+    pub key: RateLimitKey,
+    /// Also send the IETF draft's `RateLimit-Policy` and `RateLimit` fields.
+    pub ietf_headers: bool,
+    /// How often idle limiter state is dropped.
+    pub maintenance_interval: Duration,
+}
+
+impl Default for RateLimitConfig {
+    /// 1000 requests/s with a burst of 2000 per key (the Tenuo default), legacy
+    /// `X-RateLimit-*` headers only, maintenance every 10 s.
+    fn default() -> Self {
+        Self {
+            default_quota: Some(RateLimit::TENUO_DEFAULT),
+            key: RateLimitKey::PerKey,
+            ietf_headers: false,
+            maintenance_interval: Duration::from_secs(10),
+        }
+    }
+}
+
+impl RateLimitConfig {
+    /// No limits at all.
+    pub fn disabled() -> Self {
+        Self {
+            default_quota: None,
+            ..Self::default()
+        }
+    }
+}
+
+pub(crate) type TierLimiter =
+    RateLimiter<Arc<str>, DashMapStateStore<Arc<str>>, Clock, StateInformationMiddleware>;
+
+/// One quota's limiter.
+pub(crate) struct Tier {
+    pub(crate) quota: RateLimit,
+    limiter: TierLimiter,
+    /// Time for one token to come back.
+    interval: Duration,
+}
+
+/// The rate-limit state reported to the client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateLimitStatus {
+    /// The quota in force.
+    pub quota: RateLimit,
+    /// Requests left right now.
+    pub remaining: u32,
+    /// When the bucket is full again, in Unix seconds (rounded up).
+    pub reset_at: u64,
+    /// Seconds until then (rounded up).
+    pub reset_after: u64,
+}
+
+impl RateLimitStatus {
+    /// Writes `X-RateLimit-Limit`, `X-RateLimit-Remaining` and `X-RateLimit-Reset` (Unix
+    /// seconds, as in the Tenuo documentation), and with `ietf` also the draft's
+    /// `RateLimit-Policy` and `RateLimit` fields.
+    ///
+    /// `X-RateLimit-Limit` is the burst: the number that `Remaining` counts down from.
+    pub fn write_headers(&self, headers: &mut HeaderMap, ietf: bool) {
+        static LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
+        static REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
+        static RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
+        headers.insert(LIMIT.clone(), HeaderValue::from(self.quota.burst));
+        headers.insert(REMAINING.clone(), HeaderValue::from(self.remaining));
+        headers.insert(RESET.clone(), HeaderValue::from(self.reset_at));
+        if ietf {
+            let window = u64::from(self.quota.burst).div_ceil(u64::from(self.quota.per_second.max(1)));
+            if let Ok(v) = HeaderValue::from_str(&format!(
+                "\"default\";q={};w={}",
+                self.quota.burst,
+                window.max(1)
+            )) {
+                headers.insert("ratelimit-policy", v);
+            }
+            if let Ok(v) = HeaderValue::from_str(&format!(
+                "\"default\";r={};t={}",
+                self.remaining, self.reset_after
+            )) {
+                headers.insert("ratelimit", v);
+            }
+        }
+    }
+}
+
+/// Every tier of a deployment.
+pub(crate) struct RateLimits {
+    config: RateLimitConfig,
+    clock: Clock,
+    tiers: DashMap<RateLimit, Arc<Tier>>,
+    last_maintenance: AtomicU64,
+}
+
+impl RateLimits {
+    pub(crate) fn new(config: RateLimitConfig, clock: Clock) -> Self {
+        Self {
+            config,
+            clock,
+            tiers: DashMap::new(),
+            last_maintenance: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn config(&self) -> &RateLimitConfig {
+        &self.config
+    }
+
+    /// The tier for a key with this override, or `None` when the key is unlimited.
+    pub(crate) fn tier_for(&self, key_override: Option<RateLimit>) -> Option<Arc<Tier>> {
+        let quota = key_override.or(self.config.default_quota)?;
+        let per_second = NonZeroU32::new(quota.per_second)?;
+        let burst = NonZeroU32::new(quota.burst)?;
+        let tier = self.tiers.entry(quota).or_insert_with(|| {
+            let limiter = RateLimiter::dashmap_with_clock(
+                Quota::per_second(per_second).allow_burst(burst),
+                self.clock.clone(),
+            )
+            .with_middleware::<StateInformationMiddleware>();
+            Arc::new(Tier {
+                quota,
+                limiter,
+                interval: Duration::from_secs(1) / per_second.get(),
+            })
+        });
+        Some(tier.clone())
+    }
+
+    /// Takes one request from `key`'s bucket in `tier`.
+    pub(crate) fn check(&self, tier: &Tier, key: &Arc<str>) -> Result<RateLimitStatus, (Duration, RateLimitStatus)> {
+        self.maybe_maintain();
+        let quota = tier.quota;
+        match tier.limiter.check_key(key) {
+            Ok(snapshot) => {
+                let remaining = snapshot.remaining_burst_capacity();
+                let to_full = tier.interval * quota.burst.saturating_sub(remaining);
+                Ok(self.status(quota, remaining, to_full))
+            }
+            Err(not_until) => {
+                let wait = not_until.wait_time_from(governor::clock::Clock::now(&self.clock));
+                let to_full = wait + tier.interval * quota.burst.saturating_sub(1);
+                Err((wait, self.status(quota, 0, to_full)))
+            }
+        }
+    }
+
+    fn status(&self, quota: RateLimit, remaining: u32, to_full: Duration) -> RateLimitStatus {
+        let now = self.clock.now();
+        let reset_at = unix_seconds_ceil(now + to_full);
+        let now_secs = now
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        RateLimitStatus {
+            quota,
+            remaining,
+            reset_at,
+            reset_after: reset_at.saturating_sub(now_secs),
+        }
+    }
+
+    fn maybe_maintain(&self) {
+        let now = self.clock.monotonic().as_secs().max(1);
+        let last = self.last_maintenance.load(Ordering::Relaxed);
+        if last == 0 {
+            // First use: start the interval now.
+            let _ = self
+                .last_maintenance
+                .compare_exchange(0, now, Ordering::Relaxed, Ordering::Relaxed);
+            return;
+        }
+        if now.saturating_sub(last) < self.config.maintenance_interval.as_secs()
+            || self
+                .last_maintenance
+                .compare_exchange(last, now, Ordering::AcqRel, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        self.maintain();
+    }
+
+    /// Drops the state of every bucket that is full again, and every idle tier nobody
+    /// refers to.
+    pub(crate) fn maintain(&self) {
+        for tier in self.tiers.iter() {
+            tier.limiter.retain_recent();
+            tier.limiter.shrink_to_fit();
+        }
+        self.tiers
+            .retain(|_, tier| !(tier.limiter.is_empty() && Arc::strong_count(tier) == 1));
+        self.tiers.shrink_to_fit();
+    }
+
+    /// Number of buckets held, over all tiers.
+    pub(crate) fn tracked(&self) -> usize {
+        self.tiers.iter().map(|t| t.limiter.len()).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{SystemTime, UNIX_EPOCH};
+
+    fn limits(quota: RateLimit) -> (RateLimits, crate::ManualClock) {
+        let (clock, manual) = Clock::manual(UNIX_EPOCH + Duration::from_secs(1_000));
+        let config = RateLimitConfig {
+            default_quota: Some(quota),
+            ..RateLimitConfig::default()
+        };
+        (RateLimits::new(config, clock), manual)
+    }
+
+    #[test]
+    fn burst_then_refusal_then_replenish() {
+        let (limits, manual) = limits(RateLimit::new(2, 3));
+        let tier = limits.tier_for(None).unwrap();
+        let key: Arc<str> = "ak_1".into();
+        let seen: Vec<u32> = (0..3)
+            .map(|_| limits.check(&tier, &key).unwrap().remaining)
+            .collect();
+        assert_eq!(seen, [2, 1, 0]);
+        let (wait, status) = limits.check(&tier, &key).unwrap_err();
+        assert_eq!(wait, Duration::from_millis(500));
+        assert_eq!(status.remaining, 0);
+        manual.advance(Duration::from_millis(500));
+        assert_eq!(limits.check(&tier, &key).unwrap().remaining, 0);
+        let _ = SystemTime::now();
+    }
+
+    #[test]
+    fn idle_state_is_dropped() {
+        let (limits, manual) = limits(RateLimit::new(10, 10));
+        let tier = limits.tier_for(None).unwrap();
+        for i in 0..1000 {
+            let key: Arc<str> = format!("ak_{i}").into();
+            limits.check(&tier, &key).unwrap();
+        }
+        assert_eq!(limits.tracked(), 1000);
+        manual.advance(Duration::from_secs(2));
+        limits.maintain();
+        assert_eq!(limits.tracked(), 0);
+    }
+}

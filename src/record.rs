@@ -1,0 +1,158 @@
+//! What a store keeps about a key.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+
+use crate::digest::KeyDigest;
+use crate::ip::IpAllowlist;
+use crate::key::Environment;
+use crate::scope::ScopeSet;
+
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(Arc<str>);
+
+        impl $name {
+            /// Wraps an identifier.
+            pub fn new(id: impl Into<Arc<str>>) -> Self {
+                Self(id.into())
+            }
+
+            /// The identifier text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Debug::fmt(&*self.0, f)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(s: &str) -> Self {
+                Self::new(s)
+            }
+        }
+    };
+}
+
+id_type!(
+    /// A key's public, non-secret identifier, such as `ak_0Q5kR2xv…`. It names the key in
+    /// management calls, logs and identities, and survives a roll.
+    KeyId
+);
+id_type!(
+    /// The account (tenant) that owns a key.
+    AccountId
+);
+
+/// A rate-limit quota: a sustained rate and a burst.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    /// Requests replenished per second.
+    pub per_second: u32,
+    /// Requests that may be made at once from a full bucket.
+    pub burst: u32,
+}
+
+impl RateLimit {
+    /// Tenuo's default: 1000 requests per second with a burst of 2000.
+    pub const TENUO_DEFAULT: RateLimit = RateLimit {
+        per_second: 1000,
+        burst: 2000,
+    };
+
+    /// A quota; both numbers must be at least 1 to be usable.
+    pub const fn new(per_second: u32, burst: u32) -> Self {
+        Self { per_second, burst }
+    }
+
+    /// Whether both numbers are at least 1.
+    pub fn is_valid(&self) -> bool {
+        self.per_second >= 1 && self.burst >= 1
+    }
+}
+
+impl Default for RateLimit {
+    fn default() -> Self {
+        Self::TENUO_DEFAULT
+    }
+}
+
+/// An old digest that still verifies until a deadline, after a roll with a grace period.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GraceDigest {
+    /// The digest of the previous secret.
+    pub digest: KeyDigest,
+    /// When the previous secret stops working.
+    pub until: SystemTime,
+}
+
+/// Everything a store keeps about one key. Never holds the plaintext.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KeyRecord {
+    /// Public identifier.
+    pub id: KeyId,
+    /// Owning account.
+    pub account_id: AccountId,
+    /// Human name, 1 to 50 characters.
+    pub name: String,
+    /// The key's prefix, such as `sk_live_`.
+    pub prefix: String,
+    /// The prefix and the first four secret characters, to recognise the key in a list.
+    pub start: String,
+    /// The environment; `None` for environment-neutral keys.
+    pub environment: Option<Environment>,
+    /// Scopes granted directly (implications are applied at check time).
+    pub scopes: ScopeSet,
+    /// Addresses the key may be used from; empty for any.
+    pub ips: IpAllowlist,
+    /// When the key stops working, if ever.
+    pub expires_at: Option<SystemTime>,
+    /// When the key was revoked, if it was.
+    pub revoked_at: Option<SystemTime>,
+    /// A disabled key is refused but can be enabled again.
+    pub disabled: bool,
+    /// This key's own quota; `None` for the deployment default.
+    pub rate_limit: Option<RateLimit>,
+    /// Free-form data for the application.
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+    /// SHA-256 digest of the current secret.
+    pub digest: KeyDigest,
+    /// The previous secret's digest, during a roll's grace period.
+    pub previous: Option<GraceDigest>,
+    /// Creation time.
+    pub created_at: SystemTime,
+    /// Last change.
+    pub updated_at: SystemTime,
+    /// Last successful authentication, tracked coarsely.
+    pub last_used_at: Option<SystemTime>,
+}
+
+impl KeyRecord {
+    /// Whether the key is usable at `now`: not revoked, disabled or expired.
+    pub fn is_active(&self, now: SystemTime) -> bool {
+        self.revoked_at.is_none() && !self.disabled && self.expires_at.is_none_or(|t| now < t)
+    }
+
+    /// The digests that currently index this key: the current one, and the previous one
+    /// while its grace period lasts.
+    pub fn digests(&self) -> impl Iterator<Item = KeyDigest> + '_ {
+        std::iter::once(self.digest).chain(self.previous.map(|p| p.digest))
+    }
+}

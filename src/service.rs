@@ -1,0 +1,91 @@
+//! The tower [`Service`]: cheap synchronous checks first, the store only on a miss.
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::{Request, Response};
+use tower_service::Service;
+
+use crate::body::ResponseBody;
+use crate::future::ResponseFuture;
+use crate::gate::{Keygate, RequestView, Rules, Start};
+use crate::identity::Identity;
+use crate::render::is_grpc;
+
+/// The service made by [`crate::KeygateLayer`].
+#[derive(Clone, Debug)]
+pub struct KeygateService<S> {
+    inner: S,
+    gate: Keygate,
+    rules: Arc<Rules>,
+}
+
+impl<S> KeygateService<S> {
+    pub(crate) fn new(inner: S, gate: Keygate, rules: Arc<Rules>) -> Self {
+        Self { inner, gate, rules }
+    }
+}
+
+impl<S, ReqB, ResB> Service<Request<ReqB>> for KeygateService<S>
+where
+    S: Service<Request<ReqB>, Response = Response<ResB>> + Clone,
+{
+    type Response = Response<ResponseBody<ResB>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S, ReqB>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<ReqB>) -> Self::Future {
+        let gate = &self.gate;
+        let grpc = is_grpc(req.headers());
+        match gate.start(req.headers(), &self.rules) {
+            Start::Refused(error) => {
+                gate.audit_refused(&error, None, req.headers(), req.extensions());
+                ResponseFuture::refused(gate.refusal(&error, None, grpc))
+            }
+            Start::Anonymous => ResponseFuture::called(self.inner.call(req), None, false),
+            Start::Cached(key, digest) => {
+                let view = RequestView {
+                    method: req.method(),
+                    path: req.uri().path(),
+                    headers: req.headers(),
+                    extensions: req.extensions(),
+                };
+                match gate.authorize(&key, &digest, &view, &self.rules) {
+                    Ok(status) => {
+                        gate.audit_allowed(&key);
+                        req.extensions_mut().insert(Identity(key));
+                        ResponseFuture::called(self.inner.call(req), status, gate.ietf_headers())
+                    }
+                    Err((error, status)) => {
+                        gate.audit_refused(&error, Some(&key), req.headers(), req.extensions());
+                        ResponseFuture::refused(gate.refusal(&error, status.as_ref(), grpc))
+                    }
+                }
+            }
+            Start::Lookup(digest) => {
+                // Call the service that `poll_ready` prepared, and keep a fresh clone for
+                // the next request (tower's "be careful when cloning inner services").
+                let fresh = self.inner.clone();
+                let ready = std::mem::replace(&mut self.inner, fresh);
+                ResponseFuture::lookup(
+                    Box::pin(gate.load(digest)),
+                    req,
+                    ready,
+                    gate.clone(),
+                    self.rules.clone(),
+                    digest,
+                    grpc,
+                )
+            }
+        }
+    }
+}
+
+/// What the caller would rather not write itself: `Response<Bytes>` into our body type.
+pub(crate) fn into_refusal<B>(res: Response<bytes::Bytes>) -> Response<ResponseBody<B>> {
+    res.map(ResponseBody::refusal)
+}

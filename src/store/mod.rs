@@ -1,0 +1,132 @@
+//! Where keys live: the [`KeyStore`] trait, its write half, and the in-memory store.
+//!
+//! keygate calls a store only on a cache miss: once per key per cache lifetime, with
+//! concurrent misses for one key coalesced into a single call (see [`crate::Keygate`]).
+//! A store never sees a plaintext key, only its [`KeyDigest`].
+
+mod memory;
+
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+
+pub use memory::MemoryStore;
+
+use crate::digest::KeyDigest;
+use crate::record::{AccountId, KeyId, KeyRecord};
+
+/// A store failure. Requests that needed the store fail closed with 503.
+///
+/// The text of a backend error is logged but never sent to clients.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The backend failed.
+    #[error("key store unavailable: {0}")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The call took longer than the configured timeout.
+    #[error("key store call timed out after {0:?}")]
+    Timeout(Duration),
+    /// The store call panicked.
+    #[error("key store call panicked")]
+    Panicked,
+    /// A write named a key that does not exist.
+    #[error("no such key")]
+    NotFound,
+    /// A write would create a duplicate id or digest.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The account already has its maximum number of active keys.
+    #[error("the account already has {limit} active keys")]
+    LimitReached {
+        /// The cap that was reached.
+        limit: usize,
+    },
+}
+
+impl StoreError {
+    /// Wraps a backend error.
+    pub fn unavailable(err: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::Unavailable(err.into())
+    }
+}
+
+/// Looks keys up by digest. The read half every deployment needs.
+///
+/// Object-safe: `Arc<dyn KeyStore>` works. Implementations must be cheap to call
+/// concurrently; keygate adds its own cache, timeout and panic isolation around them.
+#[async_trait]
+pub trait KeyStore: Send + Sync + 'static {
+    /// The key whose current digest, or previous digest during a roll's grace period, is
+    /// `digest`. `Ok(None)` means no such key; `Err` means the store could not answer.
+    async fn find_by_digest(&self, digest: &KeyDigest) -> Result<Option<KeyRecord>, StoreError>;
+}
+
+#[async_trait]
+impl<S: KeyStore + ?Sized> KeyStore for std::sync::Arc<S> {
+    async fn find_by_digest(&self, digest: &KeyDigest) -> Result<Option<KeyRecord>, StoreError> {
+        (**self).find_by_digest(digest).await
+    }
+}
+
+/// The write half of a store, used by [`crate::KeyManager`]. Separate so read-only
+/// stores (a file of hashed keys, a replica) stay possible.
+#[async_trait]
+pub trait KeyStoreWrite: KeyStore {
+    /// The key with this id, whatever its state.
+    async fn get(&self, id: &KeyId) -> Result<Option<KeyRecord>, StoreError>;
+
+    /// Adds a new key. Atomically refuses with [`StoreError::LimitReached`] when
+    /// `max_active` is set and the account already has that many keys active at `now`
+    /// (see [`KeyRecord::is_active`]), and with [`StoreError::Conflict`] on a duplicate
+    /// id or digest. Nothing is written on failure.
+    async fn insert(
+        &self,
+        record: KeyRecord,
+        max_active: Option<usize>,
+        now: SystemTime,
+    ) -> Result<(), StoreError>;
+
+    /// Replaces the key with `record.id`, re-indexing its digests. Fails with
+    /// [`StoreError::NotFound`] when there is no such key; nothing is written on failure.
+    async fn replace(&self, record: KeyRecord) -> Result<(), StoreError>;
+
+    /// Up to `limit` keys of `account` in ascending id order, starting after `after`.
+    async fn list(
+        &self,
+        account: &AccountId,
+        after: Option<&KeyId>,
+        limit: usize,
+    ) -> Result<Vec<KeyRecord>, StoreError>;
+
+    /// Sets only `last_used_at`, leaving every other field as it is.
+    async fn record_last_used(&self, id: &KeyId, at: SystemTime) -> Result<(), StoreError>;
+}
+
+#[async_trait]
+impl<S: KeyStoreWrite + ?Sized> KeyStoreWrite for std::sync::Arc<S> {
+    async fn get(&self, id: &KeyId) -> Result<Option<KeyRecord>, StoreError> {
+        (**self).get(id).await
+    }
+    async fn insert(
+        &self,
+        record: KeyRecord,
+        max_active: Option<usize>,
+        now: SystemTime,
+    ) -> Result<(), StoreError> {
+        (**self).insert(record, max_active, now).await
+    }
+    async fn replace(&self, record: KeyRecord) -> Result<(), StoreError> {
+        (**self).replace(record).await
+    }
+    async fn list(
+        &self,
+        account: &AccountId,
+        after: Option<&KeyId>,
+        limit: usize,
+    ) -> Result<Vec<KeyRecord>, StoreError> {
+        (**self).list(account, after, limit).await
+    }
+    async fn record_last_used(&self, id: &KeyId, at: SystemTime) -> Result<(), StoreError> {
+        (**self).record_last_used(id, at).await
+    }
+}
