@@ -40,12 +40,15 @@ fn parse_args() -> Result<Args, String> {
         match arg.as_str() {
             "--addr" => {
                 let v = value("--addr")?;
-                addr = v.parse().map_err(|_| format!("--addr must be HOST:PORT, got '{v}'"))?;
+                addr = v
+                    .parse()
+                    .map_err(|_| format!("--addr must be HOST:PORT, got '{v}'"))?;
             }
             "--env" => env = value("--env")?.parse()?,
-            "-h" | "--help" => {
-                return Err("usage: server [--addr HOST:PORT] [--env test|live]  (PORT env also sets the port)".into())
-            }
+            "-h" | "--help" => return Err(
+                "usage: server [--addr HOST:PORT] [--env test|live]  (PORT env also sets the port)"
+                    .into(),
+            ),
             other => return Err(format!("unknown argument '{other}'; try --help")),
         }
     }
@@ -66,12 +69,19 @@ fn app(gate: &Keygate, manager: KeyManager) -> Router {
     let tenuo = Router::new()
         .route(
             "/v1/keys",
-            get(|id: Identity| async move { Json(json!({ "object": "list", "data": [], "account_id": id.account_id() })) })
-                .route_layer(need(&["admin", "read-only"]))
-                .merge(
-                    axum::routing::post(|| async { (axum::http::StatusCode::CREATED, Json(json!({ "object": "key", "created": true }))) })
-                        .route_layer(need(&["admin"])),
-                ),
+            get(|id: Identity| async move {
+                Json(json!({ "object": "list", "data": [], "account_id": id.account_id() }))
+            })
+            .route_layer(need(&["admin", "read-only"]))
+            .merge(
+                axum::routing::post(|| async {
+                    (
+                        axum::http::StatusCode::CREATED,
+                        Json(json!({ "object": "key", "created": true })),
+                    )
+                })
+                .route_layer(need(&["admin"])),
+            ),
         )
         .route(
             "/v1/revocations/srl",
@@ -80,8 +90,13 @@ fn app(gate: &Keygate, manager: KeyManager) -> Router {
         )
         .route(
             "/v1/revocations",
-            axum::routing::post(|| async { (axum::http::StatusCode::CREATED, Json(json!({ "object": "revocation", "created": true }))) })
-                .route_layer(need(&["admin"])),
+            axum::routing::post(|| async {
+                (
+                    axum::http::StatusCode::CREATED,
+                    Json(json!({ "object": "revocation", "created": true })),
+                )
+            })
+            .route_layer(need(&["admin"])),
         )
         .route("/v1/whoami", get(whoami).route_layer(gate.layer()));
     Router::new()
@@ -115,7 +130,9 @@ async fn main() {
     let admin = manager
         .create(
             "acct_demo".into(),
-            NewKey::named("demo admin key").scopes(["admin"]).environment(args.env),
+            NewKey::named("demo admin key")
+                .scopes(["admin"])
+                .environment(args.env),
         )
         .await
         .expect("the demo admin key can be created");

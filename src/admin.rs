@@ -44,13 +44,17 @@ pub fn router(manager: KeyManager) -> Router {
     Router::new()
         .route(
             "/v1/api-keys",
-            get(list).route_layer(reader()).merge(post(create).route_layer(admin())),
+            get(list)
+                .route_layer(reader())
+                .merge(post(create).route_layer(admin())),
         )
         .route(
             "/v1/api-keys/{id}",
-            get(show)
-                .route_layer(reader())
-                .merge(axum::routing::patch(update).delete(revoke).route_layer(admin())),
+            get(show).route_layer(reader()).merge(
+                axum::routing::patch(update)
+                    .delete(revoke)
+                    .route_layer(admin()),
+            ),
         )
         .route("/v1/api-keys/{id}/roll", post(roll).route_layer(admin()))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -88,12 +92,16 @@ fn json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
 }
 
 fn parse_time(field: &str, value: &str) -> Result<SystemTime, ApiError> {
-    humantime::parse_rfc3339_weak(value)
-        .map_err(|_| bad_request(format!("{field}: expected an RFC 3339 time such as 2030-01-01T00:00:00Z")))
+    humantime::parse_rfc3339_weak(value).map_err(|_| {
+        bad_request(format!(
+            "{field}: expected an RFC 3339 time such as 2030-01-01T00:00:00Z"
+        ))
+    })
 }
 
 fn key_id(raw: &str) -> Result<KeyId, ApiError> {
-    let ok = (1..=64).contains(&raw.len()) && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    let ok = (1..=64).contains(&raw.len())
+        && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
     if ok {
         Ok(KeyId::new(raw))
     } else {
@@ -172,7 +180,11 @@ fn with_plaintext(status: StatusCode, created: &CreatedKey) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
-async fn create(State(manager): State<KeyManager>, actor: Identity, body: Bytes) -> Result<Response, ApiError> {
+async fn create(
+    State(manager): State<KeyManager>,
+    actor: Identity,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let body: CreateBody = json_body(&body)?;
     let expires_at = body
         .expires_at
@@ -193,7 +205,11 @@ async fn create(State(manager): State<KeyManager>, actor: Identity, body: Bytes)
     Ok(with_plaintext(StatusCode::CREATED, &created))
 }
 
-async fn list(State(manager): State<KeyManager>, actor: Identity, RawQuery(query): RawQuery) -> Result<Response, ApiError> {
+async fn list(
+    State(manager): State<KeyManager>,
+    actor: Identity,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
     let mut limit = None;
     let mut cursor = None;
     for (name, value) in form_pairs(query.as_deref().unwrap_or("")) {
@@ -207,7 +223,10 @@ async fn list(State(manager): State<KeyManager>, actor: Identity, RawQuery(query
             _ => {}
         }
     }
-    let page = manager.acting_as(&actor).list(limit, cursor.as_deref()).await?;
+    let page = manager
+        .acting_as(&actor)
+        .list(limit, cursor.as_deref())
+        .await?;
     Ok(axum::Json(page).into_response())
 }
 
@@ -252,7 +271,11 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-async fn show(State(manager): State<KeyManager>, actor: Identity, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn show(
+    State(manager): State<KeyManager>,
+    actor: Identity,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let view = manager.acting_as(&actor).get(&key_id(&id)?).await?;
     Ok(axum::Json(view).into_response())
 }
@@ -283,7 +306,11 @@ async fn update(
     Ok(axum::Json(view).into_response())
 }
 
-async fn revoke(State(manager): State<KeyManager>, actor: Identity, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn revoke(
+    State(manager): State<KeyManager>,
+    actor: Identity,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     manager.acting_as(&actor).revoke(&key_id(&id)?).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

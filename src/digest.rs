@@ -125,8 +125,8 @@ impl KeyHasher {
 
     /// HMAC-SHA-256 keyed with a server-side pepper.
     pub fn with_pepper(pepper: &[u8]) -> Self {
-        let mac = <Hmac<Sha256> as Mac>::new_from_slice(pepper)
-            .expect("HMAC accepts keys of any length");
+        let mac =
+            <Hmac<Sha256> as Mac>::new_from_slice(pepper).expect("HMAC accepts keys of any length");
         Self { pepper: Some(mac) }
     }
 

@@ -112,9 +112,9 @@ impl AuthError {
             | AuthError::ExpiredKey
             | AuthError::RolledKey
             | AuthError::WrongEnvironment { .. } => StatusCode::UNAUTHORIZED,
-            AuthError::IpNotAllowed
-            | AuthError::InsufficientScope(_)
-            | AuthError::ReadOnlyKey => StatusCode::FORBIDDEN,
+            AuthError::IpNotAllowed | AuthError::InsufficientScope(_) | AuthError::ReadOnlyKey => {
+                StatusCode::FORBIDDEN
+            }
             AuthError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             AuthError::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -133,11 +133,11 @@ impl AuthError {
     /// The gRPC status code a gRPC client receives.
     pub fn grpc_status(&self) -> u16 {
         match self.status() {
-            StatusCode::BAD_REQUEST => 3,         // INVALID_ARGUMENT
-            StatusCode::FORBIDDEN => 7,           // PERMISSION_DENIED
-            StatusCode::TOO_MANY_REQUESTS => 8,   // RESOURCE_EXHAUSTED
+            StatusCode::BAD_REQUEST => 3,          // INVALID_ARGUMENT
+            StatusCode::FORBIDDEN => 7,            // PERMISSION_DENIED
+            StatusCode::TOO_MANY_REQUESTS => 8,    // RESOURCE_EXHAUSTED
             StatusCode::SERVICE_UNAVAILABLE => 14, // UNAVAILABLE
-            _ => 16,                              // UNAUTHENTICATED
+            _ => 16,                               // UNAUTHENTICATED
         }
     }
 

@@ -50,17 +50,16 @@ fn single<'h>(headers: &'h HeaderMap, name: &HeaderName) -> Result<Option<&'h st
             "The credential header is too long",
         ));
     }
-    first.to_str().map(Some).map_err(|_| {
-        AuthError::InvalidRequest("The credential header must be printable ASCII")
-    })
+    first
+        .to_str()
+        .map(Some)
+        .map_err(|_| AuthError::InvalidRequest("The credential header must be printable ASCII"))
 }
 
 /// `Bearer <token>`: scheme case-insensitive, spaces and tabs around either part allowed.
 pub(crate) fn parse_bearer(value: &str) -> Result<&str, AuthError> {
     let value = value.trim_matches([' ', '\t']);
-    let (scheme, rest) = value
-        .split_once([' ', '\t'])
-        .unwrap_or((value, ""));
+    let (scheme, rest) = value.split_once([' ', '\t']).unwrap_or((value, ""));
     if !scheme.eq_ignore_ascii_case("bearer") {
         return Err(AuthError::InvalidRequest(
             "Use the Bearer scheme: Authorization: Bearer <api key>",
@@ -104,7 +103,12 @@ mod tests {
     #[test]
     fn scheme_is_case_insensitive_and_whitespace_tolerated() {
         let src = KeySource::default();
-        for v in ["Bearer abc", "bearer abc", "BEARER   abc", " \tBearer\t abc  "] {
+        for v in [
+            "Bearer abc",
+            "bearer abc",
+            "BEARER   abc",
+            " \tBearer\t abc  ",
+        ] {
             assert_eq!(src.token(&headers(&[v])).unwrap(), Some("abc"), "{v:?}");
         }
     }
@@ -112,7 +116,14 @@ mod tests {
     #[test]
     fn malformed_values_are_invalid_requests() {
         let src = KeySource::default();
-        for v in ["Basic abc", "Bearer", "Bearer ", "Bearer a b", "Bearer %73k", "Bearerabc"] {
+        for v in [
+            "Basic abc",
+            "Bearer",
+            "Bearer ",
+            "Bearer a b",
+            "Bearer %73k",
+            "Bearerabc",
+        ] {
             let err = src.token(&headers(&[v])).unwrap_err();
             assert_eq!(err.code(), "invalid_request", "{v:?}");
         }

@@ -73,7 +73,11 @@ where
         }
     }
 
-    pub(crate) fn called(future: S::Future, rate_limit: Option<RateLimitStatus>, ietf: bool) -> Self {
+    pub(crate) fn called(
+        future: S::Future,
+        rate_limit: Option<RateLimitStatus>,
+        ietf: bool,
+    ) -> Self {
         Self {
             state: State::Called {
                 future,

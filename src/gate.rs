@@ -41,15 +41,22 @@ pub struct CacheConfig {
     pub positive_ttl: Duration,
     /// How long "no such key" is remembered.
     pub negative_ttl: Duration,
+    /// Opt-in "serve stale" window: while the store fails, a key that was verified
+    /// against the store within this window keeps working. Off (`None`) by default.
+    /// Never applies to a key this process knows is revoked: revocation through a
+    /// [`crate::KeyManager`] drops the stale copy too, and a stale copy is checked for
+    /// revocation, expiry and everything else like a fresh one.
+    pub serve_stale: Option<Duration>,
 }
 
 impl Default for CacheConfig {
-    /// 100,000 entries, 30 s for found keys, 5 s for unknown ones.
+    /// 100,000 entries, 30 s for found keys, 5 s for unknown ones, no stale serving.
     fn default() -> Self {
         Self {
             max_entries: 100_000,
             positive_ttl: Duration::from_secs(30),
             negative_ttl: Duration::from_secs(5),
+            serve_stale: None,
         }
     }
 }
@@ -222,6 +229,12 @@ impl KeygateBuilder {
             .max_capacity(self.cache.max_entries)
             .expire_after(expiry)
             .build_with_hasher(DigestHasher);
+        let stale = self.cache.serve_stale.map(|window| {
+            Cache::builder()
+                .max_capacity(self.cache.max_entries)
+                .time_to_live(window + self.cache.positive_ttl)
+                .build_with_hasher(DigestHasher)
+        });
         let realm: String = self
             .realm
             .chars()
@@ -238,6 +251,8 @@ impl KeygateBuilder {
                 limits: RateLimits::new(self.rate_limits, self.clock.clone()),
                 clock: self.clock,
                 cache,
+                stale,
+                stale_window: self.cache.serve_stale.unwrap_or_default(),
                 inflight: DashMap::with_hasher(DigestHasher),
                 epochs: std::array::from_fn(|_| AtomicU64::new(0)),
                 implications: self.implications,
@@ -271,6 +286,9 @@ pub(crate) struct Inner {
     pub(crate) realm: String,
     pub(crate) clock: Clock,
     cache: Cache<KeyDigest, Entry, DigestHasher>,
+    /// Keys last verified against the store, with when: for serving stale.
+    stale: Option<Cache<KeyDigest, (Arc<ResolvedKey>, SystemTime), DigestHasher>>,
+    stale_window: Duration,
     inflight: DashMap<KeyDigest, Arc<OnceCell<Result<Option<Entry>, ()>>>, DigestHasher>,
     epochs: [AtomicU64; EPOCH_STRIPES],
     pub(crate) limits: RateLimits,
@@ -290,6 +308,14 @@ pub(crate) struct Rules {
     pub(crate) requirement: Option<ScopeRequirement>,
     pub(crate) policy: Option<ScopePolicy>,
     pub(crate) anonymous: bool,
+    pub(crate) exempt: Vec<String>,
+}
+
+impl Rules {
+    /// Whether `path` bypasses keygate entirely.
+    pub(crate) fn is_exempt(&self, path: &str) -> bool {
+        !self.exempt.is_empty() && self.exempt.iter().any(|p| path.starts_with(p.as_str()))
+    }
 }
 
 /// The parts of a request the checks read.
@@ -376,6 +402,9 @@ impl Keygate {
     pub fn invalidate_digest(&self, digest: &KeyDigest) {
         self.inner.epochs[stripe(digest)].fetch_add(1, Ordering::AcqRel);
         self.inner.cache.invalidate(digest);
+        if let Some(stale) = &self.inner.stale {
+            stale.invalidate(digest);
+        }
     }
 
     /// Drops the cache entries for every digest of `record`.
@@ -405,7 +434,11 @@ impl Keygate {
     /// Verifies a bare key with no request around it: format, lookup, status and
     /// environment. No IP, scope or rate-limit check. For non-HTTP uses and tests.
     pub async fn verify_key(&self, key: &str) -> Result<Identity, AuthError> {
-        let parsed = self.inner.format.parse(key).map_err(|_| AuthError::InvalidKey)?;
+        let parsed = self
+            .inner
+            .format
+            .parse(key)
+            .map_err(|_| AuthError::InvalidKey)?;
         let digest = self.inner.hasher.digest(parsed.expose_secret());
         let resolved = self.load(digest).await?.ok_or(AuthError::InvalidKey)?;
         self.check_status(&resolved, &digest)?;
@@ -448,10 +481,7 @@ impl Keygate {
                     .entry(digest)
                     .or_insert_with(|| Arc::new(OnceCell::new()))
                     .clone();
-                let outcome = cell
-                    .get_or_init(|| gate.fetch(digest))
-                    .await
-                    .clone();
+                let outcome = cell.get_or_init(|| gate.fetch(digest)).await.clone();
                 gate.inner
                     .inflight
                     .remove_if(&digest, |_, v| Arc::ptr_eq(v, &cell));
@@ -480,6 +510,10 @@ impl Keygate {
         let record = match result {
             Ok(record) => record,
             Err(error) => {
+                if let Some(key) = self.stale_copy(&digest) {
+                    tracing::warn!(target: "keygate", %error, key_id = key.record.id.as_str(), "key store lookup failed; serving a recently verified key");
+                    return Ok(Some(Some(key)));
+                }
                 tracing::error!(target: "keygate", %error, "key store lookup failed; refusing the request");
                 return Err(());
             }
@@ -491,11 +525,29 @@ impl Keygate {
             .filter(|r| r.digests().any(|d| d == digest))
             .map(|record| Arc::new(self.resolve(record)));
         self.inner.cache.insert(digest, entry.clone());
+        if let Some(stale) = &self.inner.stale {
+            match &entry {
+                Some(key) => stale.insert(digest, (key.clone(), self.inner.clock.now())),
+                None => stale.invalidate(&digest),
+            }
+        }
         if epoch.load(Ordering::Acquire) != before {
             self.inner.cache.invalidate(&digest);
             return Ok(None);
         }
         Ok(Some(entry))
+    }
+
+    /// A copy verified within the serve-stale window, if that is on.
+    fn stale_copy(&self, digest: &KeyDigest) -> Option<Arc<ResolvedKey>> {
+        let (key, verified_at) = self.inner.stale.as_ref()?.get(digest)?;
+        let age = self
+            .inner
+            .clock
+            .now()
+            .duration_since(verified_at)
+            .unwrap_or_default();
+        (age <= self.inner.stale_window).then_some(key)
     }
 
     fn resolve(&self, record: KeyRecord) -> ResolvedKey {
@@ -566,7 +618,10 @@ impl Keygate {
     ) -> Result<Option<RateLimitStatus>, Refusal> {
         self.check_status(key, presented).map_err(|e| (e, None))?;
         if !key.record.ips.is_empty() {
-            let ip: Option<IpAddr> = self.inner.ip_resolver.client_ip(req.headers, req.extensions);
+            let ip: Option<IpAddr> = self
+                .inner
+                .ip_resolver
+                .client_ip(req.headers, req.extensions);
             if !ip.is_some_and(|ip| key.record.ips.allows(ip)) {
                 return Err((AuthError::IpNotAllowed, None));
             }
@@ -587,7 +642,10 @@ impl Keygate {
                     return Err((AuthError::InsufficientScope(r.clone()), None))
                 }
                 PolicyDecision::Deny => {
-                    return Err((AuthError::InsufficientScope(ScopeRequirement::AnyOf(vec![])), None))
+                    return Err((
+                        AuthError::InsufficientScope(ScopeRequirement::AnyOf(vec![])),
+                        None,
+                    ))
                 }
             }
         }

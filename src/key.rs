@@ -54,7 +54,9 @@ impl std::str::FromStr for Environment {
         match s {
             "live" => Ok(Environment::Live),
             "test" => Ok(Environment::Test),
-            other => Err(format!("unknown environment '{other}': expected 'live' or 'test'")),
+            other => Err(format!(
+                "unknown environment '{other}': expected 'live' or 'test'"
+            )),
         }
     }
 }
@@ -81,7 +83,9 @@ impl KeyPrefix {
                 environment,
             })
         } else {
-            Err(InvalidPrefix(prefix.chars().take(MAX_PREFIX_LEN + 1).collect()))
+            Err(InvalidPrefix(
+                prefix.chars().take(MAX_PREFIX_LEN + 1).collect(),
+            ))
         }
     }
 
@@ -166,9 +170,7 @@ impl KeyFormat {
     /// The first prefix of `environment`, or the first environment-neutral prefix when
     /// `environment` is `None`.
     pub fn prefix_for(&self, environment: Option<Environment>) -> Option<&KeyPrefix> {
-        self.prefixes
-            .iter()
-            .find(|p| p.environment == environment)
+        self.prefixes.iter().find(|p| p.environment == environment)
     }
 
     /// Longest key this format accepts, in bytes.

@@ -83,6 +83,14 @@ impl KeygateLayer {
         self.with_rules(|r| r.anonymous = true)
     }
 
+    /// Lets every request whose path starts with `prefix` through untouched, with no
+    /// identity: for health checks or gRPC reflection, such as
+    /// `"/grpc.reflection.v1.ServerReflection/"`.
+    pub fn exempt(self, prefix: impl Into<String>) -> Self {
+        let prefix = prefix.into();
+        self.with_rules(|r| r.exempt.push(prefix))
+    }
+
     /// The core this layer uses.
     pub fn keygate(&self) -> &Keygate {
         &self.gate

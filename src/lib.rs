@@ -71,19 +71,21 @@ pub use identity::Identity;
 pub use identity::MissingIdentity;
 pub use ip::{ClientIpResolver, InvalidIpEntry, IpAllowlist, PeerAddr, PeerIp, TrustedProxies};
 pub use key::{
-    MAX_PREFIX_LEN,
     ApiKey, Environment, InvalidFormat, InvalidPrefix, KeyFormat, KeyPrefix, MalformedKey,
-    ParsedKey, CHECKSUM_LEN, SECRET_LEN,
+    ParsedKey, CHECKSUM_LEN, MAX_PREFIX_LEN, SECRET_LEN,
 };
 pub use layer::KeygateLayer;
+pub use manage::{
+    rfc3339, ActingManager, CreatedKey, KeyManager, KeyUpdate, KeyView, ManageError, ManagerConfig,
+    NewKey, Page, Revoked, DEFAULT_PAGE_SIZE, MAX_NAME_LEN, MAX_PAGE_SIZE,
+};
 pub use policy::{PolicyDecision, ScopePolicy, Unmatched};
 pub use ratelimit::{RateLimitConfig, RateLimitKey, RateLimitStatus};
 pub use record::{AccountId, GraceDigest, KeyId, KeyRecord, RateLimit};
 pub use render::{json_error, JsonRenderer, Rejection, RenderRejection};
-pub use scope::{MAX_SCOPE_LEN, GrantedScopes, InvalidScope, Scope, ScopeImplications, ScopeRequirement, ScopeSet};
+pub use scope::{
+    GrantedScopes, InvalidScope, Scope, ScopeImplications, ScopeRequirement, ScopeSet,
+    MAX_SCOPE_LEN,
+};
 pub use service::KeygateService;
 pub use store::{KeyStore, KeyStoreWrite, MemoryStore, StoreError};
-pub use manage::{
-    rfc3339, ActingManager, CreatedKey, KeyManager, KeyUpdate, KeyView, ManageError,
-    ManagerConfig, NewKey, Page, Revoked, DEFAULT_PAGE_SIZE, MAX_NAME_LEN, MAX_PAGE_SIZE,
-};

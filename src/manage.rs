@@ -32,7 +32,9 @@ pub enum ManageError {
     #[error("{0}")]
     InvalidRequest(String),
     /// The account has its maximum number of active keys (Bytekit's 51st key).
-    #[error("This account already has {limit} active API keys; revoke one before creating another")]
+    #[error(
+        "This account already has {limit} active API keys; revoke one before creating another"
+    )]
     LimitReached {
         /// The cap.
         limit: usize,
@@ -316,7 +318,11 @@ impl KeyManager {
     }
 
     /// A manager with explicit settings.
-    pub fn with_config<S: KeyStoreWrite>(gate: Keygate, store: Arc<S>, config: ManagerConfig) -> Self {
+    pub fn with_config<S: KeyStoreWrite>(
+        gate: Keygate,
+        store: Arc<S>,
+        config: ManagerConfig,
+    ) -> Self {
         let store: Arc<dyn KeyStoreWrite> = store;
         gate.attach_writer(store.clone());
         Self {
@@ -346,10 +352,13 @@ impl KeyManager {
     }
 
     fn scopes(&self, names: &[String]) -> Result<ScopeSet, ManageError> {
-        let set = ScopeSet::parse(names).map_err(|e| ManageError::InvalidRequest(format!("scopes: {e}")))?;
+        let set = ScopeSet::parse(names)
+            .map_err(|e| ManageError::InvalidRequest(format!("scopes: {e}")))?;
         if let Some(allowed) = &self.config.allowed_scopes {
             if let Some(bad) = set.iter().find(|s| !allowed.contains(s.as_str())) {
-                return Err(ManageError::InvalidRequest(format!("scopes: unknown scope '{bad}'")));
+                return Err(ManageError::InvalidRequest(format!(
+                    "scopes: unknown scope '{bad}'"
+                )));
             }
         }
         Ok(set)
@@ -359,12 +368,17 @@ impl KeyManager {
         let format = self.gate.format();
         let prefix = match (&new.prefix, new.environment) {
             (Some(text), _) => format.prefix(text).ok_or_else(|| {
-                ManageError::InvalidRequest(format!("prefix: '{}' is not an accepted prefix", truncate(text)))
+                ManageError::InvalidRequest(format!(
+                    "prefix: '{}' is not an accepted prefix",
+                    truncate(text)
+                ))
             })?,
             (None, env) => {
                 let env = env.or(self.gate.environment());
                 format.prefix_for(env).ok_or_else(|| {
-                    ManageError::InvalidRequest("environment: no prefix is configured for it".into())
+                    ManageError::InvalidRequest(
+                        "environment: no prefix is configured for it".into(),
+                    )
                 })?
             }
         };
@@ -387,7 +401,9 @@ impl KeyManager {
         let prefix = self.prefix(&new)?;
         let now = self.now();
         if new.expires_at.is_some_and(|t| t <= now) {
-            return Err(ManageError::InvalidRequest("expires_at: must be in the future".into()));
+            return Err(ManageError::InvalidRequest(
+                "expires_at: must be in the future".into(),
+            ));
         }
         let key = self.gate.format().generate(&prefix);
         let record = KeyRecord {
@@ -475,7 +491,8 @@ impl KeyManager {
         id: &KeyId,
         update: KeyUpdate,
     ) -> Result<KeyView, ManageError> {
-        self.update_checked(account, id, update, |_, _| Ok(())).await
+        self.update_checked(account, id, update, |_, _| Ok(()))
+            .await
     }
 
     async fn update_checked(
@@ -486,7 +503,11 @@ impl KeyManager {
         guard: impl FnOnce(&KeyRecord, &KeyRecord) -> Result<(), ManageError>,
     ) -> Result<KeyView, ManageError> {
         let name = update.name.as_deref().map(validate_name).transpose()?;
-        let scopes = update.scopes.as_deref().map(|s| self.scopes(s)).transpose()?;
+        let scopes = update
+            .scopes
+            .as_deref()
+            .map(|s| self.scopes(s))
+            .transpose()?;
         let ips = update.ips.as_deref().map(parse_ips).transpose()?;
         if let Some(limit) = &update.rate_limit {
             validate_rate_limit(limit.as_ref())?;
@@ -627,7 +648,13 @@ impl ActingManager<'_> {
                 "This API key cannot grant the '{s}' scope, which it does not hold itself"
             )));
         }
-        if self.actor.is_read_only() && !self.actor.scopes().iter().all(|s| scopes.iter().any(|t| t == s)) {
+        if self.actor.is_read_only()
+            && !self
+                .actor
+                .scopes()
+                .iter()
+                .all(|s| scopes.iter().any(|t| t == s))
+        {
             return Err(ManageError::Escalation(
                 "A read-only API key can only manage read-only keys".into(),
             ));
@@ -645,7 +672,12 @@ impl ActingManager<'_> {
         self.may_hold(&scopes)?;
         if let Some(env) = self.actor.environment() {
             let asked = match &new.prefix {
-                Some(p) => self.manager.gate.format().prefix(p).map(KeyPrefix::environment),
+                Some(p) => self
+                    .manager
+                    .gate
+                    .format()
+                    .prefix(p)
+                    .map(KeyPrefix::environment),
                 None => Some(new.environment.or(Some(env))),
             };
             if let Some(asked) = asked {
@@ -666,7 +698,11 @@ impl ActingManager<'_> {
     }
 
     /// A page of the actor's account's keys.
-    pub async fn list(&self, limit: Option<usize>, cursor: Option<&str>) -> Result<Page, ManageError> {
+    pub async fn list(
+        &self,
+        limit: Option<usize>,
+        cursor: Option<&str>,
+    ) -> Result<Page, ManageError> {
         self.manager.list(self.account(), limit, cursor).await
     }
 
@@ -688,7 +724,11 @@ impl ActingManager<'_> {
     }
 
     /// Rolls a key of the actor's account that holds no more than the actor.
-    pub async fn roll(&self, id: &KeyId, grace: Option<Duration>) -> Result<CreatedKey, ManageError> {
+    pub async fn roll(
+        &self,
+        id: &KeyId,
+        grace: Option<Duration>,
+    ) -> Result<CreatedKey, ManageError> {
         self.manager
             .roll_checked(self.account(), id, grace, |old| self.may_manage(old))
             .await
@@ -702,7 +742,9 @@ fn truncate(s: &str) -> String {
 fn validate_name(name: &str) -> Result<String, ManageError> {
     let count = name.chars().count();
     if count == 0 || name.trim().is_empty() {
-        return Err(ManageError::InvalidRequest("name: must not be empty".into()));
+        return Err(ManageError::InvalidRequest(
+            "name: must not be empty".into(),
+        ));
     }
     if count > MAX_NAME_LEN {
         return Err(ManageError::InvalidRequest(format!(
@@ -710,14 +752,18 @@ fn validate_name(name: &str) -> Result<String, ManageError> {
         )));
     }
     if name.chars().any(char::is_control) {
-        return Err(ManageError::InvalidRequest("name: must not contain control characters".into()));
+        return Err(ManageError::InvalidRequest(
+            "name: must not contain control characters".into(),
+        ));
     }
     Ok(name.to_owned())
 }
 
 fn parse_ips(ips: &[String]) -> Result<IpAllowlist, ManageError> {
     if ips.len() > 100 {
-        return Err(ManageError::InvalidRequest("ips: at most 100 entries".into()));
+        return Err(ManageError::InvalidRequest(
+            "ips: at most 100 entries".into(),
+        ));
     }
     IpAllowlist::parse(ips).map_err(|e| ManageError::InvalidRequest(format!("ips: {e}")))
 }
@@ -742,11 +788,14 @@ fn encode_cursor(id: &KeyId) -> String {
 
 fn decode_cursor(cursor: &str) -> Result<KeyId, ManageError> {
     let ok = (1..=64).contains(&cursor.len())
-        && cursor.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        && cursor
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_');
     if ok {
         Ok(KeyId::new(cursor))
     } else {
-        Err(ManageError::InvalidRequest("cursor: not a cursor returned by this API".into()))
+        Err(ManageError::InvalidRequest(
+            "cursor: not a cursor returned by this API".into(),
+        ))
     }
 }
-

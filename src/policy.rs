@@ -99,7 +99,9 @@ impl ScopePolicy {
     pub fn requirement(&self, method: &Method, path: &str) -> Option<&ScopeRequirement> {
         self.rows
             .iter()
-            .find(|row| row.method.as_ref().is_none_or(|m| m == method) && matches(&row.segments, path))
+            .find(|row| {
+                row.method.as_ref().is_none_or(|m| m == method) && matches(&row.segments, path)
+            })
             .map(|row| &row.requirement)
     }
 
@@ -160,9 +162,13 @@ mod tests {
         assert!(p.requirement(&Method::GET, "/v1/keys").is_none());
         assert!(p.requirement(&Method::GET, "/v1/keys/a/b").is_none());
         assert!(p.requirement(&Method::POST, "/v1/keys/ak_1").is_none());
-        assert!(p.requirement(&Method::POST, "/grpc.health.v1.Health/Check").is_some());
+        assert!(p
+            .requirement(&Method::POST, "/grpc.health.v1.Health/Check")
+            .is_some());
         assert_eq!(
-            p.clone().unmatched(Unmatched::Deny).decide(&Method::GET, "/x"),
+            p.clone()
+                .unmatched(Unmatched::Deny)
+                .decide(&Method::GET, "/x"),
             PolicyDecision::Deny
         );
     }

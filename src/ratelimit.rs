@@ -106,7 +106,8 @@ impl RateLimitStatus {
         headers.insert(REMAINING.clone(), HeaderValue::from(self.remaining));
         headers.insert(RESET.clone(), HeaderValue::from(self.reset_at));
         if ietf {
-            let window = u64::from(self.quota.burst).div_ceil(u64::from(self.quota.per_second.max(1)));
+            let window =
+                u64::from(self.quota.burst).div_ceil(u64::from(self.quota.per_second.max(1)));
             if let Ok(v) = HeaderValue::from_str(&format!(
                 "\"default\";q={};w={}",
                 self.quota.burst,
@@ -167,7 +168,11 @@ impl RateLimits {
     }
 
     /// Takes one request from `key`'s bucket in `tier`.
-    pub(crate) fn check(&self, tier: &Tier, key: &Arc<str>) -> Result<RateLimitStatus, (Duration, RateLimitStatus)> {
+    pub(crate) fn check(
+        &self,
+        tier: &Tier,
+        key: &Arc<str>,
+    ) -> Result<RateLimitStatus, (Duration, RateLimitStatus)> {
         self.maybe_maintain();
         let quota = tier.quota;
         match tier.limiter.check_key(key) {
@@ -203,9 +208,12 @@ impl RateLimits {
         let last = self.last_maintenance.load(Ordering::Relaxed);
         if last == 0 {
             // First use: start the interval now.
-            let _ = self
-                .last_maintenance
-                .compare_exchange(0, now, Ordering::Relaxed, Ordering::Relaxed);
+            let _ = self.last_maintenance.compare_exchange(
+                0,
+                now,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
             return;
         }
         if now.saturating_sub(last) < self.config.maintenance_interval.as_secs()

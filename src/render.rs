@@ -171,7 +171,10 @@ pub(crate) fn finish(
     }
     if let AuthError::RateLimited { retry_after } = rejection.error {
         if !headers.contains_key(RETRY_AFTER) {
-            headers.insert(RETRY_AFTER, HeaderValue::from(retry_after_secs(*retry_after)));
+            headers.insert(
+                RETRY_AFTER,
+                HeaderValue::from(retry_after_secs(*retry_after)),
+            );
         }
     }
     if let Some(status) = rejection.rate_limit {

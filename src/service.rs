@@ -39,6 +39,9 @@ where
     }
 
     fn call(&mut self, mut req: Request<ReqB>) -> Self::Future {
+        if self.rules.is_exempt(req.uri().path()) {
+            return ResponseFuture::called(self.inner.call(req), None, false);
+        }
         let gate = &self.gate;
         let grpc = is_grpc(req.headers());
         match gate.start(req.headers(), &self.rules) {

@@ -1,0 +1,289 @@
+//! Shared test helpers: a harness on a manual clock, a fault-injecting store, and
+//! request helpers for the tower stack and for real loopback servers.
+#![allow(dead_code, unreachable_pub)]
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use http::{HeaderMap, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use keygate::{
+    AccountId, Clock, Identity, KeyDigest, KeyManager, KeyRecord, KeyStore, KeyStoreWrite, Keygate,
+    KeygateBuilder, ManualClock, MemoryStore, NewKey, StoreError,
+};
+use tower::{Service, ServiceExt};
+
+/// 2023-11-14T22:13:20Z: a fixed start for manual clocks.
+pub const T0: u64 = 1_700_000_000;
+
+pub fn t0() -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(T0)
+}
+
+/// What [`FaultyStore`] does on the next lookups.
+#[derive(Clone, Debug, Default)]
+pub enum Fault {
+    /// Pass through to the in-memory store.
+    #[default]
+    None,
+    /// Return a store error.
+    Error,
+    /// Wait this long (tokio time, so a paused clock applies), then pass through.
+    Delay(Duration),
+    /// Never answer.
+    Hang,
+    /// Panic inside the store call.
+    Panic,
+}
+
+/// A store that counts lookups and injects faults. Writes go straight through.
+#[derive(Default)]
+pub struct FaultyStore {
+    pub inner: MemoryStore,
+    pub lookups: AtomicUsize,
+    pub last_used_writes: AtomicUsize,
+    pub fault: Mutex<Fault>,
+}
+
+impl FaultyStore {
+    pub fn set_fault(&self, fault: Fault) {
+        *self.fault.lock().unwrap() = fault;
+    }
+    pub fn lookups(&self) -> usize {
+        self.lookups.load(Ordering::SeqCst)
+    }
+    pub fn last_used_writes(&self) -> usize {
+        self.last_used_writes.load(Ordering::SeqCst)
+    }
+}
+
+#[async_trait]
+impl KeyStore for FaultyStore {
+    async fn find_by_digest(&self, digest: &KeyDigest) -> Result<Option<KeyRecord>, StoreError> {
+        self.lookups.fetch_add(1, Ordering::SeqCst);
+        let fault = self.fault.lock().unwrap().clone();
+        match fault {
+            Fault::None => {}
+            Fault::Error => return Err(StoreError::unavailable("injected failure")),
+            Fault::Delay(d) => tokio::time::sleep(d).await,
+            Fault::Hang => std::future::pending::<()>().await,
+            Fault::Panic => panic!("injected panic in store"),
+        }
+        self.inner.find_by_digest(digest).await
+    }
+}
+
+#[async_trait]
+impl KeyStoreWrite for FaultyStore {
+    async fn get(&self, id: &keygate::KeyId) -> Result<Option<KeyRecord>, StoreError> {
+        self.inner.get(id).await
+    }
+    async fn insert(
+        &self,
+        record: KeyRecord,
+        max_active: Option<usize>,
+        now: SystemTime,
+    ) -> Result<(), StoreError> {
+        self.inner.insert(record, max_active, now).await
+    }
+    async fn replace(&self, record: KeyRecord) -> Result<(), StoreError> {
+        self.inner.replace(record).await
+    }
+    async fn list(
+        &self,
+        account: &AccountId,
+        after: Option<&keygate::KeyId>,
+        limit: usize,
+    ) -> Result<Vec<KeyRecord>, StoreError> {
+        self.inner.list(account, after, limit).await
+    }
+    async fn record_last_used(
+        &self,
+        id: &keygate::KeyId,
+        at: SystemTime,
+    ) -> Result<(), StoreError> {
+        self.last_used_writes.fetch_add(1, Ordering::SeqCst);
+        self.inner.record_last_used(id, at).await
+    }
+}
+
+/// A keygate over a [`FaultyStore`] on a manual clock, with a manager.
+pub struct Harness {
+    pub store: Arc<FaultyStore>,
+    pub gate: Keygate,
+    pub manager: KeyManager,
+    pub clock: Clock,
+    pub time: ManualClock,
+}
+
+impl Harness {
+    pub fn new() -> Self {
+        Self::with(|b| b)
+    }
+
+    /// A harness whose builder `configure` adjusts (the clock is already set).
+    pub fn with(configure: impl FnOnce(KeygateBuilder) -> KeygateBuilder) -> Self {
+        let store = Arc::new(FaultyStore::default());
+        let (clock, time) = Clock::manual(t0());
+        let gate = configure(Keygate::builder_arc(store.clone()).clock(clock.clone())).build();
+        let manager = KeyManager::new(gate.clone(), store.clone());
+        Self {
+            store,
+            gate,
+            manager,
+            clock,
+            time,
+        }
+    }
+
+    /// Creates a key in `account` with `scopes`; returns (id, plaintext).
+    pub async fn key(&self, account: &str, scopes: &[&str]) -> (keygate::KeyId, String) {
+        self.key_with(
+            account,
+            NewKey::named("test key").scopes(scopes.iter().copied()),
+        )
+        .await
+    }
+
+    pub async fn key_with(&self, account: &str, new: NewKey) -> (keygate::KeyId, String) {
+        let created = self
+            .manager
+            .create(AccountId::from(account), new)
+            .await
+            .expect("key created");
+        (created.view.id, created.key.expose_secret().to_owned())
+    }
+
+    /// The layer over [`echo`], ready for [`send`].
+    pub fn service(
+        &self,
+    ) -> impl Service<
+        Request<Full<Bytes>>,
+        Response = Response<keygate::ResponseBody<Full<Bytes>>>,
+        Error = Infallible,
+    > + Clone {
+        tower::ServiceBuilder::new()
+            .layer(self.gate.layer())
+            .service_fn(echo)
+    }
+}
+
+/// The inner service of most tests: 200 with the identity as JSON, or `anonymous`.
+pub async fn echo(req: Request<Full<Bytes>>) -> Result<Response<Full<Bytes>>, Infallible> {
+    let body = match req.extensions().get::<Identity>() {
+        Some(id) => serde_json::to_string(id).unwrap(),
+        None => "\"anonymous\"".to_owned(),
+    };
+    Ok(Response::new(Full::new(Bytes::from(body))))
+}
+
+/// A GET to `path` with `Authorization: Bearer <key>` when a key is given.
+pub fn get(path: &str, key: Option<&str>) -> Request<Full<Bytes>> {
+    request(http::Method::GET, path, key)
+}
+
+pub fn request(method: http::Method, path: &str, key: Option<&str>) -> Request<Full<Bytes>> {
+    let mut b = Request::builder().method(method).uri(path);
+    if let Some(k) = key {
+        b = b.header("authorization", format!("Bearer {k}"));
+    }
+    b.body(Full::new(Bytes::new())).unwrap()
+}
+
+/// A finished response: status, headers, body text.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Answer {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+    /// The `error.code` of a JSON refusal.
+    pub fn code(&self) -> String {
+        self.json()["error"]["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(|v| v.to_str().unwrap())
+    }
+}
+
+/// Sends `req` through `svc` once and collects the answer.
+pub async fn send<S, B>(svc: &mut S, req: Request<Full<Bytes>>) -> Answer
+where
+    S: Service<Request<Full<Bytes>>, Response = Response<B>>,
+    S::Error: std::fmt::Debug,
+    B: http_body::Body,
+    B::Error: std::fmt::Debug,
+{
+    let res = svc.ready().await.unwrap().call(req).await.unwrap();
+    let (parts, body) = res.into_parts();
+    let bytes = body.collect().await.unwrap().to_bytes();
+    Answer {
+        status: parts.status,
+        headers: parts.headers,
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+    }
+}
+
+/// Serves an axum router on a random loopback port, with connect info.
+pub async fn serve(app: axum::Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap();
+    });
+    addr
+}
+
+/// A real HTTP/1 client request over TCP, with hyper.
+pub async fn http(
+    addr: SocketAddr,
+    method: http::Method,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Answer {
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let io = hyper_util::rt::TokioIo::new(stream);
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(io).await.unwrap();
+    tokio::spawn(conn);
+    let mut b = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", addr.to_string());
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    let res = sender
+        .send_request(b.body(Full::new(Bytes::from(body.to_owned()))).unwrap())
+        .await
+        .unwrap();
+    let (parts, body) = res.into_parts();
+    let bytes = body.collect().await.unwrap().to_bytes();
+    Answer {
+        status: parts.status,
+        headers: parts.headers,
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+    }
+}
+
+pub fn bearer(key: &str) -> String {
+    format!("Bearer {key}")
+}
