@@ -56,8 +56,13 @@ fn single<'h>(headers: &'h HeaderMap, name: &HeaderName) -> Result<Option<&'h st
         .map_err(|_| AuthError::InvalidRequest("The credential header must be printable ASCII"))
 }
 
-/// `Bearer <token>`: scheme case-insensitive, spaces and tabs around either part allowed.
-pub(crate) fn parse_bearer(value: &str) -> Result<&str, AuthError> {
+/// Parses an `Authorization` value of the form `Bearer <token>` and returns the token.
+///
+/// The scheme is matched case-insensitively; spaces and tabs around either part are
+/// allowed. Anything else — another scheme, an empty token, characters outside RFC 6750's
+/// `b64token` — is [`AuthError::InvalidRequest`]. The token is not checked against a
+/// [`crate::KeyFormat`].
+pub fn parse_bearer(value: &str) -> Result<&str, AuthError> {
     let value = value.trim_matches([' ', '\t']);
     let (scheme, rest) = value.split_once([' ', '\t']).unwrap_or((value, ""));
     if !scheme.eq_ignore_ascii_case("bearer") {

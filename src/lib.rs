@@ -63,7 +63,7 @@ pub use body::ResponseBody;
 pub use clock::{Clock, ManualClock};
 pub use digest::{DigestHasher, KeyDigest, KeyHasher, PassThroughHasher};
 pub use error::AuthError;
-pub use extract::MAX_CREDENTIAL_LEN;
+pub use extract::{parse_bearer, MAX_CREDENTIAL_LEN};
 pub use future::ResponseFuture;
 pub use gate::{CacheConfig, Keygate, KeygateBuilder, KeygateStats};
 pub use identity::Identity;

@@ -159,17 +159,34 @@ impl Harness {
         (created.view.id, created.key.expose_secret().to_owned())
     }
 
-    /// The layer over [`echo`], ready for [`send`].
-    pub fn service(
-        &self,
-    ) -> impl Service<
-        Request<Full<Bytes>>,
-        Response = Response<keygate::ResponseBody<Full<Bytes>>>,
-        Error = Infallible,
-    > + Clone {
-        tower::ServiceBuilder::new()
-            .layer(self.gate.layer())
-            .service_fn(echo)
+    /// The layer over [`Echo`], ready for [`send`].
+    pub fn service(&self) -> keygate::KeygateService<Echo> {
+        tower::Layer::layer(&self.gate.layer(), Echo)
+    }
+}
+
+/// [`echo`] as a nameable service whose future is `Send`.
+#[derive(Clone, Copy, Debug)]
+pub struct Echo;
+
+impl Service<Request<Full<Bytes>>> for Echo {
+    type Response = Response<Full<Bytes>>;
+    type Error = Infallible;
+    type Future = std::future::Ready<Result<Self::Response, Infallible>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Infallible>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<Full<Bytes>>) -> Self::Future {
+        let body = match req.extensions().get::<Identity>() {
+            Some(id) => serde_json::to_string(id).unwrap(),
+            None => "\"anonymous\"".to_owned(),
+        };
+        std::future::ready(Ok(Response::new(Full::new(Bytes::from(body)))))
     }
 }
 
