@@ -157,7 +157,7 @@ where
                     };
                     match gate.authorize(&key, &digest, &view, &rules) {
                         Ok(rate_limit) => {
-                            gate.audit_allowed(&key);
+                            gate.audit_allowed(&key, req.headers(), req.extensions());
                             req.extensions_mut().insert(Identity(key));
                             let future = inner.call(req);
                             this.state.set(State::Called {

@@ -33,8 +33,11 @@ use crate::store::{KeyStore, KeyStoreWrite, StoreError};
 /// Cache settings.
 #[derive(Clone, Debug)]
 pub struct CacheConfig {
-    /// Most entries held, positive and negative together.
+    /// Most keys held.
     pub max_entries: u64,
+    /// Most "no such key" answers held. Kept apart from found keys, so a flood of
+    /// well-formed but unknown keys can never push real keys out of the cache.
+    pub max_negative_entries: u64,
     /// How long a found key is trusted without asking the store again. Changes made
     /// through this process's [`crate::KeyManager`] apply at once regardless; this bounds
     /// how late changes made elsewhere (another process, the database) are seen.
@@ -50,10 +53,11 @@ pub struct CacheConfig {
 }
 
 impl Default for CacheConfig {
-    /// 100,000 entries, 30 s for found keys, 5 s for unknown ones, no stale serving.
+    /// 100,000 keys for 30 s, 10,000 unknown keys for 5 s, no stale serving.
     fn default() -> Self {
         Self {
             max_entries: 100_000,
+            max_negative_entries: 10_000,
             positive_ttl: Duration::from_secs(30),
             negative_ttl: Duration::from_secs(5),
             serve_stale: None,
@@ -61,6 +65,7 @@ impl Default for CacheConfig {
     }
 }
 
+/// A lookup's answer: the key, or `None` for "no such key".
 type Entry = Option<Arc<ResolvedKey>>;
 
 struct EntryExpiry {
@@ -69,10 +74,7 @@ struct EntryExpiry {
 }
 
 impl EntryExpiry {
-    fn ttl(&self, digest: &KeyDigest, entry: &Entry) -> Duration {
-        let Some(key) = entry else {
-            return self.config.negative_ttl;
-        };
+    fn ttl(&self, digest: &KeyDigest, key: &Arc<ResolvedKey>) -> Duration {
         let now = self.clock.now();
         let mut ttl = self.config.positive_ttl;
         let mut cap = |deadline: SystemTime| {
@@ -88,11 +90,11 @@ impl EntryExpiry {
     }
 }
 
-impl moka::Expiry<KeyDigest, Entry> for EntryExpiry {
+impl moka::Expiry<KeyDigest, Arc<ResolvedKey>> for EntryExpiry {
     fn expire_after_create(
         &self,
         key: &KeyDigest,
-        value: &Entry,
+        value: &Arc<ResolvedKey>,
         _: std::time::Instant,
     ) -> Option<Duration> {
         Some(self.ttl(key, value))
@@ -100,7 +102,7 @@ impl moka::Expiry<KeyDigest, Entry> for EntryExpiry {
     fn expire_after_update(
         &self,
         key: &KeyDigest,
-        value: &Entry,
+        value: &Arc<ResolvedKey>,
         _: std::time::Instant,
         _: Option<Duration>,
     ) -> Option<Duration> {
@@ -229,6 +231,10 @@ impl KeygateBuilder {
             .max_capacity(self.cache.max_entries)
             .expire_after(expiry)
             .build_with_hasher(DigestHasher);
+        let negative = Cache::builder()
+            .max_capacity(self.cache.max_negative_entries)
+            .time_to_live(self.cache.negative_ttl)
+            .build_with_hasher(DigestHasher);
         let stale = self.cache.serve_stale.map(|window| {
             Cache::builder()
                 .max_capacity(self.cache.max_entries)
@@ -251,6 +257,7 @@ impl KeygateBuilder {
                 limits: RateLimits::new(self.rate_limits, self.clock.clone()),
                 clock: self.clock,
                 cache,
+                negative,
                 stale,
                 stale_window: self.cache.serve_stale.unwrap_or_default(),
                 inflight: DashMap::with_hasher(DigestHasher),
@@ -285,7 +292,8 @@ pub(crate) struct Inner {
     environment: Option<Environment>,
     pub(crate) realm: String,
     pub(crate) clock: Clock,
-    cache: Cache<KeyDigest, Entry, DigestHasher>,
+    cache: Cache<KeyDigest, Arc<ResolvedKey>, DigestHasher>,
+    negative: Cache<KeyDigest, (), DigestHasher>,
     /// Keys last verified against the store, with when: for serving stale.
     stale: Option<Cache<KeyDigest, (Arc<ResolvedKey>, SystemTime), DigestHasher>>,
     stale_window: Duration,
@@ -402,6 +410,7 @@ impl Keygate {
     pub fn invalidate_digest(&self, digest: &KeyDigest) {
         self.inner.epochs[stripe(digest)].fetch_add(1, Ordering::AcqRel);
         self.inner.cache.invalidate(digest);
+        self.inner.negative.invalidate(digest);
         if let Some(stale) = &self.inner.stale {
             stale.invalidate(digest);
         }
@@ -419,12 +428,17 @@ impl Keygate {
     pub fn run_maintenance(&self) {
         self.inner.limits.maintain();
         self.inner.cache.run_pending_tasks();
+        self.inner.negative.run_pending_tasks();
+        if let Some(stale) = &self.inner.stale {
+            stale.run_pending_tasks();
+        }
     }
 
     /// Counters for monitoring and tests.
     pub fn stats(&self) -> KeygateStats {
         KeygateStats {
             cached_entries: self.inner.cache.entry_count(),
+            cached_unknown: self.inner.negative.entry_count(),
             inflight_lookups: self.inner.inflight.len(),
             rate_limit_buckets: self.inner.limits.tracked(),
             store_lookups: self.inner.store_calls.load(Ordering::Relaxed),
@@ -441,7 +455,7 @@ impl Keygate {
             .map_err(|_| AuthError::InvalidKey)?;
         let digest = self.inner.hasher.digest(parsed.expose_secret());
         let resolved = self.load(digest).await?.ok_or(AuthError::InvalidKey)?;
-        self.check_status(&resolved, &digest)?;
+        self.check_status(&resolved, &digest, self.inner.clock.now())?;
         Ok(Identity(resolved))
     }
 
@@ -457,11 +471,19 @@ impl Keygate {
             return Start::Refused(AuthError::InvalidKey);
         };
         let digest = self.inner.hasher.digest(parsed.expose_secret());
-        match self.inner.cache.get(&digest) {
+        match self.cached(&digest) {
             Some(Some(resolved)) => Start::Cached(resolved, digest),
             Some(None) => Start::Refused(AuthError::InvalidKey),
             None => Start::Lookup(digest),
         }
+    }
+
+    /// The cached answer for `digest`, if any.
+    fn cached(&self, digest: &KeyDigest) -> Option<Entry> {
+        if let Some(key) = self.inner.cache.get(digest) {
+            return Some(Some(key));
+        }
+        self.inner.negative.contains_key(digest).then_some(None)
     }
 
     /// Step two, on a miss: the store lookup, coalesced, timed out, panic-isolated.
@@ -472,7 +494,7 @@ impl Keygate {
         let gate = self.clone();
         async move {
             for _ in 0..3 {
-                if let Some(hit) = gate.inner.cache.get(&digest) {
+                if let Some(hit) = gate.cached(&digest) {
                     return Ok(hit);
                 }
                 let cell = gate
@@ -524,7 +546,10 @@ impl Keygate {
         let entry = record
             .filter(|r| r.digests().any(|d| d == digest))
             .map(|record| Arc::new(self.resolve(record)));
-        self.inner.cache.insert(digest, entry.clone());
+        match &entry {
+            Some(key) => self.inner.cache.insert(digest, key.clone()),
+            None => self.inner.negative.insert(digest, ()),
+        }
         if let Some(stale) = &self.inner.stale {
             match &entry {
                 Some(key) => stale.insert(digest, (key.clone(), self.inner.clock.now())),
@@ -533,6 +558,7 @@ impl Keygate {
         }
         if epoch.load(Ordering::Acquire) != before {
             self.inner.cache.invalidate(&digest);
+            self.inner.negative.invalidate(&digest);
             return Ok(None);
         }
         Ok(Some(entry))
@@ -576,9 +602,13 @@ impl Keygate {
     }
 
     /// Digest match (constant time), then revoked, disabled, expired, environment.
-    fn check_status(&self, key: &ResolvedKey, presented: &KeyDigest) -> Result<(), AuthError> {
+    fn check_status(
+        &self,
+        key: &ResolvedKey,
+        presented: &KeyDigest,
+        now: SystemTime,
+    ) -> Result<(), AuthError> {
         let record = &key.record;
-        let now = self.inner.clock.now();
         let current = record.digest.ct_eq(presented);
         let previous = record.previous.is_some_and(|p| p.digest.ct_eq(presented));
         if !current && !previous {
@@ -616,7 +646,9 @@ impl Keygate {
         req: &RequestView<'_>,
         rules: &Rules,
     ) -> Result<Option<RateLimitStatus>, Refusal> {
-        self.check_status(key, presented).map_err(|e| (e, None))?;
+        let now = self.inner.clock.now();
+        self.check_status(key, presented, now)
+            .map_err(|e| (e, None))?;
         if !key.record.ips.is_empty() {
             let ip: Option<IpAddr> = self
                 .inner
@@ -625,9 +657,6 @@ impl Keygate {
             if !ip.is_some_and(|ip| key.record.ips.allows(ip)) {
                 return Err((AuthError::IpNotAllowed, None));
             }
-        }
-        if key.read_only && !is_safe(req.method) {
-            return Err((AuthError::ReadOnlyKey, None));
         }
         if let Some(req_scopes) = &rules.requirement {
             if !req_scopes.is_met_by(&key.granted) {
@@ -649,25 +678,29 @@ impl Keygate {
                 }
             }
         }
+        // After the route's scopes, so that a read-only key on a route it lacks the scope
+        // for hears which scope the route requires (Tenuo's wording), as any other key would.
+        if key.read_only && !is_safe(req.method) {
+            return Err((AuthError::ReadOnlyKey, None));
+        }
         let status = match &key.tier {
             None => None,
-            Some(tier) => match self.inner.limits.check(tier, &key.limit_key) {
+            Some(tier) => match self.inner.limits.check(tier, &key.limit_key, now) {
                 Ok(status) => Some(status),
                 Err((retry_after, status)) => {
                     return Err((AuthError::RateLimited { retry_after }, Some(status)))
                 }
             },
         };
-        self.touch(key);
+        self.touch(key, now);
         Ok(status)
     }
 
     /// Schedules a coalesced `last_used_at` write, never waiting for it.
-    fn touch(&self, key: &ResolvedKey) {
+    fn touch(&self, key: &ResolvedKey, now: SystemTime) {
         let Some(writer) = self.inner.writer.get() else {
             return;
         };
-        let now = self.inner.clock.now();
         let now_secs = now
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
@@ -708,12 +741,22 @@ impl Keygate {
     }
 
     /// Audit event for an accepted key. Never carries key material.
-    pub(crate) fn audit_allowed(&self, key: &ResolvedKey) {
+    pub(crate) fn audit_allowed(
+        &self,
+        key: &ResolvedKey,
+        headers: &HeaderMap,
+        extensions: &Extensions,
+    ) {
         tracing::debug!(
             target: "keygate::audit",
             outcome = "ok",
             key_id = key.record.id.as_str(),
             account_id = key.record.account_id.as_str(),
+            client_ip = self
+                .inner
+                .ip_resolver
+                .client_ip(headers, extensions)
+                .map(tracing::field::display),
             "api key accepted"
         );
     }
@@ -732,7 +775,11 @@ impl Keygate {
             status = error.status().as_u16(),
             key_id = key.map(|k| k.record.id.as_str()),
             account_id = key.map(|k| k.record.account_id.as_str()),
-            client_ip = ?self.inner.ip_resolver.client_ip(headers, extensions),
+            client_ip = self
+                .inner
+                .ip_resolver
+                .client_ip(headers, extensions)
+                .map(tracing::field::display),
             "api key refused"
         );
     }
@@ -764,8 +811,10 @@ impl fmt::Debug for Keygate {
 /// Counters from [`Keygate::stats`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct KeygateStats {
-    /// Entries in the cache (approximate until maintenance runs).
+    /// Keys in the cache (approximate until maintenance runs).
     pub cached_entries: u64,
+    /// "No such key" answers in the cache (approximate until maintenance runs).
+    pub cached_unknown: u64,
     /// Store lookups under way.
     pub inflight_lookups: usize,
     /// Rate-limit buckets held.

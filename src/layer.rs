@@ -24,7 +24,7 @@ use crate::service::KeygateService;
 /// 5. revoked, disabled, expired (`revoked_api_key`, `disabled_api_key`, `expired_api_key`);
 /// 6. environment (`wrong_environment`);
 /// 7. IP allowlist (`ip_not_allowed`);
-/// 8. read-only keys on unsafe methods, then scopes (`insufficient_scope`);
+/// 8. the route's scopes, then read-only keys on unsafe methods (`insufficient_scope`);
 /// 9. rate limit (`rate_limited`).
 #[derive(Clone, Debug)]
 pub struct KeygateLayer {

@@ -10,7 +10,7 @@
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use dashmap::DashMap;
 use governor::middleware::StateInformationMiddleware;
@@ -125,6 +125,18 @@ impl RateLimitStatus {
     }
 }
 
+/// The status to report when the bucket is full again at `full_at`.
+fn status(quota: RateLimit, remaining: u32, full_at: SystemTime, now: SystemTime) -> RateLimitStatus {
+    let reset_at = unix_seconds_ceil(full_at);
+    let now_secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    RateLimitStatus {
+        quota,
+        remaining,
+        reset_at,
+        reset_after: reset_at.saturating_sub(now_secs),
+    }
+}
+
 /// Every tier of a deployment.
 pub(crate) struct RateLimits {
     config: RateLimitConfig,
@@ -168,43 +180,27 @@ impl RateLimits {
     }
 
     /// Takes one request from `key`'s bucket in `tier`.
-    pub(crate) fn check(
-        &self,
-        tier: &Tier,
-        key: &Arc<str>,
-    ) -> Result<RateLimitStatus, (Duration, RateLimitStatus)> {
-        self.maybe_maintain();
+    pub(crate) fn check(&self, tier: &Tier, key: &Arc<str>, now: SystemTime) -> Result<RateLimitStatus, (Duration, RateLimitStatus)> {
+        self.maybe_maintain(now);
         let quota = tier.quota;
         match tier.limiter.check_key(key) {
             Ok(snapshot) => {
                 let remaining = snapshot.remaining_burst_capacity();
                 let to_full = tier.interval * quota.burst.saturating_sub(remaining);
-                Ok(self.status(quota, remaining, to_full))
+                Ok(status(quota, remaining, now + to_full, now))
             }
             Err(not_until) => {
                 let wait = not_until.wait_time_from(governor::clock::Clock::now(&self.clock));
                 let to_full = wait + tier.interval * quota.burst.saturating_sub(1);
-                Err((wait, self.status(quota, 0, to_full)))
+                Err((wait, status(quota, 0, now + to_full, now)))
             }
         }
     }
 
-    fn status(&self, quota: RateLimit, remaining: u32, to_full: Duration) -> RateLimitStatus {
-        let now = self.clock.now();
-        let reset_at = unix_seconds_ceil(now + to_full);
-        let now_secs = now
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        RateLimitStatus {
-            quota,
-            remaining,
-            reset_at,
-            reset_after: reset_at.saturating_sub(now_secs),
-        }
-    }
-
-    fn maybe_maintain(&self) {
-        let now = self.clock.monotonic().as_secs().max(1);
+    fn maybe_maintain(&self, now: SystemTime) {
+        let now = now
+            .duration_since(UNIX_EPOCH)
+            .map_or(1, |d| d.as_secs().max(1));
         let last = self.last_maintenance.load(Ordering::Relaxed);
         if last == 0 {
             // First use: start the interval now.
@@ -248,7 +244,6 @@ impl RateLimits {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::{SystemTime, UNIX_EPOCH};
 
     fn limits(quota: RateLimit) -> (RateLimits, crate::ManualClock) {
         let (clock, manual) = Clock::manual(UNIX_EPOCH + Duration::from_secs(1_000));
@@ -265,15 +260,14 @@ mod tests {
         let tier = limits.tier_for(None).unwrap();
         let key: Arc<str> = "ak_1".into();
         let seen: Vec<u32> = (0..3)
-            .map(|_| limits.check(&tier, &key).unwrap().remaining)
+            .map(|_| limits.check(&tier, &key, manual.now()).unwrap().remaining)
             .collect();
         assert_eq!(seen, [2, 1, 0]);
-        let (wait, status) = limits.check(&tier, &key).unwrap_err();
+        let (wait, status) = limits.check(&tier, &key, manual.now()).unwrap_err();
         assert_eq!(wait, Duration::from_millis(500));
         assert_eq!(status.remaining, 0);
         manual.advance(Duration::from_millis(500));
-        assert_eq!(limits.check(&tier, &key).unwrap().remaining, 0);
-        let _ = SystemTime::now();
+        assert_eq!(limits.check(&tier, &key, manual.now()).unwrap().remaining, 0);
     }
 
     #[test]
@@ -282,7 +276,7 @@ mod tests {
         let tier = limits.tier_for(None).unwrap();
         for i in 0..1000 {
             let key: Arc<str> = format!("ak_{i}").into();
-            limits.check(&tier, &key).unwrap();
+            limits.check(&tier, &key, manual.now()).unwrap();
         }
         assert_eq!(limits.tracked(), 1000);
         manual.advance(Duration::from_secs(2));

@@ -59,7 +59,7 @@ where
                 };
                 match gate.authorize(&key, &digest, &view, &self.rules) {
                     Ok(status) => {
-                        gate.audit_allowed(&key);
+                        gate.audit_allowed(&key, req.headers(), req.extensions());
                         req.extensions_mut().insert(Identity(key));
                         ResponseFuture::called(self.inner.call(req), status, gate.ietf_headers())
                     }

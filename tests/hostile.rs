@@ -296,3 +296,30 @@ fn malformed_key_reasons_are_distinguished() {
         MalformedKey::Charset
     );
 }
+
+#[tokio::test]
+async fn a_flood_of_unknown_keys_is_bounded_and_never_evicts_real_keys() {
+    let h = Harness::with(|b| {
+        b.cache(keygate::CacheConfig {
+            max_negative_entries: 500,
+            ..keygate::CacheConfig::default()
+        })
+    });
+    let (_, key) = h.key("acct", &[]).await;
+    let mut svc = h.service();
+    assert_eq!(send(&mut svc, get("/", Some(&key))).await.status, 200);
+    let format = KeyFormat::default();
+    let prefix = format.prefix("sk_test_").unwrap().clone();
+    for _ in 0..5_000 {
+        let junk = format.generate(&prefix);
+        let res = send(&mut svc, get("/", Some(junk.expose_secret()))).await;
+        assert_eq!(res.code(), "invalid_api_key");
+    }
+    h.gate.run_maintenance();
+    let stats = h.gate.stats();
+    assert!(stats.cached_unknown <= 500, "{stats:?}");
+    assert_eq!(stats.cached_entries, 1);
+    let lookups = h.store.lookups();
+    assert_eq!(send(&mut svc, get("/", Some(&key))).await.status, 200);
+    assert_eq!(h.store.lookups(), lookups, "the real key is still cached");
+}
