@@ -68,6 +68,10 @@ impl Default for CacheConfig {
 /// A lookup's answer: the key, or `None` for "no such key".
 type Entry = Option<Arc<ResolvedKey>>;
 
+/// One store lookup shared by every request waiting on the same digest: `Ok(None)` when
+/// an invalidation raced it (retry), `Err` when the store failed.
+type Inflight = OnceCell<Result<Option<Entry>, ()>>;
+
 struct EntryExpiry {
     config: CacheConfig,
     clock: Clock,
@@ -297,7 +301,7 @@ pub(crate) struct Inner {
     /// Keys last verified against the store, with when: for serving stale.
     stale: Option<Cache<KeyDigest, (Arc<ResolvedKey>, SystemTime), DigestHasher>>,
     stale_window: Duration,
-    inflight: DashMap<KeyDigest, Arc<OnceCell<Result<Option<Entry>, ()>>>, DigestHasher>,
+    inflight: DashMap<KeyDigest, Arc<Inflight>, DigestHasher>,
     epochs: [AtomicU64; EPOCH_STRIPES],
     pub(crate) limits: RateLimits,
     implications: ScopeImplications,
@@ -321,8 +325,15 @@ pub(crate) struct Rules {
 
 impl Rules {
     /// Whether `path` bypasses keygate entirely.
+    ///
+    /// A prefix matches whole path segments: `/health` exempts `/health` and
+    /// `/health/live`, not `/healthz`. A prefix ending in `/` exempts what is below it.
     pub(crate) fn is_exempt(&self, path: &str) -> bool {
-        !self.exempt.is_empty() && self.exempt.iter().any(|p| path.starts_with(p.as_str()))
+        !self.exempt.is_empty()
+            && self.exempt.iter().any(|p| match path.strip_prefix(p.as_str()) {
+                Some(rest) => p.ends_with('/') || rest.is_empty() || rest.starts_with('/'),
+                None => false,
+            })
     }
 }
 
@@ -520,6 +531,11 @@ impl Keygate {
 
     /// One store call. `Ok(None)` when an invalidation raced it (retry), `Err` on failure.
     async fn fetch(&self, digest: KeyDigest) -> Result<Option<Entry>, ()> {
+        // A lookup that finished between our cache miss and our joining it left its
+        // answer in the cache: use it rather than asking the store again.
+        if let Some(hit) = self.cached(&digest) {
+            return Ok(Some(hit));
+        }
         let epoch = &self.inner.epochs[stripe(&digest)];
         let before = epoch.load(Ordering::Acquire);
         self.inner.store_calls.fetch_add(1, Ordering::Relaxed);

@@ -83,9 +83,10 @@ impl KeygateLayer {
         self.with_rules(|r| r.anonymous = true)
     }
 
-    /// Lets every request whose path starts with `prefix` through untouched, with no
-    /// identity: for health checks or gRPC reflection, such as
-    /// `"/grpc.reflection.v1.ServerReflection/"`.
+    /// Lets every request under `prefix` through untouched, with no identity: for health
+    /// checks or gRPC reflection, such as `"/grpc.reflection.v1.ServerReflection/"`.
+    /// Matching is by whole path segments: `"/health"` exempts `/health` and
+    /// `/health/live` but not `/healthz`.
     pub fn exempt(self, prefix: impl Into<String>) -> Self {
         let prefix = prefix.into();
         self.with_rules(|r| r.exempt.push(prefix))

@@ -9,7 +9,8 @@
 
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::cell::RefCell;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use dashmap::DashMap;
@@ -102,9 +103,9 @@ impl RateLimitStatus {
         static LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
         static REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
         static RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
-        headers.insert(LIMIT.clone(), HeaderValue::from(self.quota.burst));
-        headers.insert(REMAINING.clone(), HeaderValue::from(self.remaining));
-        headers.insert(RESET.clone(), HeaderValue::from(self.reset_at));
+        headers.insert(LIMIT.clone(), number(u64::from(self.quota.burst)));
+        headers.insert(REMAINING.clone(), number(u64::from(self.remaining)));
+        headers.insert(RESET.clone(), number(self.reset_at));
         if ietf {
             let window =
                 u64::from(self.quota.burst).div_ceil(u64::from(self.quota.per_second.max(1)));
@@ -123,6 +124,34 @@ impl RateLimitStatus {
             }
         }
     }
+}
+
+/// A header value for `n`, without allocating in the common case: numbers below 4096
+/// come from a table built on first use, and each thread remembers the last few larger
+/// ones (such as the current reset second). Cloning a built value only bumps a count.
+fn number(n: u64) -> HeaderValue {
+    const SMALL: usize = 4096;
+    static TABLE: [OnceLock<HeaderValue>; SMALL] = [const { OnceLock::new() }; SMALL];
+    /// The last four large values built on this thread, and the next slot to replace.
+    type Recent = ([(u64, Option<HeaderValue>); 4], usize);
+    thread_local! {
+        static RECENT: RefCell<Recent> =
+            const { RefCell::new(([(0, None), (0, None), (0, None), (0, None)], 0)) };
+    }
+    if let Some(slot) = usize::try_from(n).ok().and_then(|i| TABLE.get(i)) {
+        return slot.get_or_init(|| HeaderValue::from(n)).clone();
+    }
+    RECENT.with(|recent| {
+        let mut recent = recent.borrow_mut();
+        if let Some(v) = recent.0.iter().find(|(k, v)| *k == n && v.is_some()) {
+            return v.1.clone().expect("checked");
+        }
+        let value = HeaderValue::from(n);
+        let next = recent.1;
+        recent.0[next] = (n, Some(value.clone()));
+        recent.1 = (next + 1) % 4;
+        value
+    })
 }
 
 /// The status to report when the bucket is full again at `full_at`.
@@ -268,6 +297,14 @@ mod tests {
         assert_eq!(status.remaining, 0);
         manual.advance(Duration::from_millis(500));
         assert_eq!(limits.check(&tier, &key, manual.now()).unwrap().remaining, 0);
+    }
+
+    #[test]
+    fn number_headers_are_exact_for_small_and_large_values() {
+        for n in [0, 1, 999, 4095, 4096, 1_700_000_001, u64::MAX] {
+            assert_eq!(number(n), n.to_string().as_str());
+            assert_eq!(number(n), n.to_string().as_str(), "cached value");
+        }
     }
 
     #[test]
