@@ -79,7 +79,7 @@ async fn mixed_traffic_with_concurrent_revokes_and_rolls_keeps_every_invariant()
                     }
                 };
                 let was_dead = expect_dead || dead.read().unwrap().contains(&key);
-                let res = if pick == 2 && round % 2 == 0 {
+                let res = if pick == 2 && round.is_multiple_of(2) {
                     // The limited key on a route it lacks the scope for: must cost nothing.
                     send(&mut scoped, get("/", Some(&key))).await
                 } else if pick == 2 {
@@ -169,7 +169,8 @@ async fn mixed_traffic_with_concurrent_revokes_and_rolls_keeps_every_invariant()
     assert_eq!(allowed, 5, "refused requests consumed quota");
 
     // Every dead secret is refused now.
-    for secret in dead.read().unwrap().iter() {
+    let dead: Vec<String> = dead.read().unwrap().iter().cloned().collect();
+    for secret in &dead {
         let res = send(&mut svc, get("/", Some(secret))).await;
         assert_eq!(res.status, 401, "a dead secret works after the soak");
     }
