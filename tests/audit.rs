@@ -229,3 +229,36 @@ async fn created_and_rolled_keys_are_logged_by_id_only() {
     // The start shown in key lists is not logged either: a log names keys by id.
     assert!(!log.contains(second.key.start()), "{log}");
 }
+
+/// Inside tower-http's `TraceLayer`, keygate's events belong to the request span that
+/// `TraceLayer` opens, so they read like the rest of a service's request logs.
+#[tokio::test]
+async fn audit_events_nest_in_the_trace_layer_request_span() {
+    let captured = Captured::default();
+    let _guard = tracing::subscriber::set_default(captured.subscriber());
+    let h = Harness::new();
+    let (id, key) = h.key("acct_trace", &[]).await;
+    let mut svc = tower::ServiceBuilder::new()
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(h.gate.layer())
+        .service(Echo);
+    assert_eq!(send(&mut svc, from_client(&[&bearer(&key)])).await.status, 200);
+    assert_eq!(send(&mut svc, from_client(&[])).await.status, 401);
+    let log = captured.text();
+    let accepted = log
+        .lines()
+        .find(|l| l.contains("api key accepted"))
+        .expect("accepted event");
+    assert!(
+        accepted.contains("request{method=GET uri=/v1/things"),
+        "{accepted}"
+    );
+    assert!(accepted.contains(id.as_str()));
+    let refused = log
+        .lines()
+        .find(|l| l.contains("api key refused"))
+        .expect("refused event");
+    assert!(refused.contains("request{method=GET uri=/v1/things"), "{refused}");
+    assert!(refused.contains("outcome=\"unauthorized\""), "{refused}");
+    assert_no_key_material(&log, &key);
+}
