@@ -242,7 +242,10 @@ async fn audit_events_nest_in_the_trace_layer_request_span() {
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .layer(h.gate.layer())
         .service(Echo);
-    assert_eq!(send(&mut svc, from_client(&[&bearer(&key)])).await.status, 200);
+    assert_eq!(
+        send(&mut svc, from_client(&[&bearer(&key)])).await.status,
+        200
+    );
     assert_eq!(send(&mut svc, from_client(&[])).await.status, 401);
     let log = captured.text();
     let accepted = log
@@ -258,7 +261,10 @@ async fn audit_events_nest_in_the_trace_layer_request_span() {
         .lines()
         .find(|l| l.contains("api key refused"))
         .expect("refused event");
-    assert!(refused.contains("request{method=GET uri=/v1/things"), "{refused}");
+    assert!(
+        refused.contains("request{method=GET uri=/v1/things"),
+        "{refused}"
+    );
     assert!(refused.contains("outcome=\"unauthorized\""), "{refused}");
     assert_no_key_material(&log, &key);
 }

@@ -962,3 +962,51 @@ async fn over_tcp_store_failure_is_503_then_recovers() {
         200
     );
 }
+
+// ---------------------------------------------------------------- tower semantics
+
+/// An inner service that must be polled ready before every call; a clone starts unready,
+/// like a service holding a concurrency permit.
+struct MustBeReady {
+    ready: bool,
+}
+
+impl Clone for MustBeReady {
+    fn clone(&self) -> Self {
+        Self { ready: false }
+    }
+}
+
+impl tower::Service<http::Request<http_body_util::Full<bytes::Bytes>>> for MustBeReady {
+    type Response = http::Response<http_body_util::Full<bytes::Bytes>>;
+    type Error = std::convert::Infallible;
+    type Future = std::future::Ready<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.ready = true;
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: http::Request<http_body_util::Full<bytes::Bytes>>) -> Self::Future {
+        assert!(
+            self.ready,
+            "called a service that poll_ready did not prepare"
+        );
+        self.ready = false;
+        std::future::ready(Ok(http::Response::new(http_body_util::Full::default())))
+    }
+}
+
+#[tokio::test]
+async fn the_inner_service_called_is_the_one_poll_ready_prepared() {
+    let h = Harness::new();
+    let (_, key) = h.key("acct", &[]).await;
+    let mut svc = tower::Layer::layer(&h.gate.layer(), MustBeReady { ready: false });
+    // A miss (store lookup in the future) and then a hit (called from `call`).
+    assert_eq!(send(&mut svc, get("/", Some(&key))).await.status, 200);
+    assert_eq!(send(&mut svc, get("/", Some(&key))).await.status, 200);
+    assert_eq!(h.store.lookups(), 1);
+}
