@@ -81,13 +81,19 @@ fn bad_request(message: String) -> ApiError {
 
 /// Parses a JSON body with errors that name the field.
 fn json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| {
-        let what = match e.classify() {
-            serde_json::error::Category::Data => "invalid field",
-            serde_json::error::Category::Eof => "truncated JSON",
-            _ => "malformed JSON",
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let parsed = serde_path_to_error::deserialize(&mut de)
+        .map_err(|e| (e.path().to_string(), e.into_inner()))
+        .and_then(|v| de.end().map(|()| v).map_err(|e| (".".to_owned(), e)));
+    parsed.map_err(|(path, e)| {
+        use serde_json::error::Category;
+        let message = match e.classify() {
+            Category::Data if path != "." => format!("{path}: {e}"),
+            Category::Data => format!("body: {e}"),
+            Category::Eof => format!("body: truncated JSON: {e}"),
+            Category::Syntax | Category::Io => format!("body: malformed JSON: {e}"),
         };
-        bad_request(format!("body: {what}: {e}"))
+        bad_request(message)
     })
 }
 
