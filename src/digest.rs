@@ -28,7 +28,17 @@ impl KeyDigest {
 
     /// Compares two digests in constant time.
     pub fn ct_eq(&self, other: &KeyDigest) -> bool {
-        self.0.ct_eq(&other.0).into()
+        // Four 64-bit words rather than 32 bytes: the same constant-time comparison
+        // (`subtle`, no early exit) in an eighth of the steps.
+        self.words().ct_eq(&other.words()).into()
+    }
+
+    fn words(&self) -> [u64; 4] {
+        std::array::from_fn(|i| {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(&self.0[i * 8..i * 8 + 8]);
+            u64::from_le_bytes(word)
+        })
     }
 
     /// Lower-case hex, for stores that persist digests as text.
@@ -168,6 +178,17 @@ mod tests {
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
         assert_eq!(KeyDigest::from_hex(&d.to_hex()), Some(d));
+    }
+
+    #[test]
+    fn ct_eq_compares_every_byte() {
+        let a = KeyHasher::sha256().digest("a");
+        assert!(a.ct_eq(&a));
+        for i in 0..32 {
+            let mut bytes = *a.as_bytes();
+            bytes[i] ^= 0x80;
+            assert!(!a.ct_eq(&KeyDigest::from_bytes(bytes)), "byte {i}");
+        }
     }
 
     #[test]

@@ -63,15 +63,40 @@ fn single<'h>(headers: &'h HeaderMap, name: &HeaderName) -> Result<Option<&'h st
 /// `b64token` — is [`AuthError::InvalidRequest`]. The token is not checked against a
 /// [`crate::KeyFormat`].
 pub fn parse_bearer(value: &str) -> Result<&str, AuthError> {
-    let value = value.trim_matches([' ', '\t']);
-    let (scheme, rest) = value.split_once([' ', '\t']).unwrap_or((value, ""));
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(AuthError::InvalidRequest(
-            "Use the Bearer scheme: Authorization: Bearer <api key>",
-        ));
+    let value = value.trim_ascii();
+    let bytes = value.as_bytes();
+    // "bearer", then at least one space or tab.
+    let scheme_ok = bytes.len() > 6
+        && bytes[..6].eq_ignore_ascii_case(b"bearer")
+        && matches!(bytes[6], b' ' | b'\t');
+    if !scheme_ok {
+        return Err(if value.eq_ignore_ascii_case("bearer") {
+            AuthError::InvalidRequest("The Bearer token is empty")
+        } else {
+            AuthError::InvalidRequest("Use the Bearer scheme: Authorization: Bearer <api key>")
+        });
     }
-    token68(rest.trim_start_matches([' ', '\t']))
+    // `value` is ASCII up to here, so byte 7 is a character boundary.
+    token68(value[7..].trim_ascii_start())
 }
+
+/// The bytes RFC 6750's `b64token` allows before its `=` padding.
+static B64TOKEN: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric()
+            || c == b'-'
+            || c == b'.'
+            || c == b'_'
+            || c == b'~'
+            || c == b'+'
+            || c == b'/';
+        b += 1;
+    }
+    table
+};
 
 /// RFC 6750's `b64token`: `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
 fn token68(token: &str) -> Result<&str, AuthError> {
@@ -79,10 +104,7 @@ fn token68(token: &str) -> Result<&str, AuthError> {
         return Err(AuthError::InvalidRequest("The Bearer token is empty"));
     }
     let body = token.trim_end_matches('=');
-    let ok = !body.is_empty()
-        && body
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b));
+    let ok = !body.is_empty() && body.bytes().all(|b| B64TOKEN[usize::from(b)]);
     if ok {
         Ok(token)
     } else {

@@ -155,7 +155,7 @@ where
                         headers: req.headers(),
                         extensions: req.extensions(),
                     };
-                    match gate.authorize(&key, &digest, &view, &rules) {
+                    match gate.authorize(&key, &digest, &view, &rules, gate.now()) {
                         Ok(rate_limit) => {
                             gate.audit_allowed(&key, req.headers(), req.extensions());
                             req.extensions_mut().insert(Identity(key));

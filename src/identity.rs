@@ -22,6 +22,8 @@ pub(crate) struct ResolvedKey {
     pub(crate) limit_key: Arc<str>,
     /// Unix seconds of the last `last_used_at` write this process started.
     pub(crate) last_used_written: AtomicU64,
+    /// Until when this copy may be used without asking the store again.
+    pub(crate) fresh_until: std::time::SystemTime,
 }
 
 /// Who is calling: inserted into the request's extensions after a key passes every check.

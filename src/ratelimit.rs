@@ -7,9 +7,9 @@
 //! [`crate::Keygate::run_maintenance`], which also runs by itself every
 //! [`RateLimitConfig::maintenance_interval`].
 
+use std::cell::RefCell;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::cell::RefCell;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -103,6 +103,7 @@ impl RateLimitStatus {
         static LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
         static REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
         static RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
+        headers.reserve(if ietf { 5 } else { 3 });
         headers.insert(LIMIT.clone(), number(u64::from(self.quota.burst)));
         headers.insert(REMAINING.clone(), number(u64::from(self.remaining)));
         headers.insert(RESET.clone(), number(self.reset_at));
@@ -155,7 +156,12 @@ fn number(n: u64) -> HeaderValue {
 }
 
 /// The status to report when the bucket is full again at `full_at`.
-fn status(quota: RateLimit, remaining: u32, full_at: SystemTime, now: SystemTime) -> RateLimitStatus {
+fn status(
+    quota: RateLimit,
+    remaining: u32,
+    full_at: SystemTime,
+    now: SystemTime,
+) -> RateLimitStatus {
     let reset_at = unix_seconds_ceil(full_at);
     let now_secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     RateLimitStatus {
@@ -209,7 +215,12 @@ impl RateLimits {
     }
 
     /// Takes one request from `key`'s bucket in `tier`.
-    pub(crate) fn check(&self, tier: &Tier, key: &Arc<str>, now: SystemTime) -> Result<RateLimitStatus, (Duration, RateLimitStatus)> {
+    pub(crate) fn check(
+        &self,
+        tier: &Tier,
+        key: &Arc<str>,
+        now: SystemTime,
+    ) -> Result<RateLimitStatus, (Duration, RateLimitStatus)> {
         self.maybe_maintain(now);
         let quota = tier.quota;
         match tier.limiter.check_key(key) {
@@ -296,7 +307,10 @@ mod tests {
         assert_eq!(wait, Duration::from_millis(500));
         assert_eq!(status.remaining, 0);
         manual.advance(Duration::from_millis(500));
-        assert_eq!(limits.check(&tier, &key, manual.now()).unwrap().remaining, 0);
+        assert_eq!(
+            limits.check(&tier, &key, manual.now()).unwrap().remaining,
+            0
+        );
     }
 
     #[test]

@@ -50,14 +50,14 @@ where
                 ResponseFuture::refused(gate.refusal(&error, None, grpc))
             }
             Start::Anonymous => ResponseFuture::called(self.inner.call(req), None, false),
-            Start::Cached(key, digest) => {
+            Start::Cached(key, digest, now) => {
                 let view = RequestView {
                     method: req.method(),
                     path: req.uri().path(),
                     headers: req.headers(),
                     extensions: req.extensions(),
                 };
-                match gate.authorize(&key, &digest, &view, &self.rules) {
+                match gate.authorize(&key, &digest, &view, &self.rules, now) {
                     Ok(status) => {
                         gate.audit_allowed(&key, req.headers(), req.extensions());
                         req.extensions_mut().insert(Identity(key));

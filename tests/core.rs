@@ -1010,3 +1010,18 @@ async fn the_inner_service_called_is_the_one_poll_ready_prepared() {
     assert_eq!(send(&mut svc, get("/", Some(&key))).await.status, 200);
     assert_eq!(h.store.lookups(), 1);
 }
+
+#[tokio::test]
+async fn a_key_cached_by_one_keygate_is_unknown_to_another_on_the_same_thread() {
+    let a = Harness::new();
+    let b = Harness::new();
+    let (_, key) = a.key("acct", &[]).await;
+    let mut on_a = a.service();
+    let mut on_b = b.service();
+    for _ in 0..3 {
+        assert_eq!(send(&mut on_a, get("/", Some(&key))).await.status, 200);
+        let res = send(&mut on_b, get("/", Some(&key))).await;
+        assert_eq!(res.status, 401);
+        assert_eq!(res.code(), "invalid_api_key");
+    }
+}
