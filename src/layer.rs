@@ -47,8 +47,16 @@ impl KeygateLayer {
 
     /// Also requires `requirement`. Use one layer per route with axum's `route_layer`:
     ///
-    /// ```ignore
-    /// Router::new().route("/v1/keys", post(create).route_layer(gate.layer().require(ScopeRequirement::scope("admin"))))
+    /// ```
+    /// use axum::{routing::post, Router};
+    /// use keygate::{Keygate, MemoryStore, ScopeRequirement};
+    ///
+    /// let gate = Keygate::builder(MemoryStore::new()).build();
+    /// let app: Router = Router::new().route(
+    ///     "/v1/keys",
+    ///     post(|| async { "created" })
+    ///         .route_layer(gate.layer().require(ScopeRequirement::scope("admin"))),
+    /// );
     /// ```
     pub fn require(self, requirement: ScopeRequirement) -> Self {
         self.with_rules(|r| r.requirement = Some(requirement))
