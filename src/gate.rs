@@ -106,6 +106,9 @@ impl moka::Expiry<KeyDigest, Arc<ResolvedKey>> for EntryExpiry {
 
 static NEXT_GATE_ID: AtomicU64 = AtomicU64::new(1);
 
+/// A rendered refusal kept for reuse: status, headers, body.
+type Prerendered = (http::StatusCode, HeaderMap, bytes::Bytes);
+
 /// Number of invalidation counters; a digest maps to one by its bits.
 const EPOCH_STRIPES: usize = 64;
 
@@ -252,6 +255,7 @@ impl KeygateBuilder {
                 limits: RateLimits::new(self.rate_limits, self.clock.clone()),
                 clock: self.clock,
                 id: NEXT_GATE_ID.fetch_add(1, Ordering::Relaxed),
+                prerendered: Default::default(),
                 positive_ttl: self.cache.positive_ttl,
                 cache,
                 negative,
@@ -291,6 +295,9 @@ pub(crate) struct Inner {
     pub(crate) clock: Clock,
     /// Tells this core's entries apart in the per-thread front cache.
     id: u64,
+    /// `unauthorized` and `invalid_api_key`, rendered once (HTTP, then gRPC), when the
+    /// renderer is deterministic.
+    prerendered: [[OnceLock<Prerendered>; 2]; 2],
     positive_ttl: Duration,
     cache: Cache<KeyDigest, Arc<ResolvedKey>, DigestHasher>,
     negative: Cache<KeyDigest, (), DigestHasher>,
@@ -771,12 +778,34 @@ impl Keygate {
         status: Option<&RateLimitStatus>,
         grpc: bool,
     ) -> http::Response<bytes::Bytes> {
-        let rejection = Rejection {
-            error,
-            realm: &self.inner.realm,
-            rate_limit: status,
+        let slot = match error {
+            AuthError::MissingCredentials => Some(0),
+            AuthError::InvalidKey => Some(1),
+            _ => None,
+        }
+        .filter(|_| status.is_none() && self.inner.renderer.is_deterministic());
+        let render = || {
+            let rejection = Rejection {
+                error,
+                realm: &self.inner.realm,
+                rate_limit: status,
+            };
+            render::finish(&*self.inner.renderer, &rejection, grpc, self.ietf_headers())
         };
-        render::finish(&*self.inner.renderer, &rejection, grpc, self.ietf_headers())
+        match slot {
+            Some(i) => {
+                let (code, headers, body) = self.inner.prerendered[usize::from(grpc)][i]
+                    .get_or_init(|| {
+                        let (parts, body) = render().into_parts();
+                        (parts.status, parts.headers, body)
+                    });
+                let mut res = http::Response::new(body.clone());
+                *res.status_mut() = *code;
+                *res.headers_mut() = headers.clone();
+                res
+            }
+            None => render(),
+        }
     }
 
     /// Audit event for an accepted key. Never carries key material.

@@ -49,6 +49,14 @@ pub struct Rejection<'a> {
 pub trait RenderRejection: Send + Sync + 'static {
     /// The response for `rejection`.
     fn render(&self, rejection: &Rejection<'_>) -> Response<Bytes>;
+
+    /// Whether the response depends only on the rejection (the same error and realm
+    /// always render the same response). keygate then renders the refusals that floods
+    /// of junk produce (`unauthorized`, `invalid_api_key`) once and reuses them.
+    /// Default: `false`.
+    fn is_deterministic(&self) -> bool {
+        false
+    }
 }
 
 impl<F> RenderRejection for F
@@ -72,6 +80,10 @@ impl RenderRejection for JsonRenderer {
             rejection.error.code(),
             &rejection.error.message(),
         )
+    }
+
+    fn is_deterministic(&self) -> bool {
+        true
     }
 }
 

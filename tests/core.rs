@@ -1025,3 +1025,35 @@ async fn a_key_cached_by_one_keygate_is_unknown_to_another_on_the_same_thread() 
         assert_eq!(res.code(), "invalid_api_key");
     }
 }
+
+#[tokio::test]
+async fn repeated_refusals_are_identical_and_custom_renderers_run_every_time() {
+    let h = Harness::new();
+    let mut svc = h.service();
+    let first = send(&mut svc, get("/", Some("sk_test_junk"))).await;
+    for _ in 0..3 {
+        let again = send(&mut svc, get("/", Some("sk_test_junk"))).await;
+        assert_eq!(again.status, first.status);
+        assert_eq!(again.headers, first.headers);
+        assert_eq!(again.body, first.body);
+        assert_eq!(again.code(), "invalid_api_key");
+    }
+
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = calls.clone();
+    let h = Harness::with(move |b| {
+        b.renderer(move |r: &keygate::Rejection<'_>| {
+            let n = seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            http::Response::builder()
+                .status(r.error.status())
+                .body(bytes::Bytes::from(format!("refusal #{n}")))
+                .unwrap()
+        })
+    });
+    let mut svc = h.service();
+    for i in 0..3 {
+        let res = send(&mut svc, get("/", None)).await;
+        assert_eq!(res.body, format!("refusal #{i}"));
+    }
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 3);
+}
