@@ -89,3 +89,8 @@ pub use scope::{
 };
 pub use service::KeygateService;
 pub use store::{KeyStore, KeyStoreWrite, MemoryStore, StoreError};
+
+/// The README's Rust examples, compiled as doc-tests so they cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
