@@ -106,13 +106,7 @@ fn parse_time(field: &str, value: &str) -> Result<SystemTime, ApiError> {
 }
 
 fn key_id(raw: &str) -> Result<KeyId, ApiError> {
-    let ok = (1..=64).contains(&raw.len())
-        && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-    if ok {
-        Ok(KeyId::new(raw))
-    } else {
-        Err(ApiError(ManageError::NotFound))
-    }
+    KeyId::parse(raw).ok_or(ApiError(ManageError::NotFound))
 }
 
 /// Distinguishes an absent field (`None`) from `null` (`Some(None)`).

@@ -13,8 +13,8 @@ use tower_service::Service;
 use crate::body::ResponseBody;
 use crate::digest::KeyDigest;
 use crate::error::AuthError;
-use crate::gate::{Keygate, RequestView, Rules};
-use crate::identity::{Identity, ResolvedKey};
+use crate::gate::{Admission, Keygate, Rules};
+use crate::identity::ResolvedKey;
 use crate::ratelimit::RateLimitStatus;
 use crate::service::into_refusal;
 
@@ -137,41 +137,21 @@ where
                         digest,
                         grpc,
                     } = pending.take().expect("polled after completion");
-                    let key = match found {
-                        Ok(Some(key)) => key,
-                        Ok(None) => {
-                            let error = AuthError::InvalidKey;
-                            gate.audit_refused(&error, None, req.headers(), req.extensions());
-                            return Poll::Ready(Ok(into_refusal(gate.refusal(&error, None, grpc))));
-                        }
-                        Err(error) => {
-                            gate.audit_refused(&error, None, req.headers(), req.extensions());
-                            return Poll::Ready(Ok(into_refusal(gate.refusal(&error, None, grpc))));
-                        }
+                    let admission = match found.and_then(|k| k.ok_or(AuthError::InvalidKey)) {
+                        Ok(key) => gate.admit(key, &digest, &mut req, &rules, gate.now(), grpc),
+                        Err(error) => Admission::Refused(gate.refuse(&error, &req, grpc)),
                     };
-                    let view = RequestView {
-                        method: req.method(),
-                        path: req.uri().path(),
-                        headers: req.headers(),
-                        extensions: req.extensions(),
+                    let next = match admission {
+                        Admission::Admitted(rate_limit) => State::Called {
+                            future: inner.call(req),
+                            rate_limit,
+                            ietf: gate.ietf_headers(),
+                        },
+                        Admission::Refused(response) => State::Refused {
+                            response: Some(response),
+                        },
                     };
-                    match gate.authorize(&key, &digest, &view, &rules, gate.now()) {
-                        Ok(rate_limit) => {
-                            gate.audit_allowed(&key, req.headers(), req.extensions());
-                            req.extensions_mut().insert(Identity(key));
-                            let future = inner.call(req);
-                            this.state.set(State::Called {
-                                future,
-                                rate_limit,
-                                ietf: gate.ietf_headers(),
-                            });
-                        }
-                        Err((error, status)) => {
-                            gate.audit_refused(&error, Some(&key), req.headers(), req.extensions());
-                            let res = gate.refusal(&error, status.as_ref(), grpc);
-                            return Poll::Ready(Ok(into_refusal(res)));
-                        }
-                    }
+                    this.state.set(next);
                 }
                 StateProj::Called {
                     future,

@@ -344,15 +344,24 @@ impl Rules {
 }
 
 /// The parts of a request the checks read.
-pub(crate) struct RequestView<'a> {
-    pub(crate) method: &'a Method,
-    pub(crate) path: &'a str,
-    pub(crate) headers: &'a HeaderMap,
-    pub(crate) extensions: &'a Extensions,
+struct RequestView<'a> {
+    method: &'a Method,
+    path: &'a str,
+    headers: &'a HeaderMap,
+    extensions: &'a Extensions,
+}
+
+/// The outcome of [`Keygate::admit`].
+pub(crate) enum Admission {
+    /// Every check passed; the identity is attached. Carries the rate-limit state to
+    /// report, when limiting applies.
+    Admitted(Option<RateLimitStatus>),
+    /// Refused, with the rendered response.
+    Refused(http::Response<bytes::Bytes>),
 }
 
 /// A refusal, with the rate-limit state when the limiter was reached.
-pub(crate) type Refusal = (AuthError, Option<RateLimitStatus>);
+type Refusal = (AuthError, Option<RateLimitStatus>);
 
 /// The first, synchronous step of checking a request.
 pub(crate) enum Start {
@@ -683,9 +692,50 @@ impl Keygate {
         Ok(())
     }
 
+    /// Runs every check after the lookup on `req`. On success it attaches the identity;
+    /// on refusal it renders the response. Both outcomes are audited.
+    pub(crate) fn admit<B>(
+        &self,
+        key: Arc<ResolvedKey>,
+        digest: &KeyDigest,
+        req: &mut http::Request<B>,
+        rules: &Rules,
+        now: SystemTime,
+        grpc: bool,
+    ) -> Admission {
+        let view = RequestView {
+            method: req.method(),
+            path: req.uri().path(),
+            headers: req.headers(),
+            extensions: req.extensions(),
+        };
+        match self.authorize(&key, digest, &view, rules, now) {
+            Ok(status) => {
+                self.audit_allowed(&key, req.headers(), req.extensions());
+                req.extensions_mut().insert(Identity(key));
+                Admission::Admitted(status)
+            }
+            Err((error, status)) => {
+                self.audit_refused(&error, Some(&key), req.headers(), req.extensions());
+                Admission::Refused(self.refusal(&error, status.as_ref(), grpc))
+            }
+        }
+    }
+
+    /// Audits and renders a refusal made before any key was found.
+    pub(crate) fn refuse<B>(
+        &self,
+        error: &AuthError,
+        req: &http::Request<B>,
+        grpc: bool,
+    ) -> http::Response<bytes::Bytes> {
+        self.audit_refused(error, None, req.headers(), req.extensions());
+        self.refusal(error, None, grpc)
+    }
+
     /// Every check after the lookup, in the documented order; the limiter only when all
     /// others pass.
-    pub(crate) fn authorize(
+    fn authorize(
         &self,
         key: &ResolvedKey,
         presented: &KeyDigest,
@@ -772,7 +822,7 @@ impl Keygate {
     }
 
     /// The response for a refusal.
-    pub(crate) fn refusal(
+    fn refusal(
         &self,
         error: &AuthError,
         status: Option<&RateLimitStatus>,
@@ -809,12 +859,7 @@ impl Keygate {
     }
 
     /// Audit event for an accepted key. Never carries key material.
-    pub(crate) fn audit_allowed(
-        &self,
-        key: &ResolvedKey,
-        headers: &HeaderMap,
-        extensions: &Extensions,
-    ) {
+    fn audit_allowed(&self, key: &ResolvedKey, headers: &HeaderMap, extensions: &Extensions) {
         tracing::debug!(
             target: "keygate::audit",
             outcome = "ok",
@@ -830,7 +875,7 @@ impl Keygate {
     }
 
     /// Audit event for a refusal. Never carries key material.
-    pub(crate) fn audit_refused(
+    fn audit_refused(
         &self,
         error: &AuthError,
         key: Option<&ResolvedKey>,

@@ -787,15 +787,7 @@ fn encode_cursor(id: &KeyId) -> String {
 }
 
 fn decode_cursor(cursor: &str) -> Result<KeyId, ManageError> {
-    let ok = (1..=64).contains(&cursor.len())
-        && cursor
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_');
-    if ok {
-        Ok(KeyId::new(cursor))
-    } else {
-        Err(ManageError::InvalidRequest(
-            "cursor: not a cursor returned by this API".into(),
-        ))
-    }
+    KeyId::parse(cursor).ok_or_else(|| {
+        ManageError::InvalidRequest("cursor: not a cursor returned by this API".into())
+    })
 }

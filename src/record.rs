@@ -50,6 +50,16 @@ macro_rules! id_type {
     };
 }
 
+impl KeyId {
+    /// Accepts text that can be a key id (1 to 64 characters of ASCII letters, digits
+    /// and `_`), for ids and cursors that arrive from clients.
+    pub fn parse(text: &str) -> Option<Self> {
+        let ok = (1..=64).contains(&text.len())
+            && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        ok.then(|| Self::new(text))
+    }
+}
+
 id_type!(
     /// A key's public, non-secret identifier, such as `ak_0Q5kR2xv…`. It names the key in
     /// management calls, logs and identities, and survives a roll.

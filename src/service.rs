@@ -8,8 +8,7 @@ use tower_service::Service;
 
 use crate::body::ResponseBody;
 use crate::future::ResponseFuture;
-use crate::gate::{Keygate, RequestView, Rules, Start};
-use crate::identity::Identity;
+use crate::gate::{Admission, Keygate, Rules, Start};
 use crate::render::is_grpc;
 
 /// The service made by [`crate::KeygateLayer`].
@@ -45,28 +44,14 @@ where
         let gate = &self.gate;
         let grpc = is_grpc(req.headers());
         match gate.start(req.headers(), &self.rules) {
-            Start::Refused(error) => {
-                gate.audit_refused(&error, None, req.headers(), req.extensions());
-                ResponseFuture::refused(gate.refusal(&error, None, grpc))
-            }
+            Start::Refused(error) => ResponseFuture::refused(gate.refuse(&error, &req, grpc)),
             Start::Anonymous => ResponseFuture::called(self.inner.call(req), None, false),
             Start::Cached(key, digest, now) => {
-                let view = RequestView {
-                    method: req.method(),
-                    path: req.uri().path(),
-                    headers: req.headers(),
-                    extensions: req.extensions(),
-                };
-                match gate.authorize(&key, &digest, &view, &self.rules, now) {
-                    Ok(status) => {
-                        gate.audit_allowed(&key, req.headers(), req.extensions());
-                        req.extensions_mut().insert(Identity(key));
+                match gate.admit(key, &digest, &mut req, &self.rules, now, grpc) {
+                    Admission::Admitted(status) => {
                         ResponseFuture::called(self.inner.call(req), status, gate.ietf_headers())
                     }
-                    Err((error, status)) => {
-                        gate.audit_refused(&error, Some(&key), req.headers(), req.extensions());
-                        ResponseFuture::refused(gate.refusal(&error, status.as_ref(), grpc))
-                    }
+                    Admission::Refused(refusal) => ResponseFuture::refused(refusal),
                 }
             }
             Start::Lookup(digest) => {
@@ -88,7 +73,7 @@ where
     }
 }
 
-/// What the caller would rather not write itself: `Response<Bytes>` into our body type.
+/// A rendered refusal in this layer's body type.
 pub(crate) fn into_refusal<B>(res: Response<bytes::Bytes>) -> Response<ResponseBody<B>> {
     res.map(ResponseBody::refusal)
 }
