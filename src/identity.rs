@@ -9,8 +9,8 @@ use serde::Serialize;
 
 use crate::key::Environment;
 use crate::ratelimit::Tier;
-use crate::record::{AccountId, KeyId, KeyRecord};
 use crate::scope::{GrantedScopes, ScopeSet};
+use crate::store::record::{AccountId, KeyId, KeyRecord};
 
 /// A key as the cache holds it: the record plus what keygate derives from it once.
 pub(crate) struct ResolvedKey {
@@ -115,7 +115,7 @@ mod axum_impl {
 
     impl IntoResponse for MissingIdentity {
         fn into_response(self) -> Response {
-            let res = crate::render::json_error(
+            let res = crate::verify::render::json_error(
                 http::StatusCode::INTERNAL_SERVER_ERROR,
                 "keygate_layer_missing",
                 &self.to_string(),

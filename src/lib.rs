@@ -39,56 +39,51 @@
 
 #[cfg(feature = "admin")]
 pub mod admin;
-mod body;
+mod client_ip;
 mod clock;
-mod digest;
 mod error;
-mod extract;
-mod future;
-mod gate;
 mod identity;
-mod ip;
 mod key;
+mod keygate;
 mod layer;
 mod manage;
-mod policy;
 mod ratelimit;
-mod record;
-mod render;
 mod scope;
-mod service;
 pub mod store;
+mod verify;
 
-pub use body::ResponseBody;
+pub use client_ip::{
+    ClientIpResolver, InvalidIpEntry, IpAllowlist, PeerAddr, PeerIp, TrustedProxies,
+};
 pub use clock::{Clock, ManualClock};
-pub use digest::{DigestHasher, KeyDigest, KeyHasher, PassThroughHasher};
 pub use error::AuthError;
-pub use extract::{parse_bearer, MAX_CREDENTIAL_LEN};
-pub use future::ResponseFuture;
-pub use gate::{CacheConfig, Keygate, KeygateBuilder, KeygateStats};
 pub use identity::Identity;
 #[cfg(feature = "axum")]
 pub use identity::MissingIdentity;
-pub use ip::{ClientIpResolver, InvalidIpEntry, IpAllowlist, PeerAddr, PeerIp, TrustedProxies};
+pub use key::digest::{DigestHasher, KeyDigest, KeyHasher, PassThroughHasher};
 pub use key::{
     ApiKey, Environment, InvalidFormat, InvalidPrefix, KeyFormat, KeyPrefix, MalformedKey,
     ParsedKey, CHECKSUM_LEN, MAX_PREFIX_LEN, SECRET_LEN,
 };
+pub use keygate::{CacheConfig, Keygate, KeygateBuilder, KeygateStats};
 pub use layer::KeygateLayer;
+pub use layer::KeygateService;
+pub use layer::ResponseBody;
+pub use layer::ResponseFuture;
 pub use manage::{
     rfc3339, ActingManager, CreatedKey, KeyManager, KeyUpdate, KeyView, ManageError, ManagerConfig,
     NewKey, Page, Revoked, DEFAULT_PAGE_SIZE, MAX_NAME_LEN, MAX_PAGE_SIZE,
 };
-pub use policy::{PolicyDecision, ScopePolicy, Unmatched};
 pub use ratelimit::{RateLimitConfig, RateLimitKey, RateLimitStatus};
-pub use record::{AccountId, GraceDigest, KeyId, KeyRecord, RateLimit};
-pub use render::{json_error, JsonRenderer, Rejection, RenderRejection};
+pub use scope::policy::{PolicyDecision, ScopePolicy, Unmatched};
 pub use scope::{
     GrantedScopes, InvalidScope, Scope, ScopeImplications, ScopeRequirement, ScopeSet,
     MAX_SCOPE_LEN,
 };
-pub use service::KeygateService;
+pub use store::record::{AccountId, GraceDigest, KeyId, KeyRecord, RateLimit};
 pub use store::{KeyStore, KeyStoreWrite, MemoryStore, StoreError};
+pub use verify::credentials::{parse_bearer, MAX_CREDENTIAL_LEN};
+pub use verify::render::{json_error, JsonRenderer, Rejection, RenderRejection};
 
 /// The README's Rust examples, compiled as doc-tests so they cannot drift from the API.
 #[cfg(doctest)]

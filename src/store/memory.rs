@@ -6,8 +6,8 @@ use async_trait::async_trait;
 use dashmap::DashMap;
 
 use super::{KeyStore, KeyStoreWrite, StoreError};
-use crate::digest::{DigestHasher, KeyDigest};
-use crate::record::{AccountId, KeyId, KeyRecord};
+use crate::key::digest::{DigestHasher, KeyDigest};
+use crate::store::record::{AccountId, KeyId, KeyRecord};
 
 /// The embedded store: keys in process memory, on dashmap.
 ///

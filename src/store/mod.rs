@@ -5,6 +5,7 @@
 //! A store never sees a plaintext key, only its [`KeyDigest`].
 
 mod memory;
+pub(crate) mod record;
 
 use std::time::{Duration, SystemTime};
 
@@ -12,8 +13,8 @@ use async_trait::async_trait;
 
 pub use memory::MemoryStore;
 
-use crate::digest::KeyDigest;
-use crate::record::{AccountId, KeyId, KeyRecord};
+use crate::key::digest::KeyDigest;
+use crate::store::record::{AccountId, KeyId, KeyRecord};
 
 /// A store failure. Requests that needed the store fail closed with 503.
 ///

@@ -20,7 +20,7 @@ use governor::{Quota, RateLimiter};
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::clock::{unix_seconds_ceil, Clock};
-use crate::record::RateLimit;
+use crate::store::record::RateLimit;
 
 /// What a limit is counted against.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

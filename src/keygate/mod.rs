@@ -15,20 +15,20 @@ use http::{Extensions, HeaderMap, Method};
 use moka::sync::Cache;
 use tokio::sync::OnceCell;
 
+use crate::client_ip::{ClientIpResolver, PeerIp};
 use crate::clock::Clock;
-use crate::digest::{DigestHasher, KeyDigest, KeyHasher};
 use crate::error::AuthError;
-use crate::extract::KeySource;
 use crate::identity::{Identity, ResolvedKey};
-use crate::ip::{ClientIpResolver, PeerIp};
+use crate::key::digest::{DigestHasher, KeyDigest, KeyHasher};
 use crate::key::{Environment, KeyFormat};
 use crate::layer::KeygateLayer;
-use crate::policy::{PolicyDecision, ScopePolicy};
 use crate::ratelimit::{RateLimitConfig, RateLimitKey, RateLimitStatus, RateLimits};
-use crate::record::KeyRecord;
-use crate::render::{self, JsonRenderer, Rejection, RenderRejection};
+use crate::scope::policy::{PolicyDecision, ScopePolicy};
 use crate::scope::{ScopeImplications, ScopeRequirement, ScopeSet};
+use crate::store::record::KeyRecord;
 use crate::store::{KeyStore, KeyStoreWrite, StoreError};
+use crate::verify::credentials::KeySource;
+use crate::verify::render::{self, JsonRenderer, Rejection, RenderRejection};
 
 /// Cache settings.
 #[derive(Clone, Debug)]

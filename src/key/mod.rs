@@ -6,6 +6,8 @@
 //! made-up key before it touches the cache, the store or a rate limiter, and lets secret
 //! scanners recognise real keys.
 
+pub(crate) mod digest;
+
 use std::fmt;
 use std::sync::Arc;
 

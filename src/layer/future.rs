@@ -10,13 +10,13 @@ use http::{Request, Response};
 use pin_project::pin_project;
 use tower_service::Service;
 
-use crate::body::ResponseBody;
-use crate::digest::KeyDigest;
 use crate::error::AuthError;
-use crate::gate::{Admission, Keygate, Rules};
 use crate::identity::ResolvedKey;
+use crate::key::digest::KeyDigest;
+use crate::keygate::{Admission, Keygate, Rules};
+use crate::layer::body::ResponseBody;
+use crate::layer::service::into_refusal;
 use crate::ratelimit::RateLimitStatus;
-use crate::service::into_refusal;
 
 type LookupFuture =
     Pin<Box<dyn Future<Output = Result<Option<Arc<ResolvedKey>>, AuthError>> + Send + 'static>>;

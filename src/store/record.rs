@@ -6,8 +6,8 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
-use crate::digest::KeyDigest;
-use crate::ip::IpAllowlist;
+use crate::client_ip::IpAllowlist;
+use crate::key::digest::KeyDigest;
 use crate::key::Environment;
 use crate::scope::ScopeSet;
 

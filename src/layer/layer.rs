@@ -4,10 +4,10 @@ use std::sync::Arc;
 
 use tower_layer::Layer;
 
-use crate::gate::{Keygate, Rules};
-use crate::policy::ScopePolicy;
+use crate::keygate::{Keygate, Rules};
+use crate::layer::service::KeygateService;
+use crate::scope::policy::ScopePolicy;
 use crate::scope::ScopeRequirement;
-use crate::service::KeygateService;
 
 /// Requires a valid API key, and optionally scopes, on every request.
 ///

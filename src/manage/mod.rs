@@ -6,12 +6,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use http::StatusCode;
 use serde::Serialize;
 
-use crate::gate::Keygate;
+use crate::client_ip::IpAllowlist;
 use crate::identity::Identity;
-use crate::ip::IpAllowlist;
 use crate::key::{new_public_id, ApiKey, Environment, KeyPrefix};
-use crate::record::{AccountId, GraceDigest, KeyId, KeyRecord, RateLimit};
+use crate::keygate::Keygate;
 use crate::scope::ScopeSet;
+use crate::store::record::{AccountId, GraceDigest, KeyId, KeyRecord, RateLimit};
 use crate::store::{KeyStoreWrite, StoreError};
 
 /// Longest key name, in characters.

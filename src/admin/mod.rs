@@ -25,8 +25,8 @@ use serde::{Deserialize, Deserializer, Serialize};
 use crate::identity::Identity;
 use crate::key::Environment;
 use crate::manage::{CreatedKey, KeyManager, KeyUpdate, KeyView, ManageError, NewKey};
-use crate::record::{KeyId, RateLimit};
-use crate::render::json_error;
+use crate::store::record::{KeyId, RateLimit};
+use crate::verify::render::json_error;
 
 /// Largest accepted request body.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;

@@ -1,5 +1,7 @@
 //! Scopes: what a key may do, and what a route requires.
 
+pub(crate) mod policy;
+
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::sync::Arc;

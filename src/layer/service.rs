@@ -6,10 +6,10 @@ use std::task::{Context, Poll};
 use http::{Request, Response};
 use tower_service::Service;
 
-use crate::body::ResponseBody;
-use crate::future::ResponseFuture;
-use crate::gate::{Admission, Keygate, Rules, Start};
-use crate::render::is_grpc;
+use crate::keygate::{Admission, Keygate, Rules, Start};
+use crate::layer::body::ResponseBody;
+use crate::layer::future::ResponseFuture;
+use crate::verify::render::is_grpc;
 
 /// The service made by [`crate::KeygateLayer`].
 #[derive(Clone, Debug)]

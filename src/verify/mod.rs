@@ -1,0 +1,4 @@
+//! Checking a presented key: credentials, refusal rendering.
+
+pub(crate) mod credentials;
+pub(crate) mod render;
