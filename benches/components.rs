@@ -38,7 +38,7 @@ use http::{HeaderMap, Request, Response};
 use http_body_util::Full;
 use keygate::{
     CacheConfig, Clock, DigestHasher, Environment, IpAllowlist, KeyDigest, KeyFormat, KeyHasher,
-    KeyManager, Keygate, ManagerConfig, MemoryStore, NewKey, PeerAddr, RateLimit, RateLimitConfig,
+    Keygate, ManagerConfig, MemoryStore, NewKey, PeerAddr, RateLimit, RateLimitConfig,
     RateLimitStatus, ScopeImplications, ScopeRequirement, ScopeSet,
 };
 use tower::Service;
@@ -321,35 +321,28 @@ impl Deployment {
 /// A gate and one valid key, configured as `features` says.
 fn deployment(rt: &tokio::runtime::Runtime, features: Deployment) -> (Keygate, String) {
     let store = Arc::new(MemoryStore::new());
-    let gate = Keygate::builder_arc(store.clone())
-        .cache(CacheConfig {
-            positive_ttl: Duration::from_secs(3600),
-            ..CacheConfig::default()
-        })
-        .rate_limits(if features.limit {
-            RateLimitConfig {
-                default_quota: Some(HUGE_QUOTA),
-                ..RateLimitConfig::default()
-            }
-        } else {
-            RateLimitConfig::disabled()
-        })
-        .build();
-    // Keys are created through a manager (the only public way); a separate gate keeps
-    // last-used tracking off the measured one unless asked for.
-    let manager_gate = if features.manager {
-        gate.clone()
+    let limits = if features.limit {
+        RateLimitConfig::default().default_quota(Some(HUGE_QUOTA))
     } else {
-        Keygate::builder_arc(store.clone()).build()
+        RateLimitConfig::disabled()
     };
-    let manager = KeyManager::with_config(
-        manager_gate,
-        store,
-        ManagerConfig {
-            max_active_keys: None,
-            ..ManagerConfig::default()
-        },
-    );
+    let cache = CacheConfig::default().positive_ttl(Duration::from_secs(3600));
+    // Keys are created through a manager (the only public way); a separate, read-only
+    // gate over the same store keeps last-used tracking off the measured one unless
+    // asked for.
+    let (managed_gate, manager) = Keygate::managed(store.clone())
+        .cache(cache.clone())
+        .rate_limits(limits.clone())
+        .manager_config(ManagerConfig::default().max_active_keys(None))
+        .build();
+    let gate = if features.manager {
+        managed_gate
+    } else {
+        Keygate::builder(store.clone())
+            .cache(cache)
+            .rate_limits(limits)
+            .build()
+    };
     let mut new = NewKey::named("bench key")
         .scopes([SCOPE])
         .environment(Environment::Live);

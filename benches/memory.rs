@@ -181,19 +181,12 @@ fn deployment() -> Deployment {
         .expect("runtime");
     let (clock, _manual) = Clock::manual(UNIX_EPOCH + Duration::from_secs(1_700_000_000));
     let store = Arc::new(MemoryStore::new());
-    let gate = Keygate::builder_arc(store.clone())
+    let (gate, manager) = Keygate::managed(store.clone())
         .clock(clock)
         .cache(CacheConfig::default())
         .rate_limits(RateLimitConfig::default())
+        .manager_config(ManagerConfig::default().max_active_keys(None))
         .build();
-    let manager = KeyManager::with_config(
-        gate.clone(),
-        store,
-        ManagerConfig {
-            max_active_keys: None,
-            ..ManagerConfig::default()
-        },
-    );
     Deployment { rt, gate, manager }
 }
 
@@ -314,7 +307,7 @@ fn unknown_flood(n: usize) {
     let format = d.gate.format().clone();
     let prefix = format.prefix("sk_live_").expect("default format").clone();
     let capacity = CacheConfig::default().max_negative_entries;
-    let unknown = |svc: &mut keygate::KeygateService<_>| {
+    let unknown = |svc: &mut keygate::layer::KeygateService<_>| {
         let key = format.generate(&prefix);
         let status = now(svc.call(request(key.expose_secret())))
             .unwrap()
@@ -406,10 +399,9 @@ fn hot_path_allocations() {
         .build()
         .expect("runtime");
     let store = Arc::new(MemoryStore::new());
-    let unlimited = Keygate::builder_arc(store.clone())
+    let (unlimited, manager) = Keygate::managed(store)
         .rate_limits(RateLimitConfig::disabled())
         .build();
-    let manager = KeyManager::with_config(unlimited.clone(), store, ManagerConfig::default());
     let unlimited_key = rt
         .block_on(
             manager.create(

@@ -26,8 +26,8 @@ use http::header::AUTHORIZATION;
 use http::{Request, Response};
 use http_body_util::Full;
 use keygate::{
-    CacheConfig, Environment, KeyManager, Keygate, ManagerConfig, MemoryStore, NewKey, PeerAddr,
-    RateLimit, RateLimitConfig,
+    CacheConfig, Environment, Keygate, ManagerConfig, MemoryStore, NewKey, PeerAddr, RateLimit,
+    RateLimitConfig,
 };
 use tower::Service;
 
@@ -53,24 +53,11 @@ fn request(header: &str, peer: SocketAddr) -> Request<()> {
 /// A gate over an in-memory store holding `n` keys like the `keygate_hot` one.
 async fn deployment(n: usize) -> (Keygate, Vec<String>) {
     let store = Arc::new(MemoryStore::new());
-    let gate = Keygate::builder_arc(store.clone())
-        .cache(CacheConfig {
-            positive_ttl: Duration::from_secs(3600),
-            ..CacheConfig::default()
-        })
-        .rate_limits(RateLimitConfig {
-            default_quota: Some(HUGE_QUOTA),
-            ..RateLimitConfig::default()
-        })
+    let (gate, manager) = Keygate::managed(store.clone())
+        .cache(CacheConfig::default().positive_ttl(Duration::from_secs(3600)))
+        .rate_limits(RateLimitConfig::default().default_quota(Some(HUGE_QUOTA)))
+        .manager_config(ManagerConfig::default().max_active_keys(None))
         .build();
-    let manager = KeyManager::with_config(
-        gate.clone(),
-        store,
-        ManagerConfig {
-            max_active_keys: None,
-            ..ManagerConfig::default()
-        },
-    );
     let mut keys = Vec::with_capacity(n);
     for i in 0..n {
         let created = manager

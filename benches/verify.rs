@@ -26,8 +26,8 @@ use http::header::AUTHORIZATION;
 use http::{Request, Response};
 use http_body_util::Full;
 use keygate::{
-    CacheConfig, Environment, KeyDigest, KeyManager, Keygate, ManagerConfig, MemoryStore, NewKey,
-    PeerAddr, RateLimit, RateLimitConfig,
+    CacheConfig, Environment, KeyDigest, Keygate, ManagerConfig, MemoryStore, NewKey, PeerAddr,
+    RateLimit, RateLimitConfig,
 };
 use tower::Service;
 
@@ -80,25 +80,15 @@ struct Setup {
 
 fn setup(rt: &tokio::runtime::Runtime) -> Setup {
     let store = Arc::new(MemoryStore::new());
-    let gate = Keygate::builder_arc(store.clone())
-        .cache(CacheConfig {
-            positive_ttl: Duration::from_secs(3600),
-            negative_ttl: Duration::from_secs(3600),
-            ..CacheConfig::default()
-        })
-        .rate_limits(RateLimitConfig {
-            default_quota: Some(HUGE_QUOTA),
-            ..RateLimitConfig::default()
-        })
+    let (gate, manager) = Keygate::managed(store.clone())
+        .cache(
+            CacheConfig::default()
+                .positive_ttl(Duration::from_secs(3600))
+                .negative_ttl(Duration::from_secs(3600)),
+        )
+        .rate_limits(RateLimitConfig::default().default_quota(Some(HUGE_QUOTA)))
+        .manager_config(ManagerConfig::default().max_active_keys(None))
         .build();
-    let manager = KeyManager::with_config(
-        gate.clone(),
-        store,
-        ManagerConfig {
-            max_active_keys: None,
-            ..ManagerConfig::default()
-        },
-    );
     let created = rt
         .block_on(
             manager.create(

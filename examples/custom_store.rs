@@ -214,26 +214,23 @@ fn record(line: KeyLine, format: &KeyFormat, loaded_at: SystemTime) -> Result<Ke
     if line.rate_limit.is_some_and(|l| !l.is_valid()) {
         return Err("rate_limit: both numbers must be at least 1".into());
     }
-    Ok(KeyRecord {
-        id: KeyId::new(line.id),
-        account_id: AccountId::new(line.account_id),
-        name: line.name,
-        prefix: prefix.as_str().to_owned(),
-        start: line.start,
-        environment: prefix.environment(),
-        scopes,
-        ips,
-        expires_at,
-        revoked_at: line.revoked.then_some(loaded_at),
-        disabled: line.disabled,
-        rate_limit: line.rate_limit,
-        metadata: serde_json::Map::new(),
+    let mut record = KeyRecord::new(
+        KeyId::new(line.id),
+        AccountId::new(line.account_id),
         digest,
-        previous: None,
-        created_at: loaded_at,
-        updated_at: loaded_at,
-        last_used_at: None,
-    })
+        loaded_at,
+    );
+    record.name = line.name;
+    record.prefix = prefix.as_str().to_owned();
+    record.start = line.start;
+    record.environment = prefix.environment();
+    record.scopes = scopes;
+    record.ips = ips;
+    record.expires_at = expires_at;
+    record.revoked_at = line.revoked.then_some(loaded_at);
+    record.disabled = line.disabled;
+    record.rate_limit = line.rate_limit;
+    Ok(record)
 }
 
 /// What a provisioning tool would do: make a key, keep its digest, hand out the key once.
@@ -302,7 +299,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let admin_key = provision_admin_key(&path, &format)?;
 
     let store = Arc::new(FileKeyStore::open(&path, format.clone())?);
-    let gate = Keygate::builder_arc(store.clone())
+    let gate = Keygate::builder(store.clone())
         .format(format)
         .environment(Environment::Test)
         .build();

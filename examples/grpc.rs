@@ -23,9 +23,8 @@
 //! `authorization` value. The client IP comes from tonic's `TcpConnectInfo`.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
-use keygate::{Environment, KeyManager, Keygate, MemoryStore, NewKey};
+use keygate::{Environment, Keygate, MemoryStore, NewKey};
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::Server;
 
@@ -70,11 +69,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
         .init();
 
-    let store = Arc::new(MemoryStore::new());
-    let gate = Keygate::builder_arc(store.clone())
+    let (gate, manager) = Keygate::managed(MemoryStore::new())
         .environment(Environment::Test)
         .build();
-    let manager = KeyManager::new(gate.clone(), store);
     let admin = manager
         .create(
             "acct_demo".into(),
@@ -93,7 +90,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let layer = EXEMPT
         .iter()
-        .fold(gate.layer(), |layer, path| layer.exempt(*path));
+        .fold(gate.layer().grpc(), |layer, path| layer.exempt(*path));
 
     let incoming = match TcpIncoming::bind(addr) {
         Ok(incoming) => incoming,

@@ -17,7 +17,6 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{Request, Response};
@@ -26,7 +25,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
-use keygate::{Environment, Identity, KeyManager, Keygate, MemoryStore, NewKey, PeerAddr};
+use keygate::{Environment, Identity, Keygate, MemoryStore, NewKey, PeerAddr};
 use tower::ServiceBuilder;
 
 fn parse_args() -> Result<SocketAddr, String> {
@@ -79,11 +78,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
         .init();
 
-    let store = Arc::new(MemoryStore::new());
-    let gate = Keygate::builder_arc(store.clone())
+    let (gate, manager) = Keygate::managed(MemoryStore::new())
         .environment(Environment::Test)
         .build();
-    let manager = KeyManager::new(gate.clone(), store);
     let admin = manager
         .create(
             "acct_demo".into(),

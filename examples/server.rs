@@ -13,7 +13,6 @@
 //! ```
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use axum::routing::get;
 use axum::{Json, Router};
@@ -123,11 +122,9 @@ async fn main() {
         )
         .init();
 
-    let store = Arc::new(MemoryStore::new());
-    let gate = Keygate::builder_arc(store.clone())
+    let (gate, manager) = Keygate::managed(MemoryStore::new())
         .environment(args.env)
         .build();
-    let manager = KeyManager::new(gate.clone(), store);
     let admin = manager
         .create(
             "acct_demo".into(),

@@ -1,30 +1,15 @@
 //! The typed identity attached to an authenticated request.
 
 use std::fmt;
-use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use serde::ser::SerializeStruct;
 use serde::Serialize;
 
+use crate::cache::entry::ResolvedKey;
 use crate::key::Environment;
-use crate::ratelimit::Tier;
-use crate::scope::{GrantedScopes, ScopeSet};
-use crate::store::record::{AccountId, KeyId, KeyRecord};
-
-/// A key as the cache holds it: the record plus what keygate derives from it once.
-pub(crate) struct ResolvedKey {
-    pub(crate) record: KeyRecord,
-    pub(crate) granted: GrantedScopes,
-    pub(crate) read_only: bool,
-    pub(crate) tier: Option<Arc<Tier>>,
-    /// What the rate limit counts against: the key id or the account id.
-    pub(crate) limit_key: Arc<str>,
-    /// Unix seconds of the last `last_used_at` write this process started.
-    pub(crate) last_used_written: AtomicU64,
-    /// Until when this copy may be used without asking the store again.
-    pub(crate) fresh_until: std::time::SystemTime,
-}
+use crate::scope::ScopeSet;
+use crate::store::record::{AccountId, KeyId};
 
 /// Who is calling: inserted into the request's extensions after a key passes every check.
 ///

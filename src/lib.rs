@@ -5,15 +5,12 @@
 //!
 //! ```no_run
 //! use axum::{routing::get, Json, Router};
-//! use keygate::{Environment, Identity, KeyManager, Keygate, MemoryStore, NewKey};
-//! use std::sync::Arc;
+//! use keygate::{Environment, Identity, Keygate, MemoryStore, NewKey};
 //!
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! let store = Arc::new(MemoryStore::new());
-//! let gate = Keygate::builder_arc(store.clone())
+//! let (gate, manager) = Keygate::managed(MemoryStore::new())
 //!     .environment(Environment::Test)
 //!     .build();
-//! let manager = KeyManager::new(gate.clone(), store);
 //!
 //! // The plaintext is returned exactly once.
 //! let created = manager
@@ -31,27 +28,29 @@
 //! ```
 //!
 //! Keys look like `sk_live_` + 32 random base62 characters + a 6-character CRC32
-//! checksum. Only their SHA-256 digest is stored. See [`KeygateLayer`] for the order of
-//! checks and [`AuthError`] for every refusal.
+//! checksum. Only their SHA-256 digest is stored. See [`layer`] for the request path and
+//! the order of checks, and [`AuthError`] for every refusal.
 #![deny(unreachable_pub)]
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
 #[cfg(feature = "admin")]
 pub mod admin;
+mod cache;
 mod client_ip;
 mod clock;
 mod error;
 mod identity;
 mod key;
 mod keygate;
-mod layer;
+pub mod layer;
 mod manage;
 mod ratelimit;
 mod scope;
 pub mod store;
 mod verify;
 
+pub use cache::CacheConfig;
 pub use client_ip::{
     ClientIpResolver, InvalidIpEntry, IpAllowlist, PeerAddr, PeerIp, TrustedProxies,
 };
@@ -65,14 +64,11 @@ pub use key::{
     ApiKey, Environment, InvalidFormat, InvalidPrefix, KeyFormat, KeyPrefix, MalformedKey,
     ParsedKey, CHECKSUM_LEN, MAX_PREFIX_LEN, SECRET_LEN,
 };
-pub use keygate::{CacheConfig, Keygate, KeygateBuilder, KeygateStats};
+pub use keygate::{Keygate, KeygateBuilder, KeygateStats, ReadOnly};
 pub use layer::KeygateLayer;
-pub use layer::KeygateService;
-pub use layer::ResponseBody;
-pub use layer::ResponseFuture;
 pub use manage::{
-    rfc3339, ActingManager, CreatedKey, KeyManager, KeyUpdate, KeyView, ManageError, ManagerConfig,
-    NewKey, Page, Revoked, DEFAULT_PAGE_SIZE, MAX_NAME_LEN, MAX_PAGE_SIZE,
+    rfc3339, ActingManager, CreatedKey, KeyManager, KeyUpdate, KeyView, ManageError, Managed,
+    ManagerConfig, NewKey, Page, Revoked, DEFAULT_PAGE_SIZE, MAX_NAME_LEN, MAX_PAGE_SIZE,
 };
 pub use ratelimit::{RateLimitConfig, RateLimitKey, RateLimitStatus};
 pub use scope::policy::{PolicyDecision, ScopePolicy, Unmatched};

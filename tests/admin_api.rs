@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use http::Method;
-use keygate::{AccountId, Environment, KeyHasher, KeyManager, ManagerConfig, NewKey, ScopeSet};
+use keygate::{AccountId, Environment, KeyHasher, ManagerConfig, NewKey, ScopeSet};
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
@@ -644,15 +644,13 @@ async fn malformed_patch_bodies_are_400_and_change_nothing() {
 
 #[tokio::test]
 async fn unknown_scopes_are_400_when_the_deployment_restricts_scopes() {
-    let h = Harness::new();
-    let manager = KeyManager::with_config(
-        h.gate.clone(),
-        h.store.clone(),
-        ManagerConfig {
-            allowed_scopes: Some(ScopeSet::parse(["admin", "charges:read"]).unwrap()),
-            ..Default::default()
-        },
-    );
+    let h = Harness::with(|b| {
+        b.manager_config(
+            ManagerConfig::default()
+                .allowed_scopes(Some(ScopeSet::parse(["admin", "charges:read"]).unwrap())),
+        )
+    });
+    let manager = h.manager.clone();
     let addr = serve(keygate::admin::router(manager)).await;
     let api = Api { h, addr };
     let (_, admin) = api.h.key("acct_1", &["admin"]).await;

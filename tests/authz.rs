@@ -24,7 +24,7 @@ fn service(
     layer: KeygateLayer,
 ) -> impl tower::Service<
     Request<Full<Bytes>>,
-    Response = Response<keygate::ResponseBody<Full<Bytes>>>,
+    Response = Response<keygate::layer::ResponseBody<Full<Bytes>>>,
     Error = std::convert::Infallible,
 > + Clone {
     tower::ServiceBuilder::new().layer(layer).service_fn(echo)
@@ -925,7 +925,7 @@ async fn environment_is_checked_before_the_ip_allowlist() {
                 .ips(["10.0.0.0/8"]),
         )
         .await;
-    let live = Keygate::builder_arc(h.store.clone())
+    let live = Keygate::builder(h.store.clone())
         .environment(Environment::Live)
         .build();
     let answer = send(

@@ -16,7 +16,7 @@ use http::header::{HeaderName, HeaderValue};
 use http::{Method, Request, Response};
 use http_body_util::Full;
 use keygate::{
-    AccountId, AuthError, Environment, Identity, KeyFormat, KeyHasher, KeyManager, KeyStoreWrite,
+    AccountId, AuthError, CacheConfig, Environment, Identity, KeyFormat, KeyHasher, KeyStoreWrite,
     KeyUpdate, Keygate, MemoryStore, NewKey, Rejection, Revoked,
 };
 
@@ -60,7 +60,7 @@ fn service_for(
     gate: &Keygate,
 ) -> impl tower::Service<
     Request<Full<Bytes>>,
-    Response = Response<keygate::ResponseBody<Full<Bytes>>>,
+    Response = Response<keygate::layer::ResponseBody<Full<Bytes>>>,
     Error = std::convert::Infallible,
 > + Clone {
     tower::ServiceBuilder::new()
@@ -245,8 +245,7 @@ async fn valid_key_is_cached_after_one_lookup() {
 /// A store with one key per prefix, created by an unrestricted core.
 async fn keys_of_every_environment() -> (Arc<FaultyStore>, String, String, String) {
     let store = Arc::new(FaultyStore::default());
-    let open = Keygate::builder_arc(store.clone()).build();
-    let manager = KeyManager::new(open, store.clone());
+    let (_open, manager) = Keygate::managed(store.clone()).build();
     let mut keys = Vec::new();
     for prefix in ["sk_live_", "sk_test_", "tc_"] {
         let created = manager
@@ -264,7 +263,7 @@ async fn keys_of_every_environment() -> (Arc<FaultyStore>, String, String, Strin
 #[tokio::test]
 async fn live_gate_refuses_test_keys_naming_the_key_environment() {
     let (store, live, test, _) = keys_of_every_environment().await;
-    let gate = Keygate::builder_arc(store)
+    let gate = Keygate::builder(store)
         .environment(Environment::Live)
         .build();
     let mut svc = service_for(&gate);
@@ -284,7 +283,7 @@ async fn live_gate_refuses_test_keys_naming_the_key_environment() {
 #[tokio::test]
 async fn test_gate_refuses_live_keys_naming_the_key_environment() {
     let (store, live, test, _) = keys_of_every_environment().await;
-    let gate = Keygate::builder_arc(store)
+    let gate = Keygate::builder(store)
         .environment(Environment::Test)
         .build();
     let mut svc = service_for(&gate);
@@ -301,7 +300,7 @@ async fn test_gate_refuses_live_keys_naming_the_key_environment() {
 async fn tc_keys_are_accepted_by_either_environment() {
     let (store, _, _, tc) = keys_of_every_environment().await;
     for env in [Environment::Live, Environment::Test] {
-        let gate = Keygate::builder_arc(store.clone()).environment(env).build();
+        let gate = Keygate::builder(store.clone()).environment(env).build();
         let answer = send(&mut service_for(&gate), get("/", Some(&tc))).await;
         assert_eq!(answer.status, 200, "{env}: {answer:?}");
         assert_eq!(answer.json()["environment"], serde_json::Value::Null);
@@ -310,7 +309,8 @@ async fn tc_keys_are_accepted_by_either_environment() {
 
 #[tokio::test]
 async fn expired_key_is_refused_even_while_cached() {
-    let h = Harness::new();
+    let h =
+        Harness::with(|b| b.cache(CacheConfig::default().positive_ttl(Duration::from_secs(3600))));
     let expires = t0() + Duration::from_secs(60);
     let (_, key) = h
         .key_with(ACCOUNT, NewKey::named("short lived").expires_at(expires))
@@ -371,17 +371,11 @@ async fn disabled_key_is_refused_and_works_again_when_enabled() {
     let (id, key) = h.key(ACCOUNT, &[]).await;
     let mut svc = h.service();
     assert_eq!(send(&mut svc, get("/", Some(&key))).await.status, 200);
-    let disable = KeyUpdate {
-        disabled: Some(true),
-        ..KeyUpdate::default()
-    };
+    let disable = KeyUpdate::default().disabled(true);
     h.manager.update(&account(), &id, disable).await.unwrap();
     let answer = send(&mut svc, get("/", Some(&key))).await;
     assert_json_error(&answer, 401, "disabled_api_key");
-    let enable = KeyUpdate {
-        disabled: Some(false),
-        ..KeyUpdate::default()
-    };
+    let enable = KeyUpdate::default().disabled(false);
     h.manager.update(&account(), &id, enable).await.unwrap();
     assert_eq!(send(&mut svc, get("/", Some(&key))).await.status, 200);
 }
@@ -759,7 +753,7 @@ async fn peppered_digests_round_trip_and_differ_from_plain_sha256() {
         KeyHasher::sha256(),
         KeyHasher::with_pepper(b"another pepper"),
     ] {
-        let other = Keygate::builder_arc(h.store.clone()).hasher(hasher).build();
+        let other = Keygate::builder(h.store.clone()).hasher(hasher).build();
         let refused = send(&mut service_for(&other), get("/", Some(&key))).await;
         assert_json_error(&refused, 401, "invalid_api_key");
     }

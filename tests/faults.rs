@@ -7,12 +7,10 @@ use common::*;
 use keygate::{CacheConfig, KeyManager};
 
 fn no_cache(serve_stale: Option<Duration>) -> CacheConfig {
-    CacheConfig {
-        positive_ttl: Duration::ZERO,
-        negative_ttl: Duration::ZERO,
-        serve_stale,
-        ..CacheConfig::default()
-    }
+    CacheConfig::default()
+        .positive_ttl(Duration::ZERO)
+        .negative_ttl(Duration::ZERO)
+        .serve_stale(serve_stale)
 }
 
 #[tokio::test]

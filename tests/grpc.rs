@@ -33,7 +33,7 @@ async fn serve_grpc(layer: KeygateLayer) -> SocketAddr {
         .unwrap();
     tokio::spawn(
         Server::builder()
-            .layer(layer)
+            .layer(layer.grpc())
             .add_service(health)
             .add_service(reflection)
             .serve_with_incoming(incoming),

@@ -299,12 +299,7 @@ fn malformed_key_reasons_are_distinguished() {
 
 #[tokio::test]
 async fn a_flood_of_unknown_keys_is_bounded_and_never_evicts_real_keys() {
-    let h = Harness::with(|b| {
-        b.cache(keygate::CacheConfig {
-            max_negative_entries: 500,
-            ..keygate::CacheConfig::default()
-        })
-    });
+    let h = Harness::with(|b| b.cache(keygate::CacheConfig::default().max_negative_entries(500)));
     let (_, key) = h.key("acct", &[]).await;
     let mut svc = h.service();
     assert_eq!(send(&mut svc, get("/", Some(&key))).await.status, 200);

@@ -15,28 +15,22 @@ use bytes::Bytes;
 use http::{Method, Request};
 use http_body_util::Full;
 use keygate::{
-    rfc3339, AccountId, Environment, Identity, KeyDigest, KeyHasher, KeyId, KeyManager, KeyRecord,
-    KeyStore, KeyStoreWrite, KeyUpdate, Keygate, ManageError, ManagerConfig, MemoryStore, NewKey,
-    PeerAddr, RateLimit, Revoked, ScopeSet, StoreError,
+    rfc3339, AccountId, Environment, Identity, KeyDigest, KeyHasher, KeyId, KeyRecord, KeyStore,
+    KeyStoreWrite, KeyUpdate, Keygate, ManageError, ManagerConfig, MemoryStore, NewKey, PeerAddr,
+    RateLimit, Revoked, ScopeSet, StoreError,
 };
 
 fn acct(name: &str) -> AccountId {
     AccountId::from(name)
 }
 
-/// A manager over the harness's gate and store with another configuration.
-fn manager_with(h: &Harness, config: ManagerConfig) -> KeyManager {
-    KeyManager::with_config(h.gate.clone(), h.store.clone(), config)
+/// A harness whose manager has another configuration.
+fn harness_with(config: ManagerConfig) -> Harness {
+    Harness::with(|b| b.manager_config(config))
 }
 
-fn uncapped(h: &Harness) -> KeyManager {
-    manager_with(
-        h,
-        ManagerConfig {
-            max_active_keys: None,
-            ..Default::default()
-        },
-    )
+fn uncapped() -> Harness {
+    harness_with(ManagerConfig::default().max_active_keys(None))
 }
 
 async fn identity(h: &Harness, key: &str) -> Identity {
@@ -180,8 +174,8 @@ async fn a_created_key_authenticates_with_the_recorded_attributes() {
 
 #[tokio::test]
 async fn list_pages_through_120_keys_oldest_first_with_default_and_maximum_limits() {
-    let h = Harness::new();
-    let manager = uncapped(&h);
+    let h = uncapped();
+    let manager = h.manager.clone();
     let mut ids = Vec::new();
     for i in 0..120 {
         let created = manager
@@ -258,8 +252,8 @@ async fn list_refuses_limits_outside_1_to_100_and_foreign_cursors() {
 
 #[tokio::test]
 async fn list_is_stable_while_keys_are_created_and_revoked_between_pages() {
-    let h = Harness::new();
-    let manager = uncapped(&h);
+    let h = uncapped();
+    let manager = h.manager.clone();
     let account = acct("acct_1");
     let mut initial = Vec::new();
     for i in 0..120 {
@@ -318,8 +312,8 @@ async fn list_is_stable_while_keys_are_created_and_revoked_between_pages() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn list_is_stable_while_another_task_creates_and_revokes_concurrently() {
-    let h = Harness::new();
-    let manager = uncapped(&h);
+    let h = uncapped();
+    let manager = h.manager.clone();
     let account = acct("acct_1");
     let mut initial = Vec::new();
     for i in 0..120 {
@@ -391,15 +385,13 @@ async fn update_changes_every_editable_field_and_takes_effect_at_once() {
         .update(
             &account,
             &id,
-            KeyUpdate {
-                name: Some("renamed".into()),
-                scopes: Some(vec!["charges:write".into()]),
-                ips: Some(vec!["10.0.0.0/8".into(), "2001:db8::/32".into()]),
-                expires_at: Some(Some(t0() + Duration::from_secs(60))),
-                rate_limit: Some(Some(RateLimit::new(1, 4))),
-                metadata: Some(meta.clone()),
-                disabled: None,
-            },
+            KeyUpdate::default()
+                .name("renamed")
+                .scopes(["charges:write"])
+                .ips(["10.0.0.0/8", "2001:db8::/32"])
+                .expires_at(Some(t0() + Duration::from_secs(60)))
+                .rate_limit(Some(RateLimit::new(1, 4)))
+                .metadata(meta.clone()),
         )
         .await
         .unwrap();
@@ -452,11 +444,7 @@ async fn update_with_null_clears_expiry_and_rate_limit_and_leaves_other_fields_a
         .update(
             &account,
             &id,
-            KeyUpdate {
-                expires_at: Some(None),
-                rate_limit: Some(None),
-                ..Default::default()
-            },
+            KeyUpdate::default().expires_at(None).rate_limit(None),
         )
         .await
         .unwrap();
@@ -490,14 +478,7 @@ async fn update_of_an_unknown_or_revoked_key_fails() {
     h.manager.revoke(&account, &id).await.unwrap();
     let err = h
         .manager
-        .update(
-            &account,
-            &id,
-            KeyUpdate {
-                name: Some("again".into()),
-                ..Default::default()
-            },
-        )
+        .update(&account, &id, KeyUpdate::default().name("again"))
         .await
         .unwrap_err();
     assert!(matches!(err, ManageError::Revoked), "{err:?}");
@@ -779,14 +760,8 @@ async fn expired_keys_do_not_count_toward_the_cap() {
 
 #[tokio::test]
 async fn the_cap_is_configurable() {
-    let h = Harness::new();
-    let manager = manager_with(
-        &h,
-        ManagerConfig {
-            max_active_keys: Some(2),
-            ..Default::default()
-        },
-    );
+    let h = harness_with(ManagerConfig::default().max_active_keys(Some(2)));
+    let manager = h.manager.clone();
     for _ in 0..2 {
         manager
             .create(acct("acct_1"), NewKey::named("k"))
@@ -803,7 +778,7 @@ async fn the_cap_is_configurable() {
     );
     assert!(err.to_string().contains('2'));
 
-    let unlimited = uncapped(&h);
+    let unlimited = uncapped().manager;
     for _ in 0..60 {
         unlimited
             .create(acct("acct_1"), NewKey::named("k"))
@@ -857,25 +832,13 @@ async fn a_key_cannot_update_or_roll_a_key_beyond_its_own_scopes() {
     // Widening a narrow key.
     is_escalation(
         acting
-            .update(
-                &own.view.id,
-                KeyUpdate {
-                    scopes: Some(vec!["admin".into()]),
-                    ..Default::default()
-                },
-            )
+            .update(&own.view.id, KeyUpdate::default().scopes(["admin"]))
             .await,
     );
     // Touching a key that holds more than the actor, even harmlessly.
     is_escalation(
         acting
-            .update(
-                &admin_id,
-                KeyUpdate {
-                    name: Some("mine now".into()),
-                    ..Default::default()
-                },
-            )
+            .update(&admin_id, KeyUpdate::default().name("mine now"))
             .await,
     );
     // Rolling a wider key would hand the actor its secret.
@@ -905,10 +868,7 @@ async fn a_key_cannot_update_or_roll_a_key_beyond_its_own_scopes() {
     acting
         .update(
             &own.view.id,
-            KeyUpdate {
-                scopes: Some(vec!["billing:read".into(), "keys:write".into()]),
-                ..Default::default()
-            },
+            KeyUpdate::default().scopes(["billing:read", "keys:write"]),
         )
         .await
         .unwrap();
@@ -956,10 +916,7 @@ async fn a_read_only_key_cannot_mint_a_read_write_key() {
         acting
             .update(
                 &ro.view.id,
-                KeyUpdate {
-                    scopes: Some(vec![]),
-                    ..Default::default()
-                },
+                KeyUpdate::default().scopes(Vec::<String>::new()),
             )
             .await,
     );
@@ -1014,13 +971,7 @@ async fn a_key_cannot_see_or_change_another_accounts_keys() {
     ));
     assert!(matches!(
         acting
-            .update(
-                &b_id,
-                KeyUpdate {
-                    name: Some("pwned".into()),
-                    ..Default::default()
-                }
-            )
+            .update(&b_id, KeyUpdate::default().name("pwned"))
             .await,
         Err(ManageError::NotFound)
     ));
@@ -1134,14 +1085,7 @@ async fn last_used_is_not_written_more_often_after_the_cached_entry_is_reloaded(
     assert_eq!(h.store.last_used_writes(), 1);
     // An unrelated change drops the cache entry; the reloaded record remembers the write.
     h.manager
-        .update(
-            &acct("acct_1"),
-            &id,
-            KeyUpdate {
-                name: Some("renamed".into()),
-                ..Default::default()
-            },
-        )
+        .update(&acct("acct_1"), &id, KeyUpdate::default().name("renamed"))
         .await
         .unwrap();
     h.time.advance(Duration::from_secs(10));
@@ -1197,11 +1141,10 @@ impl KeyStoreWrite for StuckWrites {
 async fn authenticating_requests_never_wait_for_the_last_used_write() {
     let store = Arc::new(StuckWrites::default());
     let (clock, time) = keygate::Clock::manual(t0());
-    let gate = Keygate::builder_arc(store.clone())
+    let (gate, manager) = Keygate::managed(store.clone())
         .clock(clock)
         .last_used_interval(Duration::from_secs(1))
         .build();
-    let manager = KeyManager::new(gate.clone(), store);
     let created = manager
         .create(acct("acct_1"), NewKey::named("k"))
         .await
@@ -1277,35 +1220,19 @@ async fn update_validation_errors_name_the_field_and_change_nothing() {
     let (id, _) = h.key("acct_1", &["a"]).await;
     let update = |u: KeyUpdate| h.manager.update(&account, &id, u);
     invalid_field(
-        update(KeyUpdate {
-            name: Some("y".repeat(51)),
-            ..Default::default()
-        })
-        .await,
+        update(KeyUpdate::default().name("y".repeat(51))).await,
         "name",
     );
     invalid_field(
-        update(KeyUpdate {
-            ips: Some(vec!["192.168.0.0/40".into()]),
-            ..Default::default()
-        })
-        .await,
+        update(KeyUpdate::default().ips(["192.168.0.0/40"])).await,
         "ips",
     );
     invalid_field(
-        update(KeyUpdate {
-            scopes: Some(vec!["bad scope".into()]),
-            ..Default::default()
-        })
-        .await,
+        update(KeyUpdate::default().scopes(["bad scope"])).await,
         "scopes",
     );
     invalid_field(
-        update(KeyUpdate {
-            rate_limit: Some(Some(RateLimit::new(0, 0))),
-            ..Default::default()
-        })
-        .await,
+        update(KeyUpdate::default().rate_limit(Some(RateLimit::new(0, 0)))).await,
         "rate_limit",
     );
     let view = h.manager.get(&account, &id).await.unwrap();
@@ -1315,14 +1242,10 @@ async fn update_validation_errors_name_the_field_and_change_nothing() {
 
 #[tokio::test]
 async fn restricted_scope_lists_refuse_unknown_scopes_by_name() {
-    let h = Harness::new();
-    let manager = manager_with(
-        &h,
-        ManagerConfig {
-            allowed_scopes: Some(ScopeSet::parse(["charges:read", "charges:write"]).unwrap()),
-            ..Default::default()
-        },
-    );
+    let h = harness_with(ManagerConfig::default().allowed_scopes(Some(
+        ScopeSet::parse(["charges:read", "charges:write"]).unwrap(),
+    )));
+    let manager = h.manager.clone();
     let err = manager
         .create(
             acct("acct_1"),
@@ -1350,10 +1273,7 @@ async fn a_disabled_key_is_refused_and_can_be_enabled_again() {
     let (id, key) = h.key("acct_1", &[]).await;
     let mut svc = h.service();
     assert_eq!(send(&mut svc, get("/", Some(&key))).await.status, 200);
-    let set = |disabled| KeyUpdate {
-        disabled: Some(disabled),
-        ..Default::default()
-    };
+    let set = |disabled| KeyUpdate::default().disabled(disabled);
     assert!(
         h.manager
             .update(&account, &id, set(true))

@@ -14,19 +14,14 @@ use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use keygate::{
-    AccountId, CacheConfig, Environment, IpAllowlist, KeyId, KeyRecord, KeyStoreWrite, Keygate,
-    MemoryStore, NewKey, PeerAddr, RateLimit, RateLimitConfig, RateLimitKey, ScopeSet,
+    AccountId, CacheConfig, Environment, KeyId, KeyRecord, KeyStoreWrite, Keygate, MemoryStore,
+    NewKey, PeerAddr, RateLimit, RateLimitConfig, RateLimitKey,
 };
 use tower::{Service, ServiceExt};
 
 /// A harness whose deployment default quota is `quota`, per key.
 fn with_default(quota: RateLimit) -> Harness {
-    Harness::with(|b| {
-        b.rate_limits(RateLimitConfig {
-            default_quota: Some(quota),
-            ..Default::default()
-        })
-    })
+    Harness::with(|b| b.rate_limits(RateLimitConfig::default().default_quota(Some(quota))))
 }
 
 /// The three legacy headers as numbers: (limit, remaining, reset).
@@ -224,10 +219,7 @@ async fn override_set_by_update_applies_on_the_next_request() {
         .update(
             &AccountId::from("acct_1"),
             &id,
-            keygate::KeyUpdate {
-                rate_limit: Some(Some(RateLimit::new(1, 1))),
-                ..Default::default()
-            },
+            keygate::KeyUpdate::default().rate_limit(Some(RateLimit::new(1, 1))),
         )
         .await
         .unwrap();
@@ -304,11 +296,11 @@ async fn disabled_limits_send_no_headers_and_never_refuse() {
 #[tokio::test]
 async fn per_account_limit_is_shared_by_keys_of_one_account_and_not_across_accounts() {
     let h = Harness::with(|b| {
-        b.rate_limits(RateLimitConfig {
-            default_quota: Some(RateLimit::new(1, 3)),
-            key: RateLimitKey::PerAccount,
-            ..Default::default()
-        })
+        b.rate_limits(
+            RateLimitConfig::default()
+                .default_quota(Some(RateLimit::new(1, 3)))
+                .key(RateLimitKey::PerAccount),
+        )
     });
     let (_, a1) = h.key("acct_a", &[]).await;
     let (_, a2) = h.key("acct_a", &[]).await;
@@ -350,11 +342,11 @@ async fn per_key_limit_gives_two_keys_of_one_account_separate_buckets() {
 #[tokio::test]
 async fn ietf_draft_headers_are_sent_only_when_enabled() {
     let h = Harness::with(|b| {
-        b.rate_limits(RateLimitConfig {
-            default_quota: Some(RateLimit::new(1, 2)),
-            ietf_headers: true,
-            ..Default::default()
-        })
+        b.rate_limits(
+            RateLimitConfig::default()
+                .default_quota(Some(RateLimit::new(1, 2)))
+                .ietf_headers(true),
+        )
     });
     let (_, key) = h.key("acct_1", &[]).await;
     let mut svc = h.service();
@@ -483,14 +475,14 @@ async fn requests_refused_for_the_wrong_environment_consume_no_shared_account_qu
             NewKey::named("live").environment(Environment::Live),
         )
         .await;
-    let live = Keygate::builder_arc(h.store.clone())
+    let live = Keygate::builder(h.store.clone())
         .clock(h.clock.clone())
         .environment(Environment::Live)
-        .rate_limits(RateLimitConfig {
-            default_quota: Some(RateLimit::new(1, 2)),
-            key: RateLimitKey::PerAccount,
-            ..Default::default()
-        })
+        .rate_limits(
+            RateLimitConfig::default()
+                .default_quota(Some(RateLimit::new(1, 2)))
+                .key(RateLimitKey::PerAccount),
+        )
         .build();
     let mut svc = tower::ServiceBuilder::new()
         .layer(live.layer())
@@ -551,7 +543,10 @@ async fn limiter_state_follows_the_key_id_across_a_roll_with_grace() {
 /// One bare request through `svc`; returns `X-RateLimit-Remaining`.
 async fn remaining_after<S>(svc: &mut S, authorization: &str) -> String
 where
-    S: Service<Request<Full<Bytes>>, Response = Response<keygate::ResponseBody<Full<Bytes>>>>,
+    S: Service<
+        Request<Full<Bytes>>,
+        Response = Response<keygate::layer::ResponseBody<Full<Bytes>>>,
+    >,
     S::Error: std::fmt::Debug,
 {
     let req = Request::builder()
@@ -574,37 +569,23 @@ async fn limiter_state_for_100_000_keys_is_dropped_once_they_are_idle() {
     // is small, and the inner service does nothing: the work is the limiter's.
     let store = Arc::new(MemoryStore::new());
     let (clock, time) = keygate::Clock::manual(t0());
-    let gate = Keygate::builder_arc(store.clone())
+    let gate = Keygate::builder(store.clone())
         .clock(clock)
-        .cache(CacheConfig {
-            max_entries: 1024,
-            ..Default::default()
-        })
+        .cache(CacheConfig::default().max_entries(1024))
         .build();
     let prefix = gate.format().prefix("tc_").unwrap().clone();
     let mut keys = Vec::with_capacity(KEYS);
     for i in 0..KEYS {
         let key = gate.format().generate(&prefix);
-        let record = KeyRecord {
-            id: KeyId::new(format!("ak_{i:06}")),
-            account_id: AccountId::from("acct_bulk"),
-            name: "bulk".into(),
-            prefix: "tc_".into(),
-            start: key.start().to_owned(),
-            environment: None,
-            scopes: ScopeSet::new(),
-            ips: IpAllowlist::any(),
-            expires_at: None,
-            revoked_at: None,
-            disabled: false,
-            rate_limit: None,
-            metadata: Default::default(),
-            digest: gate.hasher().digest(key.expose_secret()),
-            previous: None,
-            created_at: t0(),
-            updated_at: t0(),
-            last_used_at: None,
-        };
+        let mut record = KeyRecord::new(
+            KeyId::new(format!("ak_{i:06}")),
+            AccountId::from("acct_bulk"),
+            gate.hasher().digest(key.expose_secret()),
+            t0(),
+        );
+        record.name = "bulk".into();
+        record.prefix = "tc_".into();
+        record.start = key.start().to_owned();
         store.insert(record, None, t0()).await.unwrap();
         keys.push(format!("Bearer {}", key.expose_secret()));
     }

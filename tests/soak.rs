@@ -30,10 +30,10 @@ async fn mixed_traffic_with_concurrent_revokes_and_rolls_keeps_every_invariant()
 
     // The manual clock stands still, so give ordinary keys a quota no soak exhausts.
     let h = Arc::new(Harness::with(|b| {
-        b.rate_limits(keygate::RateLimitConfig {
-            default_quota: Some(RateLimit::new(1_000_000, u32::MAX / 2)),
-            ..keygate::RateLimitConfig::default()
-        })
+        b.rate_limits(
+            keygate::RateLimitConfig::default()
+                .default_quota(Some(RateLimit::new(1_000_000, u32::MAX / 2))),
+        )
     }));
     let account = AccountId::from("acct");
     let mut live: Vec<(KeyId, String)> = Vec::new();

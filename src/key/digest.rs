@@ -12,8 +12,17 @@ use subtle::ConstantTimeEq;
 /// Stores index keys by this value. Its `Debug` output is redacted: a digest is not the
 /// key, but it is what an attacker would need to recognise a key in a stolen dump, so it
 /// stays out of logs too.
-#[derive(Clone, Copy, PartialEq, Eq)]
+///
+/// Equality (`==`) is constant-time, so every comparison of digests, including the ones
+/// hash maps and caches make internally, leaks nothing through timing.
+#[derive(Clone, Copy, Eq)]
 pub struct KeyDigest([u8; 32]);
+
+impl PartialEq for KeyDigest {
+    fn eq(&self, other: &Self) -> bool {
+        self.ct_eq(other)
+    }
+}
 
 impl KeyDigest {
     /// Wraps raw digest bytes, for stores that persist them.
@@ -43,26 +52,13 @@ impl KeyDigest {
 
     /// Lower-case hex, for stores that persist digests as text.
     pub fn to_hex(&self) -> String {
-        use fmt::Write;
-        let mut s = String::with_capacity(64);
-        for b in self.0 {
-            let _ = write!(s, "{b:02x}");
-        }
-        s
+        hex::encode(self.0)
     }
 
     /// Parses 64 hex characters.
-    pub fn from_hex(hex: &str) -> Option<Self> {
-        let bytes = hex.as_bytes();
-        if bytes.len() != 64 {
-            return None;
-        }
+    pub fn from_hex(text: &str) -> Option<Self> {
         let mut out = [0u8; 32];
-        for (i, pair) in bytes.chunks_exact(2).enumerate() {
-            let hi = (pair[0] as char).to_digit(16)?;
-            let lo = (pair[1] as char).to_digit(16)?;
-            out[i] = (hi * 16 + lo) as u8;
-        }
+        hex::decode_to_slice(text, &mut out).ok()?;
         Some(Self(out))
     }
 }

@@ -7,19 +7,33 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use pin_project::pin_project;
 
-/// Either the inner service's body or the body of a refusal rendered by keygate.
-#[pin_project(project = ResponseBodyProj)]
+/// The body of a response that passed through keygate: the inner service's body, or
+/// the body of a refusal keygate rendered.
+#[pin_project]
 #[derive(Debug)]
-pub enum ResponseBody<B> {
-    /// The inner service's body.
+pub struct ResponseBody<B> {
+    #[pin]
+    kind: Kind<B>,
+}
+
+#[pin_project(project = KindProj)]
+#[derive(Debug)]
+enum Kind<B> {
     Inner(#[pin] B),
-    /// A refusal's body.
     Refusal(Option<Bytes>),
 }
 
 impl<B> ResponseBody<B> {
+    pub(crate) fn inner(body: B) -> Self {
+        Self {
+            kind: Kind::Inner(body),
+        }
+    }
+
     pub(crate) fn refusal(bytes: Bytes) -> Self {
-        Self::Refusal((!bytes.is_empty()).then_some(bytes))
+        Self {
+            kind: Kind::Refusal((!bytes.is_empty()).then_some(bytes)),
+        }
     }
 }
 
@@ -34,25 +48,23 @@ where
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        match self.project() {
-            ResponseBodyProj::Inner(body) => body.poll_frame(cx),
-            ResponseBodyProj::Refusal(bytes) => {
-                Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b))))
-            }
+        match self.project().kind.project() {
+            KindProj::Inner(body) => body.poll_frame(cx),
+            KindProj::Refusal(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
         }
     }
 
     fn is_end_stream(&self) -> bool {
-        match self {
-            ResponseBody::Inner(body) => body.is_end_stream(),
-            ResponseBody::Refusal(bytes) => bytes.is_none(),
+        match &self.kind {
+            Kind::Inner(body) => body.is_end_stream(),
+            Kind::Refusal(bytes) => bytes.is_none(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
-        match self {
-            ResponseBody::Inner(body) => body.size_hint(),
-            ResponseBody::Refusal(bytes) => {
+        match &self.kind {
+            Kind::Inner(body) => body.size_hint(),
+            Kind::Refusal(bytes) => {
                 SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64))
             }
         }

@@ -10,13 +10,14 @@ use http::{Request, Response};
 use pin_project::pin_project;
 use tower_service::Service;
 
+use super::body::ResponseBody;
+use crate::cache::entry::ResolvedKey;
 use crate::error::AuthError;
-use crate::identity::ResolvedKey;
 use crate::key::digest::KeyDigest;
-use crate::keygate::{Admission, Keygate, Rules};
-use crate::layer::body::ResponseBody;
-use crate::layer::service::into_refusal;
+use crate::keygate::Keygate;
 use crate::ratelimit::RateLimitStatus;
+use crate::verify::rules::Rules;
+use crate::verify::Admission;
 
 type LookupFuture =
     Pin<Box<dyn Future<Output = Result<Option<Arc<ResolvedKey>>, AuthError>> + Send + 'static>>;
@@ -28,10 +29,9 @@ struct Pending<S, ReqB> {
     gate: Keygate,
     rules: Arc<Rules>,
     digest: KeyDigest,
-    grpc: bool,
 }
 
-/// The future returned by [`crate::KeygateService`].
+/// The future returned by [`crate::layer::KeygateService`].
 #[pin_project]
 pub struct ResponseFuture<S, ReqB>
 where
@@ -95,7 +95,6 @@ where
         gate: Keygate,
         rules: Arc<Rules>,
         digest: KeyDigest,
-        grpc: bool,
     ) -> Self {
         Self {
             state: State::Lookup {
@@ -106,7 +105,6 @@ where
                     gate,
                     rules,
                     digest,
-                    grpc,
                 }),
             },
         }
@@ -125,7 +123,7 @@ where
             match this.state.as_mut().project() {
                 StateProj::Refused { response } => {
                     let res = response.take().expect("polled after completion");
-                    return Poll::Ready(Ok(into_refusal(res)));
+                    return Poll::Ready(Ok(res.map(ResponseBody::refusal)));
                 }
                 StateProj::Lookup { lookup, pending } => {
                     let found = ready!(lookup.as_mut().poll(cx));
@@ -135,17 +133,20 @@ where
                         gate,
                         rules,
                         digest,
-                        grpc,
                     } = pending.take().expect("polled after completion");
+                    let verifier = &gate.inner;
                     let admission = match found.and_then(|k| k.ok_or(AuthError::InvalidKey)) {
-                        Ok(key) => gate.admit(key, &digest, &mut req, &rules, gate.now(), grpc),
-                        Err(error) => Admission::Refused(gate.refuse(&error, &req, grpc)),
+                        Ok(key) => {
+                            let now = verifier.clock.now();
+                            verifier.admit(key, &digest, &mut req, &rules, now)
+                        }
+                        Err(error) => Admission::Refused(verifier.refuse(&error, &req, &rules)),
                     };
                     let next = match admission {
                         Admission::Admitted(rate_limit) => State::Called {
                             future: inner.call(req),
                             rate_limit,
-                            ietf: gate.ietf_headers(),
+                            ietf: verifier.ietf_headers(),
                         },
                         Admission::Refused(response) => State::Refused {
                             response: Some(response),
@@ -162,7 +163,7 @@ where
                     if let Some(status) = rate_limit {
                         status.write_headers(res.headers_mut(), *ietf);
                     }
-                    return Poll::Ready(Ok(res.map(ResponseBody::Inner)));
+                    return Poll::Ready(Ok(res.map(ResponseBody::inner)));
                 }
             }
         }

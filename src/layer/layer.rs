@@ -4,48 +4,43 @@ use std::sync::Arc;
 
 use tower_layer::Layer;
 
-use crate::keygate::{Keygate, Rules};
-use crate::layer::service::KeygateService;
+use super::service::KeygateService;
+use crate::keygate::Keygate;
 use crate::scope::policy::ScopePolicy;
 use crate::scope::ScopeRequirement;
+use crate::verify::rules::{AnswerForm, Rules};
+
+impl Keygate {
+    /// A tower layer that requires a valid key on every request.
+    pub fn layer(&self) -> KeygateLayer {
+        KeygateLayer {
+            gate: self.clone(),
+            rules: Arc::new(Rules::default()),
+        }
+    }
+}
 
 /// Requires a valid API key, and optionally scopes, on every request.
 ///
 /// Made by [`Keygate::layer`]. Cloning is cheap: every clone shares one cache and one
-/// set of rate limiters.
-///
-/// The checks run in this order, and a refused request reaches nothing after its refusal,
-/// so it consumes no rate-limit quota:
-///
-/// 1. credentials present and well formed (`unauthorized`, `invalid_request`);
-/// 2. key format and checksum, with no I/O (`invalid_api_key`);
-/// 3. cache, then store lookup (`invalid_api_key`, `store_unavailable`);
-/// 4. constant-time digest comparison (`invalid_api_key`);
-/// 5. revoked, disabled, expired (`revoked_api_key`, `disabled_api_key`, `expired_api_key`);
-/// 6. environment (`wrong_environment`);
-/// 7. IP allowlist (`ip_not_allowed`);
-/// 8. the route's scopes, then read-only keys on unsafe methods (`insufficient_scope`);
-/// 9. rate limit (`rate_limited`).
+/// set of rate limiters. See [the module docs](crate::layer) for the request path and
+/// the order of checks. Layers of one [`Keygate`] nest: an inner layer on a request an
+/// outer one already admitted applies only its own scope rules.
 #[derive(Clone, Debug)]
+#[must_use]
 pub struct KeygateLayer {
     gate: Keygate,
     rules: Arc<Rules>,
 }
 
 impl KeygateLayer {
-    pub(crate) fn new(gate: Keygate) -> Self {
-        Self {
-            gate,
-            rules: Arc::new(Rules::default()),
-        }
-    }
-
     fn with_rules(mut self, f: impl FnOnce(&mut Rules)) -> Self {
         f(Arc::make_mut(&mut self.rules));
         self
     }
 
-    /// Also requires `requirement`. Use one layer per route with axum's `route_layer`:
+    /// Also requires `requirement`: every requirement and policy added must hold. Use
+    /// one layer per route with axum's `route_layer`:
     ///
     /// ```
     /// use axum::{routing::post, Router};
@@ -59,7 +54,7 @@ impl KeygateLayer {
     /// );
     /// ```
     pub fn require(self, requirement: ScopeRequirement) -> Self {
-        self.with_rules(|r| r.requirement = Some(requirement))
+        self.with_rules(|r| r.requirements.push(requirement))
     }
 
     /// Also requires at least one of `scopes`. Panics on an invalid scope name.
@@ -82,7 +77,7 @@ impl KeygateLayer {
 
     /// Also applies a method-and-path table of requirements.
     pub fn policy(self, policy: ScopePolicy) -> Self {
-        self.with_rules(|r| r.policy = Some(policy))
+        self.with_rules(|r| r.policies.push(policy))
     }
 
     /// Lets requests without credentials through without an [`crate::Identity`].
@@ -91,13 +86,20 @@ impl KeygateLayer {
         self.with_rules(|r| r.anonymous = true)
     }
 
-    /// Lets every request under `prefix` through untouched, with no identity: for health
-    /// checks or gRPC reflection, such as `"/grpc.reflection.v1.ServerReflection/"`.
+    /// Also lets every request under `prefix` through untouched, with no identity: for
+    /// health checks or gRPC reflection, such as `"/grpc.reflection.v1.ServerReflection/"`.
     /// Matching is by whole path segments: `"/health"` exempts `/health` and
     /// `/health/live` but not `/healthz`.
     pub fn exempt(self, prefix: impl Into<String>) -> Self {
         let prefix = prefix.into();
         self.with_rules(|r| r.exempt.push(prefix))
+    }
+
+    /// Answers refusals in gRPC form (HTTP 200 with `grpc-status` 16, 7, 8 or 14), for
+    /// a tonic server. Without it a refusal keeps its HTTP status whatever
+    /// `content-type` the client sends, so a client can never turn a 401 into a 200.
+    pub fn grpc(self) -> Self {
+        self.with_rules(|r| r.answer = AnswerForm::Grpc)
     }
 
     /// The core this layer uses.

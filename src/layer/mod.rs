@@ -1,10 +1,41 @@
-//! The tower layer, its service, response future and body.
+//! The tower layer: [`KeygateLayer`], its [`KeygateService`], the [`ResponseFuture`] and
+//! the [`ResponseBody`].
+//!
+//! # The request path
+//!
+//! A request goes through three files, in this order:
+//!
+//! 1. `layer/service.rs`: [`KeygateService::call`](tower_service::Service::call) skips
+//!    exempt paths, then asks the verifier to start.
+//! 2. `verify/mod.rs`: `Verifier::start` does everything without I/O: credentials,
+//!    format and checksum, the environment the prefix names, and the cache (the front,
+//!    then moka, then "no such key"). A request an outer layer of the same `Keygate`
+//!    already admitted skips all of that and gets only this layer's scope rules.
+//! 3. `cache/lookup.rs`: on a miss, one shared store lookup; then `layer/future.rs`
+//!    finishes the request with `Verifier::admit`.
+//!
+//! # The order of checks
+//!
+//! A refused request reaches nothing after its refusal, so it consumes no quota:
+//!
+//! 1. credentials present and well formed (`unauthorized`, `invalid_request`);
+//! 2. key format and checksum, with no I/O (`invalid_api_key`);
+//! 3. the environment named by the key's prefix, with no I/O (`wrong_environment`);
+//! 4. cache, then store lookup (`invalid_api_key`, `store_unavailable`);
+//! 5. constant-time digest comparison (`invalid_api_key`);
+//! 6. revoked, disabled, expired, rolled (`revoked_api_key`, `disabled_api_key`,
+//!    `expired_api_key`, `rolled_api_key`);
+//! 7. the stored key's environment (`wrong_environment`);
+//! 8. IP allowlist (`ip_not_allowed`);
+//! 9. the layer's scope requirements and policies, all of which must hold, then
+//!    read-only keys on unsafe methods (`insufficient_scope`, `read_only_key`);
+//! 10. rate limit: the key's bucket, then its account's (`rate_limited`).
 
-pub(crate) mod body;
-pub(crate) mod future;
+mod body;
+mod future;
 #[allow(clippy::module_inception)]
-pub(crate) mod layer;
-pub(crate) mod service;
+mod layer;
+mod service;
 
 pub use body::ResponseBody;
 pub use future::ResponseFuture;

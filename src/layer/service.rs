@@ -6,10 +6,11 @@ use std::task::{Context, Poll};
 use http::{Request, Response};
 use tower_service::Service;
 
-use crate::keygate::{Admission, Keygate, Rules, Start};
-use crate::layer::body::ResponseBody;
-use crate::layer::future::ResponseFuture;
-use crate::verify::render::is_grpc;
+use super::body::ResponseBody;
+use super::future::ResponseFuture;
+use crate::keygate::Keygate;
+use crate::verify::rules::Rules;
+use crate::verify::{Admission, Start};
 
 /// The service made by [`crate::KeygateLayer`].
 #[derive(Clone, Debug)]
@@ -41,16 +42,23 @@ where
         if self.rules.is_exempt(req.uri().path()) {
             return ResponseFuture::called(self.inner.call(req), None, false);
         }
-        let gate = &self.gate;
-        let grpc = is_grpc(req.headers());
-        match gate.start(req.headers(), &self.rules) {
-            Start::Refused(error) => ResponseFuture::refused(gate.refuse(&error, &req, grpc)),
+        let verifier = &self.gate.inner;
+        match verifier.start(req.headers(), req.extensions(), &self.rules) {
+            Start::Refused(error) => {
+                ResponseFuture::refused(verifier.refuse(&error, &req, &self.rules))
+            }
             Start::Anonymous => ResponseFuture::called(self.inner.call(req), None, false),
+            Start::Verified => match verifier.admit_verified(&req, &self.rules) {
+                None => ResponseFuture::called(self.inner.call(req), None, false),
+                Some(refusal) => ResponseFuture::refused(refusal),
+            },
             Start::Cached(key, digest, now) => {
-                match gate.admit(key, &digest, &mut req, &self.rules, now, grpc) {
-                    Admission::Admitted(status) => {
-                        ResponseFuture::called(self.inner.call(req), status, gate.ietf_headers())
-                    }
+                match verifier.admit(key, &digest, &mut req, &self.rules, now) {
+                    Admission::Admitted(status) => ResponseFuture::called(
+                        self.inner.call(req),
+                        status,
+                        verifier.ietf_headers(),
+                    ),
                     Admission::Refused(refusal) => ResponseFuture::refused(refusal),
                 }
             }
@@ -60,20 +68,14 @@ where
                 let fresh = self.inner.clone();
                 let ready = std::mem::replace(&mut self.inner, fresh);
                 ResponseFuture::lookup(
-                    Box::pin(gate.load(digest)),
+                    Box::pin(verifier.cache.load(digest)),
                     req,
                     ready,
-                    gate.clone(),
+                    self.gate.clone(),
                     self.rules.clone(),
                     digest,
-                    grpc,
                 )
             }
         }
     }
-}
-
-/// A rendered refusal in this layer's body type.
-pub(crate) fn into_refusal<B>(res: Response<bytes::Bytes>) -> Response<ResponseBody<B>> {
-    res.map(ResponseBody::refusal)
 }

@@ -9,6 +9,10 @@ use serde::Serialize;
 use crate::client_ip::IpAllowlist;
 use crate::identity::Identity;
 use crate::key::{new_public_id, ApiKey, Environment, KeyPrefix};
+mod builder;
+
+pub use builder::Managed;
+
 use crate::keygate::Keygate;
 use crate::scope::ScopeSet;
 use crate::store::record::{AccountId, GraceDigest, KeyId, KeyRecord, RateLimit};
@@ -87,6 +91,7 @@ impl From<StoreError> for ManageError {
 
 /// The input of [`KeyManager::create`].
 #[derive(Clone, Debug, Default)]
+#[non_exhaustive]
 pub struct NewKey {
     /// 1 to 50 characters.
     pub name: String,
@@ -160,7 +165,15 @@ impl NewKey {
 }
 
 /// The input of [`KeyManager::update`]: `None` leaves a field as it is.
+///
+/// ```
+/// use keygate::KeyUpdate;
+///
+/// let update = KeyUpdate::default().name("renamed").disabled(true);
+/// assert_eq!(update.disabled, Some(true));
+/// ```
 #[derive(Clone, Debug, Default)]
+#[non_exhaustive]
 pub struct KeyUpdate {
     /// New name.
     pub name: Option<String>,
@@ -176,6 +189,57 @@ pub struct KeyUpdate {
     pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
     /// Disable (`true`) or enable (`false`) the key.
     pub disabled: Option<bool>,
+}
+
+impl KeyUpdate {
+    /// Renames the key.
+    #[must_use]
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Replaces the scopes.
+    #[must_use]
+    pub fn scopes<I: IntoIterator<Item = S>, S: Into<String>>(mut self, scopes: I) -> Self {
+        self.scopes = Some(scopes.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Replaces the IP allowlist (empty for any address).
+    #[must_use]
+    pub fn ips<I: IntoIterator<Item = S>, S: Into<String>>(mut self, ips: I) -> Self {
+        self.ips = Some(ips.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Sets (`Some`) or removes (`None`) the expiry.
+    #[must_use]
+    pub fn expires_at(mut self, at: Option<SystemTime>) -> Self {
+        self.expires_at = Some(at);
+        self
+    }
+
+    /// Sets (`Some`) or removes (`None`) the per-key quota.
+    #[must_use]
+    pub fn rate_limit(mut self, limit: Option<RateLimit>) -> Self {
+        self.rate_limit = Some(limit);
+        self
+    }
+
+    /// Replaces the metadata.
+    #[must_use]
+    pub fn metadata(mut self, metadata: serde_json::Map<String, serde_json::Value>) -> Self {
+        self.metadata = Some(metadata);
+        self
+    }
+
+    /// Disables (`true`) or enables (`false`) the key.
+    #[must_use]
+    pub fn disabled(mut self, disabled: bool) -> Self {
+        self.disabled = Some(disabled);
+        self
+    }
 }
 
 /// A key as management shows it: no plaintext and no digest, ever.
@@ -270,8 +334,9 @@ pub enum Revoked {
     Already,
 }
 
-/// Settings for a [`KeyManager`].
+/// Settings for a [`KeyManager`], given to [`crate::KeygateBuilder::manager_config`].
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct ManagerConfig {
     /// Most active keys per account; `None` for no cap. Default: 50 (Bytekit).
     pub max_active_keys: Option<usize>,
@@ -279,6 +344,29 @@ pub struct ManagerConfig {
     pub id_prefix: String,
     /// When set, only these scopes may be given to keys.
     pub allowed_scopes: Option<ScopeSet>,
+}
+
+impl ManagerConfig {
+    /// Sets [`ManagerConfig::max_active_keys`].
+    #[must_use]
+    pub fn max_active_keys(mut self, cap: Option<usize>) -> Self {
+        self.max_active_keys = cap;
+        self
+    }
+
+    /// Sets [`ManagerConfig::id_prefix`].
+    #[must_use]
+    pub fn id_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.id_prefix = prefix.into();
+        self
+    }
+
+    /// Sets [`ManagerConfig::allowed_scopes`].
+    #[must_use]
+    pub fn allowed_scopes(mut self, scopes: Option<ScopeSet>) -> Self {
+        self.allowed_scopes = scopes;
+        self
+    }
 }
 
 impl Default for ManagerConfig {
@@ -311,20 +399,9 @@ impl std::fmt::Debug for KeyManager {
 }
 
 impl KeyManager {
-    /// A manager with the default settings. Also starts `last_used_at` tracking on
-    /// `gate` through `store`.
-    pub fn new<S: KeyStoreWrite>(gate: Keygate, store: Arc<S>) -> Self {
-        Self::with_config(gate, store, ManagerConfig::default())
-    }
-
-    /// A manager with explicit settings.
-    pub fn with_config<S: KeyStoreWrite>(
-        gate: Keygate,
-        store: Arc<S>,
-        config: ManagerConfig,
-    ) -> Self {
-        let store: Arc<dyn KeyStoreWrite> = store;
-        gate.attach_writer(store.clone());
+    /// A manager over `store` keeping `gate`'s cache in step. Built only by
+    /// [`Keygate::managed`], so the two always share one store.
+    pub(crate) fn new(gate: Keygate, store: Arc<dyn KeyStoreWrite>, config: ManagerConfig) -> Self {
         Self {
             gate,
             store,

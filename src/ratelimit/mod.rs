@@ -34,7 +34,17 @@ pub enum RateLimitKey {
 }
 
 /// Rate-limit settings for a deployment.
+///
+/// ```
+/// use keygate::{RateLimit, RateLimitConfig, RateLimitKey};
+///
+/// let limits = RateLimitConfig::default()
+///     .default_quota(Some(RateLimit::new(100, 200)))
+///     .key(RateLimitKey::PerAccount);
+/// assert_eq!(limits.key, RateLimitKey::PerAccount);
+/// ```
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct RateLimitConfig {
     /// The quota for keys without an override; `None` disables limiting for them.
     pub default_quota: Option<RateLimit>,
@@ -60,6 +70,34 @@ impl Default for RateLimitConfig {
 }
 
 impl RateLimitConfig {
+    /// Sets [`RateLimitConfig::default_quota`].
+    #[must_use]
+    pub fn default_quota(mut self, quota: Option<RateLimit>) -> Self {
+        self.default_quota = quota;
+        self
+    }
+
+    /// Sets [`RateLimitConfig::key`].
+    #[must_use]
+    pub fn key(mut self, key: RateLimitKey) -> Self {
+        self.key = key;
+        self
+    }
+
+    /// Sets [`RateLimitConfig::ietf_headers`].
+    #[must_use]
+    pub fn ietf_headers(mut self, on: bool) -> Self {
+        self.ietf_headers = on;
+        self
+    }
+
+    /// Sets [`RateLimitConfig::maintenance_interval`].
+    #[must_use]
+    pub fn maintenance_interval(mut self, every: Duration) -> Self {
+        self.maintenance_interval = every;
+        self
+    }
+
     /// No limits at all.
     pub fn disabled() -> Self {
         Self {
@@ -194,9 +232,9 @@ impl RateLimits {
         &self.config
     }
 
-    /// The tier for a key with this override, or `None` when the key is unlimited.
-    pub(crate) fn tier_for(&self, key_override: Option<RateLimit>) -> Option<Arc<Tier>> {
-        let quota = key_override.or(self.config.default_quota)?;
+    /// The tier for `quota`, or `None` when there is no quota (unlimited).
+    pub(crate) fn tier_for(&self, quota: Option<RateLimit>) -> Option<Arc<Tier>> {
+        let quota = quota?;
         let per_second = NonZeroU32::new(quota.per_second)?;
         let burst = NonZeroU32::new(quota.burst)?;
         let tier = self.tiers.entry(quota).or_insert_with(|| {
@@ -297,7 +335,7 @@ mod tests {
     #[test]
     fn burst_then_refusal_then_replenish() {
         let (limits, manual) = limits(RateLimit::new(2, 3));
-        let tier = limits.tier_for(None).unwrap();
+        let tier = limits.tier_for(limits.config().default_quota).unwrap();
         let key: Arc<str> = "ak_1".into();
         let seen: Vec<u32> = (0..3)
             .map(|_| limits.check(&tier, &key, manual.now()).unwrap().remaining)
@@ -324,7 +362,7 @@ mod tests {
     #[test]
     fn idle_state_is_dropped() {
         let (limits, manual) = limits(RateLimit::new(10, 10));
-        let tier = limits.tier_for(None).unwrap();
+        let tier = limits.tier_for(limits.config().default_quota).unwrap();
         for i in 0..1000 {
             let key: Arc<str> = format!("ak_{i}").into();
             limits.check(&tier, &key, manual.now()).unwrap();

@@ -7,7 +7,7 @@
 mod memory;
 pub(crate) mod record;
 
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use async_trait::async_trait;
 
@@ -16,20 +16,18 @@ pub use memory::MemoryStore;
 use crate::key::digest::KeyDigest;
 use crate::store::record::{AccountId, KeyId, KeyRecord};
 
-/// A store failure. Requests that needed the store fail closed with 503.
+/// What a store reports when it cannot do what was asked. Requests that needed the
+/// store fail closed with 503.
 ///
+/// Only what a store itself reports: timeouts and panics around a store call are
+/// keygate's own outcomes (logged, and answered with 503), not the store's.
 /// The text of a backend error is logged but never sent to clients.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StoreError {
     /// The backend failed.
     #[error("key store unavailable: {0}")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
-    /// The call took longer than the configured timeout.
-    #[error("key store call timed out after {0:?}")]
-    Timeout(Duration),
-    /// The store call panicked.
-    #[error("key store call panicked")]
-    Panicked,
     /// A write named a key that does not exist.
     #[error("no such key")]
     NotFound,

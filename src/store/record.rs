@@ -28,6 +28,11 @@ macro_rules! id_type {
             pub fn as_str(&self) -> &str {
                 &self.0
             }
+
+            /// The shared identifier text (cloning it only bumps a count).
+            pub(crate) fn shared(&self) -> &Arc<str> {
+                &self.0
+            }
         }
 
         impl fmt::Debug for $name {
@@ -114,7 +119,21 @@ pub struct GraceDigest {
 }
 
 /// Everything a store keeps about one key. Never holds the plaintext.
+///
+/// Build one with [`KeyRecord::new`] and set the other fields, which are public:
+///
+/// ```
+/// use std::time::SystemTime;
+/// use keygate::{KeyHasher, KeyRecord};
+///
+/// let now = SystemTime::now();
+/// let digest = KeyHasher::sha256().digest("sk_test_example");
+/// let mut record = KeyRecord::new("ak_1".into(), "acct_1".into(), digest, now);
+/// record.name = "imported key".into();
+/// assert!(record.is_active(now));
+/// ```
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct KeyRecord {
     /// Public identifier.
     pub id: KeyId,
@@ -155,6 +174,36 @@ pub struct KeyRecord {
 }
 
 impl KeyRecord {
+    /// An active key with this id, account, digest and creation time, and nothing else:
+    /// no name, prefix, scopes, IP restriction, expiry or quota override.
+    pub fn new(
+        id: KeyId,
+        account_id: AccountId,
+        digest: KeyDigest,
+        created_at: SystemTime,
+    ) -> Self {
+        Self {
+            id,
+            account_id,
+            name: String::new(),
+            prefix: String::new(),
+            start: String::new(),
+            environment: None,
+            scopes: ScopeSet::new(),
+            ips: IpAllowlist::any(),
+            expires_at: None,
+            revoked_at: None,
+            disabled: false,
+            rate_limit: None,
+            metadata: serde_json::Map::new(),
+            digest,
+            previous: None,
+            created_at,
+            updated_at: created_at,
+            last_used_at: None,
+        }
+    }
+
     /// Whether the key is usable at `now`: not revoked, disabled or expired.
     pub fn is_active(&self, now: SystemTime) -> bool {
         self.revoked_at.is_none() && !self.disabled && self.expires_at.is_none_or(|t| now < t)

@@ -1,4 +1,174 @@
-//! Checking a presented key: credentials, refusal rendering.
+//! Checking a request's key: synchronous checks with no tower types, in the documented
+//! order, and the rendering of refusals.
+//!
+//! [`Verifier::start`] does everything that needs no I/O: credentials, format and
+//! checksum, the environment named by the prefix, and the cache. On a miss the layer
+//! awaits [`crate::cache`]'s lookup, then [`Verifier::admit`] runs the checks that need
+//! the key: digest match, status, environment, IP, the route's scopes, read-only, and
+//! finally the rate limit, so a refused request consumes no quota.
 
+mod checks;
 pub(crate) mod credentials;
+mod last_used;
+mod refusal;
 pub(crate) mod render;
+pub(crate) mod rules;
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use http::HeaderMap;
+
+use crate::cache::entry::ResolvedKey;
+use crate::cache::{Cached, KeyCache};
+use crate::client_ip::ClientIpResolver;
+use crate::clock::Clock;
+use crate::error::AuthError;
+use crate::identity::Identity;
+use crate::key::digest::{KeyDigest, KeyHasher};
+use crate::key::{Environment, KeyFormat};
+use crate::ratelimit::{RateLimitStatus, RateLimits};
+use crate::scope::{ScopeImplications, ScopeSet};
+use crate::store::KeyStoreWrite;
+use credentials::KeySource;
+use refusal::Prerendered;
+use render::RenderRejection;
+use rules::Rules;
+
+/// Everything on the request path of one [`crate::Keygate`].
+pub(crate) struct Verifier {
+    pub(crate) id: u64,
+    pub(crate) format: KeyFormat,
+    pub(crate) hasher: KeyHasher,
+    pub(crate) environment: Option<Environment>,
+    pub(crate) realm: String,
+    pub(crate) clock: Clock,
+    pub(crate) cache: Arc<KeyCache>,
+    pub(crate) limits: Arc<RateLimits>,
+    pub(crate) implications: ScopeImplications,
+    pub(crate) read_only_scopes: ScopeSet,
+    pub(crate) ip_resolver: Arc<dyn ClientIpResolver>,
+    pub(crate) renderer: Arc<dyn RenderRejection>,
+    pub(crate) key_source: KeySource,
+    pub(crate) writer: Option<Arc<dyn KeyStoreWrite>>,
+    pub(crate) last_used_interval: Duration,
+    pub(crate) prerendered: Prerendered,
+}
+
+/// The first, synchronous step of checking a request.
+pub(crate) enum Start {
+    /// Refused without I/O.
+    Refused(AuthError),
+    /// No credentials, and the route allows anonymous callers.
+    Anonymous,
+    /// Already verified by an outer layer of the same gate: only this layer's route
+    /// rules remain.
+    Verified,
+    /// Found in the cache, at this time.
+    Cached(Arc<ResolvedKey>, KeyDigest, SystemTime),
+    /// Needs a store lookup.
+    Lookup(KeyDigest),
+}
+
+/// The outcome of [`Verifier::admit`].
+pub(crate) enum Admission {
+    /// Every check passed; the identity is attached. Carries the rate-limit state to
+    /// report, when limiting applies.
+    Admitted(Option<RateLimitStatus>),
+    /// Refused, with the rendered response.
+    Refused(http::Response<bytes::Bytes>),
+}
+
+impl Verifier {
+    /// Step one: everything that needs no I/O.
+    pub(crate) fn start(
+        &self,
+        headers: &HeaderMap,
+        extensions: &http::Extensions,
+        rules: &Rules,
+    ) -> Start {
+        if extensions
+            .get::<Identity>()
+            .is_some_and(|identity| identity.0.gate == self.id)
+        {
+            return Start::Verified;
+        }
+        let token = match self.key_source.token(headers) {
+            Ok(Some(token)) => token,
+            Ok(None) if rules.anonymous => return Start::Anonymous,
+            Ok(None) => return Start::Refused(AuthError::MissingCredentials),
+            Err(e) => return Start::Refused(e),
+        };
+        let Ok(parsed) = self.format.parse(token) else {
+            return Start::Refused(AuthError::InvalidKey);
+        };
+        // The prefix names the environment: refuse another environment's key before
+        // any lookup, as junk is refused.
+        if let (Some(expected), Some(key)) = (self.environment, parsed.prefix().environment()) {
+            if key != expected {
+                return Start::Refused(AuthError::WrongEnvironment { key, expected });
+            }
+        }
+        let digest = self.hasher.digest(parsed.expose_secret());
+        let now = self.clock.now();
+        match self.cache.get(&digest, now) {
+            Cached::Hit(key) => Start::Cached(key, digest, now),
+            Cached::Unknown => Start::Refused(AuthError::InvalidKey),
+            Cached::Miss => Start::Lookup(digest),
+        }
+    }
+
+    /// Runs every check after the lookup on `req`. On success it attaches the identity;
+    /// on refusal it renders the response. Both outcomes are audited.
+    pub(crate) fn admit<B>(
+        &self,
+        key: Arc<ResolvedKey>,
+        digest: &KeyDigest,
+        req: &mut http::Request<B>,
+        rules: &Rules,
+        now: SystemTime,
+    ) -> Admission {
+        match self.authorize(&key, digest, req, rules, now) {
+            Ok(status) => {
+                self.audit_allowed(&key, req.headers(), req.extensions());
+                self.touch(&key, now);
+                req.extensions_mut().insert(Identity(key));
+                Admission::Admitted(status)
+            }
+            Err((error, status)) => {
+                self.audit_refused(&error, Some(&key), req.headers(), req.extensions());
+                Admission::Refused(self.refusal(&error, status.as_ref(), rules.grpc()))
+            }
+        }
+    }
+
+    /// For a request an outer layer of this gate already admitted: this layer's route
+    /// rules only. No parsing, hashing, lookup or quota. `Some` is the refusal.
+    pub(crate) fn admit_verified<B>(
+        &self,
+        req: &http::Request<B>,
+        rules: &Rules,
+    ) -> Option<http::Response<bytes::Bytes>> {
+        let key = &req.extensions().get::<Identity>()?.0;
+        let error = rules
+            .check_scopes(&key.granted, req.method(), req.uri().path())
+            .err()?;
+        self.audit_refused(&error, Some(key), req.headers(), req.extensions());
+        Some(self.refusal(&error, None, rules.grpc()))
+    }
+
+    /// Audits and renders a refusal made before any key was found.
+    pub(crate) fn refuse<B>(
+        &self,
+        error: &AuthError,
+        req: &http::Request<B>,
+        rules: &Rules,
+    ) -> http::Response<bytes::Bytes> {
+        self.audit_refused(error, None, req.headers(), req.extensions());
+        self.refusal(error, None, rules.grpc())
+    }
+
+    pub(crate) fn ietf_headers(&self) -> bool {
+        self.limits.config().ietf_headers
+    }
+}

@@ -123,13 +123,6 @@ fn percent_encode_grpc(message: &str) -> String {
     out
 }
 
-/// Whether the request is gRPC (`content-type: application/grpc*`).
-pub(crate) fn is_grpc(headers: &http::HeaderMap) -> bool {
-    headers
-        .get(CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"))
-}
-
 /// The RFC 6750 challenge for `error`, or `None` where no challenge applies.
 pub(crate) fn www_authenticate(error: &AuthError, realm: &str) -> Option<HeaderValue> {
     let status = error.status();

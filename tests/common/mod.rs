@@ -14,7 +14,7 @@ use http::{HeaderMap, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use keygate::{
     AccountId, Clock, Identity, KeyDigest, KeyManager, KeyRecord, KeyStore, KeyStoreWrite, Keygate,
-    KeygateBuilder, ManualClock, MemoryStore, NewKey, StoreError,
+    KeygateBuilder, Managed, ManualClock, MemoryStore, NewKey, StoreError,
 };
 use tower::{Service, ServiceExt};
 
@@ -127,11 +127,13 @@ impl Harness {
     }
 
     /// A harness whose builder `configure` adjusts (the clock is already set).
-    pub fn with(configure: impl FnOnce(KeygateBuilder) -> KeygateBuilder) -> Self {
+    pub fn with(
+        configure: impl FnOnce(KeygateBuilder<Managed>) -> KeygateBuilder<Managed>,
+    ) -> Self {
         let store = Arc::new(FaultyStore::default());
         let (clock, time) = Clock::manual(t0());
-        let gate = configure(Keygate::builder_arc(store.clone()).clock(clock.clone())).build();
-        let manager = KeyManager::new(gate.clone(), store.clone());
+        let (gate, manager) =
+            configure(Keygate::managed(store.clone()).clock(clock.clone())).build();
         Self {
             store,
             gate,
@@ -160,7 +162,7 @@ impl Harness {
     }
 
     /// The layer over [`Echo`], ready for [`send`].
-    pub fn service(&self) -> keygate::KeygateService<Echo> {
+    pub fn service(&self) -> keygate::layer::KeygateService<Echo> {
         tower::Layer::layer(&self.gate.layer(), Echo)
     }
 }

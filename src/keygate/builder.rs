@@ -1,0 +1,224 @@
+//! [`KeygateBuilder`]: one call chain from a store to a core and its manager.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::header::HeaderName;
+
+use super::resolve::Resolver;
+use super::Keygate;
+use crate::cache::{CacheConfig, KeyCache};
+use crate::client_ip::{ClientIpResolver, PeerIp};
+use crate::clock::Clock;
+use crate::key::digest::KeyHasher;
+use crate::key::{Environment, KeyFormat};
+use crate::ratelimit::{RateLimitConfig, RateLimits};
+use crate::scope::{ScopeImplications, ScopeSet};
+use crate::store::{KeyStore, KeyStoreWrite};
+use crate::verify::credentials::KeySource;
+use crate::verify::render::{JsonRenderer, RenderRejection};
+use crate::verify::Verifier;
+
+/// The builder state of [`Keygate::builder`]: a read-only store, no manager.
+#[derive(Debug)]
+pub struct ReadOnly(());
+
+/// Builds a [`Keygate`] (and, from [`Keygate::managed`], its [`crate::KeyManager`]).
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct KeygateBuilder<M = ReadOnly> {
+    mode: M,
+    store: Arc<dyn KeyStore>,
+    format: KeyFormat,
+    hasher: KeyHasher,
+    environment: Option<Environment>,
+    realm: String,
+    clock: Clock,
+    cache: CacheConfig,
+    rate_limits: RateLimitConfig,
+    implications: ScopeImplications,
+    read_only_scopes: ScopeSet,
+    ip_resolver: Arc<dyn ClientIpResolver>,
+    renderer: Arc<dyn RenderRejection>,
+    key_source: KeySource,
+    store_timeout: Duration,
+    last_used_interval: Duration,
+}
+
+impl Keygate {
+    /// Starts building a core over a read-only `store` (a replica, a file of hashed
+    /// keys). Use [`Keygate::managed`] to also manage keys.
+    pub fn builder(store: impl KeyStore) -> KeygateBuilder<ReadOnly> {
+        KeygateBuilder::new(Arc::new(store), ReadOnly(()))
+    }
+}
+
+impl<M> KeygateBuilder<M> {
+    pub(crate) fn new(store: Arc<dyn KeyStore>, mode: M) -> Self {
+        Self {
+            mode,
+            store,
+            format: KeyFormat::default(),
+            hasher: KeyHasher::default(),
+            environment: None,
+            realm: "api".to_owned(),
+            clock: Clock::default(),
+            cache: CacheConfig::default(),
+            rate_limits: RateLimitConfig::default(),
+            implications: ScopeImplications::new().grants_all("admin"),
+            read_only_scopes: ScopeSet::parse(["read-only"]).expect("valid"),
+            ip_resolver: Arc::new(PeerIp),
+            renderer: Arc::new(JsonRenderer),
+            key_source: KeySource::default(),
+            store_timeout: Duration::from_secs(2),
+            last_used_interval: Duration::from_secs(60),
+        }
+    }
+
+    /// Accepted prefixes. Default: `sk_live_`, `sk_test_`, `tc_`.
+    pub fn format(mut self, format: KeyFormat) -> Self {
+        self.format = format;
+        self
+    }
+
+    /// How keys are digested. Default: plain SHA-256 (see [`KeyHasher`] on peppers).
+    pub fn hasher(mut self, hasher: KeyHasher) -> Self {
+        self.hasher = hasher;
+        self
+    }
+
+    /// Accept only keys of this environment (and environment-neutral keys). A key whose
+    /// prefix names another environment is refused before any lookup. Default: any.
+    pub fn environment(mut self, environment: Environment) -> Self {
+        self.environment = Some(environment);
+        self
+    }
+
+    /// The realm named in `WWW-Authenticate`. Default: `api`.
+    pub fn realm(mut self, realm: impl Into<String>) -> Self {
+        self.realm = realm.into();
+        self
+    }
+
+    /// The time source. Default: the system clock.
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Cache settings.
+    pub fn cache(mut self, cache: CacheConfig) -> Self {
+        self.cache = cache;
+        self
+    }
+
+    /// Rate-limit settings. Default: 1000/s, burst 2000, per key.
+    pub fn rate_limits(mut self, config: RateLimitConfig) -> Self {
+        self.rate_limits = config;
+        self
+    }
+
+    /// How scopes imply one another. Default: `admin` grants every scope.
+    pub fn scope_implications(mut self, implications: ScopeImplications) -> Self {
+        self.implications = implications;
+        self
+    }
+
+    /// Scopes that make a key read-only: it may then use only GET, HEAD and OPTIONS.
+    /// Default: `read-only` (Tenuo). Vidbeo's equivalent is `fetch`.
+    pub fn read_only_scopes(mut self, scopes: ScopeSet) -> Self {
+        self.read_only_scopes = scopes;
+        self
+    }
+
+    /// How the client IP is found. Default: [`PeerIp`].
+    pub fn client_ip(mut self, resolver: impl ClientIpResolver) -> Self {
+        self.ip_resolver = Arc::new(resolver);
+        self
+    }
+
+    /// How refusals are rendered. Default: [`JsonRenderer`].
+    pub fn renderer(mut self, renderer: impl RenderRejection) -> Self {
+        self.renderer = Arc::new(renderer);
+        self
+    }
+
+    /// Also read a bare key from this header, such as `x-api-key`. Off by default.
+    /// A request carrying both this header and `Authorization` is refused with 400.
+    pub fn api_key_header(mut self, name: HeaderName) -> Self {
+        self.key_source.alt_header = Some(name);
+        self
+    }
+
+    /// Longest a store lookup may take before the request fails with 503. Default: 2 s.
+    pub fn store_timeout(mut self, timeout: Duration) -> Self {
+        self.store_timeout = timeout;
+        self
+    }
+
+    /// How often `last_used_at` may be written per key. Default: 60 s. Tracked only
+    /// over a writable store ([`Keygate::managed`]); writes happen off the request path.
+    pub fn last_used_interval(mut self, interval: Duration) -> Self {
+        self.last_used_interval = interval;
+        self
+    }
+
+    /// The builder's state.
+    pub(crate) fn mode_mut(&mut self) -> &mut M {
+        &mut self.mode
+    }
+
+    /// Builds the core; `writer` turns on `last_used_at` tracking.
+    pub(crate) fn build_core(self, writer: Option<Arc<dyn KeyStoreWrite>>) -> (Keygate, M) {
+        let id = Keygate::next_id();
+        let limits = Arc::new(RateLimits::new(self.rate_limits, self.clock.clone()));
+        let resolver = Resolver {
+            gate: id,
+            clock: self.clock.clone(),
+            positive_ttl: self.cache.positive_ttl,
+            implications: self.implications.clone(),
+            read_only_scopes: self.read_only_scopes.clone(),
+            limits: limits.clone(),
+        };
+        let cache = KeyCache::new(
+            id,
+            self.store,
+            resolver.boxed(),
+            self.clock.clone(),
+            &self.cache,
+            self.store_timeout,
+        );
+        let realm: String = self
+            .realm
+            .chars()
+            .filter(|c| (' '..='~').contains(c) && *c != '"' && *c != '\\')
+            .collect();
+        let gate = Keygate {
+            inner: Arc::new(Verifier {
+                id,
+                format: self.format,
+                hasher: self.hasher,
+                environment: self.environment,
+                realm,
+                clock: self.clock,
+                cache: Arc::new(cache),
+                limits,
+                implications: self.implications,
+                read_only_scopes: self.read_only_scopes,
+                ip_resolver: self.ip_resolver,
+                renderer: self.renderer,
+                key_source: self.key_source,
+                writer,
+                last_used_interval: self.last_used_interval,
+                prerendered: Default::default(),
+            }),
+        };
+        (gate, self.mode)
+    }
+}
+
+impl KeygateBuilder<ReadOnly> {
+    /// Builds the core.
+    pub fn build(self) -> Keygate {
+        self.build_core(None).0
+    }
+}

@@ -1,0 +1,72 @@
+//! Turning a found record into a cache entry, once per lookup.
+
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use crate::cache::entry::ResolvedKey;
+use crate::cache::Resolve;
+use crate::clock::Clock;
+use crate::key::digest::KeyDigest;
+use crate::ratelimit::{RateLimitKey, RateLimits};
+use crate::scope::{ScopeImplications, ScopeSet};
+use crate::store::record::KeyRecord;
+
+/// What a resolver needs.
+pub(super) struct Resolver {
+    pub(super) gate: u64,
+    pub(super) clock: Clock,
+    pub(super) positive_ttl: Duration,
+    pub(super) implications: ScopeImplications,
+    pub(super) read_only_scopes: ScopeSet,
+    pub(super) limits: Arc<RateLimits>,
+}
+
+impl Resolver {
+    pub(super) fn boxed(self) -> Box<Resolve> {
+        Box::new(move |record, digest, epoch| self.resolve(record, digest, epoch))
+    }
+
+    fn resolve(&self, record: KeyRecord, digest: &KeyDigest, epoch: u64) -> ResolvedKey {
+        // Trusted for the positive lifetime. Expiry and a roll's grace deadline are
+        // checked on every request, so an expired key is refused from its cached copy
+        // rather than sending every attempt to the store.
+        let _ = digest;
+        let fresh_until = self.clock.now() + self.positive_ttl;
+        let granted = self.implications.expand(&record.scopes);
+        let read_only = record
+            .scopes
+            .iter()
+            .any(|s| self.read_only_scopes.contains(s.as_str()));
+        let default = self.limits.config().default_quota;
+        let (tier, account_tier) = match self.limits.config().key {
+            RateLimitKey::PerKey => (self.limits.tier_for(record.rate_limit.or(default)), None),
+            // One bucket per account at the deployment quota; an override is the key's
+            // own, lower, limit inside it.
+            RateLimitKey::PerAccount => match default {
+                Some(_) => (
+                    self.limits.tier_for(record.rate_limit),
+                    self.limits.tier_for(default),
+                ),
+                None => (self.limits.tier_for(record.rate_limit), None),
+            },
+        };
+        let last_used = record
+            .last_used_at
+            .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_secs());
+        ResolvedKey {
+            limit_key: record.id.shared().clone(),
+            account_key: record.account_id.shared().clone(),
+            record,
+            granted,
+            read_only,
+            tier,
+            account_tier,
+            last_used_written: AtomicU64::new(last_used),
+            fresh_until,
+            epoch,
+            gate: self.gate,
+        }
+    }
+}

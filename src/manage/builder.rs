@@ -1,0 +1,57 @@
+//! [`Keygate::managed`]: a core and its [`KeyManager`] from one writable store.
+
+use std::sync::Arc;
+
+use super::{KeyManager, ManagerConfig};
+use crate::keygate::{Keygate, KeygateBuilder};
+use crate::store::KeyStoreWrite;
+
+/// The builder state of [`Keygate::managed`]: a writable store, which both the core and
+/// its [`KeyManager`] use.
+pub struct Managed {
+    writer: Arc<dyn KeyStoreWrite>,
+    config: ManagerConfig,
+}
+
+impl Keygate {
+    /// Starts building a core and its [`KeyManager`] over one writable `store`, so the
+    /// two can never disagree about where keys live. `build` returns both.
+    ///
+    /// Pass an `Arc` of the store to keep a handle of your own.
+    pub fn managed<S: KeyStoreWrite>(store: S) -> KeygateBuilder<Managed> {
+        let store = Arc::new(store);
+        let writer: Arc<dyn KeyStoreWrite> = store.clone();
+        KeygateBuilder::new(
+            store,
+            Managed {
+                writer,
+                config: ManagerConfig::default(),
+            },
+        )
+    }
+}
+
+impl KeygateBuilder<Managed> {
+    /// Settings for the [`KeyManager`]. Default: [`ManagerConfig::default`].
+    pub fn manager_config(mut self, config: ManagerConfig) -> Self {
+        self.mode_mut().config = config;
+        self
+    }
+
+    /// Builds the core and its manager, which share the one store. `last_used_at`
+    /// tracking starts now.
+    pub fn build(mut self) -> (Keygate, KeyManager) {
+        let writer = self.mode_mut().writer.clone();
+        let (gate, mode) = self.build_core(Some(writer));
+        let manager = KeyManager::new(gate.clone(), mode.writer, mode.config);
+        (gate, manager)
+    }
+}
+
+impl std::fmt::Debug for Managed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Managed")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}

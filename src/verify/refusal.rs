@@ -1,0 +1,99 @@
+//! Refusals: rendered once where possible, and audited.
+
+use std::sync::OnceLock;
+
+use http::{Extensions, HeaderMap};
+
+use super::render::{self, Rejection};
+use super::Verifier;
+use crate::cache::entry::ResolvedKey;
+use crate::error::AuthError;
+use crate::ratelimit::RateLimitStatus;
+
+/// A rendered refusal kept for reuse: status, headers, body.
+type Rendered = (http::StatusCode, HeaderMap, bytes::Bytes);
+
+/// `unauthorized` and `invalid_api_key`, rendered once (HTTP, then gRPC), when the
+/// renderer is deterministic.
+pub(crate) type Prerendered = [[OnceLock<Rendered>; 2]; 2];
+
+impl Verifier {
+    /// The response for a refusal.
+    pub(super) fn refusal(
+        &self,
+        error: &AuthError,
+        status: Option<&RateLimitStatus>,
+        grpc: bool,
+    ) -> http::Response<bytes::Bytes> {
+        let slot = match error {
+            AuthError::MissingCredentials => Some(0),
+            AuthError::InvalidKey => Some(1),
+            _ => None,
+        }
+        .filter(|_| status.is_none() && self.renderer.is_deterministic());
+        let render = || {
+            let rejection = Rejection {
+                error,
+                realm: &self.realm,
+                rate_limit: status,
+            };
+            render::finish(&*self.renderer, &rejection, grpc, self.ietf_headers())
+        };
+        match slot {
+            Some(i) => {
+                let (code, headers, body) =
+                    self.prerendered[usize::from(grpc)][i].get_or_init(|| {
+                        let (parts, body) = render().into_parts();
+                        (parts.status, parts.headers, body)
+                    });
+                let mut res = http::Response::new(body.clone());
+                *res.status_mut() = *code;
+                *res.headers_mut() = headers.clone();
+                res
+            }
+            None => render(),
+        }
+    }
+
+    /// Audit event for an accepted key. Never carries key material.
+    pub(super) fn audit_allowed(
+        &self,
+        key: &ResolvedKey,
+        headers: &HeaderMap,
+        extensions: &Extensions,
+    ) {
+        tracing::debug!(
+            target: "keygate::audit",
+            outcome = "ok",
+            key_id = key.record.id.as_str(),
+            account_id = key.record.account_id.as_str(),
+            client_ip = self
+                .ip_resolver
+                .client_ip(headers, extensions)
+                .map(tracing::field::display),
+            "api key accepted"
+        );
+    }
+
+    /// Audit event for a refusal. Never carries key material.
+    pub(super) fn audit_refused(
+        &self,
+        error: &AuthError,
+        key: Option<&ResolvedKey>,
+        headers: &HeaderMap,
+        extensions: &Extensions,
+    ) {
+        tracing::info!(
+            target: "keygate::audit",
+            outcome = error.code(),
+            status = error.status().as_u16(),
+            key_id = key.map(|k| k.record.id.as_str()),
+            account_id = key.map(|k| k.record.account_id.as_str()),
+            client_ip = self
+                .ip_resolver
+                .client_ip(headers, extensions)
+                .map(tracing::field::display),
+            "api key refused"
+        );
+    }
+}
