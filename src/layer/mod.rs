@@ -28,7 +28,7 @@
 //! 7. the stored key's environment (`wrong_environment`);
 //! 8. IP allowlist (`ip_not_allowed`);
 //! 9. the layer's scope requirements and policies, all of which must hold, then
-//!    read-only keys on unsafe methods (`insufficient_scope`, `read_only_key`);
+//!    read-only keys on unsafe methods (`insufficient_scope`);
 //! 10. rate limit: the key's bucket, then its account's (`rate_limited`).
 
 mod body;

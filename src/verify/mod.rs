@@ -172,3 +172,6 @@ impl Verifier {
         self.limits.config().ietf_headers
     }
 }
+
+#[cfg(test)]
+mod tests;
