@@ -48,6 +48,7 @@ mod manage;
 mod ratelimit;
 mod scope;
 pub mod store;
+mod telemetry;
 mod verify;
 
 pub use cache::CacheConfig;

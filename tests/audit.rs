@@ -268,3 +268,57 @@ async fn audit_events_nest_in_the_trace_layer_request_span() {
     assert!(refused.contains("outcome=\"unauthorized\""), "{refused}");
     assert_no_key_material(&log, &key);
 }
+
+/// A `TraceLayer` span that declares `key_id`, `account_id` and `outcome` gets them filled
+/// in by keygate on every decision; nothing secret is recorded.
+#[tokio::test]
+async fn the_trace_layer_request_span_carries_key_id_account_and_outcome() {
+    let captured = Captured::default();
+    let buffer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || buffer.clone())
+        .with_max_level(Level::TRACE)
+        .with_ansi(false)
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let h = Harness::new();
+    let (id, key) = h.key("acct_span", &[]).await;
+    let trace = tower_http::trace::TraceLayer::new_for_http().make_span_with(
+        |req: &Request<Full<Bytes>>| {
+            tracing::info_span!(
+                "request",
+                uri = %req.uri(),
+                key_id = tracing::field::Empty,
+                account_id = tracing::field::Empty,
+                outcome = tracing::field::Empty,
+            )
+        },
+    );
+    let mut svc = tower::ServiceBuilder::new()
+        .layer(trace)
+        .layer(h.gate.layer())
+        .service(Echo);
+    assert_eq!(
+        send(&mut svc, from_client(&[&bearer(&key)])).await.status,
+        200
+    );
+    assert_eq!(send(&mut svc, from_client(&[])).await.status, 401);
+    let log = captured.text();
+    let closed: Vec<&str> = log.lines().filter(|l| l.contains(" close")).collect();
+    assert_eq!(closed.len(), 2, "{log}");
+    for field in [
+        format!("key_id=\"{id}\""),
+        "account_id=\"acct_span\"".to_owned(),
+        "outcome=\"ok\"".to_owned(),
+    ] {
+        assert!(closed[0].contains(&field), "{}", closed[0]);
+    }
+    assert!(
+        closed[1].contains("outcome=\"unauthorized\""),
+        "{}",
+        closed[1]
+    );
+    assert!(!closed[1].contains("key_id="), "{}", closed[1]);
+    assert_no_key_material(&log, &key);
+}

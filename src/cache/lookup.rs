@@ -14,6 +14,7 @@ use super::entry::ResolvedKey;
 use super::{Cached, KeyCache};
 use crate::error::AuthError;
 use crate::key::digest::KeyDigest;
+use crate::telemetry;
 
 /// How many times a request looks up again after an invalidation raced its lookup.
 const MAX_ATTEMPTS: usize = 4;
@@ -43,6 +44,7 @@ struct Waiter {
 
 impl Drop for Waiter {
     fn drop(&mut self) {
+        telemetry::singleflight(-1.0, false);
         if let Entry::Occupied(entry) = self.cache.inflight.entry(self.digest) {
             if Arc::ptr_eq(entry.get(), &self.flight)
                 && entry.get().waiters.fetch_sub(1, Ordering::Relaxed) == 1
@@ -59,9 +61,11 @@ impl KeyCache {
         let flight = match self.inflight.entry(digest) {
             Entry::Occupied(entry) => {
                 entry.get().waiters.fetch_add(1, Ordering::Relaxed);
+                telemetry::singleflight(1.0, true);
                 entry.get().clone()
             }
             Entry::Vacant(entry) => {
+                telemetry::singleflight(1.0, false);
                 let flight = Arc::new(Flight {
                     cell: OnceCell::new(),
                     waiters: AtomicUsize::new(1),
@@ -86,7 +90,7 @@ impl KeyCache {
         let cache = self.clone();
         async move {
             for _ in 0..MAX_ATTEMPTS {
-                match cache.get(&digest, cache.clock.now()) {
+                match cache.probe(&digest, cache.clock.now(), false) {
                     Cached::Hit(key) => return Ok(Some(key)),
                     Cached::Unknown => return Ok(None),
                     Cached::Miss => {}
@@ -127,7 +131,7 @@ impl KeyCache {
     async fn fetch(&self, digest: KeyDigest) -> Result<Loaded, ()> {
         // A lookup that finished between our miss and our joining left its answer.
         let epoch = self.epochs.current(&digest);
-        match self.get(&digest, self.clock.now()) {
+        match self.probe(&digest, self.clock.now(), false) {
             Cached::Hit(key) => {
                 return Ok(Loaded {
                     epoch: key.epoch,
@@ -138,18 +142,34 @@ impl KeyCache {
             Cached::Miss => {}
         }
         self.store_calls.fetch_add(1, Ordering::Relaxed);
+        let started = std::time::Instant::now();
         let call = AssertUnwindSafe(self.store.find_by_digest(&digest)).catch_unwind();
-        let record = match tokio::time::timeout(self.store_timeout, call).await {
-            Ok(Ok(Ok(record))) => record,
+        let outcome = tokio::time::timeout(self.store_timeout, call).await;
+        let seconds = started.elapsed().as_secs_f64();
+        let record = match outcome {
+            Ok(Ok(Ok(record))) => {
+                telemetry::store_call(
+                    if record.is_some() {
+                        "found"
+                    } else {
+                        "not_found"
+                    },
+                    seconds,
+                );
+                record
+            }
             Ok(Ok(Err(error))) => {
+                telemetry::store_call("error", seconds);
                 tracing::error!(target: "keygate", %error, "key store lookup failed; refusing the request");
                 return Err(());
             }
             Ok(Err(_panic)) => {
+                telemetry::store_call("panic", seconds);
                 tracing::error!(target: "keygate", "key store lookup panicked; refusing the request");
                 return Err(());
             }
             Err(_elapsed) => {
+                telemetry::store_call("timeout", seconds);
                 tracing::error!(target: "keygate", timeout = ?self.store_timeout, "key store lookup timed out; refusing the request");
                 return Err(());
             }

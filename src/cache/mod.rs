@@ -60,6 +60,7 @@ use crate::clock::Clock;
 use crate::key::digest::{DigestHasher, KeyDigest};
 use crate::store::record::KeyRecord;
 use crate::store::KeyStore;
+use crate::telemetry;
 
 /// Turns a found record into a cache entry (derived scopes, limiter tiers, freshness).
 pub(crate) type Resolve = dyn Fn(KeyRecord, &KeyDigest, u64) -> ResolvedKey + Send + Sync;
@@ -142,23 +143,44 @@ impl KeyCache {
         }
     }
 
-    /// The cached answer for `digest` at `now`, without I/O (rule 3).
+    /// The cached answer for `digest` at `now`, without I/O (rule 3), for a request:
+    /// counted in the cache metrics.
     #[inline]
     pub(crate) fn get(&self, digest: &KeyDigest, now: SystemTime) -> Cached {
+        self.probe(digest, now, true)
+    }
+
+    /// [`KeyCache::get`], counted only when `count` (a request's first look).
+    #[inline]
+    pub(crate) fn probe(&self, digest: &KeyDigest, now: SystemTime, count: bool) -> Cached {
         let epoch = self.epochs.current(digest);
         if let Some(key) = front::get(self.gate, digest, epoch, now) {
+            if count {
+                telemetry::cache_lookup("front");
+            }
             return Cached::Hit(key);
         }
         if let Some(key) = self.positive.get(digest) {
             if key.is_valid(epoch, now) {
                 front::put(*digest, &key);
+                if count {
+                    telemetry::cache_lookup("moka");
+                }
                 return Cached::Hit(key);
             }
         }
-        if self.negative.get(digest) == Some(epoch) {
-            return Cached::Unknown;
+        let found = if self.negative.get(digest) == Some(epoch) {
+            Cached::Unknown
+        } else {
+            Cached::Miss
+        };
+        if count {
+            telemetry::cache_lookup(match found {
+                Cached::Unknown => "negative",
+                _ => "miss",
+            });
         }
-        Cached::Miss
+        found
     }
 
     /// Drops every copy of `digest` (rule 1).

@@ -507,7 +507,7 @@ impl KeyManager {
             .insert(record.clone(), self.config.max_active_keys, now)
             .await?;
         // A "not found" may be cached for this digest by a guess; it is not any more.
-        self.gate.invalidate(&record);
+        self.gate.invalidate_local(&record);
         tracing::info!(target: "keygate::audit", action = "create", key_id = record.id.as_str(), account_id = record.account_id.as_str(), "api key created");
         Ok(CreatedKey {
             view: KeyView::from(&record),
@@ -619,7 +619,7 @@ impl KeyManager {
         guard(&old, &new)?;
         new.updated_at = self.now();
         self.store.replace(new.clone()).await?;
-        self.gate.invalidate(&old);
+        self.gate.invalidate_local(&old);
         tracing::info!(target: "keygate::audit", action = "update", key_id = id.as_str(), account_id = account.as_str(), "api key updated");
         Ok(KeyView::from(&new))
     }
@@ -640,7 +640,7 @@ impl KeyManager {
         let _write = self.write.lock().await;
         let old = self.record_in(account, id).await?;
         if old.revoked_at.is_some() {
-            self.gate.invalidate(&old);
+            self.gate.invalidate_local(&old);
             return Ok(Revoked::Already);
         }
         guard(&old)?;
@@ -650,7 +650,7 @@ impl KeyManager {
         new.updated_at = now;
         new.previous = None;
         self.store.replace(new).await?;
-        self.gate.invalidate(&old);
+        self.gate.invalidate_local(&old);
         tracing::info!(target: "keygate::audit", action = "revoke", key_id = id.as_str(), account_id = account.as_str(), "api key revoked");
         Ok(Revoked::Now)
     }
@@ -696,8 +696,8 @@ impl KeyManager {
         });
         new.updated_at = now;
         self.store.replace(new.clone()).await?;
-        self.gate.invalidate(&old);
-        self.gate.invalidate(&new);
+        self.gate.invalidate_local(&old);
+        self.gate.invalidate_local(&new);
         tracing::info!(target: "keygate::audit", action = "roll", key_id = id.as_str(), account_id = account.as_str(), grace_seconds = grace.map(|g| g.as_secs()), "api key rolled");
         Ok(CreatedKey {
             view: KeyView::from(&new),

@@ -9,6 +9,7 @@ use super::Verifier;
 use crate::cache::entry::ResolvedKey;
 use crate::error::AuthError;
 use crate::ratelimit::RateLimitStatus;
+use crate::telemetry;
 
 /// A rendered refusal kept for reuse: status, headers, body.
 type Rendered = (http::StatusCode, HeaderMap, bytes::Bytes);
@@ -62,6 +63,7 @@ impl Verifier {
         headers: &HeaderMap,
         extensions: &Extensions,
     ) {
+        telemetry::decision("ok", Some(key));
         tracing::debug!(
             target: "keygate::audit",
             outcome = "ok",
@@ -83,6 +85,7 @@ impl Verifier {
         headers: &HeaderMap,
         extensions: &Extensions,
     ) {
+        telemetry::decision(error.code(), key);
         tracing::info!(
             target: "keygate::audit",
             outcome = error.code(),
