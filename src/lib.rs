@@ -39,6 +39,7 @@ pub mod admin;
 mod cache;
 mod client_ip;
 mod clock;
+mod config;
 mod error;
 mod identity;
 mod key;
@@ -56,6 +57,7 @@ pub use client_ip::{
     ClientIpResolver, InvalidIpEntry, IpAllowlist, PeerAddr, PeerIp, TrustedProxies,
 };
 pub use clock::{Clock, ManualClock};
+pub use config::{ConfigError, KeygateConfig, PrefixConfig};
 pub use error::AuthError;
 pub use identity::Identity;
 #[cfg(feature = "axum")]

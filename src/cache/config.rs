@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
 /// Cache settings.
 ///
 /// Build it from [`CacheConfig::default`] and the chained setters:
@@ -15,7 +17,11 @@ use std::time::Duration;
 ///     .serve_stale(Some(Duration::from_secs(300)));
 /// assert_eq!(cache.positive_ttl, Duration::from_secs(10));
 /// ```
-#[derive(Clone, Debug)]
+///
+/// It reads from configuration files (any serde format), with durations in human form:
+/// `positive_ttl = "30s"`, `serve_stale = "5m"`. Missing fields keep their defaults.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct CacheConfig {
     /// Most keys held.
@@ -31,13 +37,16 @@ pub struct CacheConfig {
     /// through this process's [`crate::KeyManager`] apply at once regardless; this bounds
     /// how late changes made elsewhere (another process, the database) are seen when no
     /// invalidation channel is connected.
+    #[serde(with = "humantime_serde")]
     pub positive_ttl: Duration,
     /// How long "no such key" is remembered.
+    #[serde(with = "humantime_serde")]
     pub negative_ttl: Duration,
     /// Opt-in "serve stale" window: while the store fails, a key that was verified
     /// against the store within this window keeps working. Off (`None`) by default.
     /// Never applies to a key whose cache entries were invalidated since it was verified
     /// (see the coherence protocol in the `cache` module docs).
+    #[serde(with = "humantime_serde")]
     pub serve_stale: Option<Duration>,
 }
 

@@ -335,7 +335,10 @@ pub enum Revoked {
 }
 
 /// Settings for a [`KeyManager`], given to [`crate::KeygateBuilder::manager_config`].
-#[derive(Clone, Debug)]
+///
+/// It reads from configuration files; missing fields keep their defaults.
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct ManagerConfig {
     /// Most active keys per account; `None` for no cap. Default: 50 (Bytekit).

@@ -22,8 +22,11 @@ use http::header::{HeaderMap, HeaderName, HeaderValue};
 use crate::clock::{unix_seconds_ceil, Clock};
 use crate::store::record::RateLimit;
 
-/// What a limit is counted against.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// What a limit is counted against. In configuration files: `"per_key"` or
+/// `"per_account"`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum RateLimitKey {
     /// Each key has its own bucket.
     #[default]
@@ -43,7 +46,11 @@ pub enum RateLimitKey {
 ///     .key(RateLimitKey::PerAccount);
 /// assert_eq!(limits.key, RateLimitKey::PerAccount);
 /// ```
-#[derive(Clone, Debug)]
+///
+/// It reads from configuration files: `default_quota = { per_second = 100, burst = 200 }`,
+/// `key = "per_account"`, `maintenance_interval = "10s"`.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct RateLimitConfig {
     /// The quota for keys without an override; `None` disables limiting for them.
@@ -53,6 +60,7 @@ pub struct RateLimitConfig {
     /// Also send the IETF draft's `RateLimit-Policy` and `RateLimit` fields.
     pub ietf_headers: bool,
     /// How often idle limiter state is dropped.
+    #[serde(with = "humantime_serde")]
     pub maintenance_interval: Duration,
 }
 

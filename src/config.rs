@@ -1,0 +1,181 @@
+//! [`KeygateConfig`]: a whole deployment's settings, read from a file.
+//!
+//! ```
+//! use keygate::{Keygate, KeygateConfig, MemoryStore};
+//!
+//! let config: KeygateConfig = toml::from_str(r#"
+//!     environment = "live"
+//!     realm = "payments"
+//!
+//!     [[prefixes]]
+//!     prefix = "sk_live_"
+//!     environment = "live"
+//!
+//!     [cache]
+//!     positive_ttl = "10s"
+//!     serve_stale = "5m"
+//!
+//!     [rate_limits]
+//!     default_quota = { per_second = 100, burst = 200 }
+//!     key = "per_account"
+//!
+//!     [management]
+//!     max_active_keys = 50
+//! "#).unwrap();
+//! let (gate, _manager) = Keygate::managed(MemoryStore::new()).config(&config).unwrap().build();
+//! assert_eq!(gate.rate_limits().default_quota.unwrap().burst, 200);
+//! ```
+
+use std::time::Duration;
+
+use http::header::HeaderName;
+use serde::{Deserialize, Serialize};
+
+use crate::cache::CacheConfig;
+use crate::client_ip::{IpAllowlist, TrustedProxies};
+use crate::key::{Environment, KeyFormat, KeyPrefix};
+use crate::keygate::{KeygateBuilder, ReadOnly};
+use crate::manage::{Managed, ManagerConfig};
+use crate::ratelimit::RateLimitConfig;
+use crate::scope::ScopeSet;
+
+/// Every setting of a deployment, for configuration files (any serde format; durations
+/// in human form such as `"30s"`). Missing fields keep the builder's defaults; unknown
+/// fields are refused, so a typo is an error rather than a silent default.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct KeygateConfig {
+    /// Accept only keys of this environment (and environment-neutral ones).
+    pub environment: Option<Environment>,
+    /// The realm named in `WWW-Authenticate`.
+    pub realm: Option<String>,
+    /// The accepted prefixes; empty for the default `sk_live_`, `sk_test_`, `tc_`.
+    pub prefixes: Vec<PrefixConfig>,
+    /// Cache settings.
+    pub cache: CacheConfig,
+    /// Rate-limit settings.
+    pub rate_limits: RateLimitConfig,
+    /// Proxies whose `X-Forwarded-For` is trusted; absent: the TCP peer is the client.
+    pub trusted_proxies: Option<Vec<String>>,
+    /// Scopes that make a key read-only.
+    pub read_only_scopes: Option<ScopeSet>,
+    /// Also read a bare key from this header, such as `x-api-key`.
+    pub api_key_header: Option<String>,
+    /// Longest a store lookup may take.
+    #[serde(with = "humantime_serde")]
+    pub store_timeout: Option<Duration>,
+    /// How often `last_used_at` may be written per key.
+    #[serde(with = "humantime_serde")]
+    pub last_used_interval: Option<Duration>,
+    /// Key management settings (used by [`crate::Keygate::managed`]).
+    pub management: ManagerConfig,
+}
+
+/// One accepted prefix in a [`KeygateConfig`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrefixConfig {
+    /// The prefix, such as `sk_live_`.
+    pub prefix: String,
+    /// Its environment; absent for an environment-neutral prefix such as `tc_`.
+    #[serde(default)]
+    pub environment: Option<Environment>,
+}
+
+/// A [`KeygateConfig`] that cannot be applied; the message names the field.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("invalid keygate configuration: {0}")]
+pub struct ConfigError(String);
+
+fn apply<M>(
+    mut b: KeygateBuilder<M>,
+    config: &KeygateConfig,
+) -> Result<KeygateBuilder<M>, ConfigError> {
+    if let Some(environment) = config.environment {
+        b = b.environment(environment);
+    }
+    if let Some(realm) = &config.realm {
+        b = b.realm(realm.clone());
+    }
+    if !config.prefixes.is_empty() {
+        let prefixes = config
+            .prefixes
+            .iter()
+            .map(|p| KeyPrefix::new(&p.prefix, p.environment))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| ConfigError(format!("prefixes: {e}")))?;
+        let format = KeyFormat::new(prefixes).map_err(|e| ConfigError(format!("prefixes: {e}")))?;
+        b = b.format(format);
+    }
+    b = b.cache(config.cache.clone());
+    b = b.rate_limits(config.rate_limits.clone());
+    if let Some(proxies) = &config.trusted_proxies {
+        let proxies = IpAllowlist::parse(proxies)
+            .map_err(|e| ConfigError(format!("trusted_proxies: {e}")))?;
+        b = b.client_ip(TrustedProxies::new(proxies));
+    }
+    if let Some(scopes) = &config.read_only_scopes {
+        b = b.read_only_scopes(scopes.clone());
+    }
+    if let Some(name) = &config.api_key_header {
+        let name = HeaderName::try_from(name.as_str())
+            .map_err(|_| ConfigError(format!("api_key_header: '{name}' is not a header name")))?;
+        b = b.api_key_header(name);
+    }
+    if let Some(timeout) = config.store_timeout {
+        b = b.store_timeout(timeout);
+    }
+    if let Some(interval) = config.last_used_interval {
+        b = b.last_used_interval(interval);
+    }
+    Ok(b)
+}
+
+impl KeygateBuilder<ReadOnly> {
+    /// Applies every setting of `config` (its `management` part has no effect on a
+    /// read-only store).
+    pub fn config(self, config: &KeygateConfig) -> Result<Self, ConfigError> {
+        apply(self, config)
+    }
+}
+
+impl KeygateBuilder<Managed> {
+    /// Applies every setting of `config`, the manager's included.
+    pub fn config(self, config: &KeygateConfig) -> Result<Self, ConfigError> {
+        Ok(apply(self, config)?.manager_config(config.management.clone()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_in_human_form_and_typos_are_refused() {
+        let config: KeygateConfig =
+            toml::from_str("[cache]\npositive_ttl = \"1m 30s\"\nserve_stale = \"2h\"\n").unwrap();
+        assert_eq!(config.cache.positive_ttl, Duration::from_secs(90));
+        assert_eq!(config.cache.serve_stale, Some(Duration::from_secs(7200)));
+        assert_eq!(config.cache.max_entries, CacheConfig::default().max_entries);
+        let typo = toml::from_str::<KeygateConfig>("[cache]\npositive_tll = \"1s\"\n");
+        assert!(typo.unwrap_err().to_string().contains("positive_tll"));
+    }
+
+    #[test]
+    fn bad_values_name_their_field() {
+        let config: KeygateConfig =
+            toml::from_str("trusted_proxies = [\"10.0.0.0/33\"]\n").unwrap();
+        let err = crate::Keygate::builder(crate::MemoryStore::new())
+            .config(&config)
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("trusted_proxies"), "{err}");
+        let config: KeygateConfig = toml::from_str("[[prefixes]]\nprefix = \"Bad-\"\n").unwrap();
+        let err = crate::Keygate::builder(crate::MemoryStore::new())
+            .config(&config)
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("prefixes"), "{err}");
+    }
+}
