@@ -1,0 +1,147 @@
+//! `keygate`: mint, hash and check API keys offline (feature `cli`).
+//!
+//! ```text
+//! keygate mint --prefix sk_live_          # a new key and its digest
+//! keygate hash [--pepper-file FILE] < key # the digest of a key read on stdin
+//! keygate check [KEY|-]                   # format and checksum, offline
+//! ```
+//!
+//! Only `mint` prints a secret (the key it made). `hash` and `check` read the key from
+//! standard input when it is not given (or given as `-`), so it never has to appear in the
+//! process list; neither prints it back.
+
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use keygate::{KeyFormat, KeyHasher};
+
+#[derive(Parser)]
+#[command(
+    name = "keygate",
+    version,
+    about = "Mint, hash and check keygate API keys offline"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Prints a new key (shown this once) and its digest.
+    Mint {
+        /// One of the default prefixes: sk_live_, sk_test_ or tc_.
+        #[arg(long, default_value = "sk_test_")]
+        prefix: String,
+        /// Digest with HMAC-SHA-256 under the pepper in this file.
+        #[arg(long)]
+        pepper_file: Option<PathBuf>,
+        /// Print JSON (`{"key":…,"digest":…}`) instead of two lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Reads a key on stdin and prints its digest (hex).
+    Hash {
+        /// Digest with HMAC-SHA-256 under the pepper in this file.
+        #[arg(long)]
+        pepper_file: Option<PathBuf>,
+    },
+    /// Checks a key's prefix, length, alphabet and checksum without any store.
+    Check {
+        /// The key, or `-` (the default) to read it from stdin.
+        #[arg(default_value = "-")]
+        key: String,
+    },
+}
+
+fn hasher(pepper_file: Option<&PathBuf>) -> Result<KeyHasher, String> {
+    match pepper_file {
+        None => Ok(KeyHasher::sha256()),
+        Some(path) => {
+            let pepper = std::fs::read(path)
+                .map_err(|e| format!("cannot read the pepper file {}: {e}", path.display()))?;
+            let pepper = pepper.trim_ascii_end();
+            if pepper.is_empty() {
+                return Err(format!("the pepper file {} is empty", path.display()));
+            }
+            Ok(KeyHasher::with_pepper(pepper))
+        }
+    }
+}
+
+fn read_key() -> Result<String, String> {
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| format!("cannot read a key on stdin: {e}"))?;
+    let key = line.trim();
+    if key.is_empty() {
+        return Err("no key on stdin".into());
+    }
+    Ok(key.to_owned())
+}
+
+fn run(cli: Cli) -> Result<(), String> {
+    let format = KeyFormat::default();
+    let mut out = std::io::stdout().lock();
+    let print = |out: &mut std::io::StdoutLock<'_>, text: String| {
+        writeln!(out, "{text}").map_err(|e| format!("cannot write to stdout: {e}"))
+    };
+    match cli.command {
+        Command::Mint {
+            prefix,
+            pepper_file,
+            json,
+        } => {
+            let hasher = hasher(pepper_file.as_ref())?;
+            let prefix = format.prefix(&prefix).ok_or_else(|| {
+                let known: Vec<&str> = format.prefixes().iter().map(|p| p.as_str()).collect();
+                format!("unknown prefix '{prefix}': use one of {}", known.join(", "))
+            })?;
+            let key = format.generate(prefix);
+            let digest = hasher.digest(key.expose_secret()).to_hex();
+            if json {
+                let value = serde_json::json!({ "key": key.expose_secret(), "digest": digest });
+                print(&mut out, value.to_string())
+            } else {
+                print(&mut out, format!("key: {}", key.expose_secret()))?;
+                print(&mut out, format!("digest: {digest}"))
+            }
+        }
+        Command::Hash { pepper_file } => {
+            let hasher = hasher(pepper_file.as_ref())?;
+            let key = read_key()?;
+            print(&mut out, hasher.digest(&key).to_hex())
+        }
+        Command::Check { key } => {
+            let key = if key == "-" { read_key()? } else { key };
+            match format.parse(&key) {
+                Ok(parsed) => print(
+                    &mut out,
+                    format!(
+                        "ok: prefix {} ({})",
+                        parsed.prefix().as_str(),
+                        parsed
+                            .prefix()
+                            .environment()
+                            .map_or("any environment", |e| e.as_str())
+                    ),
+                ),
+                Err(e) => Err(format!("invalid key: {e}")),
+            }
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("keygate: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
