@@ -30,11 +30,13 @@
 //! Keys look like `sk_live_` + 32 random base62 characters + a 6-character CRC32
 //! checksum. Only their SHA-256 digest is stored. See [`layer`] for the request path and
 //! the order of checks, and [`AuthError`] for every refusal.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(unreachable_pub)]
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
 #[cfg(feature = "admin")]
+#[cfg_attr(docsrs, doc(cfg(feature = "admin")))]
 pub mod admin;
 mod cache;
 mod client_ip;
@@ -61,6 +63,7 @@ pub use config::{ConfigError, KeygateConfig, PrefixConfig};
 pub use error::AuthError;
 pub use identity::Identity;
 #[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use identity::MissingIdentity;
 pub use key::digest::{DigestHasher, KeyDigest, KeyHasher, PassThroughHasher};
 pub use key::{
