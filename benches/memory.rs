@@ -384,7 +384,7 @@ fn hot_path_allocations() {
     // now, so that the request measured below shows the steady state. (On a clock that
     // stands still, every request sees a `remaining` one lower than the last.)
     for remaining in 0..4096 {
-        let status = keygate::RateLimitStatus {
+        let status = keygate::ratelimit::RateLimitStatus {
             quota: keygate::RateLimit::TENUO_DEFAULT,
             remaining,
             reset_at: 0,
@@ -457,7 +457,7 @@ fn hot_path_allocations() {
         println!(" -> {status}");
     }
     // Opaque values, so that the compiler cannot fold the header values away.
-    let status = std::hint::black_box(keygate::RateLimitStatus {
+    let status = std::hint::black_box(keygate::ratelimit::RateLimitStatus {
         quota: keygate::RateLimit::TENUO_DEFAULT,
         remaining: 1999,
         reset_at: 1_700_000_001,

@@ -39,25 +39,30 @@
 #[cfg_attr(docsrs, doc(cfg(feature = "admin")))]
 pub mod admin;
 mod cache;
-mod client_ip;
+pub mod client_ip;
 mod clock;
 mod config;
 mod error;
 mod identity;
-mod key;
+pub mod key;
 mod keygate;
 pub mod layer;
-mod manage;
-mod ratelimit;
-mod scope;
+pub mod manage;
+pub mod ratelimit;
+pub mod scope;
 pub mod store;
 mod telemetry;
-mod verify;
+pub mod verify;
+
+/// The builder's states: [`builder::ReadOnly`] from [`Keygate::builder`],
+/// [`builder::Managed`] from [`Keygate::managed`].
+pub mod builder {
+    pub use crate::keygate::{KeygateBuilder, ReadOnly};
+    pub use crate::manage::Managed;
+}
 
 pub use cache::CacheConfig;
-pub use client_ip::{
-    ClientIpResolver, InvalidIpEntry, IpAllowlist, PeerAddr, PeerIp, TrustedProxies,
-};
+pub use client_ip::{IpAllowlist, PeerAddr, TrustedProxies};
 pub use clock::{Clock, ManualClock};
 pub use config::{ConfigError, KeygateConfig, PrefixConfig};
 pub use error::AuthError;
@@ -65,27 +70,18 @@ pub use identity::Identity;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use identity::MissingIdentity;
-pub use key::digest::{DigestHasher, KeyDigest, KeyHasher, PassThroughHasher};
-pub use key::{
-    ApiKey, Environment, InvalidFormat, InvalidPrefix, KeyFormat, KeyPrefix, MalformedKey,
-    ParsedKey, CHECKSUM_LEN, MAX_PREFIX_LEN, SECRET_LEN,
-};
-pub use keygate::{Keygate, KeygateBuilder, KeygateStats, ReadOnly};
+pub use key::{ApiKey, Environment, KeyDigest, KeyFormat, KeyHasher, KeyPrefix};
+pub use keygate::{Keygate, KeygateBuilder, KeygateStats};
 pub use layer::KeygateLayer;
 pub use manage::{
-    rfc3339, ActingManager, CreatedKey, KeyManager, KeyUpdate, KeyView, ManageError, Managed,
-    ManagerConfig, NewKey, Page, Revoked, DEFAULT_PAGE_SIZE, MAX_NAME_LEN, MAX_PAGE_SIZE,
+    ActingManager, CreatedKey, KeyManager, KeyUpdate, KeyView, ManageError, ManagerConfig, NewKey,
 };
-pub use ratelimit::{RateLimitConfig, RateLimitKey, RateLimitStatus};
-pub use scope::policy::{PolicyDecision, ScopePolicy, Unmatched};
-pub use scope::{
-    GrantedScopes, InvalidScope, Scope, ScopeImplications, ScopeRequirement, ScopeSet,
-    MAX_SCOPE_LEN,
+pub use ratelimit::{RateLimitConfig, RateLimitKey};
+pub use scope::{Scope, ScopeImplications, ScopePolicy, ScopeRequirement, ScopeSet};
+pub use store::{
+    AccountId, KeyId, KeyRecord, KeyStore, KeyStoreWrite, MemoryStore, RateLimit, StoreError,
 };
-pub use store::record::{AccountId, GraceDigest, KeyId, KeyRecord, RateLimit};
-pub use store::{KeyStore, KeyStoreWrite, MemoryStore, StoreError};
-pub use verify::credentials::{parse_bearer, MAX_CREDENTIAL_LEN};
-pub use verify::render::{json_error, JsonRenderer, Rejection, RenderRejection};
+pub use verify::{JsonRenderer, Rejection, RenderRejection};
 
 /// The README's Rust examples, compiled as doc-tests so they cannot drift from the API.
 #[cfg(doctest)]

@@ -11,10 +11,10 @@ use axum::Router;
 use bytes::Bytes;
 use http::{Method, Request, Response};
 use http_body_util::Full;
+use keygate::scope::Unmatched;
 use keygate::{
     AccountId, Environment, Identity, IpAllowlist, Keygate, KeygateLayer, NewKey, PeerAddr,
     RateLimit, ScopeImplications, ScopePolicy, ScopeRequirement, ScopeSet, TrustedProxies,
-    Unmatched,
 };
 
 const ACCOUNT: &str = "acct_1";

@@ -15,9 +15,10 @@ use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue};
 use http::{Method, Request, Response};
 use http_body_util::Full;
+use keygate::manage::Revoked;
 use keygate::{
     AccountId, AuthError, CacheConfig, Environment, Identity, KeyFormat, KeyHasher, KeyStoreWrite,
-    KeyUpdate, Keygate, MemoryStore, NewKey, Rejection, Revoked,
+    KeyUpdate, Keygate, MemoryStore, NewKey, Rejection,
 };
 
 const ACCOUNT: &str = "acct_1";
@@ -180,7 +181,10 @@ async fn non_ascii_authorization_value_is_400_invalid_request() {
 #[tokio::test]
 async fn over_long_authorization_value_is_400_invalid_request() {
     let h = Harness::new();
-    let long = format!("Bearer sk_test_{}", "a".repeat(keygate::MAX_CREDENTIAL_LEN));
+    let long = format!(
+        "Bearer sk_test_{}",
+        "a".repeat(keygate::verify::MAX_CREDENTIAL_LEN)
+    );
     let answer = send(&mut h.service(), with_authorization(&long)).await;
     assert_json_error(&answer, 400, "invalid_request");
     assert_eq!(h.store.lookups(), 0);

@@ -7,7 +7,9 @@ use bytes::Bytes;
 use common::*;
 use http::{HeaderValue, Request};
 use http_body_util::Full;
-use keygate::{parse_bearer, KeyFormat, MalformedKey};
+use keygate::key::MalformedKey;
+use keygate::verify::parse_bearer;
+use keygate::KeyFormat;
 use proptest::prelude::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tower::ServiceExt;
@@ -121,7 +123,11 @@ proptest! {
 #[tokio::test]
 async fn over_long_credentials_are_refused_with_400_before_any_lookup() {
     let h = Harness::new();
-    for size in [keygate::MAX_CREDENTIAL_LEN + 1, 64 * 1024, 1024 * 1024] {
+    for size in [
+        keygate::verify::MAX_CREDENTIAL_LEN + 1,
+        64 * 1024,
+        1024 * 1024,
+    ] {
         let value = format!("Bearer sk_live_{}", "a".repeat(size));
         let req = Request::builder()
             .uri("/")

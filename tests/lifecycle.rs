@@ -14,10 +14,12 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use http::{Method, Request};
 use http_body_util::Full;
+use keygate::manage::rfc3339;
+use keygate::manage::Revoked;
 use keygate::{
-    rfc3339, AccountId, Environment, Identity, KeyDigest, KeyHasher, KeyId, KeyRecord, KeyStore,
+    AccountId, Environment, Identity, KeyDigest, KeyHasher, KeyId, KeyRecord, KeyStore,
     KeyStoreWrite, KeyUpdate, Keygate, ManageError, ManagerConfig, MemoryStore, NewKey, PeerAddr,
-    RateLimit, Revoked, ScopeSet, StoreError,
+    RateLimit, ScopeSet, StoreError,
 };
 
 fn acct(name: &str) -> AccountId {

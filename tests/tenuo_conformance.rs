@@ -236,7 +236,7 @@ async fn invalid_api_key_body_matches_the_seed() {
     let mut app = with_policy(&h.gate);
     let forged = format!(
         "tc_{}",
-        "x".repeat(keygate::SECRET_LEN + keygate::CHECKSUM_LEN)
+        "x".repeat(keygate::key::SECRET_LEN + keygate::key::CHECKSUM_LEN)
     );
     let mut typo = key.clone().into_bytes();
     typo[10] = if typo[10] == b'a' { b'b' } else { b'a' };

@@ -1,5 +1,6 @@
 #![no_main]
-use keygate::{ClientIpResolver, IpAllowlist, PeerAddr, TrustedProxies};
+use keygate::{IpAllowlist, PeerAddr, TrustedProxies};
+use keygate::client_ip::ClientIpResolver;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -8,7 +8,7 @@ fuzz_target!(|data: &[u8]| {
             // Anything that parses has the exact shape of a generated key.
             assert_eq!(
                 text.len(),
-                parsed.prefix().as_str().len() + keygate::SECRET_LEN + keygate::CHECKSUM_LEN
+                parsed.prefix().as_str().len() + keygate::key::SECRET_LEN + keygate::key::CHECKSUM_LEN
             );
         }
     }

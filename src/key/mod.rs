@@ -8,6 +8,8 @@
 
 pub(crate) mod digest;
 
+pub use digest::{DigestHasher, KeyDigest, KeyHasher, PassThroughHasher};
+
 use std::fmt;
 use std::sync::Arc;
 

@@ -2,6 +2,8 @@
 
 pub(crate) mod policy;
 
+pub use policy::{PolicyDecision, ScopePolicy, Unmatched};
+
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::sync::Arc;

@@ -12,9 +12,9 @@ use std::time::SystemTime;
 use async_trait::async_trait;
 
 pub use memory::MemoryStore;
+pub use record::{AccountId, GraceDigest, KeyId, KeyRecord, RateLimit};
 
 use crate::key::digest::KeyDigest;
-use crate::store::record::{AccountId, KeyId, KeyRecord};
 
 /// What a store reports when it cannot do what was asked. Requests that needed the
 /// store fail closed with 503.

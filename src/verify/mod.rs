@@ -1,11 +1,11 @@
 //! Checking a request's key: synchronous checks with no tower types, in the documented
-//! order, and the rendering of refusals.
+//! order (see [`crate::layer`]), and the rendering of refusals ([`RenderRejection`]).
 //!
-//! [`Verifier::start`] does everything that needs no I/O: credentials, format and
-//! checksum, the environment named by the prefix, and the cache. On a miss the layer
-//! awaits [`crate::cache`]'s lookup, then [`Verifier::admit`] runs the checks that need
-//! the key: digest match, status, environment, IP, the route's scopes, read-only, and
-//! finally the rate limit, so a refused request consumes no quota.
+//! Internally, `Verifier::start` does everything that needs no I/O: credentials, format
+//! and checksum, the environment named by the prefix, and the cache. On a miss the layer
+//! awaits the cache's shared lookup, then `Verifier::admit` runs the checks that need the
+//! key: digest match, status, environment, IP, the route's scopes, read-only, and finally
+//! the rate limit, so a refused request consumes no quota.
 
 mod checks;
 pub(crate) mod credentials;
@@ -13,6 +13,9 @@ mod last_used;
 mod refusal;
 pub(crate) mod render;
 pub(crate) mod rules;
+
+pub use credentials::{parse_bearer, MAX_CREDENTIAL_LEN};
+pub use render::{json_error, JsonRenderer, Rejection, RenderRejection};
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -32,7 +35,6 @@ use crate::scope::{ScopeImplications, ScopeSet};
 use crate::store::KeyStoreWrite;
 use credentials::KeySource;
 use refusal::Prerendered;
-use render::RenderRejection;
 use rules::Rules;
 
 /// Everything on the request path of one [`crate::Keygate`].

@@ -12,9 +12,10 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use http::{HeaderMap, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
+use keygate::builder::Managed;
 use keygate::{
     AccountId, Clock, Identity, KeyDigest, KeyManager, KeyRecord, KeyStore, KeyStoreWrite, Keygate,
-    KeygateBuilder, Managed, ManualClock, MemoryStore, NewKey, StoreError,
+    KeygateBuilder, ManualClock, MemoryStore, NewKey, StoreError,
 };
 use tower::{Service, ServiceExt};
 
