@@ -1,0 +1,60 @@
+//! The demo server's routes: the Tenuo Cloud scope table, the management API, health,
+//! metrics.
+
+use axum::routing::get;
+use axum::{Json, Router};
+use keygate::{Identity, KeyManager, Keygate};
+use metrics_exporter_prometheus::PrometheusHandle;
+use serde_json::{json, Value};
+
+async fn whoami(identity: Identity) -> Json<Identity> {
+    Json(identity)
+}
+
+async fn health() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+pub(crate) fn app(gate: &Keygate, manager: KeyManager, metrics: PrometheusHandle) -> Router {
+    let need = |scopes: &[&str]| gate.layer().require_any(scopes.iter().copied());
+    // The Tenuo Cloud scope table.
+    let tenuo = Router::new()
+        .route(
+            "/v1/keys",
+            get(|id: Identity| async move {
+                Json(json!({ "object": "list", "data": [], "account_id": id.account_id() }))
+            })
+            .route_layer(need(&["admin", "read-only"]))
+            .merge(
+                axum::routing::post(|| async {
+                    (
+                        axum::http::StatusCode::CREATED,
+                        Json(json!({ "object": "key", "created": true })),
+                    )
+                })
+                .route_layer(need(&["admin"])),
+            ),
+        )
+        .route(
+            "/v1/revocations/srl",
+            get(|| async { Json(json!({ "object": "srl", "revoked": [] })) })
+                .route_layer(need(&["authorizer", "admin"])),
+        )
+        .route(
+            "/v1/revocations",
+            axum::routing::post(|| async {
+                (
+                    axum::http::StatusCode::CREATED,
+                    Json(json!({ "object": "revocation", "created": true })),
+                )
+            })
+            .route_layer(need(&["admin"])),
+        )
+        .route("/v1/whoami", get(whoami).route_layer(gate.layer()));
+    Router::new()
+        .route("/health", get(health))
+        // Unauthenticated, like most scrape endpoints; keep it off public interfaces.
+        .route("/metrics", get(move || async move { metrics.render() }))
+        .merge(tenuo)
+        .merge(keygate::admin::router(manager))
+}

@@ -1,0 +1,114 @@
+//! The demo server as a separate process: it starts from the example configuration file,
+//! prints its admin key, serves the Tenuo routes and the management API, and exposes
+//! Prometheus metrics at `/metrics`.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+
+use common::*;
+
+/// A running demo server, killed on drop.
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+    admin_key: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The example binary `cargo test` built next to this test's own binary.
+fn example(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap();
+    let path = dir.join("examples").join(name);
+    assert!(path.exists(), "{} is built by `cargo test`", path.display());
+    path
+}
+
+fn start(args: &[&str]) -> Server {
+    let mut child = Command::new(example("server"))
+        .args(["--addr", "127.0.0.1:0"])
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the demo server starts");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut addr = None;
+    let mut admin_key = None;
+    while admin_key.is_none() {
+        let line = lines
+            .next()
+            .expect("the server prints its address and key")
+            .unwrap();
+        if let Some(rest) = line.strip_prefix("listening on http://") {
+            addr = Some(rest.split_whitespace().next().unwrap().parse().unwrap());
+        }
+        if let Some(key) = line.strip_prefix("admin key: ") {
+            admin_key = Some(key.to_owned());
+        }
+    }
+    Server {
+        child,
+        addr: addr.expect("an address line"),
+        admin_key: admin_key.unwrap(),
+    }
+}
+
+#[tokio::test]
+async fn the_server_starts_from_the_example_config_and_exports_metrics() {
+    let server = start(&["--config", "examples/keygate.toml"]);
+    let auth = bearer(&server.admin_key);
+    let me = http(
+        server.addr,
+        http::Method::GET,
+        "/v1/whoami",
+        &[("authorization", &auth)],
+        "",
+    )
+    .await;
+    assert_eq!(me.status, 200, "{me:?}");
+    assert_eq!(me.json()["environment"], "test");
+    let refused = http(server.addr, http::Method::GET, "/v1/whoami", &[], "").await;
+    assert_eq!(refused.status, 401);
+
+    let metrics = http(server.addr, http::Method::GET, "/metrics", &[], "").await;
+    assert_eq!(metrics.status, 200);
+    assert!(
+        metrics
+            .body
+            .contains("keygate_decisions_total{outcome=\"ok\"} 1"),
+        "{}",
+        metrics.body
+    );
+    assert!(metrics
+        .body
+        .contains("keygate_decisions_total{outcome=\"unauthorized\"} 1"));
+    assert!(metrics.body.contains("keygate_store_call_seconds"));
+    assert!(!metrics.body.contains(&server.admin_key));
+}
+
+#[tokio::test]
+async fn a_bad_config_file_stops_the_server_with_a_message() {
+    let dir = std::env::temp_dir().join(format!("keygate-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("bad.toml");
+    std::fs::write(&path, "[cache]\npositive_tll = \"1s\"\n").unwrap();
+    let out = Command::new(example("server"))
+        .args(["--addr", "127.0.0.1:0", "--config", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("positive_tll"), "{stderr}");
+}
