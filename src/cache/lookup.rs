@@ -14,7 +14,7 @@ use super::entry::ResolvedKey;
 use super::{Cached, KeyCache};
 use crate::error::AuthError;
 use crate::key::digest::KeyDigest;
-use crate::telemetry;
+use crate::telemetry::StoreResult;
 
 /// How many times a request looks up again after an invalidation raced its lookup.
 const MAX_ATTEMPTS: usize = 4;
@@ -44,7 +44,7 @@ struct Waiter {
 
 impl Drop for Waiter {
     fn drop(&mut self) {
-        telemetry::singleflight(-1.0, false);
+        self.cache.metrics.singleflight(-1.0, false);
         if let Entry::Occupied(entry) = self.cache.inflight.entry(self.digest) {
             if Arc::ptr_eq(entry.get(), &self.flight)
                 && entry.get().waiters.fetch_sub(1, Ordering::Relaxed) == 1
@@ -61,11 +61,11 @@ impl KeyCache {
         let flight = match self.inflight.entry(digest) {
             Entry::Occupied(entry) => {
                 entry.get().waiters.fetch_add(1, Ordering::Relaxed);
-                telemetry::singleflight(1.0, true);
+                self.metrics.singleflight(1.0, true);
                 entry.get().clone()
             }
             Entry::Vacant(entry) => {
-                telemetry::singleflight(1.0, false);
+                self.metrics.singleflight(1.0, false);
                 let flight = Arc::new(Flight {
                     cell: OnceCell::new(),
                     waiters: AtomicUsize::new(1),
@@ -148,28 +148,28 @@ impl KeyCache {
         let seconds = started.elapsed().as_secs_f64();
         let record = match outcome {
             Ok(Ok(Ok(record))) => {
-                telemetry::store_call(
+                self.metrics.store_call(
                     if record.is_some() {
-                        "found"
+                        StoreResult::Found
                     } else {
-                        "not_found"
+                        StoreResult::NotFound
                     },
                     seconds,
                 );
                 record
             }
             Ok(Ok(Err(error))) => {
-                telemetry::store_call("error", seconds);
+                self.metrics.store_call(StoreResult::Error, seconds);
                 tracing::error!(target: "keygate", %error, "key store lookup failed; refusing the request");
                 return Err(());
             }
             Ok(Err(_panic)) => {
-                telemetry::store_call("panic", seconds);
+                self.metrics.store_call(StoreResult::Panic, seconds);
                 tracing::error!(target: "keygate", "key store lookup panicked; refusing the request");
                 return Err(());
             }
             Err(_elapsed) => {
-                telemetry::store_call("timeout", seconds);
+                self.metrics.store_call(StoreResult::Timeout, seconds);
                 tracing::error!(target: "keygate", timeout = ?self.store_timeout, "key store lookup timed out; refusing the request");
                 return Err(());
             }

@@ -60,7 +60,7 @@ use crate::clock::Clock;
 use crate::key::digest::{DigestHasher, KeyDigest};
 use crate::store::record::KeyRecord;
 use crate::store::KeyStore;
-use crate::telemetry;
+use crate::telemetry::{CacheResult, Metrics};
 
 /// Turns a found record into a cache entry (derived scopes, limiter tiers, freshness).
 pub(crate) type Resolve = dyn Fn(KeyRecord, &KeyDigest, u64) -> ResolvedKey + Send + Sync;
@@ -91,6 +91,7 @@ pub(crate) struct KeyCache {
     inflight: DashMap<KeyDigest, Arc<Flight>, DigestHasher>,
     store_timeout: Duration,
     store_calls: AtomicU64,
+    pub(crate) metrics: Arc<Metrics>,
 }
 
 impl KeyCache {
@@ -101,6 +102,7 @@ impl KeyCache {
         clock: Clock,
         config: &CacheConfig,
         store_timeout: Duration,
+        metrics: Arc<Metrics>,
     ) -> Self {
         // Each key weighs at least its share of the entry budget, so the byte budget also
         // bounds the entry count: sum(max(bytes, B/N)) <= B implies count <= N.
@@ -140,6 +142,7 @@ impl KeyCache {
             inflight: DashMap::with_hasher(DigestHasher),
             store_timeout,
             store_calls: AtomicU64::new(0),
+            metrics,
         }
     }
 
@@ -156,7 +159,7 @@ impl KeyCache {
         let epoch = self.epochs.current(digest);
         if let Some(key) = front::get(self.gate, digest, epoch, now) {
             if count {
-                telemetry::cache_lookup("front");
+                self.metrics.cache_lookup(CacheResult::Front);
             }
             return Cached::Hit(key);
         }
@@ -164,7 +167,7 @@ impl KeyCache {
             if key.is_valid(epoch, now) {
                 front::put(*digest, &key);
                 if count {
-                    telemetry::cache_lookup("moka");
+                    self.metrics.cache_lookup(CacheResult::Moka);
                 }
                 return Cached::Hit(key);
             }
@@ -175,9 +178,9 @@ impl KeyCache {
             Cached::Miss
         };
         if count {
-            telemetry::cache_lookup(match found {
-                Cached::Unknown => "negative",
-                _ => "miss",
+            self.metrics.cache_lookup(match found {
+                Cached::Unknown => CacheResult::Negative,
+                _ => CacheResult::Miss,
             });
         }
         found

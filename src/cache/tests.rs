@@ -98,6 +98,7 @@ async fn fixture(config: CacheConfig) -> Fixture {
         clock,
         &config,
         Duration::from_secs(2),
+        Arc::new(crate::telemetry::Metrics::new()),
     ));
     Fixture {
         store,

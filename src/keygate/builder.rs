@@ -15,6 +15,7 @@ use crate::key::{Environment, KeyFormat};
 use crate::ratelimit::{RateLimitConfig, RateLimits};
 use crate::scope::{ScopeImplications, ScopeSet};
 use crate::store::{KeyStore, KeyStoreWrite};
+use crate::telemetry::Metrics;
 use crate::verify::credentials::KeySource;
 use crate::verify::render::{JsonRenderer, RenderRejection};
 use crate::verify::Verifier;
@@ -186,6 +187,7 @@ impl<M> KeygateBuilder<M> {
             self.clock.clone(),
             &self.cache,
             self.store_timeout,
+            Arc::new(Metrics::new()),
         );
         let realm: String = self
             .realm

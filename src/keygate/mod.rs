@@ -15,7 +15,6 @@ use crate::identity::Identity;
 use crate::key::digest::{KeyDigest, KeyHasher};
 use crate::key::{Environment, KeyFormat};
 use crate::store::record::KeyRecord;
-use crate::telemetry;
 use crate::verify::Verifier;
 
 static NEXT_GATE_ID: AtomicU64 = AtomicU64::new(1);
@@ -85,14 +84,14 @@ impl Keygate {
     /// afterwards is answered from a copy made before (see the coherence protocol in
     /// the crate's `cache` module docs).
     pub fn invalidate_digest(&self, digest: &KeyDigest) {
-        telemetry::invalidation("digest", "external");
+        self.inner.cache.metrics.invalidation(false, false);
         self.inner.cache.invalidate(digest);
     }
 
     /// [`Keygate::invalidate`] for the [`crate::KeyManager`]'s own changes.
     pub(crate) fn invalidate_local(&self, record: &KeyRecord) {
         for digest in record.digests() {
-            telemetry::invalidation("digest", "manager");
+            self.inner.cache.metrics.invalidation(false, true);
             self.inner.cache.invalidate(&digest);
         }
     }
@@ -107,7 +106,7 @@ impl Keygate {
     /// Drops every cached key and answer: the next request for any key asks the store.
     /// For an instance that lost its invalidation channel and cannot tell what it missed.
     pub fn invalidate_all(&self) {
-        telemetry::invalidation("all", "external");
+        self.inner.cache.metrics.invalidation(true, false);
         self.inner.cache.invalidate_all();
     }
 

@@ -10,7 +10,6 @@ use crate::cache::entry::ResolvedKey;
 use crate::error::AuthError;
 use crate::key::digest::KeyDigest;
 use crate::ratelimit::RateLimitStatus;
-use crate::telemetry;
 use crate::verify::rules::Rules;
 
 /// A refusal, with the rate-limit state when the limiter was reached.
@@ -97,7 +96,7 @@ impl Verifier {
         for (tier, counted) in buckets {
             let Some(tier) = tier else { continue };
             let checked = self.limits.check(tier, counted, now);
-            telemetry::rate_limit(checked.is_ok());
+            self.cache.metrics.rate_limit(checked.is_ok());
             match checked {
                 Ok(status) => {
                     if reported.is_none_or(|r| status.remaining < r.remaining) {

@@ -9,7 +9,6 @@ use super::Verifier;
 use crate::cache::entry::ResolvedKey;
 use crate::error::AuthError;
 use crate::ratelimit::RateLimitStatus;
-use crate::telemetry;
 
 /// A rendered refusal kept for reuse: status, headers, body.
 type Rendered = (http::StatusCode, HeaderMap, bytes::Bytes);
@@ -63,7 +62,7 @@ impl Verifier {
         headers: &HeaderMap,
         extensions: &Extensions,
     ) {
-        telemetry::decision("ok", Some(key));
+        self.cache.metrics.admitted(key);
         tracing::debug!(
             target: "keygate::audit",
             outcome = "ok",
@@ -85,7 +84,7 @@ impl Verifier {
         headers: &HeaderMap,
         extensions: &Extensions,
     ) {
-        telemetry::decision(error.code(), key);
+        self.cache.metrics.refused(error.code(), key);
         tracing::info!(
             target: "keygate::audit",
             outcome = error.code(),
