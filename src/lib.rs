@@ -53,7 +53,8 @@ pub mod store;
 mod verify;
 
 pub use client_ip::{
-    ClientIpResolver, InvalidIpEntry, IpAllowlist, PeerAddr, PeerIp, TrustedProxies,
+    ClientIpResolver, ForwardingHeader, InvalidIpEntry, IpAllowlist, PeerAddr, PeerIp,
+    TrustedProxies,
 };
 pub use clock::{Clock, ManualClock};
 pub use error::AuthError;
@@ -71,8 +72,9 @@ pub use layer::KeygateService;
 pub use layer::ResponseBody;
 pub use layer::ResponseFuture;
 pub use manage::{
-    rfc3339, ActingManager, CreatedKey, KeyManager, KeyUpdate, KeyView, ManageError, ManagerConfig,
-    NewKey, Page, Revoked, DEFAULT_PAGE_SIZE, MAX_NAME_LEN, MAX_PAGE_SIZE,
+    parse_rfc3339, rfc3339, ActingManager, CreatedKey, KeyManager, KeyUpdate, KeyView, ManageError,
+    ManagerConfig, NewKey, Page, Revoked, DEFAULT_MAX_METADATA_BYTES, DEFAULT_PAGE_SIZE,
+    MAX_NAME_LEN, MAX_PAGE_SIZE,
 };
 pub use ratelimit::{RateLimitConfig, RateLimitKey, RateLimitStatus};
 pub use scope::policy::{PolicyDecision, ScopePolicy, Unmatched};

@@ -432,6 +432,22 @@ impl Keygate {
         self.inner.environment
     }
 
+    /// The scopes that make a key read-only, for management's no-widening rules.
+    pub(crate) fn read_only_scopes(&self) -> &ScopeSet {
+        &self.inner.read_only_scopes
+    }
+
+    /// How scopes imply one another, for management's no-widening rules.
+    pub(crate) fn implications(&self) -> &ScopeImplications {
+        &self.inner.implications
+    }
+
+    /// The quota of keys without an override (`None`: unlimited), for management's
+    /// no-widening rules.
+    pub(crate) fn default_quota(&self) -> Option<crate::store::record::RateLimit> {
+        self.inner.limits.config().default_quota
+    }
+
     /// Drops the cache entry for `digest`, so the next request asks the store.
     pub fn invalidate_digest(&self, digest: &KeyDigest) {
         self.inner.epochs[stripe(digest)].fetch_add(1, Ordering::AcqRel);

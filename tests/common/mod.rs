@@ -141,6 +141,23 @@ impl Harness {
         }
     }
 
+    /// Another manager over this harness's gate and store, with `config`.
+    pub fn manager_with(&self, config: keygate::ManagerConfig) -> KeyManager {
+        KeyManager::with_config(self.gate.clone(), self.store.clone(), config)
+    }
+
+    /// Another deployment over the same store and clock, which `configure` adjusts, with
+    /// its own manager: two deployments sharing one store.
+    pub fn sibling(
+        &self,
+        configure: impl FnOnce(KeygateBuilder) -> KeygateBuilder,
+    ) -> (Keygate, KeyManager) {
+        let gate =
+            configure(Keygate::builder_arc(self.store.clone()).clock(self.clock.clone())).build();
+        let manager = KeyManager::new(gate.clone(), self.store.clone());
+        (gate, manager)
+    }
+
     /// Creates a key in `account` with `scopes`; returns (id, plaintext).
     pub async fn key(&self, account: &str, scopes: &[&str]) -> (keygate::KeyId, String) {
         self.key_with(
