@@ -13,8 +13,9 @@ use http::{Method, Request, Response};
 use http_body_util::Full;
 use keygate::scope::Unmatched;
 use keygate::{
-    AccountId, Environment, Identity, IpAllowlist, Keygate, KeygateLayer, NewKey, PeerAddr,
-    RateLimit, ScopeImplications, ScopePolicy, ScopeRequirement, ScopeSet, TrustedProxies,
+    AccountId, Environment, ForwardingHeader, Identity, IpAllowlist, Keygate, KeygateLayer, NewKey,
+    PeerAddr, RateLimit, ScopeImplications, ScopePolicy, ScopeRequirement, ScopeSet,
+    TrustedProxies,
 };
 
 const ACCOUNT: &str = "acct_1";
@@ -662,6 +663,12 @@ fn behind_proxies() -> Harness {
     Harness::with(|b| b.client_ip(TrustedProxies::new(proxies)))
 }
 
+/// Behind proxies that append to `Forwarded` (RFC 7239) rather than `X-Forwarded-For`.
+fn behind_rfc7239_proxies() -> Harness {
+    let proxies = IpAllowlist::parse(["10.0.0.0/8", "fd00::/8"]).unwrap();
+    Harness::with(|b| b.client_ip(TrustedProxies::new(proxies).header(ForwardingHeader::Forwarded)))
+}
+
 #[tokio::test]
 async fn spoofed_x_forwarded_for_from_an_untrusted_peer_is_ignored() {
     let h = behind_proxies();
@@ -732,8 +739,8 @@ async fn x_forwarded_for_chain_is_walked_right_to_left_to_the_first_untrusted_ho
 }
 
 #[tokio::test]
-async fn forwarded_for_is_honoured_from_a_trusted_peer() {
-    let h = behind_proxies();
+async fn forwarded_for_is_honoured_from_a_trusted_peer_when_configured() {
+    let h = behind_rfc7239_proxies();
     let v4_key = key_with_ips(&h, &["198.51.100.7"]).await;
     let v6_key = key_with_ips(&h, &["2001:db8::/32"]).await;
     let mut svc = h.service();
@@ -756,8 +763,25 @@ async fn forwarded_for_is_honoured_from_a_trusted_peer() {
 }
 
 #[tokio::test]
-async fn forwarded_wins_over_x_forwarded_for() {
+async fn only_the_configured_forwarding_header_is_read() {
+    // X-Forwarded-For by default: a Forwarded header, which proxies pass through
+    // untouched, is ignored whatever it says.
     let h = behind_proxies();
+    let key = key_with_ips(&h, &["198.51.100.7"]).await;
+    let mut svc = h.service();
+    let req = with_header(get("/", Some(&key)), "forwarded", "for=198.51.100.7");
+    let req = with_header(req, "x-forwarded-for", "6.6.6.6");
+    assert_refused(
+        &send(&mut svc, from(req, "10.0.0.2")).await,
+        403,
+        "ip_not_allowed",
+    );
+    let req = with_header(get("/", Some(&key)), "forwarded", "for=6.6.6.6");
+    let req = with_header(req, "x-forwarded-for", "198.51.100.7");
+    assert_eq!(send(&mut svc, from(req, "10.0.0.2")).await.status, 200);
+
+    // Forwarded when configured: then X-Forwarded-For is the one ignored.
+    let h = behind_rfc7239_proxies();
     let key = key_with_ips(&h, &["198.51.100.7"]).await;
     let mut svc = h.service();
     let req = with_header(get("/", Some(&key)), "forwarded", "for=198.51.100.7");

@@ -1,10 +1,12 @@
 #![no_main]
+use keygate::client_ip::{ClientIpResolver, ForwardingHeader};
 use keygate::{IpAllowlist, PeerAddr, TrustedProxies};
-use keygate::client_ip::ClientIpResolver;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let resolver = TrustedProxies::new(IpAllowlist::parse(["10.0.0.0/8", "::1"]).unwrap());
+    let proxies = IpAllowlist::parse(["10.0.0.0/8", "::1"]).unwrap();
+    let xff = TrustedProxies::new(proxies.clone());
+    let rfc7239 = TrustedProxies::new(proxies).header(ForwardingHeader::Forwarded);
     let mut headers = http::HeaderMap::new();
     let mid = data.len() / 2;
     if let Ok(v) = http::HeaderValue::from_bytes(&data[..mid]) {
@@ -15,5 +17,6 @@ fuzz_target!(|data: &[u8]| {
     }
     let mut extensions = http::Extensions::new();
     extensions.insert(PeerAddr("10.1.2.3:443".parse().unwrap()));
-    let _ = resolver.client_ip(&headers, &extensions);
+    let _ = xff.client_ip(&headers, &extensions);
+    let _ = rfc7239.client_ip(&headers, &extensions);
 });

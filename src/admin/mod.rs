@@ -9,7 +9,17 @@
 //! | `DELETE /v1/api-keys/{id}` | `admin` | 204, also when already revoked; 404 if it never existed |
 //! | `POST /v1/api-keys/{id}/roll` | `admin` | 200 with the new plaintext, once; body `{"grace_seconds": N}` optional |
 //!
-//! A key sees only its own account's keys, and cannot grant more than it holds.
+//! Every route acts for the calling key through [`crate::ActingManager`]: it sees only its
+//! own account's keys of its own environment (others answer 404 `not_found`), and never
+//! makes or touches a key less restricted than itself (403 `insufficient_scope` for
+//! scopes and environments, 403 `widening_refused` for IP allowlists, expiry and rate
+//! limits). A key it creates without `ips`, `expires_at` or `rate_limit` inherits the
+//! caller's own.
+//!
+//! `expires_at` is any RFC 3339 time with an offset, and is shown back in UTC. Names are
+//! 1 to 50 characters, not only whitespace or invisible characters, with no control or
+//! bidirectional-formatting characters. Metadata is at most
+//! [`crate::ManagerConfig::max_metadata_bytes`] (4 KiB) of JSON.
 
 use std::time::{Duration, SystemTime};
 
@@ -97,10 +107,12 @@ fn json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     })
 }
 
+/// Any RFC 3339 time, with any offset, normalised to UTC.
 fn parse_time(field: &str, value: &str) -> Result<SystemTime, ApiError> {
-    humantime::parse_rfc3339_weak(value).map_err(|_| {
+    crate::manage::parse_rfc3339(value).ok_or_else(|| {
         bad_request(format!(
-            "{field}: expected an RFC 3339 time such as 2030-01-01T00:00:00Z"
+            "{field}: expected an RFC 3339 time with an offset, such as \
+             2030-01-01T00:00:00Z or 2030-01-01T09:00:00+09:00"
         ))
     })
 }

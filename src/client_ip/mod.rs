@@ -55,6 +55,18 @@ impl IpAllowlist {
     pub fn allows(&self, ip: IpAddr) -> bool {
         self.is_empty() || self.0.iter().any(|net| net_contains(net, ip))
     }
+
+    /// Whether every address `other` allows, this list allows too: this list is empty
+    /// (any address), or each network of `other` lies inside one network of this list.
+    /// An empty `other` allows any address, so only an empty list covers it.
+    pub fn covers(&self, other: &IpAllowlist) -> bool {
+        self.is_empty()
+            || (!other.is_empty()
+                && other
+                    .0
+                    .iter()
+                    .all(|inner| self.0.iter().any(|outer| outer.contains(inner))))
+    }
 }
 
 fn parse_entry(entry: &str) -> Result<IpNet, InvalidIpEntry> {
@@ -179,22 +191,60 @@ impl ClientIpResolver for PeerIp {
     }
 }
 
-/// Honours `Forwarded` and `X-Forwarded-For`, but only from trusted proxies.
+/// The forwarding header a [`TrustedProxies`] resolver reads. Exactly one is read; the
+/// other is ignored, whatever it says.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ForwardingHeader {
+    /// `X-Forwarded-For: <client>, <proxy1>, …`, which nginx, HAProxy and the cloud load
+    /// balancers append to. The default.
+    #[default]
+    XForwardedFor,
+    /// `Forwarded: for=<client>, for=<proxy1>` (RFC 7239), for proxies configured to
+    /// append to it.
+    Forwarded,
+}
+
+/// Honours one forwarding header, `X-Forwarded-For` by default, and only from trusted
+/// proxies.
 ///
 /// If the direct peer is not a trusted proxy, the headers are ignored and the peer is the
 /// client: anyone can send the headers. Otherwise the forwarding chain is walked from the
 /// right (the hop nearest this server) to the left, skipping trusted proxies, and the
-/// first untrusted hop is the client. A malformed hop makes the client unknown. When both
-/// headers are present, `Forwarded` (RFC 7239) wins.
+/// first untrusted hop is the client. A malformed hop makes the client unknown.
+///
+/// Only the header chosen with [`TrustedProxies::header`] is read. Proxies append to
+/// the header they are configured for and pass any other through untouched, so a client
+/// could otherwise name itself in the header the proxy does not write. Choose the one
+/// your proxy appends to: nginx's `proxy_add_x_forwarded_for`, HAProxy's `forwardfor`
+/// and the cloud load balancers write `X-Forwarded-For`.
+///
+/// ```
+/// use keygate::{ForwardingHeader, IpAllowlist, TrustedProxies};
+///
+/// let proxies = IpAllowlist::parse(["10.0.0.0/8"]).unwrap();
+/// let xff = TrustedProxies::new(proxies.clone()); // reads X-Forwarded-For only
+/// let rfc = TrustedProxies::new(proxies).header(ForwardingHeader::Forwarded);
+/// ```
 #[derive(Clone, Debug)]
 pub struct TrustedProxies {
     proxies: IpAllowlist,
+    header: ForwardingHeader,
 }
 
 impl TrustedProxies {
-    /// Trusts the proxies at these addresses or networks.
+    /// Trusts the proxies at these addresses or networks, reading `X-Forwarded-For`.
     pub fn new(proxies: IpAllowlist) -> Self {
-        Self { proxies }
+        Self {
+            proxies,
+            header: ForwardingHeader::default(),
+        }
+    }
+
+    /// Reads `header` instead, and only it.
+    pub fn header(mut self, header: ForwardingHeader) -> Self {
+        self.header = header;
+        self
     }
 
     fn is_trusted(&self, ip: IpAddr) -> bool {
@@ -208,7 +258,10 @@ impl ClientIpResolver for TrustedProxies {
         if !self.is_trusted(peer) {
             return Some(peer);
         }
-        let hops = forwarded_hops(headers)?;
+        let hops = match self.header {
+            ForwardingHeader::XForwardedFor => x_forwarded_for_hops(headers)?,
+            ForwardingHeader::Forwarded => forwarded_hops(headers)?,
+        };
         let mut client = peer;
         for hop in hops.iter().rev() {
             let ip = (*hop)?;
@@ -221,29 +274,30 @@ impl ClientIpResolver for TrustedProxies {
     }
 }
 
-/// The hops named by `Forwarded` (or else `X-Forwarded-For`), left to right; `None`
-/// entries are hops that did not parse. `Some(empty)` when neither header is present.
+/// The hops named by `Forwarded`, left to right; `None` entries are hops that did not
+/// parse. `None` when a value is not text.
 fn forwarded_hops(headers: &HeaderMap) -> Option<Vec<Option<IpAddr>>> {
-    let forwarded: Vec<_> = headers.get_all(http::header::FORWARDED).iter().collect();
-    if !forwarded.is_empty() {
-        let mut hops = Vec::new();
-        for value in forwarded {
-            let value = value.to_str().ok()?;
-            for element in value.split(',') {
-                let for_value = element.split(';').find_map(|pair| {
-                    let (name, value) = pair.split_once('=')?;
-                    name.trim()
-                        .eq_ignore_ascii_case("for")
-                        .then(|| value.trim())
-                });
-                // An element without `for=` says nothing about the client.
-                if let Some(v) = for_value {
-                    hops.push(parse_forwarded_for(v));
-                }
+    let mut hops = Vec::new();
+    for value in headers.get_all(http::header::FORWARDED) {
+        let value = value.to_str().ok()?;
+        for element in value.split(',') {
+            let for_value = element.split(';').find_map(|pair| {
+                let (name, value) = pair.split_once('=')?;
+                name.trim()
+                    .eq_ignore_ascii_case("for")
+                    .then(|| value.trim())
+            });
+            // An element without `for=` says nothing about the client.
+            if let Some(v) = for_value {
+                hops.push(parse_forwarded_for(v));
             }
         }
-        return Some(hops);
     }
+    Some(hops)
+}
+
+/// The hops named by `X-Forwarded-For`, left to right, as [`forwarded_hops`].
+fn x_forwarded_for_hops(headers: &HeaderMap) -> Option<Vec<Option<IpAddr>>> {
     let mut hops = Vec::new();
     for value in headers.get_all("x-forwarded-for") {
         let value = value.to_str().ok()?;
@@ -292,6 +346,22 @@ mod tests {
         let list = IpAllowlist::parse(["::ffff:192.0.2.0/120"]).unwrap();
         assert!(list.allows("192.0.2.44".parse().unwrap()));
         assert!(!list.allows("192.0.3.44".parse().unwrap()));
+    }
+
+    #[test]
+    fn covers_compares_every_network() {
+        let list = |e: &[&str]| IpAllowlist::parse(e).unwrap();
+        let office = list(&["203.0.113.0/24", "2001:db8::/32"]);
+        assert!(office.covers(&list(&["203.0.113.7"])));
+        assert!(office.covers(&list(&["203.0.113.0/25", "2001:db8:1::/48"])));
+        assert!(office.covers(&list(&["::ffff:203.0.113.7"])));
+        assert!(!office.covers(&list(&["203.0.113.0/23"])));
+        assert!(!office.covers(&list(&["203.0.113.7", "198.51.100.1"])));
+        assert!(!office.covers(&IpAllowlist::any()), "any address is wider");
+        assert!(IpAllowlist::any().covers(&IpAllowlist::any()));
+        assert!(IpAllowlist::any().covers(&office));
+        // Inside the union but not inside one network: refused (conservative).
+        assert!(!list(&["10.0.0.0/25", "10.0.0.128/25"]).covers(&list(&["10.0.0.0/24"])));
     }
 
     #[test]

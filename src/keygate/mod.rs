@@ -75,6 +75,12 @@ impl Keygate {
         &self.inner.read_only_scopes
     }
 
+    /// The quota of keys without an override (`None`: unlimited), for management's
+    /// no-widening rules.
+    pub(crate) fn default_quota(&self) -> Option<crate::store::record::RateLimit> {
+        self.inner.limits.config().default_quota
+    }
+
     /// The rate-limit settings.
     pub fn rate_limits(&self) -> &crate::RateLimitConfig {
         self.inner.limits.config()

@@ -1,5 +1,12 @@
 //! Managing keys over their lifetime: create, get, list, update, revoke, roll.
 
+mod acting;
+mod confine;
+pub(crate) mod validate;
+
+pub use acting::ActingManager;
+pub use validate::parse_rfc3339;
+
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -18,12 +25,17 @@ use crate::scope::ScopeSet;
 use crate::store::record::{AccountId, GraceDigest, KeyId, KeyRecord, RateLimit};
 use crate::store::{KeyStoreWrite, StoreError};
 
+use confine::Actor;
+use validate::{parse_ips, validate_metadata, validate_name, validate_rate_limit};
+
 /// Longest key name, in characters.
 pub const MAX_NAME_LEN: usize = 50;
 /// Default page size of [`KeyManager::list`].
 pub const DEFAULT_PAGE_SIZE: usize = 25;
 /// Largest page size of [`KeyManager::list`].
 pub const MAX_PAGE_SIZE: usize = 100;
+/// Default of [`ManagerConfig::max_metadata_bytes`]: 4 KiB.
+pub const DEFAULT_MAX_METADATA_BYTES: usize = 4096;
 
 /// Why a management call failed.
 #[derive(Debug, thiserror::Error)]
@@ -43,9 +55,14 @@ pub enum ManageError {
         /// The cap.
         limit: usize,
     },
-    /// The acting key tried to grant more than it holds.
+    /// The acting key tried to grant scopes or an environment it does not hold, or to
+    /// manage a key that holds more scopes than it does.
     #[error("{0}")]
     Escalation(String),
+    /// The acting key tried to make or touch a key less restricted than itself: a wider
+    /// IP allowlist, a later (or no) expiry, or a higher (or the default) rate limit.
+    #[error("{0}")]
+    Widening(String),
     /// The key is revoked and cannot be rolled or changed.
     #[error("This API key has been revoked and cannot be changed")]
     Revoked,
@@ -62,6 +79,7 @@ impl ManageError {
             ManageError::InvalidRequest(_) => "invalid_request",
             ManageError::LimitReached { .. } => "api_key_limit_reached",
             ManageError::Escalation(_) => "insufficient_scope",
+            ManageError::Widening(_) => "widening_refused",
             ManageError::Revoked => "api_key_revoked",
             ManageError::Store(_) => "store_unavailable",
         }
@@ -73,7 +91,7 @@ impl ManageError {
             ManageError::NotFound => StatusCode::NOT_FOUND,
             ManageError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             ManageError::LimitReached { .. } | ManageError::Revoked => StatusCode::CONFLICT,
-            ManageError::Escalation(_) => StatusCode::FORBIDDEN,
+            ManageError::Escalation(_) | ManageError::Widening(_) => StatusCode::FORBIDDEN,
             ManageError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -93,17 +111,20 @@ impl From<StoreError> for ManageError {
 #[derive(Clone, Debug, Default)]
 #[non_exhaustive]
 pub struct NewKey {
-    /// 1 to 50 characters.
+    /// 1 to 50 characters, at least one of them visible, with no control or
+    /// bidirectional-formatting characters.
     pub name: String,
     /// Scope names.
     pub scopes: Vec<String>,
-    /// Addresses and CIDR networks; empty for any.
+    /// Addresses and CIDR networks; empty for any (or, through an [`ActingManager`],
+    /// for the acting key's own allowlist).
     pub ips: Vec<String>,
-    /// Expiry.
+    /// Expiry (through an [`ActingManager`], `None` is the acting key's own).
     pub expires_at: Option<SystemTime>,
-    /// Per-key quota; `None` for the deployment default.
+    /// Per-key quota; `None` for the deployment default (through an [`ActingManager`],
+    /// the acting key's own quota when it has one).
     pub rate_limit: Option<RateLimit>,
-    /// Free-form metadata.
+    /// Free-form metadata, at most [`ManagerConfig::max_metadata_bytes`] as JSON.
     pub metadata: serde_json::Map<String, serde_json::Value>,
     /// The environment, which picks the prefix. `None` picks an environment-neutral
     /// prefix, or the deployment's environment when it has one.
@@ -347,6 +368,9 @@ pub struct ManagerConfig {
     pub id_prefix: String,
     /// When set, only these scopes may be given to keys.
     pub allowed_scopes: Option<ScopeSet>,
+    /// Largest metadata of a key, in bytes of its JSON form. Default: 4096
+    /// ([`DEFAULT_MAX_METADATA_BYTES`]).
+    pub max_metadata_bytes: usize,
 }
 
 impl ManagerConfig {
@@ -364,6 +388,13 @@ impl ManagerConfig {
         self
     }
 
+    /// Sets [`ManagerConfig::max_metadata_bytes`].
+    #[must_use]
+    pub fn max_metadata_bytes(mut self, bytes: usize) -> Self {
+        self.max_metadata_bytes = bytes;
+        self
+    }
+
     /// Sets [`ManagerConfig::allowed_scopes`].
     #[must_use]
     pub fn allowed_scopes(mut self, scopes: Option<ScopeSet>) -> Self {
@@ -378,12 +409,18 @@ impl Default for ManagerConfig {
             max_active_keys: Some(50),
             id_prefix: "ak_".to_owned(),
             allowed_scopes: None,
+            max_metadata_bytes: DEFAULT_MAX_METADATA_BYTES,
         }
     }
 }
 
 /// Creates and changes keys in a writable store, keeping the cache of its [`Keygate`]
 /// in step: every change invalidates the key's cache entries before the call returns.
+///
+/// Its own methods are for server-side code and are not confined to what any key may
+/// do (see [`KeyManager::acting_as`] for that), with one exception: when the
+/// [`Keygate`] serves one environment, keys of another are never issued and are treated
+/// as absent (`NotFound`, left out of lists), so deployments sharing a store stay apart.
 #[derive(Clone)]
 pub struct KeyManager {
     gate: Keygate,
@@ -418,12 +455,18 @@ impl KeyManager {
         &self.gate
     }
 
-    /// Acts on behalf of an authenticated key: confined to its account, and unable to
-    /// grant scopes, environments or write access it does not hold itself.
+    /// Acts on behalf of an authenticated key, confined to it: it sees only keys of its
+    /// own account and environment, and never makes or touches a key less restricted
+    /// than itself (scopes, environment, IP allowlist, expiry, rate limit). See
+    /// [`ActingManager`].
     pub fn acting_as<'a>(&'a self, actor: &'a Identity) -> ActingManager<'a> {
-        ActingManager {
-            manager: self,
-            actor,
+        ActingManager::new(self, actor)
+    }
+
+    pub(crate) fn actor<'a>(&'a self, identity: &'a Identity) -> Actor<'a> {
+        Actor {
+            identity,
+            gate: &self.gate,
         }
     }
 
@@ -472,12 +515,44 @@ impl KeyManager {
         Ok(prefix.clone())
     }
 
+    /// Whether this deployment serves `record`: a deployment restricted to one
+    /// environment treats keys of any other as absent (environment-neutral keys, which
+    /// it accepts, stay visible).
+    fn serves(&self, record: &KeyRecord) -> bool {
+        match (self.gate.environment(), record.environment) {
+            (Some(expected), Some(env)) => env == expected,
+            _ => true,
+        }
+    }
+
+    /// Whether `record` is in `account`, served here and, for an actor, visible to it.
+    fn visible(&self, account: &AccountId, record: &KeyRecord, actor: Option<&Actor<'_>>) -> bool {
+        &record.account_id == account && self.serves(record) && actor.is_none_or(|a| a.sees(record))
+    }
+
+    fn check_metadata(
+        &self,
+        metadata: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<(), ManageError> {
+        validate_metadata(metadata, self.config.max_metadata_bytes)
+    }
+
     /// Creates a key in `account`. Returns the plaintext, once.
     pub async fn create(&self, account: AccountId, new: NewKey) -> Result<CreatedKey, ManageError> {
+        self.create_as(account, new, None).await
+    }
+
+    pub(crate) async fn create_as(
+        &self,
+        account: AccountId,
+        new: NewKey,
+        actor: Option<&Actor<'_>>,
+    ) -> Result<CreatedKey, ManageError> {
         let name = validate_name(&new.name)?;
         let scopes = self.scopes(&new.scopes)?;
         let ips = parse_ips(&new.ips)?;
         validate_rate_limit(new.rate_limit.as_ref())?;
+        self.check_metadata(&new.metadata)?;
         let prefix = self.prefix(&new)?;
         let now = self.now();
         if new.expires_at.is_some_and(|t| t <= now) {
@@ -486,7 +561,7 @@ impl KeyManager {
             ));
         }
         let key = self.gate.format().generate(&prefix);
-        let record = KeyRecord {
+        let mut record = KeyRecord {
             id: KeyId::new(new_public_id(&self.config.id_prefix, millis(now))),
             account_id: account,
             name,
@@ -506,6 +581,10 @@ impl KeyManager {
             updated_at: now,
             last_used_at: None,
         };
+        if let Some(actor) = actor {
+            actor.inherit(&mut record);
+            actor.bounds(&record)?;
+        }
         self.store
             .insert(record.clone(), self.config.max_active_keys, now)
             .await?;
@@ -518,16 +597,32 @@ impl KeyManager {
         })
     }
 
-    async fn record_in(&self, account: &AccountId, id: &KeyId) -> Result<KeyRecord, ManageError> {
+    async fn record_in(
+        &self,
+        account: &AccountId,
+        id: &KeyId,
+        actor: Option<&Actor<'_>>,
+    ) -> Result<KeyRecord, ManageError> {
         match self.store.get(id).await? {
-            Some(r) if &r.account_id == account => Ok(r),
+            Some(r) if self.visible(account, &r, actor) => Ok(r),
             _ => Err(ManageError::NotFound),
         }
     }
 
     /// The key `id` of `account`.
     pub async fn get(&self, account: &AccountId, id: &KeyId) -> Result<KeyView, ManageError> {
-        self.record_in(account, id).await.map(|r| KeyView::from(&r))
+        self.get_as(account, id, None).await
+    }
+
+    pub(crate) async fn get_as(
+        &self,
+        account: &AccountId,
+        id: &KeyId,
+        actor: Option<&Actor<'_>>,
+    ) -> Result<KeyView, ManageError> {
+        self.record_in(account, id, actor)
+            .await
+            .map(|r| KeyView::from(&r))
     }
 
     /// A page of `account`'s keys, oldest first. `limit` defaults to 25 and may be at
@@ -540,17 +635,43 @@ impl KeyManager {
         limit: Option<usize>,
         cursor: Option<&str>,
     ) -> Result<Page, ManageError> {
+        self.list_as(account, limit, cursor, None).await
+    }
+
+    pub(crate) async fn list_as(
+        &self,
+        account: &AccountId,
+        limit: Option<usize>,
+        cursor: Option<&str>,
+        actor: Option<&Actor<'_>>,
+    ) -> Result<Page, ManageError> {
         let limit = limit.unwrap_or(DEFAULT_PAGE_SIZE);
         if !(1..=MAX_PAGE_SIZE).contains(&limit) {
             return Err(ManageError::InvalidRequest(format!(
                 "limit: must be between 1 and {MAX_PAGE_SIZE}"
             )));
         }
-        let after = match cursor {
+        let mut after = match cursor {
             None | Some("") => None,
             Some(c) => Some(decode_cursor(c)?),
         };
-        let mut records = self.store.list(account, after.as_ref(), limit + 1).await?;
+        // Keys this caller may not see are skipped, so a page may take several store
+        // reads of a page and one key each.
+        let mut records = Vec::with_capacity(limit + 1);
+        loop {
+            let want = limit + 1;
+            let batch = self.store.list(account, after.as_ref(), want).await?;
+            let exhausted = batch.len() < want;
+            after = batch.last().map(|r| r.id.clone()).or(after);
+            records.extend(
+                batch
+                    .into_iter()
+                    .filter(|r| self.visible(account, r, actor)),
+            );
+            if exhausted || records.len() > limit {
+                break;
+            }
+        }
         let more = records.len() > limit;
         records.truncate(limit);
         let next_cursor = if more {
@@ -571,16 +692,15 @@ impl KeyManager {
         id: &KeyId,
         update: KeyUpdate,
     ) -> Result<KeyView, ManageError> {
-        self.update_checked(account, id, update, |_, _| Ok(()))
-            .await
+        self.update_as(account, id, update, None).await
     }
 
-    async fn update_checked(
+    pub(crate) async fn update_as(
         &self,
         account: &AccountId,
         id: &KeyId,
         update: KeyUpdate,
-        guard: impl FnOnce(&KeyRecord, &KeyRecord) -> Result<(), ManageError>,
+        actor: Option<&Actor<'_>>,
     ) -> Result<KeyView, ManageError> {
         let name = update.name.as_deref().map(validate_name).transpose()?;
         let scopes = update
@@ -592,8 +712,11 @@ impl KeyManager {
         if let Some(limit) = &update.rate_limit {
             validate_rate_limit(limit.as_ref())?;
         }
+        if let Some(metadata) = &update.metadata {
+            self.check_metadata(metadata)?;
+        }
         let _write = self.write.lock().await;
-        let old = self.record_in(account, id).await?;
+        let old = self.record_in(account, id, actor).await?;
         if old.revoked_at.is_some() {
             return Err(ManageError::Revoked);
         }
@@ -619,7 +742,10 @@ impl KeyManager {
         if let Some(v) = update.disabled {
             new.disabled = v;
         }
-        guard(&old, &new)?;
+        if let Some(actor) = actor {
+            actor.bounds(&old)?;
+            actor.bounds(&new)?;
+        }
         new.updated_at = self.now();
         self.store.replace(new.clone()).await?;
         self.gate.invalidate_local(&old);
@@ -631,22 +757,24 @@ impl KeyManager {
     /// changes nothing. Once this returns, the key fails on the very next request in
     /// this process.
     pub async fn revoke(&self, account: &AccountId, id: &KeyId) -> Result<Revoked, ManageError> {
-        self.revoke_checked(account, id, |_| Ok(())).await
+        self.revoke_as(account, id, None).await
     }
 
-    async fn revoke_checked(
+    pub(crate) async fn revoke_as(
         &self,
         account: &AccountId,
         id: &KeyId,
-        guard: impl FnOnce(&KeyRecord) -> Result<(), ManageError>,
+        actor: Option<&Actor<'_>>,
     ) -> Result<Revoked, ManageError> {
         let _write = self.write.lock().await;
-        let old = self.record_in(account, id).await?;
+        let old = self.record_in(account, id, actor).await?;
         if old.revoked_at.is_some() {
             self.gate.invalidate_local(&old);
             return Ok(Revoked::Already);
         }
-        guard(&old)?;
+        if let Some(actor) = actor {
+            actor.bounds(&old)?;
+        }
         let mut new = old.clone();
         let now = self.now();
         new.revoked_at = Some(now);
@@ -666,22 +794,24 @@ impl KeyManager {
         id: &KeyId,
         grace: Option<Duration>,
     ) -> Result<CreatedKey, ManageError> {
-        self.roll_checked(account, id, grace, |_| Ok(())).await
+        self.roll_as(account, id, grace, None).await
     }
 
-    async fn roll_checked(
+    pub(crate) async fn roll_as(
         &self,
         account: &AccountId,
         id: &KeyId,
         grace: Option<Duration>,
-        guard: impl FnOnce(&KeyRecord) -> Result<(), ManageError>,
+        actor: Option<&Actor<'_>>,
     ) -> Result<CreatedKey, ManageError> {
         let _write = self.write.lock().await;
-        let old = self.record_in(account, id).await?;
+        let old = self.record_in(account, id, actor).await?;
         if old.revoked_at.is_some() {
             return Err(ManageError::Revoked);
         }
-        guard(&old)?;
+        if let Some(actor) = actor {
+            actor.bounds(&old)?;
+        }
         let prefix = self
             .gate
             .format()
@@ -709,152 +839,8 @@ impl KeyManager {
     }
 }
 
-/// A [`KeyManager`] acting for one key: see [`KeyManager::acting_as`].
-#[derive(Debug)]
-pub struct ActingManager<'a> {
-    manager: &'a KeyManager,
-    actor: &'a Identity,
-}
-
-impl ActingManager<'_> {
-    fn account(&self) -> &AccountId {
-        self.actor.account_id()
-    }
-
-    /// Refuses scopes the actor lacks, and read-write keys from read-only actors.
-    fn may_hold(&self, scopes: &ScopeSet) -> Result<(), ManageError> {
-        if let Some(s) = scopes.iter().find(|s| !self.actor.has_scope(s.as_str())) {
-            return Err(ManageError::Escalation(format!(
-                "This API key cannot grant the '{s}' scope, which it does not hold itself"
-            )));
-        }
-        if self.actor.is_read_only()
-            && !self
-                .actor
-                .scopes()
-                .iter()
-                .all(|s| scopes.iter().any(|t| t == s))
-        {
-            return Err(ManageError::Escalation(
-                "A read-only API key can only manage read-only keys".into(),
-            ));
-        }
-        Ok(())
-    }
-
-    fn may_manage(&self, target: &KeyRecord) -> Result<(), ManageError> {
-        self.may_hold(&target.scopes)
-    }
-
-    /// Creates a key in the actor's account, holding no more than the actor.
-    pub async fn create(&self, mut new: NewKey) -> Result<CreatedKey, ManageError> {
-        let scopes = self.manager.scopes(&new.scopes)?;
-        self.may_hold(&scopes)?;
-        if let Some(env) = self.actor.environment() {
-            let asked = match &new.prefix {
-                Some(p) => self
-                    .manager
-                    .gate
-                    .format()
-                    .prefix(p)
-                    .map(KeyPrefix::environment),
-                None => Some(new.environment.or(Some(env))),
-            };
-            if let Some(asked) = asked {
-                if asked != Some(env) {
-                    return Err(ManageError::Escalation(format!(
-                        "A {env} API key can only create {env} keys"
-                    )));
-                }
-            }
-            new.environment.get_or_insert(env);
-        }
-        self.manager.create(self.account().clone(), new).await
-    }
-
-    /// A key of the actor's account.
-    pub async fn get(&self, id: &KeyId) -> Result<KeyView, ManageError> {
-        self.manager.get(self.account(), id).await
-    }
-
-    /// A page of the actor's account's keys.
-    pub async fn list(
-        &self,
-        limit: Option<usize>,
-        cursor: Option<&str>,
-    ) -> Result<Page, ManageError> {
-        self.manager.list(self.account(), limit, cursor).await
-    }
-
-    /// Changes a key of the actor's account, never beyond the actor's own scopes.
-    pub async fn update(&self, id: &KeyId, update: KeyUpdate) -> Result<KeyView, ManageError> {
-        self.manager
-            .update_checked(self.account(), id, update, |old, new| {
-                self.may_manage(old)?;
-                self.may_hold(&new.scopes)
-            })
-            .await
-    }
-
-    /// Revokes a key of the actor's account.
-    pub async fn revoke(&self, id: &KeyId) -> Result<Revoked, ManageError> {
-        self.manager
-            .revoke_checked(self.account(), id, |old| self.may_manage(old))
-            .await
-    }
-
-    /// Rolls a key of the actor's account that holds no more than the actor.
-    pub async fn roll(
-        &self,
-        id: &KeyId,
-        grace: Option<Duration>,
-    ) -> Result<CreatedKey, ManageError> {
-        self.manager
-            .roll_checked(self.account(), id, grace, |old| self.may_manage(old))
-            .await
-    }
-}
-
 fn truncate(s: &str) -> String {
     s.chars().take(32).collect()
-}
-
-fn validate_name(name: &str) -> Result<String, ManageError> {
-    let count = name.chars().count();
-    if count == 0 || name.trim().is_empty() {
-        return Err(ManageError::InvalidRequest(
-            "name: must not be empty".into(),
-        ));
-    }
-    if count > MAX_NAME_LEN {
-        return Err(ManageError::InvalidRequest(format!(
-            "name: must be at most {MAX_NAME_LEN} characters"
-        )));
-    }
-    if name.chars().any(char::is_control) {
-        return Err(ManageError::InvalidRequest(
-            "name: must not contain control characters".into(),
-        ));
-    }
-    Ok(name.to_owned())
-}
-
-fn parse_ips(ips: &[String]) -> Result<IpAllowlist, ManageError> {
-    if ips.len() > 100 {
-        return Err(ManageError::InvalidRequest(
-            "ips: at most 100 entries".into(),
-        ));
-    }
-    IpAllowlist::parse(ips).map_err(|e| ManageError::InvalidRequest(format!("ips: {e}")))
-}
-
-fn validate_rate_limit(limit: Option<&RateLimit>) -> Result<(), ManageError> {
-    match limit {
-        Some(l) if !l.is_valid() => Err(ManageError::InvalidRequest(
-            "rate_limit: per_second and burst must both be at least 1".into(),
-        )),
-        _ => Ok(()),
-    }
 }
 
 fn millis(at: SystemTime) -> u64 {

@@ -268,9 +268,9 @@ impl ScopeImplications {
         self
     }
 
-    /// Expands a key's own scopes into everything they grant.
+    /// Expands a key's own scopes into everything they grant. A scope that grants all
+    /// does so whether it is held directly or by implication.
     pub fn expand(&self, direct: &ScopeSet) -> GrantedScopes {
-        let all = direct.iter().any(|s| self.grants_all.contains(s));
         let mut granted: BTreeSet<Scope> = BTreeSet::new();
         let mut pending: Vec<Scope> = direct.iter().cloned().collect();
         while let Some(scope) = pending.pop() {
@@ -288,6 +288,7 @@ impl ScopeImplications {
                 }
             }
         }
+        let all = granted.iter().any(|s| self.grants_all.contains(s));
         GrantedScopes {
             all,
             scopes: granted.into_iter().collect(),
@@ -315,6 +316,12 @@ impl GrantedScopes {
     /// Whether the key holds every scope.
     pub fn has_all(&self) -> bool {
         self.all
+    }
+
+    /// The scopes held directly or by implication, in order (not including "every
+    /// scope" for [`GrantedScopes::has_all`]).
+    pub fn iter(&self) -> impl Iterator<Item = &Scope> {
+        self.scopes.iter()
     }
 }
 
@@ -345,6 +352,16 @@ mod tests {
         let rules = ScopeImplications::new().grants_all("admin");
         assert!(rules.expand(&set(&["admin"])).has("anything:at-all"));
         assert!(!rules.expand(&set(&["read-only"])).has("admin"));
+    }
+
+    #[test]
+    fn grants_all_applies_when_implied() {
+        let rules = ScopeImplications::new()
+            .grants_all("admin")
+            .implies("owner", ["admin"]);
+        let granted = rules.expand(&set(&["owner"]));
+        assert!(granted.has_all());
+        assert!(granted.has("anything:at-all"));
     }
 
     #[test]

@@ -69,7 +69,7 @@ impl ScopePolicy {
         Self::default()
     }
 
-    /// Adds a row for one method.
+    /// Adds a row for one method. A `GET` row also covers `HEAD`.
     pub fn route(mut self, method: Method, pattern: &str, requirement: ScopeRequirement) -> Self {
         self.rows.push(Row {
             method: Some(method),
@@ -96,11 +96,19 @@ impl ScopePolicy {
     }
 
     /// The requirement for a request, if a row matches.
+    ///
+    /// A `HEAD` request is checked as the `GET` it mirrors: servers (axum among them)
+    /// answer `HEAD` with the `GET` handler, so a `GET` row applies to it. A row for
+    /// `HEAD` itself matches too; the first matching row wins as always.
     pub fn requirement(&self, method: &Method, path: &str) -> Option<&ScopeRequirement> {
+        let head = method == Method::HEAD;
         self.rows
             .iter()
             .find(|row| {
-                row.method.as_ref().is_none_or(|m| m == method) && matches(&row.segments, path)
+                row.method
+                    .as_ref()
+                    .is_none_or(|m| m == method || (head && m == Method::GET))
+                    && matches(&row.segments, path)
             })
             .map(|row| &row.requirement)
     }
@@ -165,6 +173,9 @@ mod tests {
         assert!(p
             .requirement(&Method::POST, "/grpc.health.v1.Health/Check")
             .is_some());
+        // HEAD is checked as GET.
+        assert!(p.requirement(&Method::HEAD, "/v1/keys/ak_1").is_some());
+        assert!(p.requirement(&Method::HEAD, "/v1/keys").is_none());
         assert_eq!(
             p.clone()
                 .unmatched(Unmatched::Deny)

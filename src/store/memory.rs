@@ -1,6 +1,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use dashmap::DashMap;
@@ -14,17 +14,142 @@ use crate::store::record::{AccountId, KeyId, KeyRecord};
 /// Lookups by digest take no lock. Writes are serialised by one mutex, so every write is
 /// all-or-nothing and the active-key cap cannot be raced past. Contents are lost when the
 /// process exits; implement [`KeyStore`] over a database for durable keys.
-#[derive(Default)]
+///
+/// **Bounded memory.** Keys that have ended (revoked, or expired) are not kept for ever:
+///
+/// - a revoked key is kept for a retention period after its revocation (default 30 days,
+///   [`MemoryStore::revoked_retention`]), so it still answers `api_key_revoked` and shows
+///   in management, then deleted;
+/// - an account keeps at most 1,000 ended keys (default,
+///   [`MemoryStore::max_ended_keys_per_account`]): beyond that, its longest-ended keys
+///   are deleted first, whatever the retention.
+///
+/// Both run on each insert, at the `now` it is given; [`MemoryStore::purge`] runs the
+/// first on demand. A deleted key answers as unknown (`invalid_api_key`) and management
+/// answers 404 for it; an expired key deleted this way can no longer be given a new
+/// expiry. With the manager's default cap of 50 active keys and 4 KiB of metadata, an
+/// account that creates and revokes (or lets expire) keys in a loop holds at most about
+/// 1,050 keys, roughly 5 MiB, however long it goes on.
 pub struct MemoryStore {
     records: DashMap<KeyId, KeyRecord>,
     by_digest: DashMap<KeyDigest, KeyId, DigestHasher>,
-    by_account: Mutex<BTreeMap<AccountId, BTreeSet<KeyId>>>,
+    index: Mutex<Index>,
+    retention: Option<Duration>,
+    max_ended: Option<usize>,
+}
+
+/// What the write lock guards.
+#[derive(Default)]
+struct Index {
+    accounts: BTreeMap<AccountId, AccountKeys>,
+    /// Every revoked key, by revocation time: for the retention.
+    revoked: BTreeSet<(SystemTime, KeyId)>,
+}
+
+/// One account's keys.
+#[derive(Default)]
+struct AccountKeys {
+    /// All of them, in id order: for listing.
+    ids: BTreeSet<KeyId>,
+    /// The revoked ones, by revocation time.
+    revoked: BTreeSet<(SystemTime, KeyId)>,
+    /// The unrevoked ones with an expiry, by expiry.
+    expiring: BTreeSet<(SystemTime, KeyId)>,
+}
+
+impl AccountKeys {
+    /// Adds (`add`) or removes the entries `record` implies.
+    fn set(&mut self, record: &KeyRecord, add: bool) {
+        let id = &record.id;
+        let entry = match (record.revoked_at, record.expires_at) {
+            (Some(t), _) => Some((&mut self.revoked, t)),
+            (None, Some(t)) => Some((&mut self.expiring, t)),
+            (None, None) => None,
+        };
+        if add {
+            self.ids.insert(id.clone());
+            if let Some((set, t)) = entry {
+                set.insert((t, id.clone()));
+            }
+        } else {
+            self.ids.remove(id);
+            if let Some((set, t)) = entry {
+                set.remove(&(t, id.clone()));
+            }
+        }
+    }
+
+    /// The account's ended keys at `now`, oldest end first: revoked by revocation time,
+    /// expired by expiry.
+    fn ended(&self, now: SystemTime) -> impl Iterator<Item = &(SystemTime, KeyId)> {
+        let expired = self.expiring.iter().take_while(move |(t, _)| *t <= now);
+        MergeOrdered {
+            a: self.revoked.iter().peekable(),
+            b: expired.peekable(),
+        }
+    }
+
+    fn ended_count(&self, now: SystemTime) -> usize {
+        self.revoked.len() + self.expiring.iter().take_while(|(t, _)| *t <= now).count()
+    }
+}
+
+/// Two ordered iterators merged in order.
+struct MergeOrdered<A: Iterator, B: Iterator> {
+    a: std::iter::Peekable<A>,
+    b: std::iter::Peekable<B>,
+}
+
+impl<'a, A, B> Iterator for MergeOrdered<A, B>
+where
+    A: Iterator<Item = &'a (SystemTime, KeyId)>,
+    B: Iterator<Item = &'a (SystemTime, KeyId)>,
+{
+    type Item = &'a (SystemTime, KeyId);
+    fn next(&mut self) -> Option<Self::Item> {
+        match (self.a.peek(), self.b.peek()) {
+            (Some(x), Some(y)) if y < x => self.b.next(),
+            (Some(_), _) => self.a.next(),
+            (None, _) => self.b.next(),
+        }
+    }
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self {
+            records: DashMap::default(),
+            by_digest: DashMap::default(),
+            index: Mutex::default(),
+            retention: Some(Self::DEFAULT_REVOKED_RETENTION),
+            max_ended: Some(Self::DEFAULT_MAX_ENDED_KEYS_PER_ACCOUNT),
+        }
+    }
 }
 
 impl MemoryStore {
-    /// An empty store.
+    /// How long revoked keys are kept by default: 30 days.
+    pub const DEFAULT_REVOKED_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
+    /// Most ended (revoked or expired) keys an account keeps, by default.
+    pub const DEFAULT_MAX_ENDED_KEYS_PER_ACCOUNT: usize = 1000;
+
+    /// An empty store with the default retention and per-account bound.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// How long a revoked key is kept after its revocation before it is deleted;
+    /// `None` keeps revoked keys until the per-account bound deletes them.
+    pub fn revoked_retention(mut self, retention: Option<Duration>) -> Self {
+        self.retention = retention;
+        self
+    }
+
+    /// Most ended keys (revoked, or expired) an account keeps; beyond it, an insert
+    /// deletes the account's longest-ended keys. `None` for no bound.
+    pub fn max_ended_keys_per_account(mut self, max: Option<usize>) -> Self {
+        self.max_ended = max;
+        self
     }
 
     /// Number of keys held, in any state.
@@ -37,10 +162,75 @@ impl MemoryStore {
         self.records.is_empty()
     }
 
-    fn accounts(&self) -> std::sync::MutexGuard<'_, BTreeMap<AccountId, BTreeSet<KeyId>>> {
+    /// Deletes the keys revoked longer than the retention before `now`; returns how
+    /// many. Inserts do this too.
+    pub fn purge(&self, now: SystemTime) -> usize {
+        let mut index = self.index();
+        self.purge_locked(&mut index, now)
+    }
+
+    fn purge_locked(&self, index: &mut Index, now: SystemTime) -> usize {
+        let Some(retention) = self.retention else {
+            return 0;
+        };
+        let mut purged = 0;
+        while let Some((revoked_at, id)) = index.revoked.first().cloned() {
+            if revoked_at
+                .checked_add(retention)
+                .is_some_and(|end| end > now)
+            {
+                break;
+            }
+            self.remove_locked(index, &id);
+            purged += 1;
+        }
+        purged
+    }
+
+    /// Deletes `account`'s longest-ended keys beyond the bound.
+    fn trim_ended_locked(&self, index: &mut Index, account: &AccountId, now: SystemTime) {
+        let Some(max) = self.max_ended else {
+            return;
+        };
+        let Some(keys) = index.accounts.get(account) else {
+            return;
+        };
+        let count = keys.ended_count(now);
+        if count <= max {
+            return;
+        }
+        let doomed: Vec<KeyId> = keys
+            .ended(now)
+            .take(count - max)
+            .map(|(_, id)| id.clone())
+            .collect();
+        for id in &doomed {
+            self.remove_locked(index, id);
+        }
+    }
+
+    fn remove_locked(&self, index: &mut Index, id: &KeyId) {
+        let Some((_, record)) = self.records.remove(id) else {
+            return;
+        };
+        for d in record.digests() {
+            self.by_digest.remove_if(&d, |_, owner| owner == id);
+        }
+        if let Some(keys) = index.accounts.get_mut(&record.account_id) {
+            keys.set(&record, false);
+            if keys.ids.is_empty() {
+                index.accounts.remove(&record.account_id);
+            }
+        }
+        if let Some(t) = record.revoked_at {
+            index.revoked.remove(&(t, id.clone()));
+        }
+    }
+
+    fn index(&self) -> std::sync::MutexGuard<'_, Index> {
         // A panic while holding the lock cannot leave the maps half-written (every write
         // checks first and mutates after), so a poisoned lock is safe to reuse.
-        self.by_account
+        self.index
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -56,6 +246,8 @@ impl std::fmt::Debug for MemoryStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MemoryStore")
             .field("keys", &self.records.len())
+            .field("revoked_retention", &self.retention)
+            .field("max_ended_keys_per_account", &self.max_ended)
             .finish()
     }
 }
@@ -82,7 +274,9 @@ impl KeyStoreWrite for MemoryStore {
         max_active: Option<usize>,
         now: SystemTime,
     ) -> Result<(), StoreError> {
-        let mut accounts = self.accounts();
+        let mut index = self.index();
+        self.purge_locked(&mut index, now);
+        self.trim_ended_locked(&mut index, &record.account_id, now);
         if self.records.contains_key(&record.id) {
             return Err(StoreError::Conflict(format!("key id {} exists", record.id)));
         }
@@ -90,8 +284,9 @@ impl KeyStoreWrite for MemoryStore {
             return Err(StoreError::Conflict("digest already indexed".into()));
         }
         if let Some(limit) = max_active {
-            let active = accounts.get(&record.account_id).map_or(0, |ids| {
-                ids.iter()
+            let active = index.accounts.get(&record.account_id).map_or(0, |keys| {
+                keys.ids
+                    .iter()
                     .filter(|id| self.records.get(*id).is_some_and(|r| r.is_active(now)))
                     .count()
             });
@@ -99,10 +294,14 @@ impl KeyStoreWrite for MemoryStore {
                 return Err(StoreError::LimitReached { limit });
             }
         }
-        accounts
+        index
+            .accounts
             .entry(record.account_id.clone())
             .or_default()
-            .insert(record.id.clone());
+            .set(&record, true);
+        if let Some(t) = record.revoked_at {
+            index.revoked.insert((t, record.id.clone()));
+        }
         for d in record.digests() {
             self.by_digest.insert(d, record.id.clone());
         }
@@ -111,7 +310,7 @@ impl KeyStoreWrite for MemoryStore {
     }
 
     async fn replace(&self, record: KeyRecord) -> Result<(), StoreError> {
-        let _accounts = self.accounts();
+        let mut index = self.index();
         let Some(old) = self.records.get(&record.id).map(|r| r.value().clone()) else {
             return Err(StoreError::NotFound);
         };
@@ -132,6 +331,17 @@ impl KeyStoreWrite for MemoryStore {
         for d in record.digests() {
             self.by_digest.insert(d, record.id.clone());
         }
+        let keys = index.accounts.entry(record.account_id.clone()).or_default();
+        keys.set(&old, false);
+        keys.set(&record, true);
+        if old.revoked_at != record.revoked_at {
+            if let Some(t) = old.revoked_at {
+                index.revoked.remove(&(t, record.id.clone()));
+            }
+            if let Some(t) = record.revoked_at {
+                index.revoked.insert((t, record.id.clone()));
+            }
+        }
         self.records.insert(record.id.clone(), record);
         Ok(())
     }
@@ -143,16 +353,16 @@ impl KeyStoreWrite for MemoryStore {
         limit: usize,
     ) -> Result<Vec<KeyRecord>, StoreError> {
         let ids: Vec<KeyId> = {
-            let accounts = self.accounts();
-            let Some(ids) = accounts.get(account) else {
+            let index = self.index();
+            let Some(keys) = index.accounts.get(account) else {
                 return Ok(Vec::new());
             };
             let range = match after {
-                Some(after) => ids.range::<KeyId, _>((
+                Some(after) => keys.ids.range::<KeyId, _>((
                     std::ops::Bound::Excluded(after),
                     std::ops::Bound::Unbounded,
                 )),
-                None => ids.range::<KeyId, _>(..),
+                None => keys.ids.range::<KeyId, _>(..),
             };
             range.take(limit).cloned().collect()
         };
@@ -172,5 +382,114 @@ impl KeyStoreWrite for MemoryStore {
             }
             None => Err(StoreError::NotFound),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client_ip::IpAllowlist;
+    use crate::scope::ScopeSet;
+    use std::time::UNIX_EPOCH;
+
+    fn at(secs: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(1_700_000_000 + secs)
+    }
+
+    fn record(id: &str, account: &str) -> KeyRecord {
+        KeyRecord {
+            id: KeyId::from(id),
+            account_id: AccountId::from(account),
+            name: "k".into(),
+            prefix: "tc_".into(),
+            start: "tc_abcd".into(),
+            environment: None,
+            scopes: ScopeSet::new(),
+            ips: IpAllowlist::any(),
+            expires_at: None,
+            revoked_at: None,
+            disabled: false,
+            rate_limit: None,
+            metadata: Default::default(),
+            digest: crate::KeyHasher::sha256().digest(id),
+            previous: None,
+            created_at: at(0),
+            updated_at: at(0),
+            last_used_at: None,
+        }
+    }
+
+    async fn revoke(store: &MemoryStore, id: &str, when: SystemTime) {
+        let mut r = store.get(&KeyId::from(id)).await.unwrap().unwrap();
+        r.revoked_at = Some(when);
+        store.replace(r).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn revoked_keys_are_purged_after_the_retention() {
+        let store = MemoryStore::new().revoked_retention(Some(Duration::from_secs(100)));
+        store
+            .insert(record("ak_1", "a"), None, at(0))
+            .await
+            .unwrap();
+        store
+            .insert(record("ak_2", "a"), None, at(0))
+            .await
+            .unwrap();
+        revoke(&store, "ak_1", at(10)).await;
+        assert_eq!(store.purge(at(109)), 0);
+        assert_eq!(store.len(), 2);
+        assert_eq!(store.purge(at(110)), 1);
+        assert_eq!(store.len(), 1);
+        assert!(store.get(&KeyId::from("ak_1")).await.unwrap().is_none());
+        let digest = record("ak_1", "a").digest;
+        assert!(store.find_by_digest(&digest).await.unwrap().is_none());
+        let listed = store.list(&AccountId::from("a"), None, 10).await.unwrap();
+        assert_eq!(listed.len(), 1);
+        // An insert purges too.
+        revoke(&store, "ak_2", at(200)).await;
+        store
+            .insert(record("ak_3", "b"), None, at(300))
+            .await
+            .unwrap();
+        assert_eq!(store.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_account_keeps_a_bounded_number_of_ended_keys() {
+        let store = MemoryStore::new()
+            .revoked_retention(None)
+            .max_ended_keys_per_account(Some(3));
+        for i in 0..10 {
+            let id = format!("ak_{i:02}");
+            let mut r = record(&id, "a");
+            if i % 2 == 1 {
+                // Odd keys expire at i seconds; even ones are revoked at i seconds.
+                r.expires_at = Some(at(i));
+            }
+            store.insert(r, None, at(i)).await.unwrap();
+            if i % 2 == 0 {
+                revoke(&store, &id, at(i)).await;
+            }
+        }
+        // Another account's keys are untouched by a's bound.
+        store
+            .insert(record("ak_b", "b"), None, at(0))
+            .await
+            .unwrap();
+        store
+            .insert(record("ak_z", "a"), None, at(20))
+            .await
+            .unwrap();
+        let kept: Vec<String> = store
+            .list(&AccountId::from("a"), None, 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.id.to_string())
+            .collect();
+        // The three most recently ended (7, 8, 9) and the new key.
+        assert_eq!(kept, ["ak_07", "ak_08", "ak_09", "ak_z"]);
+        assert_eq!(store.len(), 5);
     }
 }

@@ -144,6 +144,15 @@ impl Harness {
         }
     }
 
+    /// Another deployment over the same store and clock, which `configure` adjusts, with
+    /// its own manager: two deployments sharing one store.
+    pub fn sibling(
+        &self,
+        configure: impl FnOnce(KeygateBuilder<Managed>) -> KeygateBuilder<Managed>,
+    ) -> (Keygate, KeyManager) {
+        configure(Keygate::managed(self.store.clone()).clock(self.clock.clone())).build()
+    }
+
     /// Creates a key in `account` with `scopes`; returns (id, plaintext).
     pub async fn key(&self, account: &str, scopes: &[&str]) -> (keygate::KeyId, String) {
         self.key_with(
