@@ -224,14 +224,15 @@ async fn list(
 ) -> Result<Response, ApiError> {
     let mut limit = None;
     let mut cursor = None;
-    for (name, value) in form_pairs(query.as_deref().unwrap_or("")) {
-        match name.as_str() {
+    for (name, value) in form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes()).take(32)
+    {
+        match name.as_ref() {
             "limit" => {
                 limit = Some(value.parse::<usize>().map_err(|_| {
                     bad_request("limit: must be a whole number between 1 and 100".into())
                 })?)
             }
-            "cursor" => cursor = Some(value),
+            "cursor" => cursor = Some(value.into_owned()),
             _ => {}
         }
     }
@@ -240,47 +241,6 @@ async fn list(
         .list(limit, cursor.as_deref())
         .await?;
     Ok(axum::Json(page).into_response())
-}
-
-/// `application/x-www-form-urlencoded` pairs, leniently decoded.
-fn form_pairs(query: &str) -> Vec<(String, String)> {
-    query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .take(32)
-        .map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (percent_decode(k), percent_decode(v))
-        })
-        .collect()
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let decoded = (bytes[i] == b'%')
-            .then(|| bytes.get(i + 1..i + 3))
-            .flatten()
-            .and_then(|hex| std::str::from_utf8(hex).ok())
-            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
-        match (decoded, bytes[i]) {
-            (Some(b), _) => {
-                out.push(b);
-                i += 3;
-            }
-            (None, b'+') => {
-                out.push(b' ');
-                i += 1;
-            }
-            (None, b) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 async fn show(

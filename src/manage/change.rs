@@ -1,0 +1,165 @@
+//! Changing a key: update, revoke, roll.
+
+use std::time::Duration;
+
+use crate::store::record::{AccountId, GraceDigest, KeyId};
+use crate::store::KeyStoreWrite;
+
+use super::confine::Actor;
+use super::validate::{parse_ips, validate_name, validate_rate_limit};
+use super::*;
+
+impl KeyManager {
+    /// Changes fields of key `id` of `account`.
+    pub async fn update(
+        &self,
+        account: &AccountId,
+        id: &KeyId,
+        update: KeyUpdate,
+    ) -> Result<KeyView, ManageError> {
+        self.update_as(account, id, update, None).await
+    }
+
+    pub(crate) async fn update_as(
+        &self,
+        account: &AccountId,
+        id: &KeyId,
+        update: KeyUpdate,
+        actor: Option<&Actor<'_>>,
+    ) -> Result<KeyView, ManageError> {
+        let name = update.name.as_deref().map(validate_name).transpose()?;
+        let scopes = update
+            .scopes
+            .as_deref()
+            .map(|s| self.scopes(s))
+            .transpose()?;
+        let ips = update.ips.as_deref().map(parse_ips).transpose()?;
+        if let Some(limit) = &update.rate_limit {
+            validate_rate_limit(limit.as_ref())?;
+        }
+        if let Some(metadata) = &update.metadata {
+            self.check_metadata(metadata)?;
+        }
+        let _write = self.write.lock().await;
+        let old = self.record_in(account, id, actor).await?;
+        if old.revoked_at.is_some() {
+            return Err(ManageError::Revoked);
+        }
+        let mut new = old.clone();
+        if let Some(v) = name {
+            new.name = v;
+        }
+        if let Some(v) = scopes {
+            new.scopes = v;
+        }
+        if let Some(v) = ips {
+            new.ips = v;
+        }
+        if let Some(v) = update.expires_at {
+            new.expires_at = v;
+        }
+        if let Some(v) = update.rate_limit {
+            new.rate_limit = v;
+        }
+        if let Some(v) = update.metadata {
+            new.metadata = v;
+        }
+        if let Some(v) = update.disabled {
+            new.disabled = v;
+        }
+        if let Some(actor) = actor {
+            actor.bounds(&old)?;
+            actor.bounds(&new)?;
+        }
+        new.updated_at = self.now();
+        self.store.replace(new.clone()).await?;
+        self.gate.invalidate_local(&old);
+        tracing::info!(target: "keygate::audit", action = "update", key_id = id.as_str(), account_id = account.as_str(), "api key updated");
+        Ok(KeyView::from(&new))
+    }
+
+    /// Revokes key `id` of `account`. Idempotent: revoking a revoked key succeeds and
+    /// changes nothing. Once this returns, the key fails on the very next request in
+    /// this process.
+    pub async fn revoke(&self, account: &AccountId, id: &KeyId) -> Result<Revoked, ManageError> {
+        self.revoke_as(account, id, None).await
+    }
+
+    pub(crate) async fn revoke_as(
+        &self,
+        account: &AccountId,
+        id: &KeyId,
+        actor: Option<&Actor<'_>>,
+    ) -> Result<Revoked, ManageError> {
+        let _write = self.write.lock().await;
+        let old = self.record_in(account, id, actor).await?;
+        if old.revoked_at.is_some() {
+            self.gate.invalidate_local(&old);
+            return Ok(Revoked::Already);
+        }
+        if let Some(actor) = actor {
+            actor.bounds(&old)?;
+        }
+        let mut new = old.clone();
+        let now = self.now();
+        new.revoked_at = Some(now);
+        new.updated_at = now;
+        new.previous = None;
+        self.store.replace(new).await?;
+        self.gate.invalidate_local(&old);
+        tracing::info!(target: "keygate::audit", action = "revoke", key_id = id.as_str(), account_id = account.as_str(), "api key revoked");
+        Ok(Revoked::Now)
+    }
+
+    /// Issues a new secret for key `id`, returned once. The old secret keeps working for
+    /// `grace` (Stripe's roll, Tenbyte's reset-key); `None` or zero ends it at once.
+    pub async fn roll(
+        &self,
+        account: &AccountId,
+        id: &KeyId,
+        grace: Option<Duration>,
+    ) -> Result<CreatedKey, ManageError> {
+        self.roll_as(account, id, grace, None).await
+    }
+
+    pub(crate) async fn roll_as(
+        &self,
+        account: &AccountId,
+        id: &KeyId,
+        grace: Option<Duration>,
+        actor: Option<&Actor<'_>>,
+    ) -> Result<CreatedKey, ManageError> {
+        let _write = self.write.lock().await;
+        let old = self.record_in(account, id, actor).await?;
+        if old.revoked_at.is_some() {
+            return Err(ManageError::Revoked);
+        }
+        if let Some(actor) = actor {
+            actor.bounds(&old)?;
+        }
+        let prefix = self
+            .gate
+            .format()
+            .prefix(&old.prefix)
+            .cloned()
+            .ok_or_else(|| ManageError::InvalidRequest("prefix: no longer accepted".into()))?;
+        let key = self.gate.format().generate(&prefix);
+        let now = self.now();
+        let mut new = old.clone();
+        new.digest = self.gate.hasher().digest(key.expose_secret());
+        new.start = key.start().to_owned();
+        new.previous = grace.filter(|g| !g.is_zero()).map(|g| GraceDigest {
+            digest: old.digest,
+            until: now + g,
+        });
+        new.updated_at = now;
+        self.store.replace(new.clone()).await?;
+        self.gate.invalidate_local(&old);
+        self.gate.invalidate_local(&new);
+        tracing::info!(target: "keygate::audit", action = "roll", key_id = id.as_str(), account_id = account.as_str(), grace_seconds = grace.map(|g| g.as_secs()), "api key rolled");
+        Ok(CreatedKey {
+            view: KeyView::from(&new),
+            key,
+        })
+    }
+}

@@ -1,0 +1,65 @@
+//! [`ManagerConfig`]: the settings of a [`crate::KeyManager`].
+
+use serde::Serialize;
+
+use super::DEFAULT_MAX_METADATA_BYTES;
+use crate::scope::ScopeSet;
+
+/// Settings for a [`crate::KeyManager`], given to [`crate::builder::KeygateBuilder::manager_config`].
+///
+/// It reads from configuration files; missing fields keep their defaults.
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct ManagerConfig {
+    /// Most active keys per account; `None` for no cap. Default: 50 (Bytekit).
+    pub max_active_keys: Option<usize>,
+    /// Prefix of public key ids. Default: `ak_`.
+    pub id_prefix: String,
+    /// When set, only these scopes may be given to keys.
+    pub allowed_scopes: Option<ScopeSet>,
+    /// Largest metadata of a key, in bytes of its JSON form. Default: 4096
+    /// ([`DEFAULT_MAX_METADATA_BYTES`]).
+    pub max_metadata_bytes: usize,
+}
+
+impl ManagerConfig {
+    /// Sets [`ManagerConfig::max_active_keys`].
+    #[must_use]
+    pub fn max_active_keys(mut self, cap: Option<usize>) -> Self {
+        self.max_active_keys = cap;
+        self
+    }
+
+    /// Sets [`ManagerConfig::id_prefix`].
+    #[must_use]
+    pub fn id_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.id_prefix = prefix.into();
+        self
+    }
+
+    /// Sets [`ManagerConfig::max_metadata_bytes`].
+    #[must_use]
+    pub fn max_metadata_bytes(mut self, bytes: usize) -> Self {
+        self.max_metadata_bytes = bytes;
+        self
+    }
+
+    /// Sets [`ManagerConfig::allowed_scopes`].
+    #[must_use]
+    pub fn allowed_scopes(mut self, scopes: Option<ScopeSet>) -> Self {
+        self.allowed_scopes = scopes;
+        self
+    }
+}
+
+impl Default for ManagerConfig {
+    fn default() -> Self {
+        Self {
+            max_active_keys: Some(50),
+            id_prefix: "ak_".to_owned(),
+            allowed_scopes: None,
+            max_metadata_bytes: DEFAULT_MAX_METADATA_BYTES,
+        }
+    }
+}

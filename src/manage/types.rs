@@ -1,0 +1,258 @@
+//! The inputs and outputs of management calls.
+
+use std::time::SystemTime;
+
+use serde::Serialize;
+
+use crate::client_ip::IpAllowlist;
+use crate::key::{ApiKey, Environment};
+use crate::scope::ScopeSet;
+use crate::store::record::{AccountId, KeyId, KeyRecord, RateLimit};
+
+/// The input of [`crate::KeyManager::create`].
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct NewKey {
+    /// 1 to 50 characters, at least one of them visible, with no control or
+    /// bidirectional-formatting characters.
+    pub name: String,
+    /// Scope names.
+    pub scopes: Vec<String>,
+    /// Addresses and CIDR networks; empty for any (or, through an [`crate::ActingManager`],
+    /// for the acting key's own allowlist).
+    pub ips: Vec<String>,
+    /// Expiry (through an [`crate::ActingManager`], `None` is the acting key's own).
+    pub expires_at: Option<SystemTime>,
+    /// Per-key quota; `None` for the deployment default (through an [`crate::ActingManager`],
+    /// the acting key's own quota when it has one).
+    pub rate_limit: Option<RateLimit>,
+    /// Free-form metadata, at most [`crate::ManagerConfig::max_metadata_bytes`] as JSON.
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+    /// The environment, which picks the prefix. `None` picks an environment-neutral
+    /// prefix, or the deployment's environment when it has one.
+    pub environment: Option<Environment>,
+    /// An explicit prefix, overriding `environment`.
+    pub prefix: Option<String>,
+}
+
+impl NewKey {
+    /// A key with this name and nothing else.
+    pub fn named(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            ..Self::default()
+        }
+    }
+
+    /// Sets the scopes.
+    pub fn scopes<I: IntoIterator<Item = S>, S: Into<String>>(mut self, scopes: I) -> Self {
+        self.scopes = scopes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets the IP allowlist.
+    pub fn ips<I: IntoIterator<Item = S>, S: Into<String>>(mut self, ips: I) -> Self {
+        self.ips = ips.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets the expiry.
+    pub fn expires_at(mut self, at: SystemTime) -> Self {
+        self.expires_at = Some(at);
+        self
+    }
+
+    /// Sets a per-key quota.
+    pub fn rate_limit(mut self, limit: RateLimit) -> Self {
+        self.rate_limit = Some(limit);
+        self
+    }
+
+    /// Sets the environment.
+    pub fn environment(mut self, environment: Environment) -> Self {
+        self.environment = Some(environment);
+        self
+    }
+
+    /// Sets an explicit prefix.
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = Some(prefix.into());
+        self
+    }
+
+    /// Sets the metadata.
+    pub fn metadata(mut self, metadata: serde_json::Map<String, serde_json::Value>) -> Self {
+        self.metadata = metadata;
+        self
+    }
+}
+
+/// The input of [`crate::KeyManager::update`]: `None` leaves a field as it is.
+///
+/// ```
+/// use keygate::KeyUpdate;
+///
+/// let update = KeyUpdate::default().name("renamed").disabled(true);
+/// assert_eq!(update.disabled, Some(true));
+/// ```
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct KeyUpdate {
+    /// New name.
+    pub name: Option<String>,
+    /// New scopes.
+    pub scopes: Option<Vec<String>>,
+    /// New IP allowlist.
+    pub ips: Option<Vec<String>>,
+    /// New expiry; `Some(None)` removes it.
+    pub expires_at: Option<Option<SystemTime>>,
+    /// New quota; `Some(None)` returns to the deployment default.
+    pub rate_limit: Option<Option<RateLimit>>,
+    /// New metadata.
+    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Disable (`true`) or enable (`false`) the key.
+    pub disabled: Option<bool>,
+}
+
+impl KeyUpdate {
+    /// Renames the key.
+    #[must_use]
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Replaces the scopes.
+    #[must_use]
+    pub fn scopes<I: IntoIterator<Item = S>, S: Into<String>>(mut self, scopes: I) -> Self {
+        self.scopes = Some(scopes.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Replaces the IP allowlist (empty for any address).
+    #[must_use]
+    pub fn ips<I: IntoIterator<Item = S>, S: Into<String>>(mut self, ips: I) -> Self {
+        self.ips = Some(ips.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Sets (`Some`) or removes (`None`) the expiry.
+    #[must_use]
+    pub fn expires_at(mut self, at: Option<SystemTime>) -> Self {
+        self.expires_at = Some(at);
+        self
+    }
+
+    /// Sets (`Some`) or removes (`None`) the per-key quota.
+    #[must_use]
+    pub fn rate_limit(mut self, limit: Option<RateLimit>) -> Self {
+        self.rate_limit = Some(limit);
+        self
+    }
+
+    /// Replaces the metadata.
+    #[must_use]
+    pub fn metadata(mut self, metadata: serde_json::Map<String, serde_json::Value>) -> Self {
+        self.metadata = Some(metadata);
+        self
+    }
+
+    /// Disables (`true`) or enables (`false`) the key.
+    #[must_use]
+    pub fn disabled(mut self, disabled: bool) -> Self {
+        self.disabled = Some(disabled);
+        self
+    }
+}
+
+/// A key as management shows it: no plaintext and no digest, ever.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct KeyView {
+    /// Public id.
+    pub id: KeyId,
+    /// Owning account.
+    pub account_id: AccountId,
+    /// Name.
+    pub name: String,
+    /// Prefix, such as `sk_live_`.
+    pub prefix: String,
+    /// Prefix plus four characters, to recognise the key.
+    pub start: String,
+    /// Environment.
+    pub environment: Option<Environment>,
+    /// Scopes.
+    pub scopes: ScopeSet,
+    /// IP allowlist.
+    pub ips: IpAllowlist,
+    /// Expiry (RFC 3339).
+    pub expires_at: Option<String>,
+    /// Last use (RFC 3339), tracked coarsely.
+    pub last_used_at: Option<String>,
+    /// Creation (RFC 3339).
+    pub created_at: String,
+    /// Last change (RFC 3339).
+    pub updated_at: String,
+    /// Revocation (RFC 3339).
+    pub revoked_at: Option<String>,
+    /// Whether the key is disabled.
+    pub disabled: bool,
+    /// Per-key quota; `null` for the deployment default.
+    pub rate_limit: Option<RateLimit>,
+    /// Metadata.
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+}
+
+/// RFC 3339 with milliseconds, UTC.
+pub fn rfc3339(at: SystemTime) -> String {
+    humantime::format_rfc3339_millis(at).to_string()
+}
+
+impl From<&KeyRecord> for KeyView {
+    fn from(r: &KeyRecord) -> Self {
+        Self {
+            id: r.id.clone(),
+            account_id: r.account_id.clone(),
+            name: r.name.clone(),
+            prefix: r.prefix.clone(),
+            start: r.start.clone(),
+            environment: r.environment,
+            scopes: r.scopes.clone(),
+            ips: r.ips.clone(),
+            expires_at: r.expires_at.map(rfc3339),
+            last_used_at: r.last_used_at.map(rfc3339),
+            created_at: rfc3339(r.created_at),
+            updated_at: rfc3339(r.updated_at),
+            revoked_at: r.revoked_at.map(rfc3339),
+            disabled: r.disabled,
+            rate_limit: r.rate_limit,
+            metadata: r.metadata.clone(),
+        }
+    }
+}
+
+/// A new key, or a rolled one: the record and its plaintext, shown this once.
+#[derive(Debug)]
+pub struct CreatedKey {
+    /// The key's public view.
+    pub view: KeyView,
+    /// The plaintext. It cannot be retrieved again from anywhere.
+    pub key: ApiKey,
+}
+
+/// One page of [`crate::KeyManager::list`].
+#[derive(Clone, Debug, Serialize)]
+pub struct Page {
+    /// The keys, oldest first.
+    pub data: Vec<KeyView>,
+    /// Pass as `cursor` for the next page; `None` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Whether [`crate::KeyManager::revoke`] changed anything.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Revoked {
+    /// The key is now revoked.
+    Now,
+    /// It was revoked already; nothing changed.
+    Already,
+}
