@@ -70,6 +70,10 @@ pub use manage::{
     rfc3339, ActingManager, CreatedKey, KeyManager, KeyUpdate, KeyView, ManageError, Managed,
     ManagerConfig, NewKey, Page, Revoked, DEFAULT_PAGE_SIZE, MAX_NAME_LEN, MAX_PAGE_SIZE,
 };
+#[cfg(feature = "redis")]
+pub use ratelimit::{
+    BreakerState, OutagePolicy, RedisLimiter, RedisLimiterConfig, RedisLimiterStats,
+};
 pub use ratelimit::{RateLimitConfig, RateLimitKey, RateLimitStatus};
 pub use scope::policy::{PolicyDecision, ScopePolicy, Unmatched};
 pub use scope::{

@@ -90,19 +90,14 @@ impl Verifier {
     ) -> Result<Option<RateLimitStatus>, Refusal> {
         let mut reported: Option<RateLimitStatus> = None;
         let buckets = [
-            (&key.tier, &key.limit_key),
-            (&key.account_tier, &key.account_key),
+            (&key.tier, false, &key.limit_key),
+            (&key.account_tier, true, &key.account_key),
         ];
-        for (tier, counted) in buckets {
+        for (tier, account, counted) in buckets {
             let Some(tier) = tier else { continue };
-            match self.limits.check(tier, counted, now) {
-                Ok(status) => {
-                    if reported.is_none_or(|r| status.remaining < r.remaining) {
-                        reported = Some(status);
-                    }
-                }
-                Err((retry_after, status)) => {
-                    return Err((AuthError::RateLimited { retry_after }, Some(status)))
+            if let Some(status) = self.limits.take(tier, account, counted, now)? {
+                if reported.is_none_or(|r| status.remaining < r.remaining) {
+                    reported = Some(status);
                 }
             }
         }
