@@ -16,7 +16,9 @@ use redis_support::*;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use keygate::{Clock, MemoryStore, RateLimit, RateLimitKey, RedisLimiter, RedisLimiterConfig};
+use keygate::{
+    Clock, Keygate, MemoryStore, RateLimit, RateLimitKey, RedisLimiter, RedisLimiterConfig,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn four_instances_admit_one_shared_quota_within_five_percent() {
@@ -230,6 +232,36 @@ async fn a_bucket_drained_by_another_instance_refuses_with_the_wait_redis_gives(
     assert_eq!(refused.header("retry-after"), Some("2"));
     assert_eq!(header(&refused, "x-ratelimit-remaining"), Some(0));
     assert_eq!(limiter.stats().advances, 1);
+    cleanup(&url, &prefix).await;
+}
+
+#[tokio::test]
+async fn idle_shared_buckets_are_dropped_by_maintenance_once_full_again() {
+    let url = shared_url();
+    let prefix = unique_prefix("maintenance");
+    let (clock, time) = Clock::manual(t0());
+    let store = Arc::new(MemoryStore::new());
+    let (_, key) = create_key(&store, "acct_1").await;
+    let limiter = RedisLimiter::new(&url, config(&prefix)).unwrap();
+    let gate = Keygate::builder(store.clone())
+        .clock(clock)
+        .rate_limits(per_key(RateLimit::new(1, 5)))
+        .shared_rate_limits(limiter.clone())
+        .build();
+    let mut svc = tower::Layer::layer(&gate.layer(), Echo);
+    assert_eq!(send(&mut svc, get("/", Some(&key))).await.status, 200);
+    eventually("the lease", || limiter.stats().refills == 1).await;
+    assert_eq!(limiter.stats().buckets, 1);
+
+    // Five seconds refill the bucket in Redis; after one more it is idle here.
+    time.advance(Duration::from_secs(5));
+    gate.run_maintenance();
+    assert_eq!(limiter.stats().buckets, 1, "not idle long enough");
+    time.advance(Duration::from_secs(1));
+    gate.run_maintenance();
+    assert_eq!(limiter.stats().buckets, 0);
+    assert_eq!(gate.stats().rate_limit_buckets, 0);
+    assert_eq!(send(&mut svc, get("/", Some(&key))).await.status, 200);
     cleanup(&url, &prefix).await;
 }
 
