@@ -76,6 +76,11 @@ pub use layer::KeygateLayer;
 pub use manage::{
     ActingManager, CreatedKey, KeyManager, KeyUpdate, KeyView, ManageError, ManagerConfig, NewKey,
 };
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use ratelimit::{
+    BreakerState, OutagePolicy, RedisLimiter, RedisLimiterConfig, RedisLimiterStats,
+};
 pub use ratelimit::{RateLimitConfig, RateLimitKey};
 pub use scope::{Scope, ScopeImplications, ScopePolicy, ScopeRequirement, ScopeSet};
 pub use store::{

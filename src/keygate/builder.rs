@@ -43,6 +43,8 @@ pub struct KeygateBuilder<M = ReadOnly> {
     key_source: KeySource,
     store_timeout: Duration,
     last_used_interval: Duration,
+    #[cfg(feature = "redis")]
+    shared_limits: Option<crate::ratelimit::RedisLimiter>,
 }
 
 impl Keygate {
@@ -72,6 +74,8 @@ impl<M> KeygateBuilder<M> {
             key_source: KeySource::default(),
             store_timeout: Duration::from_secs(2),
             last_used_interval: Duration::from_secs(60),
+            #[cfg(feature = "redis")]
+            shared_limits: None,
         }
     }
 
@@ -163,6 +167,16 @@ impl<M> KeygateBuilder<M> {
         self
     }
 
+    /// Keep the rate-limit buckets in Redis, shared by every instance, instead of in
+    /// this process. The quotas stay those of [`KeygateBuilder::rate_limits`]. Off by
+    /// default.
+    #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    pub fn shared_rate_limits(mut self, limiter: crate::ratelimit::RedisLimiter) -> Self {
+        self.shared_limits = Some(limiter);
+        self
+    }
+
     /// The builder's state.
     pub(crate) fn mode_mut(&mut self) -> &mut M {
         &mut self.mode
@@ -171,7 +185,10 @@ impl<M> KeygateBuilder<M> {
     /// Builds the core; `writer` turns on `last_used_at` tracking.
     pub(crate) fn build_core(self, writer: Option<Arc<dyn KeyStoreWrite>>) -> (Keygate, M) {
         let id = Keygate::next_id();
-        let limits = Arc::new(RateLimits::new(self.rate_limits, self.clock.clone()));
+        let limits = RateLimits::new(self.rate_limits, self.clock.clone());
+        #[cfg(feature = "redis")]
+        let limits = limits.with_shared(self.shared_limits);
+        let limits = Arc::new(limits);
         let resolver = Resolver {
             gate: id,
             clock: self.clock.clone(),

@@ -6,6 +6,21 @@
 //! limiter (a *tier*); a per-key override gets its own tier. Idle state is dropped by
 //! [`crate::Keygate::run_maintenance`], which also runs by itself every
 //! [`RateLimitConfig::maintenance_interval`].
+//!
+//! With the `redis` feature, a [`RedisLimiter`] moves the buckets to Redis so that every
+//! instance shares them (see its module docs); the tiers then only name the quotas, and
+//! serve as each instance's local share during a Redis outage.
+
+#[cfg(feature = "redis")]
+mod breaker;
+#[cfg(feature = "redis")]
+mod lease;
+#[cfg(feature = "redis")]
+mod redis;
+#[cfg(feature = "redis")]
+mod redis_config;
+#[cfg(feature = "redis")]
+mod script;
 
 use std::cell::RefCell;
 use std::num::NonZeroU32;
@@ -20,7 +35,18 @@ use governor::{Quota, RateLimiter};
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::clock::{unix_seconds_ceil, Clock};
+use crate::error::AuthError;
 use crate::store::record::RateLimit;
+
+#[cfg(feature = "redis")]
+pub use self::breaker::BreakerState;
+#[cfg(feature = "redis")]
+pub use self::redis::{RedisLimiter, RedisLimiterStats};
+#[cfg(feature = "redis")]
+pub use self::redis_config::{OutagePolicy, RedisLimiterConfig};
+
+/// A refused request, with the rate-limit state to report when there is one.
+pub(crate) type Refusal = (AuthError, Option<RateLimitStatus>);
 
 /// What a limit is counted against. In configuration files: `"per_key"` or
 /// `"per_account"`.
@@ -224,6 +250,9 @@ pub(crate) struct RateLimits {
     clock: Clock,
     tiers: DashMap<RateLimit, Arc<Tier>>,
     last_maintenance: AtomicU64,
+    /// Buckets shared through Redis, when configured.
+    #[cfg(feature = "redis")]
+    shared: Option<RedisLimiter>,
 }
 
 impl RateLimits {
@@ -233,7 +262,16 @@ impl RateLimits {
             clock,
             tiers: DashMap::new(),
             last_maintenance: AtomicU64::new(0),
+            #[cfg(feature = "redis")]
+            shared: None,
         }
+    }
+
+    /// Keeps the buckets in Redis, shared by every instance.
+    #[cfg(feature = "redis")]
+    pub(crate) fn with_shared(mut self, shared: Option<RedisLimiter>) -> Self {
+        self.shared = shared;
+        self
     }
 
     pub(crate) fn config(&self) -> &RateLimitConfig {
@@ -260,7 +298,43 @@ impl RateLimits {
         Some(tier.clone())
     }
 
-    /// Takes one request from `key`'s bucket in `tier`.
+    /// Takes one request from the bucket of `key` (a key id, or with `account` an
+    /// account id) in `tier`: in Redis when shared limits are configured, else here.
+    /// `Ok(None)`: admitted with nothing to report.
+    pub(crate) fn take(
+        &self,
+        tier: &Tier,
+        account: bool,
+        key: &Arc<str>,
+        now: SystemTime,
+    ) -> Result<Option<RateLimitStatus>, Refusal> {
+        #[cfg(feature = "redis")]
+        if let Some(shared) = &self.shared {
+            self.maybe_maintain(now);
+            return shared.take(tier.quota, account, key, &self.clock, now, |share| {
+                self.take_local(self.tier_for(Some(share)).as_deref(), key, now)
+            });
+        }
+        let _ = account;
+        self.take_local(Some(tier), key, now)
+    }
+
+    fn take_local(
+        &self,
+        tier: Option<&Tier>,
+        key: &Arc<str>,
+        now: SystemTime,
+    ) -> Result<Option<RateLimitStatus>, Refusal> {
+        let Some(tier) = tier else { return Ok(None) };
+        match self.check(tier, key, now) {
+            Ok(status) => Ok(Some(status)),
+            Err((retry_after, status)) => {
+                Err((AuthError::RateLimited { retry_after }, Some(status)))
+            }
+        }
+    }
+
+    /// Takes one request from `key`'s bucket in `tier`, in this process.
     pub(crate) fn check(
         &self,
         tier: &Tier,
@@ -319,65 +393,22 @@ impl RateLimits {
         self.tiers
             .retain(|_, tier| !(tier.limiter.is_empty() && Arc::strong_count(tier) == 1));
         self.tiers.shrink_to_fit();
+        #[cfg(feature = "redis")]
+        if let Some(shared) = &self.shared {
+            shared.maintain(self.clock.now());
+        }
     }
 
-    /// Number of buckets held, over all tiers.
+    /// Number of buckets held, over all tiers (and shared buckets).
     pub(crate) fn tracked(&self) -> usize {
-        self.tiers.iter().map(|t| t.limiter.len()).sum()
+        let local: usize = self.tiers.iter().map(|t| t.limiter.len()).sum();
+        #[cfg(feature = "redis")]
+        if let Some(shared) = &self.shared {
+            return local + shared.tracked();
+        }
+        local
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn limits(quota: RateLimit) -> (RateLimits, crate::ManualClock) {
-        let (clock, manual) = Clock::manual(UNIX_EPOCH + Duration::from_secs(1_000));
-        let config = RateLimitConfig {
-            default_quota: Some(quota),
-            ..RateLimitConfig::default()
-        };
-        (RateLimits::new(config, clock), manual)
-    }
-
-    #[test]
-    fn burst_then_refusal_then_replenish() {
-        let (limits, manual) = limits(RateLimit::new(2, 3));
-        let tier = limits.tier_for(limits.config().default_quota).unwrap();
-        let key: Arc<str> = "ak_1".into();
-        let seen: Vec<u32> = (0..3)
-            .map(|_| limits.check(&tier, &key, manual.now()).unwrap().remaining)
-            .collect();
-        assert_eq!(seen, [2, 1, 0]);
-        let (wait, status) = limits.check(&tier, &key, manual.now()).unwrap_err();
-        assert_eq!(wait, Duration::from_millis(500));
-        assert_eq!(status.remaining, 0);
-        manual.advance(Duration::from_millis(500));
-        assert_eq!(
-            limits.check(&tier, &key, manual.now()).unwrap().remaining,
-            0
-        );
-    }
-
-    #[test]
-    fn number_headers_are_exact_for_small_and_large_values() {
-        for n in [0, 1, 999, 4095, 4096, 1_700_000_001, u64::MAX] {
-            assert_eq!(number(n), n.to_string().as_str());
-            assert_eq!(number(n), n.to_string().as_str(), "cached value");
-        }
-    }
-
-    #[test]
-    fn idle_state_is_dropped() {
-        let (limits, manual) = limits(RateLimit::new(10, 10));
-        let tier = limits.tier_for(limits.config().default_quota).unwrap();
-        for i in 0..1000 {
-            let key: Arc<str> = format!("ak_{i}").into();
-            limits.check(&tier, &key, manual.now()).unwrap();
-        }
-        assert_eq!(limits.tracked(), 1000);
-        manual.advance(Duration::from_secs(2));
-        limits.maintain();
-        assert_eq!(limits.tracked(), 0);
-    }
-}
+mod tests;

@@ -90,21 +90,16 @@ impl Verifier {
     ) -> Result<Option<RateLimitStatus>, Refusal> {
         let mut reported: Option<RateLimitStatus> = None;
         let buckets = [
-            (&key.tier, &key.limit_key),
-            (&key.account_tier, &key.account_key),
+            (&key.tier, false, &key.limit_key),
+            (&key.account_tier, true, &key.account_key),
         ];
-        for (tier, counted) in buckets {
+        for (tier, account, counted) in buckets {
             let Some(tier) = tier else { continue };
-            let checked = self.limits.check(tier, counted, now);
-            self.cache.metrics.rate_limit(checked.is_ok());
-            match checked {
-                Ok(status) => {
-                    if reported.is_none_or(|r| status.remaining < r.remaining) {
-                        reported = Some(status);
-                    }
-                }
-                Err((retry_after, status)) => {
-                    return Err((AuthError::RateLimited { retry_after }, Some(status)))
+            let taken = self.limits.take(tier, account, counted, now);
+            self.cache.metrics.rate_limit(taken.is_ok());
+            if let Some(status) = taken? {
+                if reported.is_none_or(|r| status.remaining < r.remaining) {
+                    reported = Some(status);
                 }
             }
         }
