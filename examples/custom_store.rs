@@ -233,6 +233,7 @@ fn record(line: KeyLine, format: &KeyFormat, loaded_at: SystemTime) -> Result<Ke
         created_at: loaded_at,
         updated_at: loaded_at,
         last_used_at: None,
+        version: 0,
     })
 }
 

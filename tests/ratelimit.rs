@@ -604,6 +604,7 @@ async fn limiter_state_for_100_000_keys_is_dropped_once_they_are_idle() {
             created_at: t0(),
             updated_at: t0(),
             last_used_at: None,
+            version: 0,
         };
         store.insert(record, None, t0()).await.unwrap();
         keys.push(format!("Bearer {}", key.expose_secret()));

@@ -425,6 +425,7 @@ impl KeyManager {
             created_at: now,
             updated_at: now,
             last_used_at: None,
+            version: 0,
         };
         self.store
             .insert(record.clone(), self.config.max_active_keys, now)
@@ -500,7 +501,7 @@ impl KeyManager {
         account: &AccountId,
         id: &KeyId,
         update: KeyUpdate,
-        guard: impl FnOnce(&KeyRecord, &KeyRecord) -> Result<(), ManageError>,
+        guard: impl Fn(&KeyRecord, &KeyRecord) -> Result<(), ManageError>,
     ) -> Result<KeyView, ManageError> {
         let name = update.name.as_deref().map(validate_name).transpose()?;
         let scopes = update
@@ -513,35 +514,39 @@ impl KeyManager {
             validate_rate_limit(limit.as_ref())?;
         }
         let _write = self.write.lock().await;
-        let old = self.record_in(account, id).await?;
-        if old.revoked_at.is_some() {
-            return Err(ManageError::Revoked);
-        }
-        let mut new = old.clone();
-        if let Some(v) = name {
-            new.name = v;
-        }
-        if let Some(v) = scopes {
-            new.scopes = v;
-        }
-        if let Some(v) = ips {
-            new.ips = v;
-        }
-        if let Some(v) = update.expires_at {
-            new.expires_at = v;
-        }
-        if let Some(v) = update.rate_limit {
-            new.rate_limit = v;
-        }
-        if let Some(v) = update.metadata {
-            new.metadata = v;
-        }
-        if let Some(v) = update.disabled {
-            new.disabled = v;
-        }
-        guard(&old, &new)?;
-        new.updated_at = self.now();
-        self.store.replace(new.clone()).await?;
+        let (old, new) = retry_on_conflict(|| async {
+            let old = self.record_in(account, id).await?;
+            if old.revoked_at.is_some() {
+                return Err(ManageError::Revoked);
+            }
+            let mut new = old.clone();
+            if let Some(v) = &name {
+                new.name = v.clone();
+            }
+            if let Some(v) = &scopes {
+                new.scopes = v.clone();
+            }
+            if let Some(v) = &ips {
+                new.ips = v.clone();
+            }
+            if let Some(v) = update.expires_at {
+                new.expires_at = v;
+            }
+            if let Some(v) = update.rate_limit {
+                new.rate_limit = v;
+            }
+            if let Some(v) = &update.metadata {
+                new.metadata = v.clone();
+            }
+            if let Some(v) = update.disabled {
+                new.disabled = v;
+            }
+            guard(&old, &new)?;
+            new.updated_at = self.now();
+            self.store.replace(new.clone()).await?;
+            Ok((old, new))
+        })
+        .await?;
         self.gate.invalidate(&old);
         tracing::info!(target: "keygate::audit", action = "update", key_id = id.as_str(), account_id = account.as_str(), "api key updated");
         Ok(KeyView::from(&new))
@@ -558,22 +563,28 @@ impl KeyManager {
         &self,
         account: &AccountId,
         id: &KeyId,
-        guard: impl FnOnce(&KeyRecord) -> Result<(), ManageError>,
+        guard: impl Fn(&KeyRecord) -> Result<(), ManageError>,
     ) -> Result<Revoked, ManageError> {
         let _write = self.write.lock().await;
-        let old = self.record_in(account, id).await?;
-        if old.revoked_at.is_some() {
-            self.gate.invalidate(&old);
+        let (old, outcome) = retry_on_conflict(|| async {
+            let old = self.record_in(account, id).await?;
+            if old.revoked_at.is_some() {
+                return Ok((old, Revoked::Already));
+            }
+            guard(&old)?;
+            let mut new = old.clone();
+            let now = self.now();
+            new.revoked_at = Some(now);
+            new.updated_at = now;
+            new.previous = None;
+            self.store.replace(new).await?;
+            Ok((old, Revoked::Now))
+        })
+        .await?;
+        self.gate.invalidate(&old);
+        if outcome == Revoked::Already {
             return Ok(Revoked::Already);
         }
-        guard(&old)?;
-        let mut new = old.clone();
-        let now = self.now();
-        new.revoked_at = Some(now);
-        new.updated_at = now;
-        new.previous = None;
-        self.store.replace(new).await?;
-        self.gate.invalidate(&old);
         tracing::info!(target: "keygate::audit", action = "revoke", key_id = id.as_str(), account_id = account.as_str(), "api key revoked");
         Ok(Revoked::Now)
     }
@@ -594,31 +605,35 @@ impl KeyManager {
         account: &AccountId,
         id: &KeyId,
         grace: Option<Duration>,
-        guard: impl FnOnce(&KeyRecord) -> Result<(), ManageError>,
+        guard: impl Fn(&KeyRecord) -> Result<(), ManageError>,
     ) -> Result<CreatedKey, ManageError> {
         let _write = self.write.lock().await;
-        let old = self.record_in(account, id).await?;
-        if old.revoked_at.is_some() {
-            return Err(ManageError::Revoked);
-        }
-        guard(&old)?;
-        let prefix = self
-            .gate
-            .format()
-            .prefix(&old.prefix)
-            .cloned()
-            .ok_or_else(|| ManageError::InvalidRequest("prefix: no longer accepted".into()))?;
-        let key = self.gate.format().generate(&prefix);
-        let now = self.now();
-        let mut new = old.clone();
-        new.digest = self.gate.hasher().digest(key.expose_secret());
-        new.start = key.start().to_owned();
-        new.previous = grace.filter(|g| !g.is_zero()).map(|g| GraceDigest {
-            digest: old.digest,
-            until: now + g,
-        });
-        new.updated_at = now;
-        self.store.replace(new.clone()).await?;
+        let (old, new, key) = retry_on_conflict(|| async {
+            let old = self.record_in(account, id).await?;
+            if old.revoked_at.is_some() {
+                return Err(ManageError::Revoked);
+            }
+            guard(&old)?;
+            let prefix = self
+                .gate
+                .format()
+                .prefix(&old.prefix)
+                .cloned()
+                .ok_or_else(|| ManageError::InvalidRequest("prefix: no longer accepted".into()))?;
+            let key = self.gate.format().generate(&prefix);
+            let now = self.now();
+            let mut new = old.clone();
+            new.digest = self.gate.hasher().digest(key.expose_secret());
+            new.start = key.start().to_owned();
+            new.previous = grace.filter(|g| !g.is_zero()).map(|g| GraceDigest {
+                digest: old.digest,
+                until: now + g,
+            });
+            new.updated_at = now;
+            self.store.replace(new.clone()).await?;
+            Ok((old, new, key))
+        })
+        .await?;
         self.gate.invalidate(&old);
         self.gate.invalidate(&new);
         tracing::info!(target: "keygate::audit", action = "roll", key_id = id.as_str(), account_id = account.as_str(), grace_seconds = grace.map(|g| g.as_secs()), "api key rolled");
@@ -732,6 +747,30 @@ impl ActingManager<'_> {
         self.manager
             .roll_checked(self.account(), id, grace, |old| self.may_manage(old))
             .await
+    }
+}
+
+/// How many times a read-modify-write change is tried in all.
+const WRITE_ATTEMPTS: usize = 5;
+
+/// Runs `attempt` (read the key, change it, [`KeyStoreWrite::replace`] it) again while it
+/// fails with [`StoreError::VersionConflict`], that is while another writer (another
+/// instance) changed the key between the read and the replace. Each try re-reads and
+/// re-applies the change, so concurrent changes are applied one after the other and none
+/// is lost. After [`WRITE_ATTEMPTS`] conflicts the error is returned (a 503, retryable).
+async fn retry_on_conflict<T, F, Fut>(mut attempt: F) -> Result<T, ManageError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, ManageError>>,
+{
+    let mut tries = 1;
+    loop {
+        match attempt().await {
+            Err(ManageError::Store(StoreError::VersionConflict)) if tries < WRITE_ATTEMPTS => {
+                tries += 1;
+            }
+            other => return other,
+        }
     }
 }
 

@@ -115,6 +115,9 @@ impl KeyStoreWrite for MemoryStore {
         let Some(old) = self.records.get(&record.id).map(|r| r.value().clone()) else {
             return Err(StoreError::NotFound);
         };
+        if old.version != record.version {
+            return Err(StoreError::VersionConflict);
+        }
         if old.account_id != record.account_id {
             return Err(StoreError::Conflict("a key cannot change account".into()));
         }
@@ -132,6 +135,8 @@ impl KeyStoreWrite for MemoryStore {
         for d in record.digests() {
             self.by_digest.insert(d, record.id.clone());
         }
+        let mut record = record;
+        record.version += 1;
         self.records.insert(record.id.clone(), record);
         Ok(())
     }

@@ -36,6 +36,11 @@ pub enum StoreError {
     /// A write would create a duplicate id or digest.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A [`KeyStoreWrite::replace`] carried a [`KeyRecord::version`] that is no longer the
+    /// stored one: another writer changed the key since it was read. Read it again,
+    /// re-apply the change and retry; [`crate::KeyManager`] does so by itself.
+    #[error("the key was changed concurrently; read it again and retry")]
+    VersionConflict,
     /// The account already has its maximum number of active keys.
     #[error("the account already has {limit} active keys")]
     LimitReached {
@@ -87,8 +92,11 @@ pub trait KeyStoreWrite: KeyStore {
         now: SystemTime,
     ) -> Result<(), StoreError>;
 
-    /// Replaces the key with `record.id`, re-indexing its digests. Fails with
-    /// [`StoreError::NotFound`] when there is no such key; nothing is written on failure.
+    /// Replaces the key with `record.id`, re-indexing its digests, if its stored
+    /// [`KeyRecord::version`] is still `record.version`; the stored copy then has version
+    /// `record.version + 1`. Fails with [`StoreError::NotFound`] when there is no such key
+    /// and with [`StoreError::VersionConflict`] when the versions differ; nothing is
+    /// written on failure.
     async fn replace(&self, record: KeyRecord) -> Result<(), StoreError>;
 
     /// Up to `limit` keys of `account` in ascending id order, starting after `after`.
