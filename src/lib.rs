@@ -43,6 +43,7 @@ mod client_ip;
 mod clock;
 mod error;
 mod identity;
+pub mod invalidation;
 mod key;
 mod keygate;
 mod layer;

@@ -442,6 +442,18 @@ impl Keygate {
         }
     }
 
+    /// Drops every cache entry, so each next request asks the store.
+    pub fn invalidate_all(&self) {
+        for epoch in &self.inner.epochs {
+            epoch.fetch_add(1, Ordering::AcqRel);
+        }
+        self.inner.cache.invalidate_all();
+        self.inner.negative.invalidate_all();
+        if let Some(stale) = &self.inner.stale {
+            stale.invalidate_all();
+        }
+    }
+
     /// Drops the cache entries for every digest of `record`.
     pub fn invalidate(&self, record: &KeyRecord) {
         for digest in record.digests() {

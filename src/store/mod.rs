@@ -5,6 +5,8 @@
 //! A store never sees a plaintext key, only its [`KeyDigest`].
 
 mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
 pub(crate) mod record;
 
 use std::time::{Duration, SystemTime};
@@ -12,6 +14,9 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 
 pub use memory::MemoryStore;
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use postgres::{PgChannel, PgStore, PgStoreBuilder};
 
 use crate::key::digest::KeyDigest;
 use crate::store::record::{AccountId, KeyId, KeyRecord};
