@@ -166,7 +166,9 @@ impl Listener {
         *self.status.borrow()
     }
 
-    /// Waits until the listener reaches `status`.
+    /// Waits until the listener is in `status`. A state that lasts only an instant (a
+    /// subscription that dies and is replaced at once) may be missed; watch the sink's
+    /// [`InvalidationSink::set_degraded`] calls to see every transition.
     pub async fn wait_for(&self, status: ListenerStatus) {
         let mut rx = self.status.clone();
         // The sender lives as long as the task, which lives as long as `self`.
