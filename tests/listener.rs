@@ -205,12 +205,13 @@ async fn a_silent_subscription_is_found_dead_within_a_second_and_replaced() {
     wire.silent.store(true, Ordering::SeqCst);
     let silent_since = Instant::now();
     let noticed = sink.nth_degraded(2).await - silent_since;
+    // Dead 750 ms after the last answered probe; probes go every 250 ms.
     assert!(
-        noticed <= Duration::from_secs(1),
+        noticed <= Duration::from_millis(750),
         "noticed after {noticed:?}"
     );
     assert!(
-        noticed >= Duration::from_millis(750),
+        noticed >= Duration::from_millis(500),
         "too early: {noticed:?}"
     );
     assert_eq!(
@@ -222,7 +223,7 @@ async fn a_silent_subscription_is_found_dead_within_a_second_and_replaced() {
     // Still silent: the next subscription dies the same way.
     let again = sink.nth_degraded(4).await;
     assert_eq!(sink.degraded()[..4], [false, true, false, true]);
-    assert!(again - silent_since <= Duration::from_secs(2));
+    assert!(again - silent_since <= Duration::from_millis(1500));
     wire.silent.store(false, Ordering::SeqCst);
     sink.nth_degraded(5).await;
     tokio::time::sleep(Duration::from_secs(10)).await;

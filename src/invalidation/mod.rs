@@ -12,7 +12,7 @@
 //! - a [`Listener`] connects the two and keeps the subscription honest: a quiet
 //!   subscription is probed through its own connection every
 //!   [`ListenerConfig::heartbeat_interval`] (250 ms), and one that has shown no sign of
-//!   life (an event or an answered probe) for [`ListenerConfig::dead_after`] (1 s) is
+//!   life (an event or an answered probe) for [`ListenerConfig::dead_after`] (750 ms) is
 //!   dropped and opened again. A subscription whose connection closes is noticed at once.
 //!
 //! # What is guaranteed

@@ -16,11 +16,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+#[cfg(feature = "postgres")]
 const DEFAULT_PG: &str = "postgres://postgres@127.0.0.1:5432/test";
+#[cfg(feature = "redis")]
 const DEFAULT_REDIS: &str = "redis://127.0.0.1:6379";
 
+#[cfg(feature = "postgres")]
 /// The server's URL, or why none could be had (kept, so later tests fail fast too).
 static PG_URL: OnceLock<Result<String, String>> = OnceLock::new();
+#[cfg(feature = "redis")]
 static REDIS_URL: OnceLock<Result<String, String>> = OnceLock::new();
 
 /// Runs `start` once; its panic message becomes every caller's failure.
@@ -53,6 +57,7 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}_{}_{n}_{t}", std::process::id())
 }
 
+#[cfg(feature = "postgres")]
 /// The URL of a PostgreSQL that answers (superuser, trust authentication).
 pub fn postgres_url() -> String {
     once(&PG_URL, || {
@@ -69,6 +74,7 @@ pub fn postgres_url() -> String {
     })
 }
 
+#[cfg(feature = "redis")]
 /// The URL of a Redis that answers.
 pub fn redis_url() -> String {
     once(&REDIS_URL, || {
@@ -82,11 +88,13 @@ pub fn redis_url() -> String {
     })
 }
 
+#[cfg(feature = "postgres")]
 /// Connection settings for the test database.
 pub fn pg_config() -> tokio_postgres::Config {
     postgres_url().parse().expect("checked URL")
 }
 
+#[cfg(feature = "postgres")]
 /// A superuser connection for setting up and inspecting.
 pub async fn pg_admin() -> tokio_postgres::Client {
     let (client, connection) = pg_config()
@@ -106,6 +114,7 @@ fn tcp_answers(addr: Option<SocketAddr>) -> bool {
     addr.is_some_and(|a| TcpStream::connect_timeout(&a, Duration::from_secs(1)).is_ok())
 }
 
+#[cfg(feature = "postgres")]
 fn pg_answers(config: &tokio_postgres::Config) -> bool {
     let host = match config.get_hosts().first() {
         Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
@@ -136,6 +145,7 @@ fn pg_answers(config: &tokio_postgres::Config) -> bool {
     .unwrap_or(false)
 }
 
+#[cfg(feature = "redis")]
 fn redis_answers(url: &str) -> bool {
     let Ok(client) = redis::Client::open(url) else {
         return false;
@@ -204,6 +214,7 @@ fn find_binary(name: &str, dirs: &[PathBuf]) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
+#[cfg(feature = "postgres")]
 fn postgres_bin_dirs() -> Vec<PathBuf> {
     let mut dirs: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
         .map(|rd| {
@@ -217,6 +228,7 @@ fn postgres_bin_dirs() -> Vec<PathBuf> {
     dirs
 }
 
+#[cfg(feature = "postgres")]
 fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
@@ -224,6 +236,7 @@ fn is_root() -> bool {
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
+#[cfg(feature = "postgres")]
 fn start_private_postgres() -> String {
     let dirs = postgres_bin_dirs();
     let (Some(initdb), Some(postgres)) =
@@ -306,6 +319,7 @@ fn start_private_postgres() -> String {
     url
 }
 
+#[cfg(feature = "redis")]
 fn start_private_redis() -> String {
     let Some(server) = find_binary("redis-server", &[]) else {
         panic!(
