@@ -34,6 +34,8 @@ async fn the_active_key_cap_holds_against_concurrent_creators_on_separate_pools(
                     PgStoreBuilder::from_config(config)
                         .schema(schema.clone())
                         .max_connections(2)
+                        // Generous: creators queue on the account's lock on a busy machine.
+                        .timeout(Duration::from_secs(20))
                         .build()
                         .unwrap(),
                 )
