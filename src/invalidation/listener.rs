@@ -239,7 +239,14 @@ impl Run {
             Ok(Err(e)) => return Err(e.to_string()),
             Err(_) => return Err(format!("no subscription within {limit:?}")),
         };
+        let first = self.position.is_none();
         match timeout(limit, self.channel.replay(self.position)).await {
+            // The first subscription has no position to replay from, and the sink may
+            // have cached keys before it: start from a clean cache.
+            Ok(Ok(Replay::Changes { position, .. })) if first => {
+                self.flush();
+                self.position = Some(position);
+            }
             Ok(Ok(Replay::Changes { digests, position })) => {
                 for digest in &digests {
                     self.sink.invalidate_digest(digest);

@@ -23,7 +23,9 @@
 //! (Postgres: the `changes` table, by sequence number) returns the missed digests; one
 //! that cannot tell (Redis, or a log trimmed past the listener's position) answers
 //! [`Replay::Unknown`], and the listener calls [`InvalidationSink::invalidate_all`].
-//! Either way no change is missed for longer than the outage plus one heartbeat.
+//! Either way no change is missed for longer than the outage plus one heartbeat. The
+//! first subscription has nothing to replay from, so it flushes the sink's cache too:
+//! keys cached before the listener started are read again.
 //!
 //! From the moment a subscription is found dead until it is back and caught up, the sink
 //! is told [`set_degraded(true)`](InvalidationSink::set_degraded), so that it can trust
