@@ -17,6 +17,13 @@ use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 #[cfg(feature = "postgres")]
+#[path = "pg_server.rs"]
+mod pg_server;
+#[cfg(feature = "postgres")]
+#[allow(unused_imports)]
+pub use pg_server::PrivatePostgres;
+
+#[cfg(feature = "postgres")]
 const DEFAULT_PG: &str = "postgres://postgres@127.0.0.1:5432/test";
 #[cfg(feature = "redis")]
 const DEFAULT_REDIS: &str = "redis://127.0.0.1:6379";
@@ -70,7 +77,7 @@ pub fn postgres_url() -> String {
             return url;
         }
         eprintln!("no PostgreSQL at {url}; starting a private one");
-        start_private_postgres()
+        pg_server::start_private_postgres()
     })
 }
 
@@ -212,111 +219,6 @@ fn find_binary(name: &str, dirs: &[PathBuf]) -> Option<PathBuf> {
         .chain(std::env::split_paths(&path))
         .map(|d| d.join(name))
         .find(|p| p.is_file())
-}
-
-#[cfg(feature = "postgres")]
-fn postgres_bin_dirs() -> Vec<PathBuf> {
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-        .map(|rd| {
-            rd.filter_map(|e| e.ok())
-                .map(|e| e.path().join("bin"))
-                .collect()
-        })
-        .unwrap_or_default();
-    dirs.sort();
-    dirs.reverse(); // newest version first
-    dirs
-}
-
-#[cfg(feature = "postgres")]
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-}
-
-#[cfg(feature = "postgres")]
-fn start_private_postgres() -> String {
-    let dirs = postgres_bin_dirs();
-    let (Some(initdb), Some(postgres)) =
-        (find_binary("initdb", &dirs), find_binary("postgres", &dirs))
-    else {
-        panic!(
-            "PostgreSQL is not reachable and no initdb/postgres binaries were found. \
-             Start PostgreSQL on 127.0.0.1:5432 (trust auth, database `test`), set \
-             KEYGATE_TEST_DATABASE_URL to a reachable server, or install PostgreSQL \
-             (for example `apt-get install postgresql`)."
-        );
-    };
-    // initdb refuses to run as root: run the private server as the `postgres` user.
-    let run_as = is_root().then_some("postgres");
-    let dir = std::env::temp_dir().join(unique("keygate-pg"));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    if let Some(user) = run_as {
-        let ok = Command::new("chown")
-            .args([user, &dir.display().to_string()])
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(ok, "running as root: could not hand {} to user {user}; create that user or run as another user", dir.display());
-    }
-    let data = dir.join("data");
-    let mut init = match run_as {
-        Some(user) => {
-            let mut c = Command::new("runuser");
-            c.args(["-u", user, "--"]).arg(&initdb);
-            c
-        }
-        None => Command::new(&initdb),
-    };
-    let out = init
-        .args([
-            "-D",
-            &data.display().to_string(),
-            "-U",
-            "postgres",
-            "--auth=trust",
-            "-E",
-            "UTF8",
-        ])
-        .output()
-        .expect("run initdb");
-    assert!(
-        out.status.success(),
-        "initdb failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let port = free_port();
-    spawn_watched(
-        run_as,
-        &postgres,
-        &[
-            "-D".into(),
-            data.display().to_string(),
-            "-p".into(),
-            port.to_string(),
-            "-h".into(),
-            "127.0.0.1".into(),
-            "-k".into(),
-            dir.display().to_string(),
-            "-c".into(),
-            "fsync=off".into(),
-            "-c".into(),
-            "max_connections=300".into(),
-        ],
-        Some(&dir),
-    );
-    let url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
-    let config: tokio_postgres::Config = url.parse().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !pg_answers(&config) {
-        assert!(
-            Instant::now() < deadline,
-            "the private PostgreSQL on port {port} did not start within 30 s"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    url
 }
 
 #[cfg(feature = "redis")]
