@@ -41,12 +41,13 @@ async fn a_key_revoked_through_instance_a_is_refused_by_instance_b_over_redis() 
     within(&listener, ListenerStatus::Live).await;
     let account = AccountId::new("acct");
     let mut times = Vec::new();
-    for i in 0..20 {
+    for i in 0..20u64 {
         let created = manager_a
             .create(account.clone(), NewKey::named(format!("k{i}")))
             .await
             .unwrap();
         let key = created.key.expose_secret();
+        applied(&listener, 2 * i + 1).await;
         assert!(gate_b.verify_key(key).await.is_ok());
         // Measured from the call to revoke: the write, the commit and the delivery.
         let started = Instant::now();
@@ -95,6 +96,7 @@ async fn the_redis_listener_flushes_everything_after_its_connection_is_killed() 
         .await
         .unwrap();
     let key = created.key.expose_secret();
+    applied(&listener, 1).await;
     assert!(gate_b.verify_key(key).await.is_ok());
 
     // B's subscriber is killed and cannot log in again for now.

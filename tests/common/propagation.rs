@@ -75,3 +75,13 @@ pub fn report(channel: &str, mut times: Vec<Duration>) {
         times.len()
     );
 }
+
+/// Waits until `listener` has applied `n` published digests, such as those of a key's
+/// creation, so that a key cached afterwards is not dropped by a late notification.
+pub async fn applied(listener: &Listener, n: u64) {
+    let done = eventually(BOUND, || async { listener.stats().invalidated >= n }).await;
+    assert!(
+        done,
+        "the listener did not apply {n} digests within {BOUND:?}"
+    );
+}
