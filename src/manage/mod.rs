@@ -503,6 +503,16 @@ impl KeyManager {
         update: KeyUpdate,
         guard: impl Fn(&KeyRecord, &KeyRecord) -> Result<(), ManageError>,
     ) -> Result<KeyView, ManageError> {
+        retry_on_conflict(|| self.update_once(account, id, update.clone(), &guard)).await
+    }
+
+    async fn update_once(
+        &self,
+        account: &AccountId,
+        id: &KeyId,
+        update: KeyUpdate,
+        guard: impl FnOnce(&KeyRecord, &KeyRecord) -> Result<(), ManageError>,
+    ) -> Result<KeyView, ManageError> {
         let name = update.name.as_deref().map(validate_name).transpose()?;
         let scopes = update
             .scopes
@@ -514,39 +524,35 @@ impl KeyManager {
             validate_rate_limit(limit.as_ref())?;
         }
         let _write = self.write.lock().await;
-        let (old, new) = retry_on_conflict(|| async {
-            let old = self.record_in(account, id).await?;
-            if old.revoked_at.is_some() {
-                return Err(ManageError::Revoked);
-            }
-            let mut new = old.clone();
-            if let Some(v) = &name {
-                new.name = v.clone();
-            }
-            if let Some(v) = &scopes {
-                new.scopes = v.clone();
-            }
-            if let Some(v) = &ips {
-                new.ips = v.clone();
-            }
-            if let Some(v) = update.expires_at {
-                new.expires_at = v;
-            }
-            if let Some(v) = update.rate_limit {
-                new.rate_limit = v;
-            }
-            if let Some(v) = &update.metadata {
-                new.metadata = v.clone();
-            }
-            if let Some(v) = update.disabled {
-                new.disabled = v;
-            }
-            guard(&old, &new)?;
-            new.updated_at = self.now();
-            self.store.replace(new.clone()).await?;
-            Ok((old, new))
-        })
-        .await?;
+        let old = self.record_in(account, id).await?;
+        if old.revoked_at.is_some() {
+            return Err(ManageError::Revoked);
+        }
+        let mut new = old.clone();
+        if let Some(v) = name {
+            new.name = v;
+        }
+        if let Some(v) = scopes {
+            new.scopes = v;
+        }
+        if let Some(v) = ips {
+            new.ips = v;
+        }
+        if let Some(v) = update.expires_at {
+            new.expires_at = v;
+        }
+        if let Some(v) = update.rate_limit {
+            new.rate_limit = v;
+        }
+        if let Some(v) = update.metadata {
+            new.metadata = v;
+        }
+        if let Some(v) = update.disabled {
+            new.disabled = v;
+        }
+        guard(&old, &new)?;
+        new.updated_at = self.now();
+        self.store.replace(new.clone()).await?;
         self.gate.invalidate(&old);
         tracing::info!(target: "keygate::audit", action = "update", key_id = id.as_str(), account_id = account.as_str(), "api key updated");
         Ok(KeyView::from(&new))
@@ -565,26 +571,29 @@ impl KeyManager {
         id: &KeyId,
         guard: impl Fn(&KeyRecord) -> Result<(), ManageError>,
     ) -> Result<Revoked, ManageError> {
+        retry_on_conflict(|| self.revoke_once(account, id, &guard)).await
+    }
+
+    async fn revoke_once(
+        &self,
+        account: &AccountId,
+        id: &KeyId,
+        guard: impl FnOnce(&KeyRecord) -> Result<(), ManageError>,
+    ) -> Result<Revoked, ManageError> {
         let _write = self.write.lock().await;
-        let (old, outcome) = retry_on_conflict(|| async {
-            let old = self.record_in(account, id).await?;
-            if old.revoked_at.is_some() {
-                return Ok((old, Revoked::Already));
-            }
-            guard(&old)?;
-            let mut new = old.clone();
-            let now = self.now();
-            new.revoked_at = Some(now);
-            new.updated_at = now;
-            new.previous = None;
-            self.store.replace(new).await?;
-            Ok((old, Revoked::Now))
-        })
-        .await?;
-        self.gate.invalidate(&old);
-        if outcome == Revoked::Already {
+        let old = self.record_in(account, id).await?;
+        if old.revoked_at.is_some() {
+            self.gate.invalidate(&old);
             return Ok(Revoked::Already);
         }
+        guard(&old)?;
+        let mut new = old.clone();
+        let now = self.now();
+        new.revoked_at = Some(now);
+        new.updated_at = now;
+        new.previous = None;
+        self.store.replace(new).await?;
+        self.gate.invalidate(&old);
         tracing::info!(target: "keygate::audit", action = "revoke", key_id = id.as_str(), account_id = account.as_str(), "api key revoked");
         Ok(Revoked::Now)
     }
@@ -607,33 +616,39 @@ impl KeyManager {
         grace: Option<Duration>,
         guard: impl Fn(&KeyRecord) -> Result<(), ManageError>,
     ) -> Result<CreatedKey, ManageError> {
+        retry_on_conflict(|| self.roll_once(account, id, grace, &guard)).await
+    }
+
+    async fn roll_once(
+        &self,
+        account: &AccountId,
+        id: &KeyId,
+        grace: Option<Duration>,
+        guard: impl FnOnce(&KeyRecord) -> Result<(), ManageError>,
+    ) -> Result<CreatedKey, ManageError> {
         let _write = self.write.lock().await;
-        let (old, new, key) = retry_on_conflict(|| async {
-            let old = self.record_in(account, id).await?;
-            if old.revoked_at.is_some() {
-                return Err(ManageError::Revoked);
-            }
-            guard(&old)?;
-            let prefix = self
-                .gate
-                .format()
-                .prefix(&old.prefix)
-                .cloned()
-                .ok_or_else(|| ManageError::InvalidRequest("prefix: no longer accepted".into()))?;
-            let key = self.gate.format().generate(&prefix);
-            let now = self.now();
-            let mut new = old.clone();
-            new.digest = self.gate.hasher().digest(key.expose_secret());
-            new.start = key.start().to_owned();
-            new.previous = grace.filter(|g| !g.is_zero()).map(|g| GraceDigest {
-                digest: old.digest,
-                until: now + g,
-            });
-            new.updated_at = now;
-            self.store.replace(new.clone()).await?;
-            Ok((old, new, key))
-        })
-        .await?;
+        let old = self.record_in(account, id).await?;
+        if old.revoked_at.is_some() {
+            return Err(ManageError::Revoked);
+        }
+        guard(&old)?;
+        let prefix = self
+            .gate
+            .format()
+            .prefix(&old.prefix)
+            .cloned()
+            .ok_or_else(|| ManageError::InvalidRequest("prefix: no longer accepted".into()))?;
+        let key = self.gate.format().generate(&prefix);
+        let now = self.now();
+        let mut new = old.clone();
+        new.digest = self.gate.hasher().digest(key.expose_secret());
+        new.start = key.start().to_owned();
+        new.previous = grace.filter(|g| !g.is_zero()).map(|g| GraceDigest {
+            digest: old.digest,
+            until: now + g,
+        });
+        new.updated_at = now;
+        self.store.replace(new.clone()).await?;
         self.gate.invalidate(&old);
         self.gate.invalidate(&new);
         tracing::info!(target: "keygate::audit", action = "roll", key_id = id.as_str(), account_id = account.as_str(), grace_seconds = grace.map(|g| g.as_secs()), "api key rolled");
