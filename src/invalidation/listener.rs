@@ -205,14 +205,21 @@ impl Run {
         loop {
             match self.connect().await {
                 Ok(sub) => {
-                    delay = self.config.reconnect_delay;
                     self.status.send_replace(ListenerStatus::Live);
                     self.sink.set_degraded(false);
                     self.counters.subscriptions.fetch_add(1, Ordering::Relaxed);
+                    let opened = Instant::now();
                     let why = self.listen(sub).await;
                     self.counters.deaths.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(target: "keygate", reason = why, "invalidation subscription lost; reconnecting");
                     self.degrade();
+                    if opened.elapsed() < self.config.dead_after {
+                        // Died young: back off rather than reconnect in a tight loop.
+                        sleep(delay).await;
+                        delay = (delay * 2).min(self.config.max_reconnect_delay);
+                    } else {
+                        delay = self.config.reconnect_delay;
+                    }
                 }
                 Err(why) => {
                     self.degrade();

@@ -10,13 +10,16 @@ use crate::key::digest::KeyDigest;
 use crate::store::record::{AccountId, KeyId, KeyRecord};
 use crate::store::{KeyStore, KeyStoreWrite, StoreError};
 
+/// Longest wait for a publish before the write returns without it.
+const PUBLISH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Wraps a writable store so that every insert and replace is published on an
 /// [`InvalidationChannel`], for stores that cannot publish in their own transaction
 /// (`PgStore` does that itself).
 ///
 /// The digests are published after the write succeeds: the key's digests before and
-/// after the change. A failed publish is logged and does not fail the write, which has
-/// happened; other instances then see the change when their listener next reconnects,
+/// after the change. A failed publish (or one that takes over 2 s) is logged and does
+/// not fail the write, which has happened; other instances then see the change when their listener next reconnects,
 /// or within their cache's positive lifetime.
 pub struct PublishingStore<S> {
     store: S,
@@ -35,8 +38,14 @@ impl<S> PublishingStore<S> {
     }
 
     async fn publish(&self, digests: Vec<KeyDigest>, id: &KeyId) {
-        if let Err(error) = self.channel.publish(&digests).await {
-            tracing::warn!(target: "keygate", key_id = %id, %error, "could not publish a key change to other instances");
+        match tokio::time::timeout(PUBLISH_TIMEOUT, self.channel.publish(&digests)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => {
+                tracing::warn!(target: "keygate", key_id = %id, %error, "could not publish a key change to other instances");
+            }
+            Err(_) => {
+                tracing::warn!(target: "keygate", key_id = %id, timeout = ?PUBLISH_TIMEOUT, "publishing a key change to other instances timed out");
+            }
         }
     }
 }
