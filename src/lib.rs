@@ -44,6 +44,7 @@ mod clock;
 mod config;
 mod error;
 mod identity;
+pub mod invalidation;
 pub mod key;
 mod keygate;
 pub mod layer;

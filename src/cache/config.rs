@@ -48,6 +48,11 @@ pub struct CacheConfig {
     /// (see the coherence protocol in the `cache` module docs).
     #[serde(with = "humantime_serde")]
     pub serve_stale: Option<Duration>,
+    /// How long a found key is trusted while the invalidation channel is down (see
+    /// `keygate::invalidation`): changes made elsewhere are not heard of then, so the
+    /// positive lifetime is cut to this. Default: 1 s.
+    #[serde(with = "humantime_serde")]
+    pub degraded_ttl: Duration,
 }
 
 impl Default for CacheConfig {
@@ -61,6 +66,7 @@ impl Default for CacheConfig {
             positive_ttl: Duration::from_secs(30),
             negative_ttl: Duration::from_secs(5),
             serve_stale: None,
+            degraded_ttl: Duration::from_secs(1),
         }
     }
 }
@@ -98,6 +104,13 @@ impl CacheConfig {
     #[must_use]
     pub fn negative_ttl(mut self, ttl: Duration) -> Self {
         self.negative_ttl = ttl;
+        self
+    }
+
+    /// Sets [`CacheConfig::degraded_ttl`].
+    #[must_use]
+    pub fn degraded_ttl(mut self, ttl: Duration) -> Self {
+        self.degraded_ttl = ttl;
         self
     }
 

@@ -28,6 +28,8 @@ pub(crate) struct ResolvedKey {
     pub(crate) last_used_written: AtomicU64,
     /// Until when this copy may be used without asking the store again.
     pub(crate) fresh_until: SystemTime,
+    /// When the store answered with it.
+    pub(crate) verified_at: SystemTime,
     /// The digest's invalidation epoch read before the store call that produced this
     /// copy. The copy is valid only while the digest's epoch still equals it.
     pub(crate) epoch: u64,

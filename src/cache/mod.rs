@@ -44,7 +44,7 @@ mod epochs;
 pub(crate) mod front;
 mod lookup;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -92,6 +92,9 @@ pub(crate) struct KeyCache {
     store_timeout: Duration,
     store_calls: AtomicU64,
     pub(crate) metrics: Arc<Metrics>,
+    /// The invalidation channel is down: trust copies for `degraded_ttl` only.
+    degraded: AtomicBool,
+    degraded_ttl: Duration,
 }
 
 impl KeyCache {
@@ -143,6 +146,8 @@ impl KeyCache {
             store_timeout,
             store_calls: AtomicU64::new(0),
             metrics,
+            degraded: AtomicBool::new(false),
+            degraded_ttl: config.degraded_ttl,
         }
     }
 
@@ -156,6 +161,9 @@ impl KeyCache {
     /// [`KeyCache::get`], counted only when `count` (a request's first look).
     #[inline]
     pub(crate) fn probe(&self, digest: &KeyDigest, now: SystemTime, count: bool) -> Cached {
+        if self.degraded.load(Ordering::Relaxed) {
+            return self.probe_degraded(digest, now, count);
+        }
         let epoch = self.epochs.current(digest);
         if let Some(key) = front::get(self.gate, digest, epoch, now) {
             if count {
@@ -184,6 +192,31 @@ impl KeyCache {
             });
         }
         found
+    }
+
+    /// While degraded, a copy older than `degraded_ttl` is a miss, and the per-thread
+    /// front is bypassed (its copies' age is checked the same way through moka).
+    #[cold]
+    fn probe_degraded(&self, digest: &KeyDigest, now: SystemTime, count: bool) -> Cached {
+        let epoch = self.epochs.current(digest);
+        let young = |key: &ResolvedKey| now < key.verified_at + self.degraded_ttl;
+        if let Some(key) = self.positive.get(digest) {
+            if key.is_valid(epoch, now) && young(&key) {
+                if count {
+                    self.metrics.cache_lookup(CacheResult::Moka);
+                }
+                return Cached::Hit(key);
+            }
+        }
+        if count {
+            self.metrics.cache_lookup(CacheResult::Miss);
+        }
+        Cached::Miss
+    }
+
+    /// Sets whether the invalidation channel is down.
+    pub(crate) fn set_degraded(&self, degraded: bool) {
+        self.degraded.store(degraded, Ordering::Relaxed);
     }
 
     /// Drops every copy of `digest` (rule 1).

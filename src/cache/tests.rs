@@ -87,6 +87,7 @@ async fn fixture(config: CacheConfig) -> Fixture {
             account_tier: None,
             last_used_written: Default::default(),
             fresh_until: resolve_clock.now() + ttl,
+            verified_at: resolve_clock.now(),
             epoch,
             gate: 7,
         },
@@ -316,4 +317,26 @@ async fn expired_copies_are_misses_on_the_cache_clock() {
     assert!(matches!(f.cache.get(&f.digest, f.now()), Cached::Hit(_)));
     f.time.advance(Duration::from_secs(31));
     assert!(matches!(f.cache.get(&f.digest, f.now()), Cached::Miss));
+}
+
+#[tokio::test]
+async fn while_degraded_copies_are_trusted_for_the_degraded_ttl_only() {
+    let f = fixture(
+        CacheConfig::default()
+            .positive_ttl(Duration::from_secs(30))
+            .degraded_ttl(Duration::from_secs(1)),
+    )
+    .await;
+    f.load().await.unwrap();
+    f.cache.set_degraded(true);
+    assert!(matches!(f.cache.get(&f.digest, f.now()), Cached::Hit(_)));
+    f.time.advance(Duration::from_secs(2));
+    assert!(matches!(f.cache.get(&f.digest, f.now()), Cached::Miss));
+    // The store is asked again, and its fresh answer is trusted for another second.
+    f.load().await.unwrap();
+    assert_eq!(f.store.calls.load(Ordering::SeqCst), 2);
+    assert!(matches!(f.cache.get(&f.digest, f.now()), Cached::Hit(_)));
+    f.cache.set_degraded(false);
+    f.time.advance(Duration::from_secs(10));
+    assert!(matches!(f.cache.get(&f.digest, f.now()), Cached::Hit(_)));
 }

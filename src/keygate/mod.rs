@@ -116,6 +116,13 @@ impl Keygate {
         self.inner.cache.invalidate_all();
     }
 
+    /// Tells the cache whether the invalidation channel is down. While it is, a found
+    /// key is trusted for [`crate::CacheConfig::degraded_ttl`] only (1 s by default)
+    /// instead of the positive lifetime, and "no such key" answers are not used.
+    pub fn set_degraded(&self, degraded: bool) {
+        self.inner.cache.set_degraded(degraded);
+    }
+
     /// Drops idle rate-limiter state and applies pending cache evictions. Runs by itself
     /// every [`crate::RateLimitConfig::maintenance_interval`]; call it to force it.
     pub fn run_maintenance(&self) {

@@ -32,7 +32,8 @@ impl Resolver {
         // checked on every request, so an expired key is refused from its cached copy
         // rather than sending every attempt to the store.
         let _ = digest;
-        let fresh_until = self.clock.now() + self.positive_ttl;
+        let verified_at = self.clock.now();
+        let fresh_until = verified_at + self.positive_ttl;
         let granted = self.implications.expand(&record.scopes);
         let read_only = record
             .scopes
@@ -65,6 +66,7 @@ impl Resolver {
             account_tier,
             last_used_written: AtomicU64::new(last_used),
             fresh_until,
+            verified_at,
             epoch,
             gate: self.gate,
         }

@@ -6,6 +6,7 @@ use crate::store::record::{AccountId, GraceDigest, KeyId};
 use crate::store::KeyStoreWrite;
 
 use super::confine::Actor;
+use super::retry_on_conflict;
 use super::validate::{parse_ips, validate_name, validate_rate_limit};
 use super::*;
 
@@ -21,6 +22,16 @@ impl KeyManager {
     }
 
     pub(crate) async fn update_as(
+        &self,
+        account: &AccountId,
+        id: &KeyId,
+        update: KeyUpdate,
+        actor: Option<&Actor<'_>>,
+    ) -> Result<KeyView, ManageError> {
+        retry_on_conflict(|| self.update_once(account, id, update.clone(), actor)).await
+    }
+
+    async fn update_once(
         &self,
         account: &AccountId,
         id: &KeyId,
@@ -91,6 +102,15 @@ impl KeyManager {
         id: &KeyId,
         actor: Option<&Actor<'_>>,
     ) -> Result<Revoked, ManageError> {
+        retry_on_conflict(|| self.revoke_once(account, id, actor)).await
+    }
+
+    async fn revoke_once(
+        &self,
+        account: &AccountId,
+        id: &KeyId,
+        actor: Option<&Actor<'_>>,
+    ) -> Result<Revoked, ManageError> {
         let _write = self.write.lock().await;
         let old = self.record_in(account, id, actor).await?;
         if old.revoked_at.is_some() {
@@ -123,6 +143,16 @@ impl KeyManager {
     }
 
     pub(crate) async fn roll_as(
+        &self,
+        account: &AccountId,
+        id: &KeyId,
+        grace: Option<Duration>,
+        actor: Option<&Actor<'_>>,
+    ) -> Result<CreatedKey, ManageError> {
+        retry_on_conflict(|| self.roll_once(account, id, grace, actor)).await
+    }
+
+    async fn roll_once(
         &self,
         account: &AccountId,
         id: &KeyId,

@@ -25,7 +25,7 @@ use crate::key::{new_public_id, KeyPrefix};
 use crate::keygate::Keygate;
 use crate::scope::ScopeSet;
 use crate::store::record::{AccountId, KeyId, KeyRecord};
-use crate::store::KeyStoreWrite;
+use crate::store::{KeyStoreWrite, StoreError};
 
 use confine::Actor;
 use validate::{parse_ips, validate_metadata, validate_name, validate_rate_limit};
@@ -205,6 +205,7 @@ impl KeyManager {
             created_at: now,
             updated_at: now,
             last_used_at: None,
+            version: 0,
         };
         if let Some(actor) = actor {
             actor.inherit(&mut record);
@@ -308,6 +309,30 @@ impl KeyManager {
             data: records.iter().map(KeyView::from).collect(),
             next_cursor,
         })
+    }
+}
+
+/// How many times a read-modify-write change is tried in all.
+const WRITE_ATTEMPTS: usize = 5;
+
+/// Runs `attempt` (read the key, change it, [`KeyStoreWrite::replace`] it) again while it
+/// fails with [`StoreError::VersionConflict`], that is while another writer (another
+/// instance) changed the key between the read and the replace. Each try re-reads and
+/// re-applies the change, so concurrent changes are applied one after the other and none
+/// is lost. After [`WRITE_ATTEMPTS`] conflicts the error is returned (a 503, retryable).
+async fn retry_on_conflict<T, F, Fut>(mut attempt: F) -> Result<T, ManageError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, ManageError>>,
+{
+    let mut tries = 1;
+    loop {
+        match attempt().await {
+            Err(ManageError::Store(StoreError::VersionConflict)) if tries < WRITE_ATTEMPTS => {
+                tries += 1;
+            }
+            other => return other,
+        }
     }
 }
 

@@ -314,6 +314,9 @@ impl KeyStoreWrite for MemoryStore {
         let Some(old) = self.records.get(&record.id).map(|r| r.value().clone()) else {
             return Err(StoreError::NotFound);
         };
+        if old.version != record.version {
+            return Err(StoreError::VersionConflict);
+        }
         if old.account_id != record.account_id {
             return Err(StoreError::Conflict("a key cannot change account".into()));
         }
@@ -342,6 +345,8 @@ impl KeyStoreWrite for MemoryStore {
                 index.revoked.insert((t, record.id.clone()));
             }
         }
+        let mut record = record;
+        record.version += 1;
         self.records.insert(record.id.clone(), record);
         Ok(())
     }
@@ -416,6 +421,7 @@ mod tests {
             created_at: at(0),
             updated_at: at(0),
             last_used_at: None,
+            version: 0,
         }
     }
 

@@ -5,6 +5,8 @@
 //! A store never sees a plaintext key, only its [`KeyDigest`].
 
 mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
 pub(crate) mod record;
 
 use std::time::SystemTime;
@@ -12,6 +14,9 @@ use std::time::SystemTime;
 use async_trait::async_trait;
 
 pub use memory::MemoryStore;
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use postgres::{PgChannel, PgStore, PgStoreBuilder};
 pub use record::{AccountId, GraceDigest, KeyId, KeyRecord, RateLimit};
 
 use crate::key::digest::KeyDigest;
@@ -34,6 +39,11 @@ pub enum StoreError {
     /// A write would create a duplicate id or digest.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A [`KeyStoreWrite::replace`] carried a [`KeyRecord::version`] that is no longer the
+    /// stored one: another writer changed the key since it was read. Read it again,
+    /// re-apply the change and retry; [`crate::KeyManager`] does so by itself.
+    #[error("the key was changed concurrently; read it again and retry")]
+    VersionConflict,
     /// The account already has its maximum number of active keys.
     #[error("the account already has {limit} active keys")]
     LimitReached {
@@ -85,8 +95,11 @@ pub trait KeyStoreWrite: KeyStore {
         now: SystemTime,
     ) -> Result<(), StoreError>;
 
-    /// Replaces the key with `record.id`, re-indexing its digests. Fails with
-    /// [`StoreError::NotFound`] when there is no such key; nothing is written on failure.
+    /// Replaces the key with `record.id`, re-indexing its digests, if its stored
+    /// [`KeyRecord::version`] is still `record.version`; the stored copy then has version
+    /// `record.version + 1`. Fails with [`StoreError::NotFound`] when there is no such key
+    /// and with [`StoreError::VersionConflict`] when the versions differ; nothing is
+    /// written on failure.
     async fn replace(&self, record: KeyRecord) -> Result<(), StoreError>;
 
     /// Up to `limit` keys of `account` in ascending id order, starting after `after`.

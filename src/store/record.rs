@@ -171,6 +171,10 @@ pub struct KeyRecord {
     pub updated_at: SystemTime,
     /// Last successful authentication, tracked coarsely.
     pub last_used_at: Option<SystemTime>,
+    /// Changes with every [`crate::KeyStoreWrite::replace`]: 0 for a new record, and the
+    /// store adds one on each replace. A replace succeeds only when this equals the
+    /// stored version (compare-and-set); see [`crate::StoreError::VersionConflict`].
+    pub version: u64,
 }
 
 impl KeyRecord {
@@ -201,6 +205,7 @@ impl KeyRecord {
             created_at,
             updated_at: created_at,
             last_used_at: None,
+            version: 0,
         }
     }
 
