@@ -2,7 +2,14 @@
 //!
 //! ```text
 //! cargo run --example server [-- --addr 127.0.0.1:3000 --env test|live --config keygate.toml]
+//! cargo run --example server -- --database-url postgres://… --redis-url redis://…
 //! ```
+//!
+//! Without a database it keeps keys in memory. With `--database-url` (or `DATABASE_URL`)
+//! it keeps them in PostgreSQL (`PgStore`, migrated at start) and hears other
+//! instances' changes over LISTEN/NOTIFY; with `--redis-url` (or `REDIS_URL`) rate limits
+//! are shared through Redis. Several servers on different ports against one database and
+//! one Redis form one cluster; each prints its own `admin key:` line.
 //!
 //! At start-up it creates one admin key and prints `admin key: <key>`. Then:
 //!
@@ -17,9 +24,13 @@ mod app;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use clap::Parser;
-use keygate::{Environment, Keygate, KeygateConfig, MemoryStore, NewKey};
+use keygate::store::PgStore;
+use keygate::{
+    Environment, Keygate, KeygateConfig, MemoryStore, NewKey, RedisLimiter, RedisLimiterConfig,
+};
 
 /// keygate's demo server.
 #[derive(Parser)]
@@ -34,6 +45,22 @@ struct Args {
     /// A keygate configuration file (TOML), such as examples/keygate.toml.
     #[arg(long)]
     config: Option<PathBuf>,
+    /// Keep keys in this PostgreSQL database (cluster mode).
+    #[arg(long, env = "DATABASE_URL")]
+    database_url: Option<String>,
+    /// The database schema keygate's tables live in.
+    #[arg(long, default_value = "keygate")]
+    schema: String,
+    /// Share rate limits through this Redis (cluster mode).
+    #[arg(long, env = "REDIS_URL")]
+    redis_url: Option<String>,
+    /// Prefix of the rate-limit keys in Redis.
+    #[arg(long, default_value = "keygate:rl")]
+    redis_prefix: String,
+    /// How many instances share the rate limits (sizes the token leases and the local
+    /// share used while Redis is down).
+    #[arg(long, default_value_t = 1)]
+    instances: u32,
 }
 
 fn load_config(path: Option<&PathBuf>) -> Result<KeygateConfig, String> {
@@ -76,10 +103,43 @@ async fn main() {
         .install_recorder()
         .unwrap_or_else(|e| fail(format!("cannot install the metrics recorder: {e}")));
 
-    let (gate, manager) = Keygate::managed(MemoryStore::new())
-        .config(&config)
-        .unwrap_or_else(|e| fail(e.to_string()))
-        .build();
+    let shared_limits = args.redis_url.as_deref().map(|url| {
+        let limits = RedisLimiterConfig::default()
+            .key_prefix(args.redis_prefix.clone())
+            .instances(args.instances.max(1));
+        RedisLimiter::new(url, limits).unwrap_or_else(|e| fail(format!("--redis-url: {e}")))
+    });
+    let (gate, manager, _listener) = match &args.database_url {
+        None => {
+            let mut b = Keygate::managed(MemoryStore::new())
+                .config(&config)
+                .unwrap_or_else(|e| fail(e.to_string()));
+            if let Some(limits) = shared_limits {
+                b = b.shared_rate_limits(limits);
+            }
+            let (gate, manager) = b.build();
+            (gate, manager, None)
+        }
+        Some(url) => {
+            let store = PgStore::builder(url)
+                .and_then(|b| b.schema(args.schema.clone()).build())
+                .unwrap_or_else(|e| fail(format!("--database-url: {e}")));
+            store
+                .migrate()
+                .await
+                .unwrap_or_else(|e| fail(format!("cannot migrate the database: {e}")));
+            let store = Arc::new(store);
+            let mut b = Keygate::managed(store.clone())
+                .config(&config)
+                .unwrap_or_else(|e| fail(e.to_string()));
+            if let Some(limits) = shared_limits {
+                b = b.shared_rate_limits(limits);
+            }
+            let (gate, manager) = b.build();
+            let listener = store.listen(Arc::new(gate.clone()));
+            (gate, manager, Some(listener))
+        }
+    };
     let admin = manager
         .create(
             "acct_demo".into(),
