@@ -32,6 +32,7 @@ use http::header::AUTHORIZATION;
 use http::{Request, Response};
 use http_body_util::Full;
 use keygate::builder::Managed;
+use keygate::store::PgStore;
 use keygate::{
     CacheConfig, Environment, Keygate, KeygateBuilder, ManagerConfig, MemoryStore, NewKey,
     PeerAddr, RateLimit, RateLimitConfig, RedisLimiter, RedisLimiterConfig,
@@ -67,12 +68,21 @@ fn now<F: Future>(fut: F) -> F::Output {
     }
 }
 
-/// A gate over `store` with one key, configured by `shared`; returns it and the key.
+/// A gate over an in-memory store with one key, configured by `shared`.
 fn gate(
     rt: &tokio::runtime::Runtime,
     shared: impl FnOnce(KeygateBuilder<Managed>) -> KeygateBuilder<Managed>,
 ) -> (Keygate, String) {
-    let builder = Keygate::managed(Arc::new(MemoryStore::new()))
+    gate_over(rt, Arc::new(MemoryStore::new()), shared)
+}
+
+/// A gate over `store` with one key, configured by `shared`; returns it and the key.
+fn gate_over<S: keygate::KeyStoreWrite>(
+    rt: &tokio::runtime::Runtime,
+    store: S,
+    shared: impl FnOnce(KeygateBuilder<Managed>) -> KeygateBuilder<Managed>,
+) -> (Keygate, String) {
+    let builder = Keygate::managed(store)
         .cache(CacheConfig::default().positive_ttl(Duration::from_secs(3600)))
         .rate_limits(RateLimitConfig::default().default_quota(Some(QUOTA)))
         .manager_config(ManagerConfig::default().max_active_keys(None));
@@ -132,6 +142,19 @@ fn shared_limits(c: &mut Criterion) {
     let (redis_gate, redis_key) = gate(&rt, |b| b.shared_rate_limits(limiter.clone()));
     let mut memory = tower::Layer::layer(&memory_gate.layer().require_any([SCOPE]), inner());
     let mut redis = tower::Layer::layer(&redis_gate.layer().require_any([SCOPE]), inner());
+    // The production shape: PgStore and the Redis limiter together.
+    let database = std::env::var("KEYGATE_BENCH_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    let schema = format!("kgt_bench_{}", std::process::id());
+    let store = PgStore::builder(&database)
+        .and_then(|b| b.schema(schema.clone()).build())
+        .expect("a valid database URL");
+    rt.block_on(store.migrate())
+        .expect("PostgreSQL answers: start one or set KEYGATE_BENCH_DATABASE_URL");
+    let (pg_gate, pg_key) = gate_over(&rt, store, |b| b.shared_rate_limits(limiter.clone()));
+    let pg_digest = pg_gate.hasher().digest(&pg_key);
+    let mut pg = tower::Layer::layer(&pg_gate.layer().require_any([SCOPE]), inner());
+    assert_eq!(now(pg.call(request(&pg_key))).unwrap().status(), 200);
 
     // Warm both: the cache entry, and the first lease from Redis.
     assert_eq!(
@@ -172,7 +195,40 @@ fn shared_limits(c: &mut Criterion) {
             BatchSize::NumIterations(u64::from(BATCH)),
         )
     });
+    group.bench_function("pg_redis_hot", |b| {
+        b.iter_batched(
+            || paced(&pg_key, &mut calls),
+            |req| {
+                let res = now(pg.call(req)).expect("infallible");
+                debug_assert_eq!(res.status(), 200);
+                res
+            },
+            BatchSize::NumIterations(u64::from(BATCH)),
+        )
+    });
+    // A miss: one lookup by digest in PostgreSQL per request.
+    group.bench_function("pg_miss", |b| {
+        b.iter_batched(
+            || {
+                pg_gate.invalidate_digest(&pg_digest);
+                request(&pg_key)
+            },
+            |req| {
+                let res = rt.block_on(pg.call(req)).expect("infallible");
+                debug_assert_eq!(res.status(), 200);
+                res
+            },
+            BatchSize::PerIteration,
+        )
+    });
     group.finish();
+    let _ = rt.block_on(async {
+        let (client, conn) = tokio_postgres::connect(&database, tokio_postgres::NoTls).await?;
+        tokio::spawn(conn);
+        client
+            .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+            .await
+    });
 
     let stats = limiter.stats();
     eprintln!("redis limiter after the run: {stats:?}");

@@ -142,3 +142,82 @@ fn a_gate_built_read_only_has_no_manager_and_a_managed_one_shares_its_store() {
     let (gate, manager) = Keygate::managed(keygate::MemoryStore::new()).build();
     assert!(std::ptr::eq(manager.keygate().format(), gate.format()));
 }
+
+/// Issue 13, defect 3: with `PerAccount` limits and a burst of 5, ten keys of one tenant
+/// with per-key overrides got 94 requests through in one burst. Every key of an account
+/// now draws from one bucket; an override only lowers a key's own share.
+#[tokio::test]
+async fn per_account_quota_cannot_be_multiplied_with_per_key_overrides_over_http() {
+    let h = Harness::with(|b| {
+        b.rate_limits(
+            keygate::RateLimitConfig::default()
+                .default_quota(Some(keygate::RateLimit::new(1, 5)))
+                .key(keygate::RateLimitKey::PerAccount),
+        )
+    });
+    let mut keys = Vec::new();
+    for i in 0..10 {
+        let (_, key) = h
+            .key_with(
+                "acct_tenant",
+                NewKey::named(format!("k{i}")).rate_limit(keygate::RateLimit::new(100, 100)),
+            )
+            .await;
+        keys.push(key);
+    }
+    let (_, other) = h.key("acct_other", &[]).await;
+    let app: Router = Router::new()
+        .route("/", route_get(|| async { "ok" }))
+        .layer(h.gate.layer());
+    let addr = serve(app).await;
+    let mut admitted = 0;
+    for key in &keys {
+        for _ in 0..10 {
+            let a = http(
+                addr,
+                http::Method::GET,
+                "/",
+                &[("authorization", &bearer(key))],
+                "",
+            )
+            .await;
+            if a.status == 200 {
+                admitted += 1;
+            } else {
+                assert_eq!(a.status, 429);
+            }
+        }
+    }
+    assert_eq!(admitted, 5, "one burst of 5 for the whole account");
+    // Another account's bucket is its own.
+    let a = http(
+        addr,
+        http::Method::GET,
+        "/",
+        &[("authorization", &bearer(&other))],
+        "",
+    )
+    .await;
+    assert_eq!(a.status, 200);
+
+    // An override below the account's quota lowers that key's own share.
+    let (_, low) = h
+        .key_with(
+            "acct_low",
+            NewKey::named("low").rate_limit(keygate::RateLimit::new(1, 2)),
+        )
+        .await;
+    let mut admitted = 0;
+    for _ in 0..5 {
+        let a = http(
+            addr,
+            http::Method::GET,
+            "/",
+            &[("authorization", &bearer(&low))],
+            "",
+        )
+        .await;
+        admitted += u32::from(a.status == 200);
+    }
+    assert_eq!(admitted, 2);
+}
