@@ -154,7 +154,10 @@ fn shared_limits(c: &mut Criterion) {
     let (pg_gate, pg_key) = gate_over(&rt, store, |b| b.shared_rate_limits(limiter.clone()));
     let pg_digest = pg_gate.hasher().digest(&pg_key);
     let mut pg = tower::Layer::layer(&pg_gate.layer().require_any([SCOPE]), inner());
-    assert_eq!(rt.block_on(pg.call(request(&pg_key))).unwrap().status(), 200);
+    assert_eq!(
+        rt.block_on(pg.call(request(&pg_key))).unwrap().status(),
+        200
+    );
 
     // Warm both: the cache entry, and the first lease from Redis.
     assert_eq!(
