@@ -1,5 +1,5 @@
-//! The demo server's routes: the Tenuo Cloud scope table, the management API, health,
-//! metrics.
+//! The demo server's routes: the Tenuo Cloud scope table, the management API and its
+//! OpenAPI document, health, metrics.
 
 use axum::routing::get;
 use axum::{Json, Router};
@@ -51,10 +51,16 @@ pub(crate) fn app(gate: &Keygate, manager: KeyManager, metrics: PrometheusHandle
             .route_layer(need(&["admin"])),
         )
         .route("/v1/whoami", get(whoami).route_layer(gate.layer()));
+    let openapi = Json(keygate::admin::openapi());
     Router::new()
         .route("/health", get(health))
         // Unauthenticated, like most scrape endpoints; keep it off public interfaces.
         .route("/metrics", get(move || async move { metrics.render() }))
+        // The management API's contract, unauthenticated like any published document.
+        .route(
+            "/openapi.json",
+            get(move || std::future::ready(openapi.clone())),
+        )
         .merge(tenuo)
         .merge(keygate::admin::router(manager))
 }

@@ -20,23 +20,25 @@
 //! 1 to 50 characters, not only whitespace or invisible characters, with no control or
 //! bidirectional-formatting characters. Metadata is at most
 //! [`crate::ManagerConfig::max_metadata_bytes`] (4 KiB) of JSON.
+//!
+//! Every refusal, from the keygate layer or a handler, is
+//! `{"error":{"code":"...","message":"..."}}` with `Content-Type: application/json`; a body
+//! over [`MAX_BODY_BYTES`] answers 413 `body_too_large`. [`openapi`] describes all of it.
 
-use std::time::{Duration, SystemTime};
-
-use axum::body::{Body, Bytes};
-use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router;
-use serde::de::DeserializeOwned;
-use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::OpenApi as _;
 
-use crate::identity::Identity;
-use crate::key::Environment;
-use crate::manage::{CreatedKey, KeyManager, KeyUpdate, KeyView, ManageError, NewKey};
-use crate::store::record::{KeyId, RateLimit};
-use crate::verify::render::json_error;
+use crate::manage::KeyManager;
+
+mod body;
+mod error;
+mod handlers;
+mod openapi;
+mod refusals;
+
+use handlers::{create, list, revoke, roll, show, update};
 
 /// Largest accepted request body.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -71,243 +73,16 @@ pub fn router(manager: KeyManager) -> Router {
         .with_state(manager)
 }
 
-struct ApiError(ManageError);
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        json_error(self.0.status(), self.0.code(), &self.0.to_string()).map(Body::from)
-    }
-}
-
-impl From<ManageError> for ApiError {
-    fn from(e: ManageError) -> Self {
-        Self(e)
-    }
-}
-
-fn bad_request(message: String) -> ApiError {
-    ApiError(ManageError::InvalidRequest(message))
-}
-
-/// Parses a JSON body with errors that name the field.
-fn json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    let mut de = serde_json::Deserializer::from_slice(body);
-    let parsed = serde_path_to_error::deserialize(&mut de)
-        .map_err(|e| (e.path().to_string(), e.into_inner()))
-        .and_then(|v| de.end().map(|()| v).map_err(|e| (".".to_owned(), e)));
-    parsed.map_err(|(path, e)| {
-        use serde_json::error::Category;
-        let message = match e.classify() {
-            Category::Data if path != "." => format!("{path}: {e}"),
-            Category::Data => format!("body: {e}"),
-            Category::Eof => format!("body: truncated JSON: {e}"),
-            Category::Syntax | Category::Io => format!("body: malformed JSON: {e}"),
-        };
-        bad_request(message)
-    })
-}
-
-/// Any RFC 3339 time, with any offset, normalised to UTC.
-fn parse_time(field: &str, value: &str) -> Result<SystemTime, ApiError> {
-    crate::manage::parse_rfc3339(value).ok_or_else(|| {
-        bad_request(format!(
-            "{field}: expected an RFC 3339 time with an offset, such as \
-             2030-01-01T00:00:00Z or 2030-01-01T09:00:00+09:00"
-        ))
-    })
-}
-
-fn key_id(raw: &str) -> Result<KeyId, ApiError> {
-    KeyId::parse(raw).ok_or(ApiError(ManageError::NotFound))
-}
-
-/// Distinguishes an absent field (`None`) from `null` (`Some(None)`).
-fn double_option<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(d).map(Some)
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CreateBody {
-    name: String,
-    #[serde(default)]
-    scopes: Vec<String>,
-    #[serde(default)]
-    ips: Vec<String>,
-    #[serde(default)]
-    expires_at: Option<String>,
-    #[serde(default)]
-    rate_limit: Option<RateLimit>,
-    #[serde(default)]
-    metadata: Option<serde_json::Map<String, serde_json::Value>>,
-    #[serde(default)]
-    environment: Option<Environment>,
-    #[serde(default)]
-    prefix: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct UpdateBody {
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    scopes: Option<Vec<String>>,
-    #[serde(default)]
-    ips: Option<Vec<String>>,
-    #[serde(default, deserialize_with = "double_option")]
-    expires_at: Option<Option<String>>,
-    #[serde(default, deserialize_with = "double_option")]
-    rate_limit: Option<Option<RateLimit>>,
-    #[serde(default)]
-    metadata: Option<serde_json::Map<String, serde_json::Value>>,
-    #[serde(default)]
-    disabled: Option<bool>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RollBody {
-    #[serde(default)]
-    grace_seconds: Option<u64>,
-}
-
-/// A key view plus its one-time plaintext.
-#[derive(Serialize)]
-struct WithPlaintext<'a> {
-    #[serde(flatten)]
-    view: &'a KeyView,
-    key: &'a str,
-}
-
-fn with_plaintext(status: StatusCode, created: &CreatedKey) -> Response {
-    let body = WithPlaintext {
-        view: &created.view,
-        key: created.key.expose_secret(),
-    };
-    (status, axum::Json(body)).into_response()
-}
-
-async fn create(
-    State(manager): State<KeyManager>,
-    actor: Identity,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    let body: CreateBody = json_body(&body)?;
-    let expires_at = body
-        .expires_at
-        .as_deref()
-        .map(|t| parse_time("expires_at", t))
-        .transpose()?;
-    let new = NewKey {
-        name: body.name,
-        scopes: body.scopes,
-        ips: body.ips,
-        expires_at,
-        rate_limit: body.rate_limit,
-        metadata: body.metadata.unwrap_or_default(),
-        environment: body.environment,
-        prefix: body.prefix,
-    };
-    let created = manager.acting_as(&actor).create(new).await?;
-    Ok(with_plaintext(StatusCode::CREATED, &created))
-}
-
-async fn list(
-    State(manager): State<KeyManager>,
-    actor: Identity,
-    RawQuery(query): RawQuery,
-) -> Result<Response, ApiError> {
-    let mut limit = None;
-    let mut cursor = None;
-    for (name, value) in form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes()).take(32)
-    {
-        match name.as_ref() {
-            "limit" => {
-                limit = Some(value.parse::<usize>().map_err(|_| {
-                    bad_request("limit: must be a whole number between 1 and 100".into())
-                })?)
-            }
-            "cursor" => cursor = Some(value.into_owned()),
-            _ => {}
-        }
-    }
-    let page = manager
-        .acting_as(&actor)
-        .list(limit, cursor.as_deref())
-        .await?;
-    Ok(axum::Json(page).into_response())
-}
-
-async fn show(
-    State(manager): State<KeyManager>,
-    actor: Identity,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    let view = manager.acting_as(&actor).get(&key_id(&id)?).await?;
-    Ok(axum::Json(view).into_response())
-}
-
-async fn update(
-    State(manager): State<KeyManager>,
-    actor: Identity,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    let id = key_id(&id)?;
-    let body: UpdateBody = json_body(&body)?;
-    let expires_at = match body.expires_at {
-        None => None,
-        Some(None) => Some(None),
-        Some(Some(t)) => Some(Some(parse_time("expires_at", &t)?)),
-    };
-    let update = KeyUpdate {
-        name: body.name,
-        scopes: body.scopes,
-        ips: body.ips,
-        expires_at,
-        rate_limit: body.rate_limit,
-        metadata: body.metadata,
-        disabled: body.disabled,
-    };
-    let view = manager.acting_as(&actor).update(&id, update).await?;
-    Ok(axum::Json(view).into_response())
-}
-
-async fn revoke(
-    State(manager): State<KeyManager>,
-    actor: Identity,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    manager.acting_as(&actor).revoke(&key_id(&id)?).await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
-}
-
-async fn roll(
-    State(manager): State<KeyManager>,
-    actor: Identity,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    let id = key_id(&id)?;
-    let body: RollBody = if body.iter().all(u8::is_ascii_whitespace) {
-        RollBody::default()
-    } else {
-        json_body(&body)?
-    };
-    let grace = match body.grace_seconds {
-        Some(s) if s > MAX_GRACE_SECONDS => {
-            return Err(bad_request(format!(
-                "grace_seconds: must be at most {MAX_GRACE_SECONDS}"
-            )))
-        }
-        Some(s) => Some(Duration::from_secs(s)),
-        None => None,
-    };
-    let created = manager.acting_as(&actor).roll(&id, grace).await?;
-    Ok(with_plaintext(StatusCode::OK, &created))
+/// The OpenAPI 3.1 document of [`router`]: every path, body, status code and error code,
+/// and the bearer security scheme. It is generated from the handlers and the types they
+/// serialize, so it follows them.
+///
+/// ```
+/// let doc = keygate::admin::openapi();
+/// assert!(doc.paths.paths.contains_key("/v1/api-keys/{id}/roll"));
+/// let json = doc.to_json().unwrap();
+/// assert!(json.starts_with(r#"{"openapi":"3.1.0""#));
+/// ```
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    openapi::ApiDoc::openapi()
 }

@@ -167,10 +167,13 @@ impl KeyUpdate {
 
 /// A key as management shows it: no plaintext and no digest, ever.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "admin", derive(utoipa::ToSchema))]
 pub struct KeyView {
     /// Public id.
+    #[cfg_attr(feature = "admin", schema(value_type = String, example = "ak_0Q5kR2xvT9mB7cW3"))]
     pub id: KeyId,
     /// Owning account.
+    #[cfg_attr(feature = "admin", schema(value_type = String))]
     pub account_id: AccountId,
     /// Name.
     pub name: String,
@@ -181,24 +184,32 @@ pub struct KeyView {
     /// Environment.
     pub environment: Option<Environment>,
     /// Scopes.
+    #[cfg_attr(feature = "admin", schema(value_type = Vec<crate::scope::Scope>))]
     pub scopes: ScopeSet,
-    /// IP allowlist.
+    /// IP allowlist: addresses and CIDR networks; empty for any address.
+    #[cfg_attr(feature = "admin", schema(value_type = Vec<String>))]
     pub ips: IpAllowlist,
     /// Expiry (RFC 3339).
+    #[cfg_attr(feature = "admin", schema(format = DateTime))]
     pub expires_at: Option<String>,
     /// Last use (RFC 3339), tracked coarsely.
+    #[cfg_attr(feature = "admin", schema(format = DateTime))]
     pub last_used_at: Option<String>,
     /// Creation (RFC 3339).
+    #[cfg_attr(feature = "admin", schema(format = DateTime))]
     pub created_at: String,
     /// Last change (RFC 3339).
+    #[cfg_attr(feature = "admin", schema(format = DateTime))]
     pub updated_at: String,
     /// Revocation (RFC 3339).
+    #[cfg_attr(feature = "admin", schema(format = DateTime))]
     pub revoked_at: Option<String>,
     /// Whether the key is disabled.
     pub disabled: bool,
     /// Per-key quota; `null` for the deployment default.
     pub rate_limit: Option<RateLimit>,
     /// Metadata.
+    #[cfg_attr(feature = "admin", schema(value_type = Object))]
     pub metadata: serde_json::Map<String, serde_json::Value>,
 }
 
@@ -241,6 +252,11 @@ pub struct CreatedKey {
 
 /// One page of [`crate::KeyManager::list`].
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(
+    feature = "admin",
+    derive(utoipa::ToSchema),
+    schema(description = "One page of keys; pass `next_cursor` as `cursor` for the next")
+)]
 pub struct Page {
     /// The keys, oldest first.
     pub data: Vec<KeyView>,

@@ -52,6 +52,25 @@ impl<'de> Deserialize<'de> for Scope {
     }
 }
 
+#[cfg(feature = "admin")]
+impl utoipa::PartialSchema for Scope {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .min_length(Some(1))
+            .max_length(Some(MAX_SCOPE_LEN))
+            .pattern(Some("^[A-Za-z0-9_:./-]+$"))
+            .description(Some(
+                "A scope name: 1 to 64 characters of ASCII letters, digits and `_ - : . /`",
+            ))
+            .examples(["admin", "read-only", "charges:write"])
+            .into()
+    }
+}
+
+#[cfg(feature = "admin")]
+impl utoipa::ToSchema for Scope {}
+
 impl fmt::Debug for Scope {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&*self.0, f)

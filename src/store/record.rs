@@ -77,6 +77,7 @@ id_type!(
 
 /// A rate-limit quota: a sustained rate and a burst.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "admin", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RateLimit {
     /// Requests replenished per second.

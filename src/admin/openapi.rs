@@ -1,0 +1,230 @@
+//! The OpenAPI 3.1 document of the management API, generated from the handlers and the
+//! types they use, plus the refusals of the keygate layer in front of every route.
+
+use utoipa::openapi::schema::Ref;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::OpenApi;
+use utoipa::{Modify, ToResponse};
+
+use super::handlers;
+use super::refusals::{
+    error_schema, BadRequest, BodyTooLarge, Forbidden, ForbiddenChange, LimitReached, NotFound,
+    RateLimited, RevokedConflict, Unauthorized, Unavailable,
+};
+
+/// The keygate layer in front of every route: the bearer scheme, the error schema, and
+/// its refusals on every operation.
+struct LayerRefusals;
+
+impl Modify for LayerRefusals {
+    fn modify(&self, doc: &mut OpenApi) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.security_schemes.insert(
+            "bearer".into(),
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("An API key with the scope the operation names"))
+                    .build(),
+            )
+            .into(),
+        );
+        components
+            .schemas
+            .insert("Error".into(), error_schema().into());
+        let refusals = [
+            ("400", BadRequest::response().0),
+            ("401", Unauthorized::response().0),
+            ("403", Forbidden::response().0),
+            ("429", RateLimited::response().0),
+            ("503", Unavailable::response().0),
+        ];
+        for item in doc.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.patch,
+                &mut item.delete,
+                &mut item.put,
+            ];
+            for op in operations.into_iter().flatten() {
+                for (status, name) in refusals {
+                    op.responses
+                        .responses
+                        .entry(status.into())
+                        .or_insert_with(|| Ref::from_response_name(name).into());
+                }
+            }
+        }
+    }
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "keygate management API",
+        description = "Create, list, change, roll and revoke API keys, acting as the calling \
+                       key: it sees only its own account's keys of its own environment, and \
+                       never makes or touches a key less restricted than itself.",
+    ),
+    paths(
+        handlers::create,
+        handlers::list,
+        handlers::show,
+        handlers::update,
+        handlers::revoke,
+        handlers::roll,
+    ),
+    components(responses(
+        BadRequest,
+        Unauthorized,
+        Forbidden,
+        ForbiddenChange,
+        NotFound,
+        LimitReached,
+        RevokedConflict,
+        BodyTooLarge,
+        RateLimited,
+        Unavailable,
+    )),
+    security(("bearer" = [])),
+    tags((name = "api-keys", description = "API keys")),
+    modifiers(&LayerRefusals),
+)]
+pub(super) struct ApiDoc;
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use utoipa::OpenApi as _;
+
+    use super::*;
+    use crate::admin::error::ApiError;
+    use crate::admin::refusals::ERROR_CODES;
+    use crate::error::AuthError;
+    use crate::key::Environment;
+    use crate::manage::ManageError;
+    use crate::scope::ScopeRequirement;
+    use crate::store::StoreError;
+    use axum::http::StatusCode;
+
+    /// One of each refusal of the layer. The match has no wildcard, so a new variant
+    /// does not compile until it is listed here, and so documented.
+    fn every_refusal() -> Vec<AuthError> {
+        let all = vec![
+            AuthError::MissingCredentials,
+            AuthError::InvalidRequest("bad"),
+            AuthError::InvalidKey,
+            AuthError::RevokedKey,
+            AuthError::DisabledKey,
+            AuthError::ExpiredKey,
+            AuthError::RolledKey,
+            AuthError::WrongEnvironment {
+                key: Environment::Test,
+                expected: Environment::Live,
+            },
+            AuthError::IpNotAllowed,
+            AuthError::InsufficientScope(ScopeRequirement::AnyOf(Vec::new())),
+            AuthError::ReadOnlyKey,
+            AuthError::RateLimited {
+                retry_after: Duration::from_secs(1),
+            },
+            AuthError::StoreUnavailable,
+        ];
+        for e in &all {
+            match e {
+                AuthError::MissingCredentials
+                | AuthError::InvalidRequest(_)
+                | AuthError::InvalidKey
+                | AuthError::RevokedKey
+                | AuthError::DisabledKey
+                | AuthError::ExpiredKey
+                | AuthError::RolledKey
+                | AuthError::WrongEnvironment { .. }
+                | AuthError::IpNotAllowed
+                | AuthError::InsufficientScope(_)
+                | AuthError::ReadOnlyKey
+                | AuthError::RateLimited { .. }
+                | AuthError::StoreUnavailable => {}
+            }
+        }
+        all
+    }
+
+    /// One of each failure of a handler, exhaustively as above.
+    fn every_handler_error() -> Vec<ApiError> {
+        let all = vec![
+            ManageError::NotFound.into(),
+            ManageError::InvalidRequest("bad".into()).into(),
+            ManageError::LimitReached { limit: 1 }.into(),
+            ManageError::Escalation("no".into()).into(),
+            ManageError::Widening("no".into()).into(),
+            ManageError::Revoked.into(),
+            ManageError::Store(StoreError::unavailable("down")).into(),
+            ApiError::BodyTooLarge,
+        ];
+        for e in &all {
+            match e {
+                ApiError::Manage(
+                    ManageError::NotFound
+                    | ManageError::InvalidRequest(_)
+                    | ManageError::LimitReached { .. }
+                    | ManageError::Escalation(_)
+                    | ManageError::Widening(_)
+                    | ManageError::Revoked
+                    | ManageError::Store(_),
+                )
+                | ApiError::BodyTooLarge => {}
+            }
+        }
+        all
+    }
+
+    fn documented(status: StatusCode, code: &str) -> bool {
+        ERROR_CODES
+            .iter()
+            .any(|(s, c, _)| *s == status && *c == code)
+    }
+
+    #[test]
+    fn every_refusal_of_the_layer_is_documented_with_its_status() {
+        for e in every_refusal() {
+            assert!(documented(e.status(), e.code()), "{e:?} is not documented");
+        }
+    }
+
+    #[test]
+    fn every_handler_error_is_documented_with_its_status() {
+        for e in every_handler_error() {
+            assert!(
+                documented(e.status(), e.code()),
+                "{} is not documented",
+                e.code()
+            );
+        }
+    }
+
+    #[test]
+    fn every_documented_code_is_produced_by_something() {
+        let produced: Vec<&str> = every_refusal()
+            .iter()
+            .map(AuthError::code)
+            .chain(every_handler_error().iter().map(ApiError::code))
+            .collect();
+        for (_, code, _) in ERROR_CODES {
+            assert!(
+                produced.contains(code),
+                "{code} is documented but never produced"
+            );
+        }
+    }
+
+    #[test]
+    fn the_roll_grace_maximum_is_the_one_the_handler_enforces() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        let max =
+            &doc["components"]["schemas"]["ApiKeyRoll"]["properties"]["grace_seconds"]["maximum"];
+        assert_eq!(max.as_u64(), Some(crate::admin::MAX_GRACE_SECONDS));
+    }
+}
