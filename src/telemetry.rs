@@ -16,6 +16,8 @@
 //! | `keygate_singleflight_joined_total` | counter | | requests that joined a lookup another request started |
 //! | `keygate_invalidations_total` | counter | `scope`: `digest` or `all`; `source`: `manager` or `external` | cache invalidations (`external`: channels and user code) |
 //! | `keygate_ratelimit_total` | counter | `result`: `admitted` or `limited` | rate-limit decisions |
+//! | `keygate_ratelimit_lease_refills_total` | counter | | token leases taken from Redis (`RedisLimiter`) |
+//! | `keygate_ratelimit_redis_errors_total` | counter | | failed or timed-out Redis calls (`RedisLimiter`) |
 //!
 //! Spans: on every decision keygate records `key_id`, `account_id` (when a key was found)
 //! and `outcome` on the current span, if that span declared those fields (for example

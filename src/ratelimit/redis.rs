@@ -338,6 +338,8 @@ impl Inner {
                 bucket.refilled(granted, left, wait, now_ms);
                 let c = &self.counters;
                 c.refills.fetch_add(1, Ordering::Relaxed);
+                #[cfg(feature = "metrics")]
+                metrics::counter!("keygate_ratelimit_lease_refills_total").increment(1);
                 c.tokens
                     .fetch_add(u64::try_from(granted).unwrap_or(0), Ordering::Relaxed);
             }
@@ -345,6 +347,8 @@ impl Inner {
                 self.breaker.on_failure(now_ms);
                 bucket.failed();
                 self.counters.errors.fetch_add(1, Ordering::Relaxed);
+                #[cfg(feature = "metrics")]
+                metrics::counter!("keygate_ratelimit_redis_errors_total").increment(1);
                 match failed {
                     Ok(Err(e)) => tracing::warn!(
                         target: "keygate::ratelimit",
