@@ -35,11 +35,8 @@ async fn lease_refills_and_redis_errors_are_counted() {
     let quota = redis_support::per_key(RateLimit::new(1, 1_000));
 
     let prefix = redis_support::unique_prefix("metrics");
-    let limiter = RedisLimiter::new(
-        &redis_support::shared_url(),
-        redis_support::config(&prefix),
-    )
-    .unwrap();
+    let limiter =
+        RedisLimiter::new(&redis_support::shared_url(), redis_support::config(&prefix)).unwrap();
     let mut svc = redis_support::instance(&store, &clock, quota.clone(), &limiter);
     assert_eq!(send(&mut svc, get("/", Some(&key))).await.status, 200);
     // A snapshot drains the counters it reports: add them up.
@@ -49,7 +46,10 @@ async fn lease_refills_and_redis_errors_are_counted() {
         refills >= 1
     })
     .await;
-    assert!(refills <= limiter.stats().refills, "every counted refill happened");
+    assert!(
+        refills <= limiter.stats().refills,
+        "every counted refill happened"
+    );
 
     // Nothing listens on port 1: every call fails and is counted.
     let down = RedisLimiter::new("redis://127.0.0.1:1", redis_support::config(&prefix)).unwrap();
@@ -61,6 +61,9 @@ async fn lease_refills_and_redis_errors_are_counted() {
         errors >= 1
     })
     .await;
-    assert!(errors <= down.stats().redis_errors, "every counted error happened");
+    assert!(
+        errors <= down.stats().redis_errors,
+        "every counted error happened"
+    );
     redis_support::cleanup(&redis_support::shared_url(), &prefix).await;
 }

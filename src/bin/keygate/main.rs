@@ -4,6 +4,7 @@
 //! keygate mint --prefix sk_live_          # a new key and its digest
 //! keygate hash [--pepper-file FILE] < key # the digest of a key read on stdin
 //! keygate check [KEY|-]                   # format and checksum, offline
+//! keygate import --database-url URL < keys.jsonl   # existing keys into a PgStore
 //! ```
 //!
 //! Only `mint` prints a secret (the key it made). `hash` and `check` read the key from
@@ -53,6 +54,22 @@ enum Command {
         /// The key, or `-` (the default) to read it from stdin.
         #[arg(default_value = "-")]
         key: String,
+    },
+    /// Reads JSON lines of existing keys on stdin and writes them into a PostgreSQL store
+    /// (migrating it first). Each line: `id`, `account_id`, `name`, either `key` (the
+    /// plaintext, digested here) or `digest` (64 hex characters of its SHA-256), and
+    /// optionally `prefix`, `environment`, `scopes`, `created_at`, `expires_at`.
+    #[cfg(feature = "postgres")]
+    Import {
+        /// The database, as `postgres://…`.
+        #[arg(long, env = "DATABASE_URL")]
+        database_url: String,
+        /// The schema keygate's tables live in.
+        #[arg(long, default_value = "keygate")]
+        schema: String,
+        /// Digest plaintext keys with HMAC-SHA-256 under the pepper in this file.
+        #[arg(long)]
+        pepper_file: Option<PathBuf>,
     },
 }
 
@@ -116,6 +133,16 @@ fn run(cli: Cli) -> Result<(), String> {
             let key = read_key()?;
             print(&mut out, hasher.digest(&key).to_hex())
         }
+        #[cfg(feature = "postgres")]
+        Command::Import {
+            database_url,
+            schema,
+            pepper_file,
+        } => {
+            let hasher = hasher(pepper_file.as_ref())?;
+            let imported = import::run(&database_url, &schema, &hasher, std::io::stdin().lock())?;
+            print(&mut out, format!("imported {imported} keys"))
+        }
         Command::Check { key } => {
             let key = if key == "-" { read_key()? } else { key };
             match format.parse(&key) {
@@ -135,6 +162,9 @@ fn run(cli: Cli) -> Result<(), String> {
         }
     }
 }
+
+#[cfg(feature = "postgres")]
+mod import;
 
 fn main() -> ExitCode {
     match run(Cli::parse()) {
