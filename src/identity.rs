@@ -15,6 +15,24 @@ use crate::store::record::{AccountId, KeyId};
 ///
 /// Read it with `req.extensions().get::<Identity>()` (hyper, tonic), or as an axum
 /// extractor with the `axum` feature. Cheap to clone. It holds no secret and no digest.
+///
+/// ```
+/// use axum::{routing::get, Json, Router};
+/// use keygate::{Identity, Keygate, MemoryStore};
+///
+/// async fn whoami(identity: Identity) -> Json<Identity> {
+///     // `{"id":…,"account_id":…,"name":…,"environment":…,"scopes":[…]}`
+///     Json(identity)
+/// }
+/// async fn maybe(identity: Option<Identity>) -> String {
+///     identity.map_or("anonymous".into(), |i| i.account_id().to_string())
+/// }
+/// let gate = Keygate::builder(MemoryStore::new()).build();
+/// let app: Router = Router::new()
+///     .route("/whoami", get(whoami))
+///     .route("/maybe", get(maybe).route_layer(gate.layer().allow_anonymous()))
+///     .layer(gate.layer());
+/// ```
 #[derive(Clone)]
 pub struct Identity(pub(crate) Arc<ResolvedKey>);
 

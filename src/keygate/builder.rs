@@ -25,6 +25,20 @@ use crate::verify::Verifier;
 pub struct ReadOnly(());
 
 /// Builds a [`Keygate`] (and, from [`Keygate::managed`], its [`crate::KeyManager`]).
+///
+/// ```
+/// use std::time::Duration;
+/// use keygate::{CacheConfig, Environment, Keygate, MemoryStore, RateLimit, RateLimitConfig};
+///
+/// let (gate, _manager) = Keygate::managed(MemoryStore::new())
+///     .environment(Environment::Live)
+///     .realm("payments")
+///     .cache(CacheConfig::default().positive_ttl(Duration::from_secs(10)))
+///     .rate_limits(RateLimitConfig::default().default_quota(Some(RateLimit::new(100, 200))))
+///     .store_timeout(Duration::from_millis(500))
+///     .build();
+/// assert_eq!(gate.environment(), Some(Environment::Live));
+/// ```
 #[must_use = "a builder does nothing until `build` is called"]
 pub struct KeygateBuilder<M = ReadOnly> {
     mode: M,

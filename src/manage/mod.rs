@@ -46,6 +46,26 @@ pub const DEFAULT_MAX_METADATA_BYTES: usize = 4096;
 /// do (see [`KeyManager::acting_as`] for that), with one exception: when the
 /// [`Keygate`] serves one environment, keys of another are never issued and are treated
 /// as absent (`NotFound`, left out of lists), so deployments sharing a store stay apart.
+///
+/// ```
+/// use std::time::Duration;
+/// use keygate::{KeyUpdate, Keygate, MemoryStore, NewKey};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), keygate::ManageError> {
+/// let (gate, manager) = Keygate::managed(MemoryStore::new()).build();
+/// let account = "acct_1".into();
+/// let created = manager.create(account, NewKey::named("CI").scopes(["read"])).await?;
+/// let account = "acct_1".into();
+/// let id = created.view.id.clone();
+/// manager.update(&account, &id, KeyUpdate::default().name("CI (main)")).await?;
+/// // A new secret; the old one keeps working for an hour.
+/// let rolled = manager.roll(&account, &id, Some(Duration::from_secs(3600))).await?;
+/// assert!(gate.verify_key(created.key.expose_secret()).await.is_ok());
+/// manager.revoke(&account, &id).await?;
+/// assert!(gate.verify_key(rolled.key.expose_secret()).await.is_err());
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct KeyManager {
     gate: Keygate,

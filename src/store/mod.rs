@@ -63,6 +63,32 @@ impl StoreError {
 ///
 /// Object-safe: `Arc<dyn KeyStore>` works. Implementations must be cheap to call
 /// concurrently; keygate adds its own cache, timeout and panic isolation around them.
+///
+/// ```
+/// use std::collections::HashMap;
+/// use std::time::SystemTime;
+/// use keygate::{KeyDigest, KeyHasher, KeyRecord, KeyStore, Keygate, StoreError};
+///
+/// /// Keys hashed elsewhere, read once at start.
+/// struct Fixed(HashMap<[u8; 32], KeyRecord>);
+///
+/// #[async_trait::async_trait]
+/// impl KeyStore for Fixed {
+///     async fn find_by_digest(&self, d: &KeyDigest) -> Result<Option<KeyRecord>, StoreError> {
+///         Ok(self.0.get(d.as_bytes()).cloned())
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let format = keygate::KeyFormat::default();
+/// let key = format.generate(format.prefix("tc_").unwrap());
+/// let digest = KeyHasher::sha256().digest(key.expose_secret());
+/// let record = KeyRecord::new("ak_1".into(), "acct_1".into(), digest, SystemTime::now());
+/// let gate = Keygate::builder(Fixed(HashMap::from([(*digest.as_bytes(), record)]))).build();
+/// assert!(gate.verify_key(key.expose_secret()).await.is_ok());
+/// # }
+/// ```
 #[async_trait]
 pub trait KeyStore: Send + Sync + 'static {
     /// The key whose current digest, or previous digest during a roll's grace period, is
