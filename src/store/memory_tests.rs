@@ -1,0 +1,107 @@
+//! Unit tests of `MemoryStore`: retention, the per-account bound, compare-and-set.
+use super::*;
+use crate::client_ip::IpAllowlist;
+use crate::scope::ScopeSet;
+use std::time::UNIX_EPOCH;
+
+fn at(secs: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(1_700_000_000 + secs)
+}
+
+fn record(id: &str, account: &str) -> KeyRecord {
+    KeyRecord {
+        id: KeyId::from(id),
+        account_id: AccountId::from(account),
+        name: "k".into(),
+        prefix: "tc_".into(),
+        start: "tc_abcd".into(),
+        environment: None,
+        scopes: ScopeSet::new(),
+        ips: IpAllowlist::any(),
+        expires_at: None,
+        revoked_at: None,
+        disabled: false,
+        rate_limit: None,
+        metadata: Default::default(),
+        digest: crate::KeyHasher::sha256().digest(id),
+        previous: None,
+        created_at: at(0),
+        updated_at: at(0),
+        last_used_at: None,
+        version: 0,
+    }
+}
+
+async fn revoke(store: &MemoryStore, id: &str, when: SystemTime) {
+    let mut r = store.get(&KeyId::from(id)).await.unwrap().unwrap();
+    r.revoked_at = Some(when);
+    store.replace(r).await.unwrap();
+}
+
+#[tokio::test]
+async fn revoked_keys_are_purged_after_the_retention() {
+    let store = MemoryStore::new().revoked_retention(Some(Duration::from_secs(100)));
+    store
+        .insert(record("ak_1", "a"), None, at(0))
+        .await
+        .unwrap();
+    store
+        .insert(record("ak_2", "a"), None, at(0))
+        .await
+        .unwrap();
+    revoke(&store, "ak_1", at(10)).await;
+    assert_eq!(store.purge(at(109)), 0);
+    assert_eq!(store.len(), 2);
+    assert_eq!(store.purge(at(110)), 1);
+    assert_eq!(store.len(), 1);
+    assert!(store.get(&KeyId::from("ak_1")).await.unwrap().is_none());
+    let digest = record("ak_1", "a").digest;
+    assert!(store.find_by_digest(&digest).await.unwrap().is_none());
+    let listed = store.list(&AccountId::from("a"), None, 10).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    // An insert purges too.
+    revoke(&store, "ak_2", at(200)).await;
+    store
+        .insert(record("ak_3", "b"), None, at(300))
+        .await
+        .unwrap();
+    assert_eq!(store.len(), 1);
+}
+
+#[tokio::test]
+async fn an_account_keeps_a_bounded_number_of_ended_keys() {
+    let store = MemoryStore::new()
+        .revoked_retention(None)
+        .max_ended_keys_per_account(Some(3));
+    for i in 0..10 {
+        let id = format!("ak_{i:02}");
+        let mut r = record(&id, "a");
+        if i % 2 == 1 {
+            // Odd keys expire at i seconds; even ones are revoked at i seconds.
+            r.expires_at = Some(at(i));
+        }
+        store.insert(r, None, at(i)).await.unwrap();
+        if i % 2 == 0 {
+            revoke(&store, &id, at(i)).await;
+        }
+    }
+    // Another account's keys are untouched by a's bound.
+    store
+        .insert(record("ak_b", "b"), None, at(0))
+        .await
+        .unwrap();
+    store
+        .insert(record("ak_z", "a"), None, at(20))
+        .await
+        .unwrap();
+    let kept: Vec<String> = store
+        .list(&AccountId::from("a"), None, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id.to_string())
+        .collect();
+    // The three most recently ended (7, 8, 9) and the new key.
+    assert_eq!(kept, ["ak_07", "ak_08", "ak_09", "ak_z"]);
+    assert_eq!(store.len(), 5);
+}
