@@ -14,52 +14,22 @@
 //! Note that valgrind hides SHA-NI, so SHA-256 costs about ten times its native
 //! instruction count here.
 
-use std::convert::Infallible;
-use std::future::Future;
-use std::net::SocketAddr;
-use std::pin::pin;
+mod support;
+
+use support::{inner, now, request};
+
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::header::AUTHORIZATION;
-use http::{Request, Response};
-use http_body_util::Full;
+use http::Request;
 use keygate::{
-    CacheConfig, Environment, Keygate, ManagerConfig, MemoryStore, NewKey, PeerAddr, RateLimit,
+    CacheConfig, Environment, Keygate, ManagerConfig, MemoryStore, NewKey, RateLimit,
     RateLimitConfig,
 };
 use tower::Service;
 
 const HUGE_QUOTA: RateLimit = RateLimit::new(1_000_000_000, 4_000);
 const SCOPE: &str = "charges:read";
-
-fn inner() -> impl Service<Request<()>, Response = Response<Full<Bytes>>, Error = Infallible> + Clone
-{
-    tower::service_fn(|_req: Request<()>| async {
-        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
-    })
-}
-
-fn request(token: &str) -> Request<()> {
-    let peer: SocketAddr = "127.0.0.1:40000".parse().expect("valid address");
-    Request::builder()
-        .uri("/v1/whoami")
-        .header(AUTHORIZATION, format!("Bearer {token}"))
-        .extension(PeerAddr(peer))
-        .body(())
-        .expect("valid request")
-}
-
-fn now<F: Future>(fut: F) -> F::Output {
-    let mut fut = pin!(fut);
-    let mut cx = Context::from_waker(futures_util::task::noop_waker_ref());
-    match fut.as_mut().poll(&mut cx) {
-        Poll::Ready(out) => out,
-        Poll::Pending => panic!("the measured future was not ready at once"),
-    }
-}
 
 /// Sends `n` requests (built beforehand) through `svc`.
 fn run<S>(svc: &mut S, token: &str, n: usize, before_each: &dyn Fn())

@@ -18,55 +18,25 @@
 //! by printing the limiter's counters, and fails if more than 1% of the requests were
 //! refused for want of a lease.
 
-use std::convert::Infallible;
-use std::future::Future;
-use std::net::SocketAddr;
-use std::pin::pin;
+mod support;
+
+use support::{inner, now, request};
+
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
-use http::header::AUTHORIZATION;
-use http::{Request, Response};
-use http_body_util::Full;
+use http::Request;
 use keygate::builder::Managed;
 use keygate::store::PgStore;
 use keygate::{
     CacheConfig, Environment, Keygate, KeygateBuilder, ManagerConfig, MemoryStore, NewKey,
-    PeerAddr, RateLimit, RateLimitConfig, RedisLimiter, RedisLimiterConfig,
+    RateLimit, RateLimitConfig, RedisLimiter, RedisLimiterConfig,
 };
 use tower::Service;
 
 const QUOTA: RateLimit = RateLimit::new(1_000_000_000, 4_000);
 const SCOPE: &str = "charges:read";
-
-fn inner() -> impl Service<Request<()>, Response = Response<Full<Bytes>>, Error = Infallible> + Clone
-{
-    tower::service_fn(|_req: Request<()>| async {
-        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
-    })
-}
-
-fn request(token: &str) -> Request<()> {
-    let peer: SocketAddr = "127.0.0.1:40000".parse().expect("valid address");
-    Request::builder()
-        .uri("/v1/whoami")
-        .header(AUTHORIZATION, format!("Bearer {token}"))
-        .extension(PeerAddr(peer))
-        .body(())
-        .expect("valid request")
-}
-
-fn now<F: Future>(fut: F) -> F::Output {
-    let mut fut = pin!(fut);
-    let mut cx = Context::from_waker(futures_util::task::noop_waker_ref());
-    match fut.as_mut().poll(&mut cx) {
-        Poll::Ready(out) => out,
-        Poll::Pending => panic!("the benchmarked future was not ready at once"),
-    }
-}
 
 /// A gate over an in-memory store with one key, configured by `shared`.
 fn gate(

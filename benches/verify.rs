@@ -12,22 +12,17 @@
 //! layer's, not a scheduler's. Requests are built outside the timed section
 //! (`iter_batched`); their drop is inside it, the same for every case.
 
-use std::convert::Infallible;
-use std::future::Future;
-use std::net::SocketAddr;
-use std::pin::pin;
+mod support;
+
+use support::{inner, now, request};
+
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
-use http::header::AUTHORIZATION;
-use http::{Request, Response};
-use http_body_util::Full;
 use keygate::{
-    CacheConfig, Environment, KeyDigest, Keygate, ManagerConfig, MemoryStore, NewKey, PeerAddr,
-    RateLimit, RateLimitConfig,
+    CacheConfig, Environment, KeyDigest, Keygate, ManagerConfig, MemoryStore, NewKey, RateLimit,
+    RateLimitConfig,
 };
 use tower::Service;
 
@@ -39,35 +34,6 @@ const HUGE_QUOTA: RateLimit = RateLimit::new(1_000_000_000, 4_000);
 
 /// The scope the route requires and the key holds.
 const SCOPE: &str = "charges:read";
-
-/// The trivial inner service: a small fixed response.
-fn inner() -> impl Service<Request<()>, Response = Response<Full<Bytes>>, Error = Infallible> + Clone
-{
-    tower::service_fn(|_req: Request<()>| async {
-        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
-    })
-}
-
-/// The request every case sends.
-fn request(token: &str) -> Request<()> {
-    let peer: SocketAddr = "127.0.0.1:40000".parse().expect("valid address");
-    Request::builder()
-        .uri("/v1/whoami")
-        .header(AUTHORIZATION, format!("Bearer {token}"))
-        .extension(PeerAddr(peer))
-        .body(())
-        .expect("valid request")
-}
-
-/// Polls a future that must be ready at once.
-fn now<F: Future>(fut: F) -> F::Output {
-    let mut fut = pin!(fut);
-    let mut cx = Context::from_waker(futures_util::task::noop_waker_ref());
-    match fut.as_mut().poll(&mut cx) {
-        Poll::Ready(out) => out,
-        Poll::Pending => panic!("the benchmarked future was not ready at once"),
-    }
-}
 
 /// A deployment with one valid key: scope `charges:read`, allowlist `127.0.0.0/8`, a
 /// quota too large to trip, and a [`KeyManager`] attached (so last-used tracking runs,

@@ -147,13 +147,7 @@ impl Keygate {
     /// status. No IP, scope or rate-limit check. For non-HTTP uses and tests.
     pub async fn verify_key(&self, key: &str) -> Result<Identity, AuthError> {
         let v = &self.inner;
-        let parsed = v.format.parse(key).map_err(|_| AuthError::InvalidKey)?;
-        if let (Some(expected), Some(key)) = (v.environment, parsed.prefix().environment()) {
-            if key != expected {
-                return Err(AuthError::WrongEnvironment { key, expected });
-            }
-        }
-        let digest = v.hasher.digest(parsed.expose_secret());
+        let digest = v.digest_of(key)?;
         let resolved = v.cache.load(digest).await?.ok_or(AuthError::InvalidKey)?;
         v.check_status(&resolved, &digest, v.clock.now())?;
         Ok(Identity(resolved))

@@ -101,17 +101,10 @@ impl Verifier {
             Ok(None) => return Start::Refused(AuthError::MissingCredentials),
             Err(e) => return Start::Refused(e),
         };
-        let Ok(parsed) = self.format.parse(token) else {
-            return Start::Refused(AuthError::InvalidKey);
+        let digest = match self.digest_of(token) {
+            Ok(digest) => digest,
+            Err(e) => return Start::Refused(e),
         };
-        // The prefix names the environment: refuse another environment's key before
-        // any lookup, as junk is refused.
-        if let (Some(expected), Some(key)) = (self.environment, parsed.prefix().environment()) {
-            if key != expected {
-                return Start::Refused(AuthError::WrongEnvironment { key, expected });
-            }
-        }
-        let digest = self.hasher.digest(parsed.expose_secret());
         let now = self.clock.now();
         match self.cache.get(&digest, now) {
             Cached::Hit(key) => Start::Cached(key, digest, now),
@@ -168,6 +161,21 @@ impl Verifier {
     ) -> http::Response<bytes::Bytes> {
         self.audit_refused(error, None, req.headers(), req.extensions());
         self.refusal(error, None, rules.grpc())
+    }
+
+    /// Format and checksum, then the environment the prefix names (another
+    /// environment's key is refused before any lookup, as junk is), then the digest.
+    pub(crate) fn digest_of(&self, token: &str) -> Result<KeyDigest, AuthError> {
+        let parsed = self
+            .format
+            .parse(token)
+            .map_err(|_| AuthError::InvalidKey)?;
+        if let (Some(expected), Some(key)) = (self.environment, parsed.prefix().environment()) {
+            if key != expected {
+                return Err(AuthError::WrongEnvironment { key, expected });
+            }
+        }
+        Ok(self.hasher.digest(parsed.expose_secret()))
     }
 
     pub(crate) fn ietf_headers(&self) -> bool {
