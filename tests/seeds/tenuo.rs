@@ -5,8 +5,7 @@
 //! The table is built twice: once as a [`ScopePolicy`] over the whole router, and once
 //! with one axum `route_layer` per route.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 use axum::http::StatusCode;
 use axum::routing::{get as get_route, post as post_route};

@@ -1,0 +1,14 @@
+//! One conformance test per seed service text (`shared/seeds/`): every documented
+//! behaviour of the service, checked against an app built on keygate.
+//!
+//! | File | Seed | Service |
+//! |---|---|---|
+//! | `tenuo.rs` | `001_*.txt` | Tenuo Cloud: `tc_` keys, scope table, error bodies |
+//!
+//! Where two statements in one seed conflict, the test follows the seed's table and a
+//! comment says so.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod tenuo;
