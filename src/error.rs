@@ -23,6 +23,8 @@ use crate::scope::ScopeRequirement;
 /// | `insufficient_scope` | 403 | the key lacks the scope the route needs, or is read-only and the method is not |
 /// | `rate_limited` | 429 | the key's quota is used up |
 /// | `store_unavailable` | 503 | the key store failed or timed out (fail closed) |
+/// | `invalid_token` | 401 | the [credential verifier](crate::credential) refused a bearer that is not a keygate key |
+/// | `verifier_unavailable` | 503 | the credential verifier failed, panicked or timed out (fail closed) |
 ///
 /// Messages never contain a key, a digest or a store's error text.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -75,6 +77,13 @@ pub enum AuthError {
     /// The store failed.
     #[error("The key store is unavailable; retry later")]
     StoreUnavailable,
+    /// The [credential verifier](crate::credential) refused a bearer token that is not a
+    /// keygate key; the message is the verifier's.
+    #[error("{0}")]
+    InvalidToken(Cow<'static, str>),
+    /// The credential verifier failed, panicked or timed out.
+    #[error("The credential verifier is unavailable; retry later")]
+    VerifierUnavailable,
 }
 
 /// `Retry-After` in whole seconds: rounded up, never 0 (RFC 6585 §4).
@@ -98,6 +107,8 @@ impl AuthError {
             AuthError::InsufficientScope(_) | AuthError::ReadOnlyKey => "insufficient_scope",
             AuthError::RateLimited { .. } => "rate_limited",
             AuthError::StoreUnavailable => "store_unavailable",
+            AuthError::InvalidToken(_) => "invalid_token",
+            AuthError::VerifierUnavailable => "verifier_unavailable",
         }
     }
 
@@ -111,12 +122,15 @@ impl AuthError {
             | AuthError::DisabledKey
             | AuthError::ExpiredKey
             | AuthError::RolledKey
-            | AuthError::WrongEnvironment { .. } => StatusCode::UNAUTHORIZED,
+            | AuthError::WrongEnvironment { .. }
+            | AuthError::InvalidToken(_) => StatusCode::UNAUTHORIZED,
             AuthError::IpNotAllowed | AuthError::InsufficientScope(_) | AuthError::ReadOnlyKey => {
                 StatusCode::FORBIDDEN
             }
             AuthError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            AuthError::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            AuthError::StoreUnavailable | AuthError::VerifierUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         }
     }
 
@@ -124,6 +138,7 @@ impl AuthError {
     pub fn message(&self) -> Cow<'static, str> {
         match self {
             AuthError::InvalidRequest(m) => Cow::Borrowed(m),
+            AuthError::InvalidToken(m) => m.clone(),
             AuthError::MissingCredentials => Cow::Borrowed("Authorization header is required"),
             AuthError::InvalidKey => Cow::Borrowed("The provided API key is invalid"),
             other => Cow::Owned(other.to_string()),

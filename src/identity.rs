@@ -7,6 +7,7 @@ use serde::ser::SerializeStruct;
 use serde::Serialize;
 
 use crate::cache::entry::ResolvedKey;
+use crate::credential::CredentialKind;
 use crate::key::Environment;
 use crate::scope::ScopeSet;
 use crate::store::record::{AccountId, KeyId};
@@ -37,7 +38,8 @@ use crate::store::record::{AccountId, KeyId};
 pub struct Identity(pub(crate) Arc<ResolvedKey>);
 
 impl Identity {
-    /// The key's public id.
+    /// The key's public id; for a credential from the
+    /// [credential verifier](crate::credential), its principal's subject (a JWT's `sub`).
     pub fn key_id(&self) -> &KeyId {
         &self.0.record.id
     }
@@ -72,7 +74,17 @@ impl Identity {
         self.0.read_only
     }
 
-    /// The key's free-form metadata.
+    /// Whether this identity comes from one of keygate's API keys or from a credential
+    /// the [credential verifier](crate::credential) accepted.
+    pub fn credential(&self) -> CredentialKind {
+        if self.0.external {
+            CredentialKind::External
+        } else {
+            CredentialKind::ApiKey
+        }
+    }
+
+    /// The key's free-form metadata (a verified JWT's claims).
     pub fn metadata(&self) -> &serde_json::Map<String, serde_json::Value> {
         &self.0.record.metadata
     }

@@ -42,6 +42,7 @@ mod cache;
 pub mod client_ip;
 mod clock;
 mod config;
+pub mod credential;
 mod error;
 mod identity;
 pub mod invalidation;

@@ -131,6 +131,8 @@ mod tests {
                 retry_after: Duration::from_secs(1),
             },
             AuthError::StoreUnavailable,
+            AuthError::InvalidToken("refused".into()),
+            AuthError::VerifierUnavailable,
         ];
         for e in &all {
             match e {
@@ -146,7 +148,9 @@ mod tests {
                 | AuthError::InsufficientScope(_)
                 | AuthError::ReadOnlyKey
                 | AuthError::RateLimited { .. }
-                | AuthError::StoreUnavailable => {}
+                | AuthError::StoreUnavailable
+                | AuthError::InvalidToken(_)
+                | AuthError::VerifierUnavailable => {}
             }
         }
         all

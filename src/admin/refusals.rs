@@ -48,6 +48,11 @@ pub(super) const ERROR_CODES: &[(StatusCode, &str, &str)] = &[
         "a `test` key on a `live` deployment, or the reverse",
     ),
     (
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+        "the configured credential verifier refused a bearer token that is not an API key",
+    ),
+    (
         StatusCode::FORBIDDEN,
         "ip_not_allowed",
         "the client IP is not on the key's allowlist, or unknown",
@@ -94,6 +99,11 @@ pub(super) const ERROR_CODES: &[(StatusCode, &str, &str)] = &[
         "store_unavailable",
         "the key store failed or timed out; retry later",
     ),
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        "verifier_unavailable",
+        "the configured credential verifier failed or timed out; retry later",
+    ),
 ];
 
 /// Declares a reusable error response that carries exactly `codes`.
@@ -116,7 +126,7 @@ error_response! {
     /// 401, from the layer.
     Unauthorized: "The key is missing or not usable"
         ["unauthorized", "invalid_api_key", "revoked_api_key", "disabled_api_key",
-         "expired_api_key", "wrong_environment"];
+         "expired_api_key", "wrong_environment", "invalid_token"];
     /// 403 of a read, from the layer.
     Forbidden: "The key may not make this request" ["ip_not_allowed", "insufficient_scope"];
     /// 403 of a change, from the layer or the no-widening rules.
@@ -133,7 +143,8 @@ error_response! {
     /// 429, from the layer.
     RateLimited: "Too many requests" ["rate_limited"];
     /// 503, from the layer or the store.
-    Unavailable: "The key store is unavailable" ["store_unavailable"];
+    Unavailable: "The key store or the credential verifier is unavailable"
+        ["store_unavailable", "verifier_unavailable"];
 }
 
 /// The error body, `{"error":{"code":…,"message":…}}`, with `code` one of `codes`.

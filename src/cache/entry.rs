@@ -35,6 +35,9 @@ pub(crate) struct ResolvedKey {
     pub(crate) epoch: u64,
     /// The [`crate::Keygate`] that resolved it.
     pub(crate) gate: u64,
+    /// Made from a credential verifier's principal rather than a stored key: never
+    /// cached, never written back (`last_used_at`).
+    pub(crate) external: bool,
 }
 
 impl ResolvedKey {

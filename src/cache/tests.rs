@@ -90,6 +90,7 @@ async fn fixture(config: CacheConfig) -> Fixture {
             verified_at: resolve_clock.now(),
             epoch,
             gate: 7,
+            external: false,
         },
     );
     let cache = Arc::new(KeyCache::new(

@@ -10,6 +10,7 @@ use super::Keygate;
 use crate::cache::{CacheConfig, KeyCache};
 use crate::client_ip::{ClientIpResolver, PeerIp};
 use crate::clock::Clock;
+use crate::credential::{CredentialVerifier, MAX_VERIFIED_CREDENTIAL_LEN};
 use crate::key::digest::KeyHasher;
 use crate::key::{Environment, KeyFormat};
 use crate::ratelimit::{RateLimitConfig, RateLimits};
@@ -17,6 +18,7 @@ use crate::scope::{ScopeImplications, ScopeSet};
 use crate::store::{KeyStore, KeyStoreWrite};
 use crate::telemetry::Metrics;
 use crate::verify::credentials::KeySource;
+use crate::verify::external::CredentialHook;
 use crate::verify::render::{JsonRenderer, RenderRejection};
 use crate::verify::Verifier;
 
@@ -57,6 +59,7 @@ pub struct KeygateBuilder<M = ReadOnly> {
     key_source: KeySource,
     store_timeout: Duration,
     last_used_interval: Duration,
+    credential_verifier: Option<Arc<dyn CredentialVerifier>>,
     #[cfg(feature = "redis")]
     shared_limits: Option<crate::ratelimit::RedisLimiter>,
 }
@@ -88,6 +91,7 @@ impl<M> KeygateBuilder<M> {
             key_source: KeySource::default(),
             store_timeout: Duration::from_secs(2),
             last_used_interval: Duration::from_secs(60),
+            credential_verifier: None,
             #[cfg(feature = "redis")]
             shared_limits: None,
         }
@@ -181,6 +185,27 @@ impl<M> KeygateBuilder<M> {
         self
     }
 
+    /// Hands every bearer token that is not a keygate key to `verifier` (a JWT, say),
+    /// instead of refusing it as `invalid_api_key`. Its principals then share the keys'
+    /// checks, refusals, rate limits and audit events: see [`crate::credential`].
+    /// Off by default.
+    ///
+    /// ```
+    /// use keygate::credential::{BearerCredential, CredentialError, Principal};
+    /// use keygate::{Keygate, MemoryStore};
+    ///
+    /// let gate = Keygate::builder(MemoryStore::new())
+    ///     .credential_verifier(|_: BearerCredential| async {
+    ///         Err::<Principal, _>(CredentialError::refused("Sessions are not accepted here"))
+    ///     })
+    ///     .build();
+    /// # let _ = gate;
+    /// ```
+    pub fn credential_verifier(mut self, verifier: impl CredentialVerifier) -> Self {
+        self.credential_verifier = Some(Arc::new(verifier));
+        self
+    }
+
     /// Keep the rate-limit buckets in Redis, shared by every instance, instead of in
     /// this process. The quotas stay those of [`KeygateBuilder::rate_limits`]. Off by
     /// default.
@@ -211,6 +236,17 @@ impl<M> KeygateBuilder<M> {
             read_only_scopes: self.read_only_scopes.clone(),
             limits: limits.clone(),
         };
+        let credentials = self.credential_verifier.map(|verifier| {
+            Arc::new(CredentialHook {
+                verifier,
+                resolver: resolver.clone(),
+                timeout: self.store_timeout,
+            })
+        });
+        let mut key_source = self.key_source;
+        if credentials.is_some() {
+            key_source.max_len = key_source.max_len.max(MAX_VERIFIED_CREDENTIAL_LEN);
+        }
         let cache = KeyCache::new(
             id,
             self.store,
@@ -239,10 +275,11 @@ impl<M> KeygateBuilder<M> {
                 read_only_scopes: self.read_only_scopes,
                 ip_resolver: self.ip_resolver,
                 renderer: self.renderer,
-                key_source: self.key_source,
+                key_source,
                 writer,
                 last_used_interval: self.last_used_interval,
                 prerendered: Default::default(),
+                credentials,
             }),
         };
         (gate, self.mode)

@@ -1,7 +1,7 @@
 //! [`Keygate`]: the shared core behind the layer and the key manager.
 
 mod builder;
-mod resolve;
+pub(crate) mod resolve;
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};

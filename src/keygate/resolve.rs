@@ -7,13 +7,15 @@ use std::time::{Duration, SystemTime};
 use crate::cache::entry::ResolvedKey;
 use crate::cache::Resolve;
 use crate::clock::Clock;
+use crate::credential::Principal;
 use crate::key::digest::KeyDigest;
 use crate::ratelimit::{RateLimitKey, RateLimits};
 use crate::scope::{ScopeImplications, ScopeSet};
 use crate::store::record::KeyRecord;
 
 /// What a resolver needs.
-pub(super) struct Resolver {
+#[derive(Clone)]
+pub(crate) struct Resolver {
     pub(super) gate: u64,
     pub(super) clock: Clock,
     pub(super) positive_ttl: Duration,
@@ -27,7 +29,7 @@ impl Resolver {
         Box::new(move |record, digest, epoch| self.resolve(record, digest, epoch))
     }
 
-    fn resolve(&self, record: KeyRecord, digest: &KeyDigest, epoch: u64) -> ResolvedKey {
+    pub(crate) fn resolve(&self, record: KeyRecord, digest: &KeyDigest, epoch: u64) -> ResolvedKey {
         // Trusted for the positive lifetime. Expiry and a roll's grace deadline are
         // checked on every request, so an expired key is refused from its cached copy
         // rather than sending every attempt to the store.
@@ -69,6 +71,29 @@ impl Resolver {
             verified_at,
             epoch,
             gate: self.gate,
+            external: false,
         }
+    }
+
+    /// A verified credential's principal as an entry like a key's, for one request
+    /// (never cached). Its subject is rate-limited under `external:<subject>`, a
+    /// namespace no key id can name, so it never draws on a key's bucket.
+    pub(crate) fn resolve_principal(&self, principal: Principal) -> ResolvedKey {
+        let digest = KeyDigest::from_bytes([0; 32]);
+        let mut record = KeyRecord::new(
+            principal.subject,
+            principal.account,
+            digest,
+            self.clock.now(),
+        );
+        record.name = principal.name;
+        record.scopes = principal.scopes;
+        record.ips = principal.ips;
+        record.rate_limit = principal.rate_limit;
+        record.metadata = principal.metadata;
+        let mut key = self.resolve(record, &digest, 0);
+        key.limit_key = format!("external:{}", key.record.id).into();
+        key.external = true;
+        key
     }
 }

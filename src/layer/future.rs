@@ -1,5 +1,5 @@
-//! The response future: refused already, waiting on the store, or waiting on the inner
-//! service.
+//! The response future: refused already, waiting on the store (or on the credential
+//! verifier), or waiting on the inner service.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -16,6 +16,7 @@ use crate::error::AuthError;
 use crate::key::digest::KeyDigest;
 use crate::keygate::Keygate;
 use crate::ratelimit::RateLimitStatus;
+use crate::verify::external::CredentialFuture;
 use crate::verify::rules::Rules;
 use crate::verify::Admission;
 
@@ -29,6 +30,14 @@ struct Pending<S, ReqB> {
     gate: Keygate,
     rules: Arc<Rules>,
     digest: KeyDigest,
+}
+
+/// Everything needed to finish a request after the credential verifier answers.
+struct PendingCredential<S, ReqB> {
+    req: Request<ReqB>,
+    inner: S,
+    gate: Keygate,
+    rules: Arc<Rules>,
 }
 
 /// The future returned by [`crate::layer::KeygateService`].
@@ -52,6 +61,10 @@ where
     Lookup {
         lookup: LookupFuture,
         pending: Option<Pending<S, ReqB>>,
+    },
+    Credential {
+        verify: CredentialFuture,
+        pending: Option<PendingCredential<S, ReqB>>,
     },
     Called {
         #[pin]
@@ -83,6 +96,26 @@ where
                 future,
                 rate_limit,
                 ietf,
+            },
+        }
+    }
+
+    pub(crate) fn credential(
+        verify: CredentialFuture,
+        req: Request<ReqB>,
+        inner: S,
+        gate: Keygate,
+        rules: Arc<Rules>,
+    ) -> Self {
+        Self {
+            state: State::Credential {
+                verify,
+                pending: Some(PendingCredential {
+                    req,
+                    inner,
+                    gate,
+                    rules,
+                }),
             },
         }
     }
@@ -143,6 +176,27 @@ where
                         Err(error) => Admission::Refused(verifier.refuse(&error, &req, &rules)),
                     };
                     let next = match admission {
+                        Admission::Admitted(rate_limit) => State::Called {
+                            future: inner.call(req),
+                            rate_limit,
+                            ietf: verifier.ietf_headers(),
+                        },
+                        Admission::Refused(response) => State::Refused {
+                            response: Some(response),
+                        },
+                    };
+                    this.state.set(next);
+                }
+                StateProj::Credential { verify, pending } => {
+                    let verified = ready!(verify.as_mut().poll(cx));
+                    let PendingCredential {
+                        mut req,
+                        mut inner,
+                        gate,
+                        rules,
+                    } = pending.take().expect("polled after completion");
+                    let verifier = &gate.inner;
+                    let next = match verifier.admit_credential(verified, &mut req, &rules) {
                         Admission::Admitted(rate_limit) => State::Called {
                             future: inner.call(req),
                             rate_limit,

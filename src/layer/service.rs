@@ -62,6 +62,17 @@ where
                     Admission::Refused(refusal) => ResponseFuture::refused(refusal),
                 }
             }
+            Start::Credential(credential) => {
+                let fresh = self.inner.clone();
+                let ready = std::mem::replace(&mut self.inner, fresh);
+                ResponseFuture::credential(
+                    verifier.verify_credential(credential),
+                    req,
+                    ready,
+                    self.gate.clone(),
+                    self.rules.clone(),
+                )
+            }
             Start::Lookup(digest) => {
                 // Call the service that `poll_ready` prepared, and keep a fresh clone for
                 // the next request (tower's "be careful when cloning inner services").

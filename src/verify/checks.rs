@@ -64,6 +64,18 @@ impl Verifier {
     ) -> Result<Option<RateLimitStatus>, Refusal> {
         self.check_status(key, presented, now)
             .map_err(|e| (e, None))?;
+        self.check_access(key, req, rules, now)
+    }
+
+    /// The checks after the status, which keys and verified credentials share: IP
+    /// allowlist, the route's scopes, read-only, then the rate limit.
+    pub(super) fn check_access<B>(
+        &self,
+        key: &ResolvedKey,
+        req: &http::Request<B>,
+        rules: &Rules,
+        now: SystemTime,
+    ) -> Result<Option<RateLimitStatus>, Refusal> {
         if !key.record.ips.is_empty() {
             let ip: Option<IpAddr> = self.ip_resolver.client_ip(req.headers(), req.extensions());
             if !ip.is_some_and(|ip| key.record.ips.allows(ip)) {

@@ -5,22 +5,35 @@ use http::header::{HeaderMap, HeaderName, AUTHORIZATION};
 use crate::error::AuthError;
 
 /// Longest credential header value read. Anything longer is refused with 400 before it
-/// is parsed or hashed.
+/// is parsed or hashed. With a [credential verifier](crate::credential) the limit is
+/// [`crate::credential::MAX_VERIFIED_CREDENTIAL_LEN`] instead.
 pub const MAX_CREDENTIAL_LEN: usize = 512;
 
 /// Where keys are read from.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub(crate) struct KeySource {
     /// An extra header holding the bare key, such as `X-API-Key`. Opt-in.
     pub(crate) alt_header: Option<HeaderName>,
+    /// Longest credential header value read: [`MAX_CREDENTIAL_LEN`], or more with a
+    /// credential verifier.
+    pub(crate) max_len: usize,
+}
+
+impl Default for KeySource {
+    fn default() -> Self {
+        Self {
+            alt_header: None,
+            max_len: MAX_CREDENTIAL_LEN,
+        }
+    }
 }
 
 impl KeySource {
     /// The presented token, `Ok(None)` when the request carries no credentials.
     pub(crate) fn token<'h>(&self, headers: &'h HeaderMap) -> Result<Option<&'h str>, AuthError> {
-        let bearer = single(headers, &AUTHORIZATION)?;
+        let bearer = single(headers, &AUTHORIZATION, self.max_len)?;
         let alt = match &self.alt_header {
-            Some(name) => single(headers, name)?,
+            Some(name) => single(headers, name, self.max_len)?,
             None => None,
         };
         match (bearer, alt) {
@@ -35,7 +48,11 @@ impl KeySource {
 }
 
 /// The only value of `name`; 400 for two or more.
-fn single<'h>(headers: &'h HeaderMap, name: &HeaderName) -> Result<Option<&'h str>, AuthError> {
+fn single<'h>(
+    headers: &'h HeaderMap,
+    name: &HeaderName,
+    max_len: usize,
+) -> Result<Option<&'h str>, AuthError> {
     let mut values = headers.get_all(name).iter();
     let Some(first) = values.next() else {
         return Ok(None);
@@ -45,7 +62,7 @@ fn single<'h>(headers: &'h HeaderMap, name: &HeaderName) -> Result<Option<&'h st
             "Send exactly one Authorization header",
         ));
     }
-    if first.len() > MAX_CREDENTIAL_LEN {
+    if first.len() > max_len {
         return Err(AuthError::InvalidRequest(
             "The credential header is too long",
         ));

@@ -9,6 +9,7 @@
 
 mod checks;
 pub(crate) mod credentials;
+pub(crate) mod external;
 mod last_used;
 mod refusal;
 pub(crate) mod render;
@@ -26,6 +27,7 @@ use crate::cache::entry::ResolvedKey;
 use crate::cache::{Cached, KeyCache};
 use crate::client_ip::ClientIpResolver;
 use crate::clock::Clock;
+use crate::credential::BearerCredential;
 use crate::error::AuthError;
 use crate::identity::Identity;
 use crate::key::digest::{KeyDigest, KeyHasher};
@@ -55,6 +57,8 @@ pub(crate) struct Verifier {
     pub(crate) writer: Option<Arc<dyn KeyStoreWrite>>,
     pub(crate) last_used_interval: Duration,
     pub(crate) prerendered: Prerendered,
+    /// The credential hook, when a verifier is configured.
+    pub(crate) credentials: Option<Arc<external::CredentialHook>>,
 }
 
 /// The first, synchronous step of checking a request.
@@ -70,6 +74,8 @@ pub(crate) enum Start {
     Cached(Arc<ResolvedKey>, KeyDigest, SystemTime),
     /// Needs a store lookup.
     Lookup(KeyDigest),
+    /// Not a keygate key: for the credential verifier.
+    Credential(BearerCredential),
 }
 
 /// The outcome of [`Verifier::admit`].
@@ -103,7 +109,12 @@ impl Verifier {
         };
         let digest = match self.digest_of(token) {
             Ok(digest) => digest,
-            Err(e) => return Start::Refused(e),
+            Err(e) => {
+                return match self.hand_off(token, headers) {
+                    Some(credential) => Start::Credential(credential),
+                    None => Start::Refused(e),
+                }
+            }
         };
         let now = self.clock.now();
         match self.cache.get(&digest, now) {
