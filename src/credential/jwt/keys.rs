@@ -78,7 +78,7 @@ pub enum JwtConfigError {
 /// use keygate::credential::jwt::JwtKey;
 ///
 /// let pem = "-----BEGIN PUBLIC KEY-----\n\
-///            MCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE=\n\
+///            MCowBQYDK2VwAyEA8OOLKldapI6Ti63boo2whYFkQOvfWuiPS0hTlPsnTpc=\n\
 ///            -----END PUBLIC KEY-----\n";
 /// let key = JwtKey::ed25519_pem(pem.as_bytes())?.kid("2024-06");
 /// assert_eq!(key.key_id(), Some("2024-06"));

@@ -27,7 +27,7 @@
 //! use keygate::{Keygate, MemoryStore};
 //!
 //! let jwks = r#"{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"2024-06",
-//!                "x":"Gb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE"}]}"#;
+//!                "x":"8OOLKldapI6Ti63boo2whYFkQOvfWuiPS0hTlPsnTpc"}]}"#;
 //! let jwt = JwtVerifier::builder()
 //!     .keys(JwtKey::from_jwks(jwks)?)
 //!     .issuer("https://auth.example.com/")
