@@ -66,6 +66,7 @@ impl Verifier {
         tracing::debug!(
             target: "keygate::audit",
             outcome = "ok",
+            credential = credential_kind(key),
             key_id = key.record.id.as_str(),
             account_id = key.record.account_id.as_str(),
             client_ip = self
@@ -89,6 +90,7 @@ impl Verifier {
             target: "keygate::audit",
             outcome = error.code(),
             status = error.status().as_u16(),
+            credential = key.map(credential_kind),
             key_id = key.map(|k| k.record.id.as_str()),
             account_id = key.map(|k| k.record.account_id.as_str()),
             client_ip = self
@@ -97,5 +99,15 @@ impl Verifier {
                 .map(tracing::field::display),
             "api key refused"
         );
+    }
+}
+
+/// The audit events' `credential` field: `api_key`, or `external` for a principal from
+/// the credential verifier (whose `key_id` is its subject).
+fn credential_kind(key: &ResolvedKey) -> &'static str {
+    if key.external {
+        "external"
+    } else {
+        "api_key"
     }
 }
