@@ -4,6 +4,7 @@
 //! | File | Seed | Service |
 //! |---|---|---|
 //! | `tenuo.rs` | `001_*.txt` | Tenuo Cloud: `tc_` keys, scope table, error bodies |
+//! | `tenbyte_streams.rs` | `004_*.txt` | Tenbyte live streams: reset-key with an RSA-signed JWT (`examples/stream_keys.rs`) |
 //!
 //! Where two statements in one seed conflict, the test follows the seed's table and a
 //! comment says so.
@@ -11,4 +12,12 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+#[path = "../jwt_support/mod.rs"]
+mod jwt_support;
+
+#[path = "../../examples/stream_keys.rs"]
+#[allow(dead_code)]
+mod stream_keys_example;
+
+mod tenbyte_streams;
 mod tenuo;
