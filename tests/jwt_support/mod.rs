@@ -2,6 +2,8 @@
 //! [`JwtVerifier`] that trusts their public halves.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod gate;
+
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
