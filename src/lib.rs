@@ -29,7 +29,9 @@
 //!
 //! Keys look like `sk_live_` + 32 random base62 characters + a 6-character CRC32
 //! checksum. Only their SHA-256 digest is stored. See [`layer`] for the request path and
-//! the order of checks, and [`AuthError`] for every refusal.
+//! the order of checks, and [`AuthError`] for every refusal. Other bearer credentials,
+//! such as JWTs (feature `jwt`), can share the same route, refusals and limits through
+//! the [credential hook](credential).
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(unreachable_pub)]
 #![warn(missing_docs)]

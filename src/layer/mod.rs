@@ -30,6 +30,12 @@
 //! 9. the layer's scope requirements and policies, all of which must hold, then
 //!    read-only keys on unsafe methods (`insufficient_scope`);
 //! 10. rate limit: the key's bucket, then its account's (`rate_limited`).
+//!
+//! With a [credential verifier](crate::credential), a bearer that fails step 2 and
+//! starts with none of keygate's prefixes goes to the verifier instead of being refused
+//! (`invalid_token`, `verifier_unavailable`); the principal it returns then takes steps
+//! 8 to 10 like a key. The state machine in `layer/future.rs` has one more state for it,
+//! which a keygate key never enters.
 
 mod body;
 mod future;

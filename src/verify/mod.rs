@@ -6,6 +6,10 @@
 //! awaits the cache's shared lookup, then `Verifier::admit` runs the checks that need the
 //! key: digest match, status, environment, IP, the route's scopes, read-only, and finally
 //! the rate limit, so a refused request consumes no quota.
+//!
+//! A bearer that is not a keygate key goes, when a [credential
+//! verifier](crate::credential) is configured, to `external.rs`: the verifier runs in
+//! place of the lookup, and its principal takes the checks from the IP allowlist on.
 
 mod checks;
 pub(crate) mod credentials;
