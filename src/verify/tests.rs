@@ -49,6 +49,7 @@ async fn outcome(gate: &Keygate, req: &mut Request<()>, rules: &Rules) -> String
             Err(e) => return e.code().to_owned(),
         },
         Start::Anonymous | Start::Verified => return "passed".to_owned(),
+        Start::Credential(_) => return "handed to the credential verifier".to_owned(),
     };
     match v.admit(key, &digest, req, rules, v.clock.now()) {
         Admission::Admitted(_) => "ok".to_owned(),
