@@ -29,7 +29,7 @@ use crate::cache::entry::ResolvedKey;
 
 /// Every decision outcome, `ok` first; the index of a code in this list picks its counter.
 #[cfg(feature = "metrics")]
-const OUTCOMES: [&str; 12] = [
+const OUTCOMES: [&str; 14] = [
     "ok",
     "unauthorized",
     "invalid_request",
@@ -42,6 +42,8 @@ const OUTCOMES: [&str; 12] = [
     "insufficient_scope",
     "rate_limited",
     "store_unavailable",
+    "invalid_token",
+    "verifier_unavailable",
 ];
 
 #[cfg(feature = "metrics")]
