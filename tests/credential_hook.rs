@@ -217,6 +217,28 @@ async fn refusals_use_the_configured_renderer_and_the_grpc_form() {
 }
 
 #[tokio::test]
+async fn answers_are_never_cached_nor_written_to_the_store() {
+    let verifier = Counting::default();
+    let h = Harness::with(|b| {
+        b.credential_verifier(verifier.clone())
+            .last_used_interval(Duration::from_secs(1))
+    });
+    let mut svc = h.service();
+    for _ in 0..3 {
+        assert_eq!(
+            send(&mut svc, get("/", Some("token-ada"))).await.status,
+            200
+        );
+        h.time.advance(Duration::from_secs(5));
+    }
+    assert_eq!(verifier.calls(), 3, "every request is verified afresh");
+    tokio::task::yield_now().await;
+    assert_eq!(h.store.last_used_writes(), 0);
+    assert_eq!(h.store.lookups(), 0);
+    assert_eq!(h.gate.stats().cached_entries, 0);
+}
+
+#[tokio::test]
 async fn nested_layers_verify_a_credential_once() {
     let verifier = Counting::default();
     let h = Harness::with(|b| b.credential_verifier(verifier.clone()));
