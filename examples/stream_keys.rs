@@ -169,7 +169,7 @@ async fn reset_key(
     // of the cache this gate holds.
     let rolled = match app
         .manager
-        .roll(&caller.account_id().clone(), &stream.key_id, None)
+        .roll(caller.account_id(), &stream.key_id, None)
         .await
     {
         Ok(rolled) => rolled,

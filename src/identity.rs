@@ -98,6 +98,7 @@ impl fmt::Debug for Identity {
             .field("name", &self.name())
             .field("environment", &self.environment())
             .field("scopes", self.scopes())
+            .field("credential", &self.credential())
             .finish()
     }
 }
