@@ -171,7 +171,8 @@ pub(super) async fn update(
         ips: body.ips,
         expires_at,
         rate_limit: body.rate_limit,
-        metadata: body.metadata,
+        metadata: None,
+        metadata_patch: body.metadata,
         disabled: body.disabled,
     };
     let view = manager.acting_as(&actor).update(&id, update).await?;

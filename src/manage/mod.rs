@@ -7,6 +7,7 @@ mod config;
 mod confine;
 mod error;
 mod listing;
+mod merge_patch;
 mod types;
 pub(crate) mod validate;
 
