@@ -29,8 +29,10 @@ pub struct NewKey {
     pub rate_limit: Option<RateLimit>,
     /// Free-form metadata, at most [`crate::ManagerConfig::max_metadata_bytes`] as JSON.
     pub metadata: serde_json::Map<String, serde_json::Value>,
-    /// The environment, which picks the prefix. `None` picks an environment-neutral
-    /// prefix, or the deployment's environment when it has one.
+    /// The environment, which picks the prefix. `None` picks the deployment's default
+    /// ([`crate::Keygate::default_environment`]): its environment when it has one, the
+    /// one environment of its prefixes when they name only one and none is neutral, and
+    /// otherwise an environment-neutral prefix.
     pub environment: Option<Environment>,
     /// An explicit prefix, overriding `environment`.
     pub prefix: Option<String>,
