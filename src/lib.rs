@@ -65,7 +65,7 @@ pub mod builder {
 pub use cache::CacheConfig;
 pub use client_ip::{ForwardingHeader, IpAllowlist, PeerAddr, TrustedProxies};
 pub use clock::{Clock, ManualClock};
-pub use config::{ConfigError, KeygateConfig, PrefixConfig};
+pub use config::{BodyLength, ConfigError, KeygateConfig, PrefixConfig};
 pub use error::AuthError;
 pub use identity::Identity;
 #[cfg(feature = "axum")]

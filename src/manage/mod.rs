@@ -215,7 +215,11 @@ impl KeyManager {
                 "expires_at: must be in the future".into(),
             ));
         }
-        let key = self.gate.format().generate(&prefix);
+        let key = self
+            .gate
+            .format()
+            .generate(&prefix)
+            .map_err(|e| ManageError::InvalidRequest(format!("prefix: {e}")))?;
         let mut record = KeyRecord {
             id: KeyId::new(self.ids.next(&self.config.id_prefix, millis(now))),
             account_id: account,

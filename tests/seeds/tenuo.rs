@@ -241,7 +241,7 @@ async fn invalid_api_key_body_matches_the_seed() {
     typo[10] = if typo[10] == b'a' { b'b' } else { b'a' };
     let typo = String::from_utf8(typo).unwrap();
     let format = keygate::KeyFormat::default();
-    let unknown = format.generate(format.prefix("tc_").unwrap());
+    let unknown = format.generate(format.prefix("tc_").unwrap()).unwrap();
     for bad in [forged.as_str(), typo.as_str(), unknown.expose_secret()] {
         let answer = send(&mut app, get("/v1/keys", Some(bad))).await;
         assert_seed_body(&answer, 401, SEED_INVALID_API_KEY);
