@@ -75,7 +75,7 @@ pub use key::{ApiKey, Environment, KeyDigest, KeyFormat, KeyHasher, KeyPrefix};
 pub use keygate::{Keygate, KeygateBuilder, KeygateStats};
 pub use layer::KeygateLayer;
 pub use manage::{
-    ActingManager, CreatedKey, KeyManager, KeyUpdate, KeyView, ListQuery, ManageError,
+    ActingManager, CreatedKey, ImportedKey, KeyManager, KeyUpdate, KeyView, ListQuery, ManageError,
     ManagerConfig, NewKey,
 };
 #[cfg(feature = "redis")]

@@ -6,6 +6,7 @@ mod change;
 mod config;
 mod confine;
 mod error;
+mod import;
 mod listing;
 mod merge_patch;
 mod types;
@@ -15,6 +16,7 @@ pub use acting::ActingManager;
 pub use builder::Managed;
 pub use config::ManagerConfig;
 pub use error::ManageError;
+pub use import::ImportedKey;
 pub use types::{rfc3339, CreatedKey, KeyUpdate, KeyView, ListQuery, NewKey, Page, Revoked};
 pub use validate::parse_rfc3339;
 
