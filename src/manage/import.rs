@@ -155,6 +155,20 @@ impl ImportedKey {
         self
     }
 
+    /// Sets the IP allowlist (addresses and CIDR networks).
+    #[must_use]
+    pub fn ips<I: IntoIterator<Item = S>, S: Into<String>>(mut self, ips: I) -> Self {
+        self.ips = ips.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets a per-key quota.
+    #[must_use]
+    pub fn rate_limit(mut self, limit: RateLimit) -> Self {
+        self.rate_limit = Some(limit);
+        self
+    }
+
     /// Sets the metadata.
     #[must_use]
     pub fn metadata(mut self, metadata: serde_json::Map<String, serde_json::Value>) -> Self {

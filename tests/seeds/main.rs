@@ -3,6 +3,7 @@
 //!
 //! | File | Seed | Service |
 //! |---|---|---|
+//! | `tenbyte.rs` | `000_*.txt` | Tenbyte: its example key imported, its error table |
 //! | `tenuo.rs` | `001_*.txt` | Tenuo Cloud: `tc_` keys, scope table, error bodies |
 //!
 //! Where two statements in one seed conflict, the test follows the seed's table and a
@@ -11,4 +12,5 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod tenbyte;
 mod tenuo;
