@@ -1,5 +1,6 @@
-//! "Revoked means refused on the very next request", under every interleaving of a
-//! store lookup with a revoke or a roll, and under concurrent churn.
+//! "Revoked (or deleted) means refused on the very next request", under every
+//! interleaving of a store lookup with a revoke, a delete or a roll, and under concurrent
+//! churn.
 //!
 //! The deterministic tests use a store that reads its answer, then parks inside
 //! `find_by_digest` until the test releases it, so the pre-revoke answer is in hand while
@@ -71,13 +72,17 @@ impl KeyStoreWrite for RacyStore {
     async fn replace(&self, record: KeyRecord) -> Result<(), StoreError> {
         self.inner.replace(record).await
     }
+    async fn delete(&self, id: &keygate::KeyId) -> Result<KeyRecord, StoreError> {
+        self.inner.delete(id).await
+    }
     async fn list(
         &self,
         account: &AccountId,
-        after: Option<&KeyId>,
+        status: keygate::store::KeyStatusFilter,
+        after: Option<&keygate::store::ListPosition>,
         limit: usize,
     ) -> Result<Vec<KeyRecord>, StoreError> {
-        self.inner.list(account, after, limit).await
+        self.inner.list(account, status, after, limit).await
     }
     async fn record_last_used(&self, id: &KeyId, at: SystemTime) -> Result<(), StoreError> {
         self.inner.record_last_used(id, at).await
@@ -175,6 +180,31 @@ async fn a_roll_without_grace_refuses_the_old_secret_despite_a_parked_lookup() {
 }
 
 #[tokio::test]
+async fn a_request_started_after_delete_returned_is_refused_and_a_parked_lookup_cannot_revive_it() {
+    let (store, gate, manager) = setup(CacheConfig::default());
+    let created = manager.create(account(), NewKey::named("k")).await.unwrap();
+    let key = created.key.expose_secret().to_owned();
+    // R1 misses the cache; its lookup reads the live record and parks.
+    store.park_next.store(true, Ordering::SeqCst);
+    let r1 = tokio::spawn({
+        let gate = gate.clone();
+        let key = key.clone();
+        async move { status(&gate, &key).await }
+    });
+    store.parked.notified().await;
+
+    manager.delete(&account(), &created.view.id).await.unwrap();
+    // R2 starts after delete() returned: refused, whatever R1's lookup does later.
+    assert_eq!(status(&gate, &key).await, 401);
+    store.release.notify_one();
+    assert_eq!(r1.await.unwrap(), 401, "R1 retried after the invalidation");
+    for _ in 0..3 {
+        assert_eq!(status(&gate, &key).await, 401);
+    }
+    assert!(store.inner.get(&created.view.id).await.unwrap().is_none());
+}
+
+#[tokio::test]
 async fn a_cached_and_front_copied_key_is_refused_right_after_revoke() {
     let (_store, gate, manager) = setup(CacheConfig::default());
     let created = manager.create(account(), NewKey::named("k")).await.unwrap();
@@ -217,7 +247,7 @@ async fn clients_that_give_up_mid_lookup_leave_no_lookup_behind() {
         let presented = if i % 2 == 0 {
             key.clone()
         } else {
-            format.generate(&prefix).expose_secret().to_owned()
+            format.generate(&prefix).unwrap().expose_secret().to_owned()
         };
         let mut call = Box::pin(svc.clone().oneshot(get("/", Some(&presented))));
         assert!((&mut call).now_or_never().is_none());

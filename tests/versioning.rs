@@ -75,13 +75,17 @@ impl KeyStoreWrite for RacingStore {
         }
         self.inner.replace(record).await
     }
+    async fn delete(&self, id: &keygate::KeyId) -> Result<KeyRecord, StoreError> {
+        self.inner.delete(id).await
+    }
     async fn list(
         &self,
         account: &AccountId,
-        after: Option<&KeyId>,
+        status: keygate::store::KeyStatusFilter,
+        after: Option<&keygate::store::ListPosition>,
         limit: usize,
     ) -> Result<Vec<KeyRecord>, StoreError> {
-        self.inner.list(account, after, limit).await
+        self.inner.list(account, status, after, limit).await
     }
     async fn record_last_used(&self, id: &KeyId, at: SystemTime) -> Result<(), StoreError> {
         self.inner.record_last_used(id, at).await
@@ -197,13 +201,17 @@ impl KeyStoreWrite for AlwaysStale {
     async fn replace(&self, _: KeyRecord) -> Result<(), StoreError> {
         Err(StoreError::VersionConflict)
     }
+    async fn delete(&self, id: &keygate::KeyId) -> Result<KeyRecord, StoreError> {
+        self.0.delete(id).await
+    }
     async fn list(
         &self,
         account: &AccountId,
-        after: Option<&KeyId>,
+        status: keygate::store::KeyStatusFilter,
+        after: Option<&keygate::store::ListPosition>,
         limit: usize,
     ) -> Result<Vec<KeyRecord>, StoreError> {
-        self.0.list(account, after, limit).await
+        self.0.list(account, status, after, limit).await
     }
     async fn record_last_used(&self, id: &KeyId, at: SystemTime) -> Result<(), StoreError> {
         self.0.record_last_used(id, at).await
@@ -228,4 +236,32 @@ async fn endless_conflicts_end_in_a_retryable_store_error() {
         ManageError::Store(StoreError::VersionConflict)
     ));
     assert_eq!(err.status(), http::StatusCode::SERVICE_UNAVAILABLE);
+}
+
+#[tokio::test]
+async fn a_metadata_merge_patch_racing_another_writer_keeps_both_members() {
+    let (store, manager) = racing(|r| {
+        r.metadata.insert("team".into(), "payments".into());
+    });
+    let account = AccountId::from("acct");
+    let created = manager
+        .create(account.clone(), NewKey::named("k"))
+        .await
+        .unwrap();
+    store.race.store(true, Ordering::SeqCst);
+    let mut patch = serde_json::Map::new();
+    patch.insert("owner".into(), "ops".into());
+    let view = manager
+        .update(
+            &account,
+            &created.view.id,
+            KeyUpdate::default().merge_metadata(patch),
+        )
+        .await
+        .unwrap();
+    assert!(!store.race.load(Ordering::SeqCst), "the race happened");
+    let expected = serde_json::json!({"team": "payments", "owner": "ops"});
+    assert_eq!(serde_json::Value::Object(view.metadata), expected);
+    let stored = store.get(&created.view.id).await.unwrap().unwrap();
+    assert_eq!(serde_json::Value::Object(stored.metadata), expected);
 }

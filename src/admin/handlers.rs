@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use crate::identity::Identity;
-use crate::manage::{KeyManager, KeyUpdate, KeyView, NewKey, Page};
+use crate::manage::{KeyManager, KeyUpdate, KeyView, ListQuery, NewKey, Page};
 
 use super::body::{
     json_body, parse_time, with_plaintext, CreateBody, RollBody, UpdateBody, WithPlaintext,
@@ -105,10 +105,12 @@ pub(super) async fn list(
             _ => {}
         }
     }
-    let page = manager
-        .acting_as(&actor)
-        .list(limit, cursor.as_deref())
-        .await?;
+    let query = ListQuery {
+        limit,
+        cursor,
+        ..ListQuery::default()
+    };
+    let page = manager.acting_as(&actor).list(&query).await?;
     Ok(axum::Json(page).into_response())
 }
 
@@ -169,7 +171,8 @@ pub(super) async fn update(
         ips: body.ips,
         expires_at,
         rate_limit: body.rate_limit,
-        metadata: body.metadata,
+        metadata: None,
+        metadata_patch: body.metadata,
         disabled: body.disabled,
     };
     let view = manager.acting_as(&actor).update(&id, update).await?;

@@ -1,4 +1,4 @@
-//! Changing a key: update, revoke, roll.
+//! Changing a key: update, revoke, delete, roll.
 
 use std::time::Duration;
 
@@ -6,6 +6,7 @@ use crate::store::record::{AccountId, GraceDigest, KeyId};
 use crate::store::KeyStoreWrite;
 
 use super::confine::Actor;
+use super::merge_patch::merge_object;
 use super::retry_on_conflict;
 use super::validate::{parse_ips, validate_name, validate_rate_limit};
 use super::*;
@@ -51,6 +52,9 @@ impl KeyManager {
         if let Some(metadata) = &update.metadata {
             self.check_metadata(metadata)?;
         }
+        if let Some(patch) = &update.metadata_patch {
+            self.check_metadata(patch)?;
+        }
         let _write = self.write.lock().await;
         let old = self.record_in(account, id, actor).await?;
         if old.revoked_at.is_some() {
@@ -74,6 +78,11 @@ impl KeyManager {
         }
         if let Some(v) = update.metadata {
             new.metadata = v;
+        }
+        if let Some(patch) = &update.metadata_patch {
+            // On the record just read: a retry after a conflict patches the newer one.
+            merge_object(&mut new.metadata, patch);
+            self.check_metadata(&new.metadata)?;
         }
         if let Some(v) = update.disabled {
             new.disabled = v;
@@ -131,6 +140,46 @@ impl KeyManager {
         Ok(Revoked::Now)
     }
 
+    /// Deletes key `id` of `account`, whatever its state: unlike [`revoke`](Self::revoke),
+    /// nothing of it is kept, so it is gone from [`get`](Self::get) and
+    /// [`list`](Self::list) (even with [`crate::store::KeyStatusFilter::All`]), and its
+    /// secret answers as an unknown key. Once this returns, the key fails on the very
+    /// next request in this process (its cached copies are invalidated through the
+    /// cache's coherence protocol); other instances hear of it through the store's
+    /// invalidation channel. Fails with [`ManageError::NotFound`] when there is no such
+    /// key, so a second delete of one key is a `NotFound`.
+    pub async fn delete(&self, account: &AccountId, id: &KeyId) -> Result<(), ManageError> {
+        self.delete_as(account, id, None).await
+    }
+
+    pub(crate) async fn delete_as(
+        &self,
+        account: &AccountId,
+        id: &KeyId,
+        actor: Option<&Actor<'_>>,
+    ) -> Result<(), ManageError> {
+        let _write = self.write.lock().await;
+        let old = self.record_in(account, id, actor).await?;
+        if let Some(actor) = actor {
+            actor.bounds(&old)?;
+        }
+        let deleted = match self.store.delete(id).await {
+            Ok(deleted) => deleted,
+            Err(e) => {
+                // The outcome may be unknown (a timeout after the commit): drop the
+                // copies anyway, which costs at most one store lookup.
+                self.gate.invalidate_local(&old);
+                return Err(e.into());
+            }
+        };
+        // The store returns what it deleted, which another instance may have rolled
+        // since it was read: both sets of digests are dropped.
+        self.gate.invalidate_local(&old);
+        self.gate.invalidate_local(&deleted);
+        tracing::info!(target: "keygate::audit", action = "delete", key_id = id.as_str(), account_id = account.as_str(), "api key deleted");
+        Ok(())
+    }
+
     /// Issues a new secret for key `id`, returned once. The old secret keeps working for
     /// `grace` (Stripe's roll, Tenbyte's reset-key); `None` or zero ends it at once.
     pub async fn roll(
@@ -173,7 +222,11 @@ impl KeyManager {
             .prefix(&old.prefix)
             .cloned()
             .ok_or_else(|| ManageError::InvalidRequest("prefix: no longer accepted".into()))?;
-        let key = self.gate.format().generate(&prefix);
+        let key = self
+            .gate
+            .format()
+            .generate(&prefix)
+            .map_err(|e| ManageError::InvalidRequest(format!("prefix: {e}")))?;
         let now = self.now();
         let mut new = old.clone();
         new.digest = self.gate.hasher().digest(key.expose_secret());

@@ -8,6 +8,7 @@ use crate::client_ip::IpAllowlist;
 use crate::key::{ApiKey, Environment};
 use crate::scope::ScopeSet;
 use crate::store::record::{AccountId, KeyId, KeyRecord, RateLimit};
+use crate::store::KeyStatusFilter;
 
 /// The input of [`crate::KeyManager::create`].
 #[derive(Clone, Debug, Default)]
@@ -28,8 +29,10 @@ pub struct NewKey {
     pub rate_limit: Option<RateLimit>,
     /// Free-form metadata, at most [`crate::ManagerConfig::max_metadata_bytes`] as JSON.
     pub metadata: serde_json::Map<String, serde_json::Value>,
-    /// The environment, which picks the prefix. `None` picks an environment-neutral
-    /// prefix, or the deployment's environment when it has one.
+    /// The environment, which picks the prefix. `None` picks the deployment's default
+    /// ([`crate::Keygate::default_environment`]): its environment when it has one, the
+    /// one environment of its prefixes when they name only one and none is neutral, and
+    /// otherwise an environment-neutral prefix.
     pub environment: Option<Environment>,
     /// An explicit prefix, overriding `environment`.
     pub prefix: Option<String>,
@@ -108,8 +111,15 @@ pub struct KeyUpdate {
     pub expires_at: Option<Option<SystemTime>>,
     /// New quota; `Some(None)` returns to the deployment default.
     pub rate_limit: Option<Option<RateLimit>>,
-    /// New metadata.
+    /// New metadata, replacing the old.
     pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    /// An RFC 7396 JSON merge patch applied to the metadata (after `metadata`, when both
+    /// are set): a member set to `null` is removed, an object is merged recursively, any
+    /// other value replaces the member. It is applied to the stored metadata as read in
+    /// the same compare-and-set as the rest of the update, so concurrent patches of
+    /// different members all survive. The patch and the result are each held to
+    /// [`crate::ManagerConfig::max_metadata_bytes`].
+    pub metadata_patch: Option<serde_json::Map<String, serde_json::Value>>,
     /// Disable (`true`) or enable (`false`) the key.
     pub disabled: Option<bool>,
 }
@@ -154,6 +164,23 @@ impl KeyUpdate {
     #[must_use]
     pub fn metadata(mut self, metadata: serde_json::Map<String, serde_json::Value>) -> Self {
         self.metadata = Some(metadata);
+        self
+    }
+
+    /// Merges `patch` into the metadata as an RFC 7396 JSON merge patch (see
+    /// [`KeyUpdate::metadata_patch`]).
+    ///
+    /// ```
+    /// use keygate::KeyUpdate;
+    /// use serde_json::json;
+    ///
+    /// let patch = json!({"team": "payments", "old": null});
+    /// let update = KeyUpdate::default().merge_metadata(patch.as_object().unwrap().clone());
+    /// assert!(update.metadata_patch.is_some());
+    /// ```
+    #[must_use]
+    pub fn merge_metadata(mut self, patch: serde_json::Map<String, serde_json::Value>) -> Self {
+        self.metadata_patch = Some(patch);
         self
     }
 
@@ -258,10 +285,60 @@ pub struct CreatedKey {
     schema(description = "One page of keys; pass `next_cursor` as `cursor` for the next")
 )]
 pub struct Page {
-    /// The keys, oldest first.
+    /// The keys, oldest first (by creation time, then by id).
     pub data: Vec<KeyView>,
     /// Pass as `cursor` for the next page; `None` on the last page.
     pub next_cursor: Option<String>,
+}
+
+/// The input of [`crate::KeyManager::list`]: which keys, and which page of them.
+///
+/// ```
+/// use keygate::store::KeyStatusFilter;
+/// use keygate::ListQuery;
+///
+/// let query = ListQuery::new().limit(10).status(KeyStatusFilter::All);
+/// assert_eq!(query.limit, Some(10));
+/// assert_eq!(ListQuery::default().status, KeyStatusFilter::Active);
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ListQuery {
+    /// Keys per page, 1 to [`crate::manage::MAX_PAGE_SIZE`]; `None` for
+    /// [`crate::manage::DEFAULT_PAGE_SIZE`].
+    pub limit: Option<usize>,
+    /// The [`Page::next_cursor`] of the previous page; `None` (or empty) for the first.
+    pub cursor: Option<String>,
+    /// Which keys: not revoked ([`KeyStatusFilter::Active`], the default), revoked, or all.
+    pub status: KeyStatusFilter,
+}
+
+impl ListQuery {
+    /// The first page of active keys, of the default size.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the page size.
+    #[must_use]
+    pub fn limit(mut self, limit: usize) -> Self {
+        self.limit = Some(limit);
+        self
+    }
+
+    /// Continues after the page whose `next_cursor` this is.
+    #[must_use]
+    pub fn cursor(mut self, cursor: impl Into<String>) -> Self {
+        self.cursor = Some(cursor.into());
+        self
+    }
+
+    /// Sets which keys are listed.
+    #[must_use]
+    pub fn status(mut self, status: KeyStatusFilter) -> Self {
+        self.status = status;
+        self
+    }
 }
 
 /// Whether [`crate::KeyManager::revoke`] changed anything.

@@ -3,6 +3,7 @@
 //!
 //! | File | Seed | Service |
 //! |---|---|---|
+//! | `tenbyte.rs` | `000_*.txt` | Tenbyte: its example key imported, its error table |
 //! | `tenuo.rs` | `001_*.txt` | Tenuo Cloud: `tc_` keys, scope table, error bodies |
 //! | `tenbyte_streams.rs` | `004_*.txt` | Tenbyte live streams: reset-key with an RSA-signed JWT (`examples/stream_keys.rs`) |
 //!
@@ -20,4 +21,5 @@ mod jwt_support;
 mod stream_keys_example;
 
 mod tenbyte_streams;
+mod tenbyte;
 mod tenuo;
