@@ -25,52 +25,45 @@
 //! `{"error":{"code":"...","message":"..."}}` with `Content-Type: application/json`; a body
 //! over [`MAX_BODY_BYTES`] answers 413 `body_too_large`. [`openapi`] describes all of it.
 
-use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
 use axum::Router;
 use utoipa::OpenApi as _;
 
 use crate::manage::KeyManager;
 
 mod body;
+mod builder;
+mod envelope;
 mod error;
+mod fields;
 mod handlers;
 mod openapi;
+mod pagination;
 mod refusals;
 
-use handlers::{create, list, revoke, roll, show, update};
+pub use body::parse_json;
+pub use builder::{Access, Action, DeleteMode, RouterBuilder};
+pub use envelope::{json_response, Envelope, JsonEnvelope, NextPage, Reply};
+pub use error::{key_id, read_body, AdminError};
+pub use fields::KeyFields;
+pub use pagination::{Pagination, MAX_OFFSET};
 
-/// Largest accepted request body.
+/// Largest accepted request body, by default.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// Longest roll grace period: 30 days.
 pub const MAX_GRACE_SECONDS: u64 = 30 * 24 * 3600;
 
-/// The management API as an axum router, ready to `merge` or `nest`.
+/// The management API as an axum router, ready to `merge` or `nest`, in the default
+/// configuration ([`RouterBuilder::new`]): the table above.
 ///
 /// Every route carries its own keygate layer from `manager`'s [`crate::Keygate`], with
 /// the scope the table above names; mount it without another keygate layer in front.
 pub fn router(manager: KeyManager) -> Router {
-    let gate = manager.keygate().clone();
-    let admin = || gate.layer().require_any(["admin"]);
-    let reader = || gate.layer().require_any(["admin", "read-only"]);
-    Router::new()
-        .route(
-            "/v1/api-keys",
-            get(list)
-                .route_layer(reader())
-                .merge(post(create).route_layer(admin())),
-        )
-        .route(
-            "/v1/api-keys/{id}",
-            get(show).route_layer(reader()).merge(
-                axum::routing::patch(update)
-                    .delete(revoke)
-                    .route_layer(admin()),
-            ),
-        )
-        .route("/v1/api-keys/{id}/roll", post(roll).route_layer(admin()))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(manager)
+    RouterBuilder::new(manager).build()
+}
+
+/// A configurable management API: see [`RouterBuilder`].
+pub fn builder(manager: KeyManager) -> RouterBuilder {
+    RouterBuilder::new(manager)
 }
 
 /// The OpenAPI 3.1 document of [`router`]: every path, body, status code and error code,

@@ -72,7 +72,7 @@ impl Modify for LayerRefusals {
         handlers::list,
         handlers::show,
         handlers::update,
-        handlers::revoke,
+        handlers::remove,
         handlers::roll,
     ),
     components(responses(
