@@ -6,6 +6,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::header::{HeaderValue, CONTENT_TYPE};
 use http::{Response, StatusCode};
+use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::verify::{Rejection, RenderRejection};
@@ -39,14 +40,31 @@ pub enum Reply<'a> {
         mode: super::DeleteMode,
     },
     /// A refusal, from the keygate layer in front of a route or from the handler.
-    Error {
-        /// The HTTP status.
-        status: StatusCode,
-        /// The stable machine-readable code, such as `not_found`.
-        code: &'a str,
-        /// What went wrong, for people. Never holds a secret.
-        message: &'a str,
-    },
+    Error(ErrorReply<'a>),
+}
+
+/// A refusal. Serializes as `{"code":"…","message":"…"}`.
+#[derive(Clone, Copy, Debug, Serialize)]
+#[non_exhaustive]
+pub struct ErrorReply<'a> {
+    /// The HTTP status.
+    #[serde(skip)]
+    pub status: StatusCode,
+    /// The stable machine-readable code, such as `not_found`.
+    pub code: &'a str,
+    /// What went wrong, for people. Never holds a secret.
+    pub message: &'a str,
+}
+
+impl<'a> ErrorReply<'a> {
+    /// A refusal with this status, code and message.
+    pub fn new(status: StatusCode, code: &'a str, message: &'a str) -> Self {
+        Self {
+            status,
+            code,
+            message,
+        }
+    }
 }
 
 /// Where the next page of a list is.
@@ -66,8 +84,10 @@ pub struct NextPage {
 /// The router also renders the keygate layer's refusals on its routes through it, so no
 /// answer bypasses it.
 ///
-/// Implemented for closures `Fn(Reply<'_>) -> Response<Bytes>`. [`Reply`] is
-/// non-exhaustive: hand the replies you do not reshape to [`JsonEnvelope`].
+/// Implemented for closures `Fn(Reply<'_>) -> R` where `R` is a whole
+/// `Response<Bytes>` or a `(StatusCode, serde_json::Value)` JSON answer (see
+/// [`IntoReplyResponse`]). [`Reply`] is non-exhaustive: hand the replies you do not
+/// reshape to [`JsonEnvelope`].
 ///
 /// ```
 /// use bytes::Bytes;
@@ -91,12 +111,32 @@ pub trait Envelope: Send + Sync + 'static {
     fn render(&self, reply: Reply<'_>) -> Response<Bytes>;
 }
 
-impl<F> Envelope for F
+impl<F, R> Envelope for F
 where
-    F: Fn(Reply<'_>) -> Response<Bytes> + Send + Sync + 'static,
+    F: Fn(Reply<'_>) -> R + Send + Sync + 'static,
+    R: IntoReplyResponse,
 {
     fn render(&self, reply: Reply<'_>) -> Response<Bytes> {
-        self(reply)
+        self(reply).into_reply_response()
+    }
+}
+
+/// What an envelope closure may return.
+pub trait IntoReplyResponse {
+    /// The response.
+    fn into_reply_response(self) -> Response<Bytes>;
+}
+
+impl IntoReplyResponse for Response<Bytes> {
+    fn into_reply_response(self) -> Response<Bytes> {
+        self
+    }
+}
+
+impl IntoReplyResponse for (StatusCode, Value) {
+    /// `Content-Type: application/json`, as [`json_response`].
+    fn into_reply_response(self) -> Response<Bytes> {
+        json_response(self.0, &self.1)
     }
 }
 
@@ -141,11 +181,7 @@ impl Envelope for JsonEnvelope {
                 *res.status_mut() = StatusCode::NO_CONTENT;
                 res
             }
-            Reply::Error {
-                status,
-                code,
-                message,
-            } => crate::verify::json_error(status, code, message),
+            Reply::Error(e) => crate::verify::json_error(e.status, e.code, e.message),
         }
     }
 }
@@ -165,10 +201,11 @@ pub(super) struct EnvelopeRefusals(pub(super) Arc<dyn Envelope>);
 impl RenderRejection for EnvelopeRefusals {
     fn render(&self, rejection: &Rejection<'_>) -> Response<Bytes> {
         let error = rejection.error;
-        self.0.render(Reply::Error {
-            status: error.status(),
-            code: error.code(),
-            message: &error.message(),
-        })
+        let message = error.message();
+        self.0.render(Reply::Error(ErrorReply::new(
+            error.status(),
+            error.code(),
+            &message,
+        )))
     }
 }

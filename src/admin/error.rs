@@ -6,7 +6,7 @@ use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::Path;
 use http::{Response, StatusCode};
 
-use super::envelope::{Envelope, Reply};
+use super::envelope::{Envelope, ErrorReply, Reply};
 use crate::manage::ManageError;
 use crate::store::record::KeyId;
 
@@ -62,11 +62,8 @@ impl AdminError {
     /// The response, rendered by `envelope`. A 405 carries `Allow`.
     pub fn render(&self, envelope: &dyn Envelope) -> Response<Bytes> {
         let message = self.to_string();
-        let mut res = envelope.render(Reply::Error {
-            status: self.status(),
-            code: self.code(),
-            message: &message,
-        });
+        let reply = ErrorReply::new(self.status(), self.code(), &message);
+        let mut res = envelope.render(Reply::Error(reply));
         if let AdminError::MethodNotAllowed(allow) = self {
             if let Ok(v) = http::HeaderValue::from_str(allow) {
                 res.headers_mut().insert(http::header::ALLOW, v);

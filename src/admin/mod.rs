@@ -42,7 +42,9 @@ mod refusals;
 
 pub use body::parse_json;
 pub use builder::{Access, Action, DeleteMode, RouterBuilder};
-pub use envelope::{json_response, Envelope, JsonEnvelope, NextPage, Reply};
+pub use envelope::{
+    json_response, Envelope, ErrorReply, IntoReplyResponse, JsonEnvelope, NextPage, Reply,
+};
 pub use error::{key_id, read_body, AdminError};
 pub use fields::KeyFields;
 pub use pagination::{Pagination, MAX_OFFSET};
