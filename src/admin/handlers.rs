@@ -27,11 +27,11 @@ use super::MAX_GRACE_SECONDS;
 type Api = State<Arc<AdminApi>>;
 
 impl AdminApi {
-    /// The answer, rendered by the envelope; errors name fields by the API's names.
+    /// The answer, rendered by the envelope.
     fn answer(&self, outcome: Result<Reply<'_>, AdminError>) -> Response {
         let res = match outcome {
             Ok(reply) => self.envelope.render(reply),
-            Err(e) => self.fields.named(e).render(&*self.envelope),
+            Err(e) => e.render(&*self.envelope),
         };
         res.map(Body::from)
     }
@@ -73,7 +73,11 @@ pub(super) async fn create(
         let new = api
             .fields
             .parse_create(&read_body(raw, api.max_body)?, &actor)?;
-        let created = api.manager.acting_as(&actor).create(new).await?;
+        let acting = api.manager.acting_as(&actor);
+        let created = acting
+            .create(new)
+            .await
+            .map_err(|e| api.fields.named(e.into()))?;
         let key = api
             .fields
             .render(&created.view, Some(created.key.expose_secret()));
@@ -181,7 +185,7 @@ pub(super) async fn update(
             metadata.extend(update.metadata.take().unwrap_or_default());
             update.metadata = Some(metadata);
         }
-        let view = acting.update(&id, update).await?;
+        let view = (acting.update(&id, update).await).map_err(|e| api.fields.named(e.into()))?;
         Ok(Reply::Key {
             status: StatusCode::OK,
             key: api.fields.render(&view, None),
