@@ -17,19 +17,20 @@
 use keygate::admin::{self, KeyFields};
 use keygate::{Environment, KeyManager, KeyStoreWrite, Keygate};
 
-/// One Bytekit environment: production serves `Live` keys, staging `Test` keys. The
-/// default manager settings cap an account at 50 active keys.
+/// One Bytekit environment, over its own store: production serves `Live` keys, staging
+/// `Test` keys, and each refuses the other's before any lookup. The default manager
+/// settings cap an account at 50 active keys.
 pub fn deployment(store: impl KeyStoreWrite, environment: Environment) -> (Keygate, KeyManager) {
     Keygate::managed(store).environment(environment).build()
 }
 
 /// `/v1/account/api-keys`, managed by any key of the account, showing each key's id,
-/// name, metadata and `created_at`.
+/// name and `created_at` (the plaintext `key` too, once).
 pub fn app(manager: KeyManager) -> axum::Router {
     admin::builder(manager)
         .base_path("/v1/account/api-keys")
         .any_key()
-        .fields(KeyFields::default().only(["id", "name", "metadata", "created_at"]))
+        .fields(KeyFields::default().only(["id", "name", "created_at"]))
         .build()
 }
 

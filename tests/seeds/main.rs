@@ -13,6 +13,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod bytekit;
 mod client;
 mod tenuo;
 mod vidbeo;
