@@ -73,6 +73,8 @@ async fn successes_go_through_the_envelope() {
     let h = Harness::new();
     let (_, admin) = h.key("acct_1", &["admin"]).await;
     let addr = served(&h).await;
+    // The new key is created after the admin key, so it is listed after it.
+    h.time.advance(std::time::Duration::from_millis(1));
     let a = call(
         addr,
         Method::POST,
