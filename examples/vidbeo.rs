@@ -42,7 +42,7 @@ pub fn app(manager: KeyManager) -> axum::Router {
         .base_path("/v2/keys")
         .any_key()
         .fields(fields)
-        .delete(DeleteMode::Revoke)
+        .delete(DeleteMode::Delete)
         .envelope(envelope)
         .build()
 }

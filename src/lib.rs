@@ -75,7 +75,8 @@ pub use key::{ApiKey, Environment, KeyDigest, KeyFormat, KeyHasher, KeyPrefix};
 pub use keygate::{Keygate, KeygateBuilder, KeygateStats};
 pub use layer::KeygateLayer;
 pub use manage::{
-    ActingManager, CreatedKey, KeyManager, KeyUpdate, KeyView, ManageError, ManagerConfig, NewKey,
+    ActingManager, CreatedKey, KeyManager, KeyUpdate, KeyView, ListQuery, ManageError,
+    ManagerConfig, NewKey,
 };
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]

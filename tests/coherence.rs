@@ -1,5 +1,6 @@
-//! "Revoked means refused on the very next request", under every interleaving of a
-//! store lookup with a revoke or a roll, and under concurrent churn.
+//! "Revoked (or deleted) means refused on the very next request", under every
+//! interleaving of a store lookup with a revoke, a delete or a roll, and under concurrent
+//! churn.
 //!
 //! The deterministic tests use a store that reads its answer, then parks inside
 //! `find_by_digest` until the test releases it, so the pre-revoke answer is in hand while
@@ -71,13 +72,17 @@ impl KeyStoreWrite for RacyStore {
     async fn replace(&self, record: KeyRecord) -> Result<(), StoreError> {
         self.inner.replace(record).await
     }
+    async fn delete(&self, id: &keygate::KeyId) -> Result<KeyRecord, StoreError> {
+        self.inner.delete(id).await
+    }
     async fn list(
         &self,
         account: &AccountId,
-        after: Option<&KeyId>,
+        status: keygate::store::KeyStatusFilter,
+        after: Option<&keygate::store::ListPosition>,
         limit: usize,
     ) -> Result<Vec<KeyRecord>, StoreError> {
-        self.inner.list(account, after, limit).await
+        self.inner.list(account, status, after, limit).await
     }
     async fn record_last_used(&self, id: &KeyId, at: SystemTime) -> Result<(), StoreError> {
         self.inner.record_last_used(id, at).await
@@ -172,6 +177,31 @@ async fn a_roll_without_grace_refuses_the_old_secret_despite_a_parked_lookup() {
     let _ = r1.await.unwrap();
     assert_eq!(status(&gate, &old).await, 401);
     assert_eq!(status(&gate, rolled.key.expose_secret()).await, 200);
+}
+
+#[tokio::test]
+async fn a_request_started_after_delete_returned_is_refused_and_a_parked_lookup_cannot_revive_it() {
+    let (store, gate, manager) = setup(CacheConfig::default());
+    let created = manager.create(account(), NewKey::named("k")).await.unwrap();
+    let key = created.key.expose_secret().to_owned();
+    // R1 misses the cache; its lookup reads the live record and parks.
+    store.park_next.store(true, Ordering::SeqCst);
+    let r1 = tokio::spawn({
+        let gate = gate.clone();
+        let key = key.clone();
+        async move { status(&gate, &key).await }
+    });
+    store.parked.notified().await;
+
+    manager.delete(&account(), &created.view.id).await.unwrap();
+    // R2 starts after delete() returned: refused, whatever R1's lookup does later.
+    assert_eq!(status(&gate, &key).await, 401);
+    store.release.notify_one();
+    assert_eq!(r1.await.unwrap(), 401, "R1 retried after the invalidation");
+    for _ in 0..3 {
+        assert_eq!(status(&gate, &key).await, 401);
+    }
+    assert!(store.inner.get(&created.view.id).await.unwrap().is_none());
 }
 
 #[tokio::test]

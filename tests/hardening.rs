@@ -266,7 +266,10 @@ async fn environment_a_live_deployment_never_issues_or_returns_a_test_key() {
         live.roll(&acct("acct_1"), &test_id, None).await,
         Err(ManageError::NotFound)
     ));
-    let page = live.list(&acct("acct_1"), None, None).await.unwrap();
+    let page = live
+        .list(&acct("acct_1"), &page_query(None, None))
+        .await
+        .unwrap();
     assert!(page
         .data
         .iter()

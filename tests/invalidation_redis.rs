@@ -58,6 +58,40 @@ async fn a_key_revoked_through_instance_a_is_refused_by_instance_b_over_redis() 
 }
 
 #[tokio::test]
+async fn a_key_deleted_through_instance_a_is_dropped_from_instance_b_s_cache() {
+    let channel = unique("keygate:test");
+    let shared = Arc::new(MemoryStore::new());
+    let manager_a = redis_publisher(&shared, &channel).await;
+    let gate_b = Keygate::builder(shared.clone()).build();
+    let subscribe = RedisChannel::open(&redis_url(), channel.clone())
+        .await
+        .unwrap();
+    let listener = Listener::spawn(
+        Arc::new(subscribe),
+        Arc::new(gate_b.clone()),
+        Default::default(),
+    );
+    within(&listener, ListenerStatus::Live).await;
+    let account = AccountId::new("acct");
+    let created = manager_a
+        .create(account.clone(), NewKey::named("k"))
+        .await
+        .unwrap();
+    let key = created.key.expose_secret();
+    applied(&listener, 1).await;
+    // Cached by B.
+    assert!(gate_b.verify_key(key).await.is_ok());
+    assert!(gate_b.verify_key(key).await.is_ok());
+    manager_a.delete(&account, &created.view.id).await.unwrap();
+    // The delete publishes the key's one digest; once B applied it, B refuses.
+    applied(&listener, 2).await;
+    assert!(matches!(
+        gate_b.verify_key(key).await,
+        Err(AuthError::InvalidKey)
+    ));
+}
+
+#[tokio::test]
 async fn the_redis_listener_flushes_everything_after_its_connection_is_killed() {
     let channel = unique("keygate:test");
     let user = unique("kgt_user");

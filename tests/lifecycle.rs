@@ -16,6 +16,7 @@ use http::{Method, Request};
 use http_body_util::Full;
 use keygate::manage::rfc3339;
 use keygate::manage::Revoked;
+use keygate::store::KeyStatusFilter;
 use keygate::{
     AccountId, Environment, Identity, KeyDigest, KeyHasher, KeyId, KeyRecord, KeyStore,
     KeyStoreWrite, KeyUpdate, Keygate, ManageError, ManagerConfig, MemoryStore, NewKey, PeerAddr,
@@ -103,7 +104,11 @@ async fn create_returns_the_plaintext_once_and_no_view_holds_the_key_or_its_dige
         .unwrap();
     assert_eq!(got, created.view);
     shown.push(serde_json::to_string(&got).unwrap());
-    let page = h.manager.list(&acct("acct_1"), None, None).await.unwrap();
+    let page = h
+        .manager
+        .list(&acct("acct_1"), &page_query(None, None))
+        .await
+        .unwrap();
     assert_eq!(page.data, vec![created.view.clone()]);
     shown.push(serde_json::to_string(&page).unwrap());
     let stored = h.store.inner.get(&created.view.id).await.unwrap().unwrap();
@@ -202,7 +207,7 @@ async fn list_pages_through_120_keys_oldest_first_with_default_and_maximum_limit
         let mut page_sizes = Vec::new();
         loop {
             let page = manager
-                .list(&acct("acct_1"), limit, cursor.as_deref())
+                .list(&acct("acct_1"), &page_query(limit, cursor.as_deref()))
                 .await
                 .unwrap();
             page_sizes.push(page.data.len());
@@ -223,13 +228,15 @@ async fn list_refuses_limits_outside_1_to_100_and_foreign_cursors() {
     h.key("acct_1", &[]).await;
     for limit in [0, 101, 1000] {
         invalid_field(
-            h.manager.list(&acct("acct_1"), Some(limit), None).await,
+            h.manager
+                .list(&acct("acct_1"), &page_query(Some(limit), None))
+                .await,
             "limit",
         );
     }
     assert_eq!(
         h.manager
-            .list(&acct("acct_1"), Some(100), None)
+            .list(&acct("acct_1"), &page_query(Some(100), None))
             .await
             .unwrap()
             .data
@@ -238,14 +245,16 @@ async fn list_refuses_limits_outside_1_to_100_and_foreign_cursors() {
     );
     for cursor in ["not a cursor", "../../etc", &"x".repeat(65), "ak_é"] {
         invalid_field(
-            h.manager.list(&acct("acct_1"), None, Some(cursor)).await,
+            h.manager
+                .list(&acct("acct_1"), &page_query(None, Some(cursor)))
+                .await,
             "cursor",
         );
     }
     // An empty cursor is the first page.
     let page = h
         .manager
-        .list(&acct("acct_1"), None, Some(""))
+        .list(&acct("acct_1"), &page_query(None, Some("")))
         .await
         .unwrap();
     assert_eq!(page.data.len(), 1);
@@ -274,7 +283,10 @@ async fn list_is_stable_while_keys_are_created_and_revoked_between_pages() {
     let mut round = 0;
     loop {
         let page = manager
-            .list(&account, None, cursor.as_deref())
+            .list(
+                &account,
+                &page_query(None, cursor.as_deref()).status(KeyStatusFilter::All),
+            )
             .await
             .unwrap();
         seen.extend(page.data.iter().map(|v| v.id.clone()));
@@ -342,7 +354,10 @@ async fn list_is_stable_while_another_task_creates_and_revokes_concurrently() {
     let mut cursor: Option<String> = None;
     loop {
         let page = manager
-            .list(&account, Some(10), cursor.as_deref())
+            .list(
+                &account,
+                &page_query(Some(10), cursor.as_deref()).status(KeyStatusFilter::All),
+            )
             .await
             .unwrap();
         seen.extend(page.data.iter().map(|v| v.id.clone()));
@@ -698,7 +713,7 @@ async fn the_51st_active_key_is_refused_with_api_key_limit_reached() {
     assert_eq!(err.status(), 409);
     assert_eq!(
         h.manager
-            .list(&account, Some(100), None)
+            .list(&account, &page_query(Some(100), None))
             .await
             .unwrap()
             .data
@@ -816,7 +831,15 @@ async fn a_key_cannot_create_a_key_with_scopes_it_lacks() {
         .await
         .unwrap();
     // Refused creations wrote nothing.
-    assert_eq!(acting.list(None, None).await.unwrap().data.len(), 3);
+    assert_eq!(
+        acting
+            .list(&page_query(None, None))
+            .await
+            .unwrap()
+            .data
+            .len(),
+        3
+    );
 }
 
 #[tokio::test]
@@ -986,7 +1009,7 @@ async fn a_key_cannot_see_or_change_another_accounts_keys() {
         Err(ManageError::NotFound)
     ));
 
-    let page = acting.list(Some(100), None).await.unwrap();
+    let page = acting.list(&page_query(Some(100), None)).await.unwrap();
     let ids: BTreeSet<&str> = page.data.iter().map(|v| v.id.as_str()).collect();
     assert_eq!(ids.len(), 2);
     assert!(ids.contains(a_other.as_str()));
@@ -1126,13 +1149,17 @@ impl KeyStoreWrite for StuckWrites {
     async fn replace(&self, record: KeyRecord) -> Result<(), StoreError> {
         self.0.replace(record).await
     }
+    async fn delete(&self, id: &keygate::KeyId) -> Result<KeyRecord, StoreError> {
+        self.0.delete(id).await
+    }
     async fn list(
         &self,
         account: &AccountId,
-        after: Option<&KeyId>,
+        status: keygate::store::KeyStatusFilter,
+        after: Option<&keygate::store::ListPosition>,
         limit: usize,
     ) -> Result<Vec<KeyRecord>, StoreError> {
-        self.0.list(account, after, limit).await
+        self.0.list(account, status, after, limit).await
     }
     async fn record_last_used(&self, _: &KeyId, _: SystemTime) -> Result<(), StoreError> {
         std::future::pending().await
@@ -1206,7 +1233,7 @@ async fn create_validation_errors_name_the_field() {
     // Only the two valid names were created.
     assert_eq!(
         h.manager
-            .list(&account, None, None)
+            .list(&account, &page_query(None, None))
             .await
             .unwrap()
             .data

@@ -12,6 +12,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use keygate::store::GraceDigest;
+use keygate::store::KeyStatusFilter::All;
+use keygate::store::ListPosition;
 use keygate::store::PgStore;
 use keygate::{
     AccountId, AuthError, IpAllowlist, KeyDigest, KeyId, KeyRecord, KeyStore, KeyStoreWrite,
@@ -126,7 +128,11 @@ async fn migrate_is_idempotent_and_safe_when_instances_race() {
         )
         .await
         .unwrap();
-    assert_eq!(rows.len(), 1, "each migration applied exactly once");
+    assert_eq!(
+        rows.len(),
+        2,
+        "each of the 2 migrations applied exactly once"
+    );
 
     admin
         .execute(
@@ -201,7 +207,7 @@ async fn roll_with_grace_indexes_both_digests_and_revoke_drops_the_old_one() {
 }
 
 #[tokio::test]
-async fn list_pages_in_id_order_and_delete_removes_a_key() {
+async fn keys_created_at_one_instant_list_in_id_order_and_delete_removes_a_key() {
     let schema = schema_name("list");
     let store = store_on(&schema, "list").await;
     for (i, id) in ["ak_b", "ak_a", "ak_C", "ak_d"].iter().enumerate() {
@@ -217,16 +223,22 @@ async fn list_pages_in_id_order_and_delete_removes_a_key() {
     let account = AccountId::new("acct");
     let ids = |v: Vec<KeyRecord>| v.into_iter().map(|r| r.id.to_string()).collect::<Vec<_>>();
     assert_eq!(
-        ids(store.list(&account, None, 2).await.unwrap()),
+        ids(store.list(&account, All, None, 2).await.unwrap()),
         ["ak_C", "ak_a"]
     );
-    let after = KeyId::new("ak_a");
+    let after = ListPosition::new(at(1_700_000_000), KeyId::new("ak_a"));
     assert_eq!(
-        ids(store.list(&account, Some(&after), 10).await.unwrap()),
+        ids(store.list(&account, All, Some(&after), 10).await.unwrap()),
         ["ak_b", "ak_d"]
     );
 
-    store.delete(&KeyId::new("ak_a")).await.unwrap();
+    let deleted = store.delete(&KeyId::new("ak_a")).await.unwrap();
+    assert_eq!(deleted.id.as_str(), "ak_a");
+    assert_eq!(deleted.digest, KeyDigest::from_bytes([2; 32]));
+    assert_eq!(
+        ids(store.list(&account, All, None, 10).await.unwrap()),
+        ["ak_C", "ak_b", "ak_d"]
+    );
     assert_eq!(store.get(&KeyId::new("ak_a")).await.unwrap(), None);
     assert_eq!(
         store

@@ -75,13 +75,17 @@ impl KeyStoreWrite for RacingStore {
         }
         self.inner.replace(record).await
     }
+    async fn delete(&self, id: &keygate::KeyId) -> Result<KeyRecord, StoreError> {
+        self.inner.delete(id).await
+    }
     async fn list(
         &self,
         account: &AccountId,
-        after: Option<&KeyId>,
+        status: keygate::store::KeyStatusFilter,
+        after: Option<&keygate::store::ListPosition>,
         limit: usize,
     ) -> Result<Vec<KeyRecord>, StoreError> {
-        self.inner.list(account, after, limit).await
+        self.inner.list(account, status, after, limit).await
     }
     async fn record_last_used(&self, id: &KeyId, at: SystemTime) -> Result<(), StoreError> {
         self.inner.record_last_used(id, at).await
@@ -197,13 +201,17 @@ impl KeyStoreWrite for AlwaysStale {
     async fn replace(&self, _: KeyRecord) -> Result<(), StoreError> {
         Err(StoreError::VersionConflict)
     }
+    async fn delete(&self, id: &keygate::KeyId) -> Result<KeyRecord, StoreError> {
+        self.0.delete(id).await
+    }
     async fn list(
         &self,
         account: &AccountId,
-        after: Option<&KeyId>,
+        status: keygate::store::KeyStatusFilter,
+        after: Option<&keygate::store::ListPosition>,
         limit: usize,
     ) -> Result<Vec<KeyRecord>, StoreError> {
-        self.0.list(account, after, limit).await
+        self.0.list(account, status, after, limit).await
     }
     async fn record_last_used(&self, id: &KeyId, at: SystemTime) -> Result<(), StoreError> {
         self.0.record_last_used(id, at).await

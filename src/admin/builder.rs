@@ -81,6 +81,10 @@ pub enum DeleteMode {
     /// `revoked_api_key`; deleting it again succeeds too (Bytekit).
     #[default]
     Revoke,
+    /// Deletes the key for good ([`crate::ActingManager::delete`]): it is gone from get
+    /// and list, and its cached copies are dropped at once; deleting it again is a 404
+    /// (Vidbeo).
+    Delete,
 }
 
 /// Builds the management API's axum router: see [the module docs](super).

@@ -13,6 +13,7 @@ use axum::response::Response;
 
 use crate::identity::Identity;
 use crate::manage::{KeyView, Page};
+use crate::store::KeyStatusFilter;
 
 use super::body::{parse_json, RollBody, WithPlaintext};
 use super::body::{CreateBody, UpdateBody};
@@ -89,7 +90,8 @@ pub(super) async fn create(
     api.answer(outcome.await)
 }
 
-/// Lists the calling key's account's keys of its environment, oldest first.
+/// Lists the calling key's account's keys of its environment, oldest first: by
+/// default the active ones (not revoked).
 #[utoipa::path(
     get,
     path = "/v1/api-keys",
@@ -97,9 +99,11 @@ pub(super) async fn create(
     tag = "api-keys",
     params(
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 100,
-            description = "Keys per page, 1 to 100 (default 20)"),
+            description = "Keys per page, 1 to 100 (default 25)"),
         ("cursor" = Option<String>, Query,
             description = "The `next_cursor` of the previous page"),
+        ("status" = Option<KeyStatusFilter>, Query,
+            description = "Which keys: `active` (not revoked; the default), `revoked` or `all`"),
     ),
     responses(
         (status = 200, description = "One page of keys", body = Page),
@@ -223,6 +227,7 @@ pub(super) async fn remove(
             DeleteMode::Revoke => {
                 acting.revoke(&id).await?;
             }
+            DeleteMode::Delete => acting.delete(&id).await?,
         }
         Ok(Reply::Removed { mode: api.delete })
     };

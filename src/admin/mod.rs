@@ -3,7 +3,7 @@
 //! | Request | Scope | Answer |
 //! |---|---|---|
 //! | `POST /v1/api-keys` | `admin` | 201 with the key and `"key": "<plaintext>"`, once |
-//! | `GET /v1/api-keys?limit=&cursor=` | `admin` or `read-only` | `{"data":[...],"next_cursor":...}` |
+//! | `GET /v1/api-keys?limit=&cursor=&status=` | `admin` or `read-only` | `{"data":[...],"next_cursor":...}`; active keys unless `status` is `revoked` or `all` |
 //! | `GET /v1/api-keys/{id}` | `admin` or `read-only` | 200, or 404 `not_found` |
 //! | `PATCH /v1/api-keys/{id}` | `admin` | 200, or 404 |
 //! | `DELETE /v1/api-keys/{id}` | `admin` | 204, also when already revoked; 404 if it never existed |

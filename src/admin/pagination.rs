@@ -6,13 +6,15 @@ use serde_json::Value;
 use super::envelope::{NextPage, Reply};
 use super::error::AdminError;
 use super::fields::KeyFields;
-use crate::manage::{ActingManager, MAX_PAGE_SIZE};
+use crate::manage::{ActingManager, KeyView, ListQuery, MAX_PAGE_SIZE};
+use crate::store::KeyStatusFilter;
 
 /// Furthest an offset page may start, in keys: deeper pages are refused, as each one
 /// reads every key before it.
 pub const MAX_OFFSET: usize = 10_000;
 
-/// How the list route pages keys.
+/// How the list route pages keys. Either way, `?status=active|revoked|all` picks which
+/// keys are listed (active, not revoked, by default).
 ///
 /// ```
 /// use keygate::admin::Pagination;
@@ -83,10 +85,11 @@ impl Pagination {
         self
     }
 
-    /// Reads the list query: `limit` and `cursor` or `page`; other parameters are
-    /// ignored.
-    fn query(&self, query: Option<&str>) -> Result<(usize, Position), AdminError> {
+    /// Reads the list query: `limit`, `status` and `cursor` or `page`; other
+    /// parameters are ignored.
+    fn query(&self, query: Option<&str>) -> Result<Params, AdminError> {
         let mut limit = self.default_limit;
+        let mut status = None;
         let mut position = if self.offset {
             Position::Page(1)
         } else {
@@ -107,6 +110,11 @@ impl Pagination {
                             ))
                         })?;
                 }
+                ("status", _) => {
+                    status = Some(value.parse::<KeyStatusFilter>().map_err(|_| {
+                        AdminError::invalid("status: must be active, revoked or all")
+                    })?);
+                }
                 ("cursor", Position::Cursor(cursor)) => {
                     *cursor = Some(value.into_owned()).filter(|c| !c.is_empty())
                 }
@@ -118,7 +126,11 @@ impl Pagination {
                 _ => {}
             }
         }
-        Ok((limit, position))
+        Ok(Params {
+            limit,
+            status,
+            position,
+        })
     }
 
     /// One page of `acting`'s keys for the query, as a [`Reply::Page`] whose next page
@@ -130,20 +142,31 @@ impl Pagination {
         path: &str,
         query: Option<&str>,
     ) -> Result<Reply<'static>, AdminError> {
-        let (limit, position) = self.query(query)?;
+        let Params {
+            limit,
+            status,
+            position,
+        } = self.query(query)?;
         let link = |param: &str, value: &str| {
-            let query = form_urlencoded::Serializer::new(String::new())
-                .append_pair("limit", &limit.to_string())
-                .append_pair(param, value)
-                .finish();
-            format!("{path}?{query}")
+            let mut query = form_urlencoded::Serializer::new(String::new());
+            query.append_pair("limit", &limit.to_string());
+            if let Some(status) = status {
+                query.append_pair("status", status.as_str());
+            }
+            format!("{path}?{}", query.append_pair(param, value).finish())
         };
-        let render = |views: &[crate::KeyView]| -> Vec<Value> {
+        let render = |views: &[KeyView]| -> Vec<Value> {
             views.iter().map(|v| fields.render(v, None)).collect()
+        };
+        let list = |limit: usize, cursor: Option<String>| {
+            let mut query = ListQuery::new().limit(limit);
+            query.cursor = cursor;
+            query.status = status.unwrap_or_default();
+            async move { acting.list(&query).await }
         };
         match position {
             Position::Cursor(cursor) => {
-                let page = acting.list(Some(limit), cursor.as_deref()).await?;
+                let page = list(limit, cursor).await?;
                 let next = page.next_cursor.map(|c| NextPage {
                     url: link("cursor", &c),
                     cursor: Some(c),
@@ -166,7 +189,7 @@ impl Pagination {
                 let mut views = Vec::with_capacity(skip + limit + 1);
                 let mut cursor = None;
                 loop {
-                    let batch = acting.list(Some(MAX_PAGE_SIZE), cursor.as_deref()).await?;
+                    let batch = list(MAX_PAGE_SIZE, cursor).await?;
                     views.extend(batch.data);
                     cursor = batch.next_cursor;
                     if cursor.is_none() || views.len() > skip + limit {
@@ -188,6 +211,14 @@ impl Pagination {
             }
         }
     }
+}
+
+/// A list query.
+struct Params {
+    limit: usize,
+    /// As asked; `None` lists the default, active keys.
+    status: Option<KeyStatusFilter>,
+    position: Position,
 }
 
 /// Where a list starts.

@@ -8,12 +8,12 @@ use async_trait::async_trait;
 use super::InvalidationChannel;
 use crate::key::digest::KeyDigest;
 use crate::store::record::{AccountId, KeyId, KeyRecord};
-use crate::store::{KeyStore, KeyStoreWrite, StoreError};
+use crate::store::{KeyStatusFilter, KeyStore, KeyStoreWrite, ListPosition, StoreError};
 
 /// Longest wait for a publish before the write returns without it.
 const PUBLISH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// Wraps a writable store so that every insert and replace is published on an
+/// Wraps a writable store so that every insert, replace and delete is published on an
 /// [`InvalidationChannel`], for stores that cannot publish in their own transaction
 /// (`PgStore` does that itself).
 ///
@@ -97,13 +97,21 @@ impl<S: KeyStoreWrite> KeyStoreWrite for PublishingStore<S> {
         Ok(())
     }
 
+    async fn delete(&self, id: &KeyId) -> Result<KeyRecord, StoreError> {
+        let deleted = self.store.delete(id).await?;
+        // Every instance may hold the key, found, under any of its digests.
+        self.publish(deleted.digests().collect(), id).await;
+        Ok(deleted)
+    }
+
     async fn list(
         &self,
         account: &AccountId,
-        after: Option<&KeyId>,
+        status: KeyStatusFilter,
+        after: Option<&ListPosition>,
         limit: usize,
     ) -> Result<Vec<KeyRecord>, StoreError> {
-        self.store.list(account, after, limit).await
+        self.store.list(account, status, after, limit).await
     }
 
     async fn record_last_used(&self, id: &KeyId, at: SystemTime) -> Result<(), StoreError> {

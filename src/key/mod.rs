@@ -7,8 +7,10 @@
 //! scanners recognise real keys.
 
 pub(crate) mod digest;
+mod public_id;
 
 pub use digest::{DigestHasher, KeyDigest, KeyHasher, PassThroughHasher};
+pub(crate) use public_id::IdSequence;
 
 use std::fmt;
 use std::sync::Arc;
@@ -323,25 +325,6 @@ impl fmt::Display for ApiKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}[redacted]", self.prefix())
     }
-}
-
-/// A new random public identifier with `prefix`: 8 base62 characters of the creation
-/// time in milliseconds, then 14 random ones, so identifiers sort by creation time.
-pub(crate) fn new_public_id(prefix: &str, now_millis: u64) -> String {
-    let mut id = String::with_capacity(prefix.len() + 22);
-    id.push_str(prefix);
-    let mut time = [b'0'; 8];
-    let mut n = now_millis;
-    for slot in time.iter_mut().rev() {
-        *slot = BASE62[(n % 62) as usize];
-        n /= 62;
-    }
-    id.push_str(std::str::from_utf8(&time).expect("ASCII"));
-    let mut rng = rand::rng();
-    for _ in 0..14 {
-        id.push(char::from(Alphanumeric.sample(&mut rng)));
-    }
-    id
 }
 
 #[cfg(test)]

@@ -46,11 +46,3 @@ fn prefixes_are_validated() {
     ]);
     assert_eq!(dup.unwrap_err(), InvalidFormat::Duplicate("a_".into()));
 }
-
-#[test]
-fn public_ids_sort_by_time() {
-    let a = new_public_id("ak_", 1_000);
-    let b = new_public_id("ak_", 2_000);
-    assert!(a < b);
-    assert_eq!(a.len(), 3 + 22);
-}

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use crate::identity::Identity;
 use crate::manage::{
-    CreatedKey, KeyManager, KeyUpdate, KeyView, ManageError, NewKey, Page, Revoked,
+    CreatedKey, KeyManager, KeyUpdate, KeyView, ListQuery, ManageError, NewKey, Page, Revoked,
 };
 use crate::store::record::{AccountId, KeyId};
 
@@ -12,11 +12,11 @@ use crate::store::record::{AccountId, KeyId};
 /// management API does for the key that calls it.
 ///
 /// **Confinement.** The actor sees only keys of its own account and, when it has an
-/// environment, of that environment: `get`, `update`, `roll` and `revoke` of any other
+/// environment, of that environment: `get`, `update`, `roll`, `revoke` and `delete` of any other
 /// key fail with [`ManageError::NotFound`], as if it did not exist, and `list` leaves it
 /// out. An environment-neutral actor sees every environment its deployment serves.
 ///
-/// **No widening.** The actor creates, updates, rolls and revokes only keys that are no
+/// **No widening.** The actor creates, updates, rolls, revokes and deletes only keys that are no
 /// less restricted than itself, and a key it creates or updates is no less restricted
 /// afterwards:
 ///
@@ -78,15 +78,11 @@ impl<'a> ActingManager<'a> {
         self.manager.get_as(self.account(), id, Some(&actor)).await
     }
 
-    /// A page of the actor's account's keys, of its environment.
-    pub async fn list(
-        &self,
-        limit: Option<usize>,
-        cursor: Option<&str>,
-    ) -> Result<Page, ManageError> {
+    /// A page of the actor's account's keys, of its environment: see [`KeyManager::list`].
+    pub async fn list(&self, query: &ListQuery) -> Result<Page, ManageError> {
         let actor = self.manager.actor(self.actor);
         self.manager
-            .list_as(self.account(), limit, cursor, Some(&actor))
+            .list_as(self.account(), query, Some(&actor))
             .await
     }
 
@@ -103,6 +99,14 @@ impl<'a> ActingManager<'a> {
         let actor = self.manager.actor(self.actor);
         self.manager
             .revoke_as(self.account(), id, Some(&actor))
+            .await
+    }
+
+    /// Deletes a key no less restricted than the actor: see [`KeyManager::delete`].
+    pub async fn delete(&self, id: &KeyId) -> Result<(), ManageError> {
+        let actor = self.manager.actor(self.actor);
+        self.manager
+            .delete_as(self.account(), id, Some(&actor))
             .await
     }
 

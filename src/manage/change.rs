@@ -1,4 +1,4 @@
-//! Changing a key: update, revoke, roll.
+//! Changing a key: update, revoke, delete, roll.
 
 use std::time::Duration;
 
@@ -129,6 +129,46 @@ impl KeyManager {
         self.gate.invalidate_local(&old);
         tracing::info!(target: "keygate::audit", action = "revoke", key_id = id.as_str(), account_id = account.as_str(), "api key revoked");
         Ok(Revoked::Now)
+    }
+
+    /// Deletes key `id` of `account`, whatever its state: unlike [`revoke`](Self::revoke),
+    /// nothing of it is kept, so it is gone from [`get`](Self::get) and
+    /// [`list`](Self::list) (even with [`crate::store::KeyStatusFilter::All`]), and its
+    /// secret answers as an unknown key. Once this returns, the key fails on the very
+    /// next request in this process (its cached copies are invalidated through the
+    /// cache's coherence protocol); other instances hear of it through the store's
+    /// invalidation channel. Fails with [`ManageError::NotFound`] when there is no such
+    /// key, so a second delete of one key is a `NotFound`.
+    pub async fn delete(&self, account: &AccountId, id: &KeyId) -> Result<(), ManageError> {
+        self.delete_as(account, id, None).await
+    }
+
+    pub(crate) async fn delete_as(
+        &self,
+        account: &AccountId,
+        id: &KeyId,
+        actor: Option<&Actor<'_>>,
+    ) -> Result<(), ManageError> {
+        let _write = self.write.lock().await;
+        let old = self.record_in(account, id, actor).await?;
+        if let Some(actor) = actor {
+            actor.bounds(&old)?;
+        }
+        let deleted = match self.store.delete(id).await {
+            Ok(deleted) => deleted,
+            Err(e) => {
+                // The outcome may be unknown (a timeout after the commit): drop the
+                // copies anyway, which costs at most one store lookup.
+                self.gate.invalidate_local(&old);
+                return Err(e.into());
+            }
+        };
+        // The store returns what it deleted, which another instance may have rolled
+        // since it was read: both sets of digests are dropped.
+        self.gate.invalidate_local(&old);
+        self.gate.invalidate_local(&deleted);
+        tracing::info!(target: "keygate::audit", action = "delete", key_id = id.as_str(), account_id = account.as_str(), "api key deleted");
+        Ok(())
     }
 
     /// Issues a new secret for key `id`, returned once. The old secret keeps working for

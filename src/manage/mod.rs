@@ -6,6 +6,7 @@ mod change;
 mod config;
 mod confine;
 mod error;
+mod listing;
 mod types;
 pub(crate) mod validate;
 
@@ -13,14 +14,14 @@ pub use acting::ActingManager;
 pub use builder::Managed;
 pub use config::ManagerConfig;
 pub use error::ManageError;
-pub use types::{rfc3339, CreatedKey, KeyUpdate, KeyView, NewKey, Page, Revoked};
+pub use types::{rfc3339, CreatedKey, KeyUpdate, KeyView, ListQuery, NewKey, Page, Revoked};
 pub use validate::parse_rfc3339;
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::identity::Identity;
-use crate::key::{new_public_id, KeyPrefix};
+use crate::key::{IdSequence, KeyPrefix};
 
 use crate::keygate::Keygate;
 use crate::scope::ScopeSet;
@@ -73,6 +74,8 @@ pub struct KeyManager {
     config: Arc<ManagerConfig>,
     /// Serialises read-modify-write changes in this process so none is lost.
     write: Arc<tokio::sync::Mutex<()>>,
+    /// Makes the ids of new keys.
+    ids: Arc<IdSequence>,
 }
 
 impl std::fmt::Debug for KeyManager {
@@ -92,6 +95,7 @@ impl KeyManager {
             store,
             config: Arc::new(config),
             write: Arc::new(tokio::sync::Mutex::new(())),
+            ids: Arc::default(),
         }
     }
 
@@ -207,7 +211,7 @@ impl KeyManager {
         }
         let key = self.gate.format().generate(&prefix);
         let mut record = KeyRecord {
-            id: KeyId::new(new_public_id(&self.config.id_prefix, millis(now))),
+            id: KeyId::new(self.ids.next(&self.config.id_prefix, millis(now))),
             account_id: account,
             name,
             prefix: prefix.as_str().to_owned(),
@@ -270,66 +274,6 @@ impl KeyManager {
             .await
             .map(|r| KeyView::from(&r))
     }
-
-    /// A page of `account`'s keys, oldest first. `limit` defaults to 25 and may be at
-    /// most 100; `cursor` is the `next_cursor` of the previous page. Keys are paged by
-    /// their time-ordered id, so keys created or revoked meanwhile never make another
-    /// key appear twice or be skipped.
-    pub async fn list(
-        &self,
-        account: &AccountId,
-        limit: Option<usize>,
-        cursor: Option<&str>,
-    ) -> Result<Page, ManageError> {
-        self.list_as(account, limit, cursor, None).await
-    }
-
-    pub(crate) async fn list_as(
-        &self,
-        account: &AccountId,
-        limit: Option<usize>,
-        cursor: Option<&str>,
-        actor: Option<&Actor<'_>>,
-    ) -> Result<Page, ManageError> {
-        let limit = limit.unwrap_or(DEFAULT_PAGE_SIZE);
-        if !(1..=MAX_PAGE_SIZE).contains(&limit) {
-            return Err(ManageError::InvalidRequest(format!(
-                "limit: must be between 1 and {MAX_PAGE_SIZE}"
-            )));
-        }
-        let mut after = match cursor {
-            None | Some("") => None,
-            Some(c) => Some(decode_cursor(c)?),
-        };
-        // Keys this caller may not see are skipped, so a page may take several store
-        // reads of a page and one key each.
-        let mut records = Vec::with_capacity(limit + 1);
-        loop {
-            let want = limit + 1;
-            let batch = self.store.list(account, after.as_ref(), want).await?;
-            let exhausted = batch.len() < want;
-            after = batch.last().map(|r| r.id.clone()).or(after);
-            records.extend(
-                batch
-                    .into_iter()
-                    .filter(|r| self.visible(account, r, actor)),
-            );
-            if exhausted || records.len() > limit {
-                break;
-            }
-        }
-        let more = records.len() > limit;
-        records.truncate(limit);
-        let next_cursor = if more {
-            records.last().map(|r| encode_cursor(&r.id))
-        } else {
-            None
-        };
-        Ok(Page {
-            data: records.iter().map(KeyView::from).collect(),
-            next_cursor,
-        })
-    }
 }
 
 /// How many times a read-modify-write change is tried in all.
@@ -363,14 +307,4 @@ fn truncate(s: &str) -> String {
 fn millis(at: SystemTime) -> u64 {
     at.duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
-fn encode_cursor(id: &KeyId) -> String {
-    id.as_str().to_owned()
-}
-
-fn decode_cursor(cursor: &str) -> Result<KeyId, ManageError> {
-    KeyId::parse(cursor).ok_or_else(|| {
-        ManageError::InvalidRequest("cursor: not a cursor returned by this API".into())
-    })
 }

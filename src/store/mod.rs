@@ -4,6 +4,7 @@
 //! concurrent misses for one key coalesced into a single call (see [`crate::Keygate`]).
 //! A store never sees a plaintext key, only its [`KeyDigest`].
 
+mod listing;
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
@@ -13,6 +14,7 @@ use std::time::SystemTime;
 
 use async_trait::async_trait;
 
+pub use listing::{KeyStatusFilter, ListPosition};
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
@@ -128,11 +130,19 @@ pub trait KeyStoreWrite: KeyStore {
     /// written on failure.
     async fn replace(&self, record: KeyRecord) -> Result<(), StoreError>;
 
-    /// Up to `limit` keys of `account` in ascending id order, starting after `after`.
+    /// Deletes key `id` and every digest of it, whatever its state, and returns what was
+    /// deleted. Fails with [`StoreError::NotFound`] when there is no such key; nothing is
+    /// written on failure. Unlike a revoke, nothing of the key is kept: afterwards it is
+    /// absent from [`get`](Self::get), [`list`](Self::list) and lookups.
+    async fn delete(&self, id: &KeyId) -> Result<KeyRecord, StoreError>;
+
+    /// Up to `limit` keys of `account` that match `status`, in listing order (creation
+    /// time, then id: see [`ListPosition`]), starting after `after`.
     async fn list(
         &self,
         account: &AccountId,
-        after: Option<&KeyId>,
+        status: KeyStatusFilter,
+        after: Option<&ListPosition>,
         limit: usize,
     ) -> Result<Vec<KeyRecord>, StoreError>;
 
@@ -156,13 +166,17 @@ impl<S: KeyStoreWrite + ?Sized> KeyStoreWrite for std::sync::Arc<S> {
     async fn replace(&self, record: KeyRecord) -> Result<(), StoreError> {
         (**self).replace(record).await
     }
+    async fn delete(&self, id: &KeyId) -> Result<KeyRecord, StoreError> {
+        (**self).delete(id).await
+    }
     async fn list(
         &self,
         account: &AccountId,
-        after: Option<&KeyId>,
+        status: KeyStatusFilter,
+        after: Option<&ListPosition>,
         limit: usize,
     ) -> Result<Vec<KeyRecord>, StoreError> {
-        (**self).list(account, after, limit).await
+        (**self).list(account, status, after, limit).await
     }
     async fn record_last_used(&self, id: &KeyId, at: SystemTime) -> Result<(), StoreError> {
         (**self).record_last_used(id, at).await

@@ -95,13 +95,17 @@ impl KeyStoreWrite for FaultyStore {
     async fn replace(&self, record: KeyRecord) -> Result<(), StoreError> {
         self.inner.replace(record).await
     }
+    async fn delete(&self, id: &keygate::KeyId) -> Result<KeyRecord, StoreError> {
+        self.inner.delete(id).await
+    }
     async fn list(
         &self,
         account: &AccountId,
-        after: Option<&keygate::KeyId>,
+        status: keygate::store::KeyStatusFilter,
+        after: Option<&keygate::store::ListPosition>,
         limit: usize,
     ) -> Result<Vec<KeyRecord>, StoreError> {
-        self.inner.list(account, after, limit).await
+        self.inner.list(account, status, after, limit).await
     }
     async fn record_last_used(
         &self,
@@ -315,4 +319,16 @@ pub async fn http(
 
 pub fn bearer(key: &str) -> String {
     format!("Bearer {key}")
+}
+
+/// A [`keygate::ListQuery`] of active keys with this page size and cursor.
+pub fn page_query(limit: Option<usize>, cursor: Option<&str>) -> keygate::ListQuery {
+    let mut query = keygate::ListQuery::new();
+    if let Some(limit) = limit {
+        query = query.limit(limit);
+    }
+    if let Some(cursor) = cursor {
+        query = query.cursor(cursor);
+    }
+    query
 }

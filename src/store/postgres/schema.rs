@@ -11,10 +11,11 @@ pub(super) const CHANGES_LOCK: i32 = 0x6b67_0002;
 
 /// The versioned migrations, applied in order. Never edit one that has shipped: add one.
 /// `{s}` is the quoted schema name.
-const MIGRATIONS: &[(i32, &str, &str)] = &[(
-    1,
-    "keys, digests, accounts, change log",
-    r#"
+const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (
+        1,
+        "keys, digests, accounts, change log",
+        r#"
 CREATE TABLE {s}.accounts (
     id text COLLATE "C" PRIMARY KEY
 );
@@ -62,7 +63,15 @@ CREATE TABLE {s}.change_log_state (
 );
 INSERT INTO {s}.change_log_state (trimmed_through) VALUES (0);
 "#,
-)];
+    ),
+    (
+        2,
+        "keys listed by creation time",
+        r#"
+CREATE INDEX keys_by_account_created ON {s}.keys (account_id, created_at, id);
+"#,
+    ),
+];
 
 /// The newest migration version this build knows.
 pub(super) fn latest_version() -> i32 {
@@ -116,9 +125,13 @@ impl Sql {
                  WHERE d.digest = $1"
             ),
             get: format!("SELECT {COLUMNS} FROM {s}.keys k WHERE k.id = $1"),
+            // $2: status filter (NULL for all, true for revoked, false for not revoked);
+            // $3, $4: the position to continue after, or NULLs.
             list: format!(
                 "SELECT {COLUMNS} FROM {s}.keys k WHERE k.account_id = $1 \
-                 AND ($2::text IS NULL OR k.id > $2) ORDER BY k.id LIMIT $3"
+                 AND ($2::boolean IS NULL OR (k.revoked_at IS NOT NULL) = $2) \
+                 AND ($3::timestamptz IS NULL OR (k.created_at, k.id) > ($3, $4::text)) \
+                 ORDER BY k.created_at, k.id LIMIT $5"
             ),
             upsert_account: format!(
                 "INSERT INTO {s}.accounts (id) VALUES ($1) ON CONFLICT DO NOTHING"
@@ -149,7 +162,7 @@ impl Sql {
                  version = version + 1 WHERE id = $1 AND account_id = $2"
             ),
             drop_digests: format!("DELETE FROM {s}.key_digests WHERE key_id = $1 RETURNING digest"),
-            delete_key: format!("DELETE FROM {s}.keys WHERE id = $1"),
+            delete_key: format!("DELETE FROM {s}.keys k WHERE k.id = $1 RETURNING {COLUMNS}"),
             append_change: format!("INSERT INTO {s}.changes (digests) VALUES ($1) RETURNING seq"),
             replay: format!(
                 "SELECT st.trimmed_through, c.seq, c.digests FROM {s}.change_log_state st \

@@ -10,7 +10,7 @@ use super::schema::CHANGES_LOCK;
 use super::{pg_error, PgStore};
 use crate::key::digest::KeyDigest;
 use crate::store::record::{AccountId, KeyId, KeyRecord};
-use crate::store::{KeyStoreWrite, StoreError};
+use crate::store::{KeyStatusFilter, KeyStoreWrite, ListPosition, StoreError};
 
 /// Longest notify payload sent with the digests in it; longer ones send only the
 /// sequence number, and listeners then flush their whole cache.
@@ -75,33 +75,6 @@ impl PgStore {
                 .map_err(pg_error)?;
         }
         Ok(())
-    }
-
-    /// Deletes key `id` and its digests, telling every listener. Fails with
-    /// [`StoreError::NotFound`] when there is no such key.
-    pub async fn delete(&self, id: &KeyId) -> Result<(), StoreError> {
-        self.timed(async {
-            let mut client = self.client().await?;
-            let tx = client.transaction().await.map_err(pg_error)?;
-            let sql = &self.inner.sql;
-            let digests: Vec<KeyDigest> = tx
-                .query(&sql.drop_digests, &[&id.as_str()])
-                .await
-                .map_err(pg_error)?
-                .iter()
-                .filter_map(|r| digest_from(r.get(0)))
-                .collect();
-            let deleted = tx
-                .execute(&sql.delete_key, &[&id.as_str()])
-                .await
-                .map_err(pg_error)?;
-            if deleted == 0 {
-                return Err(StoreError::NotFound);
-            }
-            self.publish(&tx, &digests).await?;
-            tx.commit().await.map_err(pg_error)
-        })
-        .await
     }
 }
 
@@ -207,12 +180,54 @@ impl KeyStoreWrite for PgStore {
         .await
     }
 
+    /// Deletes the key and its digests in one transaction that also appends them to the
+    /// change log and notifies every listener.
+    async fn delete(&self, id: &KeyId) -> Result<KeyRecord, StoreError> {
+        self.timed(async {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await.map_err(pg_error)?;
+            let sql = &self.inner.sql;
+            let mut digests: Vec<KeyDigest> = tx
+                .query(&sql.drop_digests, &[&id.as_str()])
+                .await
+                .map_err(pg_error)?
+                .iter()
+                .filter_map(|r| digest_from(r.get(0)))
+                .collect();
+            let Some(row) = tx
+                .query_opt(&sql.delete_key, &[&id.as_str()])
+                .await
+                .map_err(pg_error)?
+            else {
+                return Err(StoreError::NotFound);
+            };
+            let deleted = rows::record(&row)?;
+            for d in deleted.digests() {
+                if !digests.contains(&d) {
+                    digests.push(d);
+                }
+            }
+            self.publish(&tx, &digests).await?;
+            tx.commit().await.map_err(pg_error)?;
+            Ok(deleted)
+        })
+        .await
+    }
+
     async fn list(
         &self,
         account: &AccountId,
-        after: Option<&KeyId>,
+        status: KeyStatusFilter,
+        after: Option<&ListPosition>,
         limit: usize,
     ) -> Result<Vec<KeyRecord>, StoreError> {
+        let revoked = match status {
+            KeyStatusFilter::Active => Some(false),
+            KeyStatusFilter::Revoked => Some(true),
+            _ => None,
+        };
+        let created = after.map(|p| p.created_at);
+        let id = after.map(|p| p.id.as_str());
         self.timed(async {
             let client = self.client().await?;
             let stmt = client
@@ -221,10 +236,7 @@ impl KeyStoreWrite for PgStore {
                 .map_err(pg_error)?;
             let limit = i64::try_from(limit).unwrap_or(i64::MAX);
             client
-                .query(
-                    &stmt,
-                    &[&account.as_str(), &after.map(KeyId::as_str), &limit],
-                )
+                .query(&stmt, &[&account.as_str(), &revoked, &created, &id, &limit])
                 .await
                 .map_err(pg_error)?
                 .iter()

@@ -1,13 +1,15 @@
-use std::collections::{BTreeMap, BTreeSet};
+mod index;
+
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use dashmap::DashMap;
 
-use super::{KeyStore, KeyStoreWrite, StoreError};
+use super::{KeyStatusFilter, KeyStore, KeyStoreWrite, ListPosition, StoreError};
 use crate::key::digest::{DigestHasher, KeyDigest};
 use crate::store::record::{AccountId, KeyId, KeyRecord};
+use index::Index;
 
 /// The embedded store: keys in process memory, on dashmap.
 ///
@@ -36,83 +38,6 @@ pub struct MemoryStore {
     index: Mutex<Index>,
     retention: Option<Duration>,
     max_ended: Option<usize>,
-}
-
-/// What the write lock guards.
-#[derive(Default)]
-struct Index {
-    accounts: BTreeMap<AccountId, AccountKeys>,
-    /// Every revoked key, by revocation time: for the retention.
-    revoked: BTreeSet<(SystemTime, KeyId)>,
-}
-
-/// One account's keys.
-#[derive(Default)]
-struct AccountKeys {
-    /// All of them, in id order: for listing.
-    ids: BTreeSet<KeyId>,
-    /// The revoked ones, by revocation time.
-    revoked: BTreeSet<(SystemTime, KeyId)>,
-    /// The unrevoked ones with an expiry, by expiry.
-    expiring: BTreeSet<(SystemTime, KeyId)>,
-}
-
-impl AccountKeys {
-    /// Adds (`add`) or removes the entries `record` implies.
-    fn set(&mut self, record: &KeyRecord, add: bool) {
-        let id = &record.id;
-        let entry = match (record.revoked_at, record.expires_at) {
-            (Some(t), _) => Some((&mut self.revoked, t)),
-            (None, Some(t)) => Some((&mut self.expiring, t)),
-            (None, None) => None,
-        };
-        if add {
-            self.ids.insert(id.clone());
-            if let Some((set, t)) = entry {
-                set.insert((t, id.clone()));
-            }
-        } else {
-            self.ids.remove(id);
-            if let Some((set, t)) = entry {
-                set.remove(&(t, id.clone()));
-            }
-        }
-    }
-
-    /// The account's ended keys at `now`, oldest end first: revoked by revocation time,
-    /// expired by expiry.
-    fn ended(&self, now: SystemTime) -> impl Iterator<Item = &(SystemTime, KeyId)> {
-        let expired = self.expiring.iter().take_while(move |(t, _)| *t <= now);
-        MergeOrdered {
-            a: self.revoked.iter().peekable(),
-            b: expired.peekable(),
-        }
-    }
-
-    fn ended_count(&self, now: SystemTime) -> usize {
-        self.revoked.len() + self.expiring.iter().take_while(|(t, _)| *t <= now).count()
-    }
-}
-
-/// Two ordered iterators merged in order.
-struct MergeOrdered<A: Iterator, B: Iterator> {
-    a: std::iter::Peekable<A>,
-    b: std::iter::Peekable<B>,
-}
-
-impl<'a, A, B> Iterator for MergeOrdered<A, B>
-where
-    A: Iterator<Item = &'a (SystemTime, KeyId)>,
-    B: Iterator<Item = &'a (SystemTime, KeyId)>,
-{
-    type Item = &'a (SystemTime, KeyId);
-    fn next(&mut self) -> Option<Self::Item> {
-        match (self.a.peek(), self.b.peek()) {
-            (Some(x), Some(y)) if y < x => self.b.next(),
-            (Some(_), _) => self.a.next(),
-            (None, _) => self.b.next(),
-        }
-    }
 }
 
 impl Default for MemoryStore {
@@ -209,22 +134,21 @@ impl MemoryStore {
         }
     }
 
-    fn remove_locked(&self, index: &mut Index, id: &KeyId) {
-        let Some((_, record)) = self.records.remove(id) else {
-            return;
-        };
+    fn remove_locked(&self, index: &mut Index, id: &KeyId) -> Option<KeyRecord> {
+        let (_, record) = self.records.remove(id)?;
         for d in record.digests() {
             self.by_digest.remove_if(&d, |_, owner| owner == id);
         }
         if let Some(keys) = index.accounts.get_mut(&record.account_id) {
             keys.set(&record, false);
-            if keys.ids.is_empty() {
+            if keys.listed.is_empty() {
                 index.accounts.remove(&record.account_id);
             }
         }
         if let Some(t) = record.revoked_at {
             index.revoked.remove(&(t, id.clone()));
         }
+        Some(record)
     }
 
     fn index(&self) -> std::sync::MutexGuard<'_, Index> {
@@ -285,9 +209,9 @@ impl KeyStoreWrite for MemoryStore {
         }
         if let Some(limit) = max_active {
             let active = index.accounts.get(&record.account_id).map_or(0, |keys| {
-                keys.ids
+                keys.listed
                     .iter()
-                    .filter(|id| self.records.get(*id).is_some_and(|r| r.is_active(now)))
+                    .filter(|(_, id)| self.records.get(id).is_some_and(|r| r.is_active(now)))
                     .count()
             });
             if active >= limit {
@@ -351,29 +275,35 @@ impl KeyStoreWrite for MemoryStore {
         Ok(())
     }
 
+    async fn delete(&self, id: &KeyId) -> Result<KeyRecord, StoreError> {
+        let mut index = self.index();
+        self.remove_locked(&mut index, id)
+            .ok_or(StoreError::NotFound)
+    }
+
     async fn list(
         &self,
         account: &AccountId,
-        after: Option<&KeyId>,
+        status: KeyStatusFilter,
+        after: Option<&ListPosition>,
         limit: usize,
     ) -> Result<Vec<KeyRecord>, StoreError> {
-        let ids: Vec<KeyId> = {
-            let index = self.index();
-            let Some(keys) = index.accounts.get(account) else {
-                return Ok(Vec::new());
-            };
-            let range = match after {
-                Some(after) => keys.ids.range::<KeyId, _>((
-                    std::ops::Bound::Excluded(after),
-                    std::ops::Bound::Unbounded,
-                )),
-                None => keys.ids.range::<KeyId, _>(..),
-            };
-            range.take(limit).cloned().collect()
+        let index = self.index();
+        let Some(keys) = index.accounts.get(account) else {
+            return Ok(Vec::new());
         };
-        Ok(ids
-            .iter()
-            .filter_map(|id| self.records.get(id).map(|r| r.value().clone()))
+        let range = match after {
+            Some(after) => keys.listed.range::<(SystemTime, KeyId), _>((
+                std::ops::Bound::Excluded((after.created_at, after.id.clone())),
+                std::ops::Bound::Unbounded,
+            )),
+            None => keys.listed.range::<(SystemTime, KeyId), _>(..),
+        };
+        // Under the write lock, so the page is one consistent snapshot.
+        Ok(range
+            .filter_map(|(_, id)| self.records.get(id).map(|r| r.value().clone()))
+            .filter(|r| status.matches(r))
+            .take(limit)
             .collect())
     }
 
@@ -391,5 +321,4 @@ impl KeyStoreWrite for MemoryStore {
 }
 
 #[cfg(test)]
-#[path = "memory_tests.rs"]
 mod tests;
