@@ -4,7 +4,7 @@
 //! | File | Seed | Service |
 //! |---|---|---|
 //! | `tenuo.rs` | `001_*.txt` | Tenuo Cloud: `tc_` keys, scope table, error bodies |
-//! | `vidbeo.rs` | `002_*.txt` | Vidbeo: the `/v2/keys` API of `examples/vidbeo.rs` |
+//! | `vidbeo/` | `002_*.txt` | Vidbeo: the `/v2/keys` API of `examples/vidbeo.rs` |
 //! | `bytekit.rs` | `003_*.txt` | Bytekit: `/v1/account/api-keys` of `examples/bytekit.rs` |
 //!
 //! Where two statements in one seed conflict, the test follows the seed's table and a
