@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use http::Method;
-use keygate::admin::{self, Access, Action, KeyFields, Pagination, RouterBuilder};
+use keygate::admin::{self, Access, Action, DeleteMode, KeyFields, Pagination, RouterBuilder};
 use keygate::{NewKey, RateLimit};
 use serde_json::{json, Value};
 
@@ -326,4 +326,80 @@ async fn a_per_key_quota_is_enforced_on_the_management_routes() {
     assert_eq!(second.status, 429);
     assert_eq!(second.code(), "rate_limited");
     assert_eq!(second.header("retry-after"), Some("1"));
+}
+
+#[tokio::test]
+async fn delete_mode_delete_removes_the_key_and_a_second_delete_is_404() {
+    let s = Served::new(|b| b.delete(DeleteMode::Delete)).await;
+    let a = s
+        .admin(Method::POST, "/v1/api-keys", json!({"name": "doomed"}))
+        .await;
+    let body = a.json();
+    let (id, key) = (body["id"].as_str().unwrap(), body["key"].as_str().unwrap());
+    let path = format!("/v1/api-keys/{id}");
+    let a = s.admin(Method::DELETE, &path, Value::Null).await;
+    assert_eq!(a.status, 204);
+    assert_eq!(a.body, "");
+    assert!(s.h.gate.verify_key(key).await.is_err());
+    assert_eq!(
+        s.admin(Method::GET, &path, Value::Null).await.code(),
+        "not_found"
+    );
+    let a = s.admin(Method::DELETE, &path, Value::Null).await;
+    assert_eq!(a.status, 404);
+    let all = s
+        .admin(Method::GET, "/v1/api-keys?status=all", Value::Null)
+        .await;
+    assert_eq!(all.json()["data"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn the_status_parameter_picks_active_revoked_or_all_keys() {
+    let s = Served::new(|b| b).await;
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let a = s
+            .admin(
+                Method::POST,
+                "/v1/api-keys",
+                json!({"name": format!("k{i}")}),
+            )
+            .await;
+        ids.push(a.json()["id"].as_str().unwrap().to_owned());
+    }
+    for id in &ids[..2] {
+        let a = s
+            .admin(Method::DELETE, &format!("/v1/api-keys/{id}"), Value::Null)
+            .await;
+        assert_eq!(a.status, 204);
+    }
+    let mut counts = Vec::new();
+    for q in ["", "?status=active", "?status=revoked", "?status=all"] {
+        let a = s
+            .admin(Method::GET, &format!("/v1/api-keys{q}"), Value::Null)
+            .await;
+        assert_eq!(a.status, 200, "{}", a.body);
+        counts.push(a.json()["data"].as_array().unwrap().len());
+    }
+    // Active: the admin key and k2.
+    assert_eq!(counts, [2, 2, 2, 4]);
+    // Cursor paging within a filter.
+    let a = s
+        .admin(Method::GET, "/v1/api-keys?status=all&limit=1", Value::Null)
+        .await;
+    let next = a.json()["next_cursor"].as_str().unwrap().to_owned();
+    let a = s
+        .admin(
+            Method::GET,
+            &format!("/v1/api-keys?status=all&limit=3&cursor={next}"),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(a.json()["data"].as_array().unwrap().len(), 3);
+    for bad in ["status=deleted", "status=", "status=ALL"] {
+        let a = s
+            .admin(Method::GET, &format!("/v1/api-keys?{bad}"), Value::Null)
+            .await;
+        assert_invalid(&a, "status");
+    }
 }
