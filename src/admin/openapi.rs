@@ -75,18 +75,22 @@ impl Modify for LayerRefusals {
         handlers::remove,
         handlers::roll,
     ),
-    components(responses(
-        BadRequest,
-        Unauthorized,
-        Forbidden,
-        ForbiddenChange,
-        NotFound,
-        LimitReached,
-        RevokedConflict,
-        BodyTooLarge,
-        RateLimited,
-        Unavailable,
-    )),
+    components(
+        // Parameters' schemas are not collected on their own.
+        schemas(crate::store::KeyStatusFilter),
+        responses(
+            BadRequest,
+            Unauthorized,
+            Forbidden,
+            ForbiddenChange,
+            NotFound,
+            LimitReached,
+            RevokedConflict,
+            BodyTooLarge,
+            RateLimited,
+            Unavailable,
+        ),
+    ),
     security(("bearer" = [])),
     tags((name = "api-keys", description = "API keys")),
     modifiers(&LayerRefusals),
@@ -231,5 +235,33 @@ mod tests {
         let max =
             &doc["components"]["schemas"]["ApiKeyRoll"]["properties"]["grace_seconds"]["maximum"];
         assert_eq!(max.as_u64(), Some(crate::admin::MAX_GRACE_SECONDS));
+    }
+
+    /// Every `$ref` in `value`.
+    fn refs<'a>(value: &'a serde_json::Value, out: &mut Vec<&'a str>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                for (k, v) in map {
+                    match (k.as_str(), v) {
+                        ("$ref", serde_json::Value::String(r)) => out.push(r),
+                        _ => refs(v, out),
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn every_reference_in_the_document_resolves() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        let mut found = Vec::new();
+        refs(&doc, &mut found);
+        assert!(found.contains(&"#/components/schemas/KeyStatusFilter"));
+        for r in found {
+            let pointer = r.strip_prefix('#').expect("a local reference");
+            assert!(doc.pointer(pointer).is_some(), "{r} does not resolve");
+        }
     }
 }
