@@ -46,8 +46,10 @@ use crate::scope::ScopeSet;
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct KeygateConfig {
-    /// Accept only keys of this environment (and environment-neutral ones).
+    /// Accept only keys of this environment.
     pub environment: Option<Environment>,
+    /// With `environment`, also accept environment-neutral keys (such as `tc_`).
+    pub accept_environment_neutral_keys: bool,
     /// The realm named in `WWW-Authenticate`.
     pub realm: Option<String>,
     /// The accepted prefixes; empty for the default `sk_live_`, `sk_test_`, `tc_`.
@@ -95,6 +97,7 @@ fn apply<M>(
     if let Some(environment) = config.environment {
         b = b.environment(environment);
     }
+    b = b.accept_environment_neutral_keys(config.accept_environment_neutral_keys);
     if let Some(realm) = &config.realm {
         b = b.realm(realm.clone());
     }

@@ -301,14 +301,34 @@ async fn test_gate_refuses_live_keys_naming_the_key_environment() {
 }
 
 #[tokio::test]
-async fn tc_keys_are_accepted_by_either_environment() {
+async fn tc_keys_are_accepted_by_an_environment_restricted_gate_only_when_configured() {
     let (store, _, _, tc) = keys_of_every_environment().await;
     for env in [Environment::Live, Environment::Test] {
+        // Not configured: refused before any lookup, as a key this deployment never
+        // issues.
         let gate = Keygate::builder(store.clone()).environment(env).build();
+        let before = store.lookups();
+        let answer = send(&mut service_for(&gate), get("/", Some(&tc))).await;
+        assert_json_error(&answer, 401, "invalid_api_key");
+        assert_eq!(store.lookups(), before, "{env}: refused without a lookup");
+
+        let gate = Keygate::builder(store.clone())
+            .environment(env)
+            .accept_environment_neutral_keys(true)
+            .build();
         let answer = send(&mut service_for(&gate), get("/", Some(&tc))).await;
         assert_eq!(answer.status, 200, "{env}: {answer:?}");
         assert_eq!(answer.json()["environment"], serde_json::Value::Null);
     }
+    // A gate of any environment accepts them without being told.
+    let gate = Keygate::builder(store.clone()).build();
+    assert!(gate.accepts_environment_neutral_keys());
+    assert_eq!(
+        send(&mut service_for(&gate), get("/", Some(&tc)))
+            .await
+            .status,
+        200
+    );
 }
 
 #[tokio::test]

@@ -237,3 +237,31 @@ async fn endless_conflicts_end_in_a_retryable_store_error() {
     ));
     assert_eq!(err.status(), http::StatusCode::SERVICE_UNAVAILABLE);
 }
+
+#[tokio::test]
+async fn a_metadata_merge_patch_racing_another_writer_keeps_both_members() {
+    let (store, manager) = racing(|r| {
+        r.metadata.insert("team".into(), "payments".into());
+    });
+    let account = AccountId::from("acct");
+    let created = manager
+        .create(account.clone(), NewKey::named("k"))
+        .await
+        .unwrap();
+    store.race.store(true, Ordering::SeqCst);
+    let mut patch = serde_json::Map::new();
+    patch.insert("owner".into(), "ops".into());
+    let view = manager
+        .update(
+            &account,
+            &created.view.id,
+            KeyUpdate::default().merge_metadata(patch),
+        )
+        .await
+        .unwrap();
+    assert!(!store.race.load(Ordering::SeqCst), "the race happened");
+    let expected = serde_json::json!({"team": "payments", "owner": "ops"});
+    assert_eq!(serde_json::Value::Object(view.metadata), expected);
+    let stored = store.get(&created.view.id).await.unwrap().unwrap();
+    assert_eq!(serde_json::Value::Object(stored.metadata), expected);
+}

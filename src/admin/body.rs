@@ -125,7 +125,8 @@ pub(super) struct UpdateBody {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<RateLimit>)]
     pub(super) rate_limit: Option<Option<RateLimit>>,
-    /// New metadata (at most 4 KiB of JSON).
+    /// An RFC 7396 JSON merge patch of the metadata: members set to `null` are removed,
+    /// objects are merged, other values replace (patch and result at most 4 KiB of JSON).
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub(super) metadata: Option<serde_json::Map<String, serde_json::Value>>,
@@ -213,7 +214,7 @@ impl UpdateBody {
             ips: self.ips,
             expires_at,
             rate_limit: self.rate_limit,
-            metadata: self.metadata,
+            metadata_patch: self.metadata,
             disabled: self.disabled,
             ..KeyUpdate::default()
         })

@@ -152,9 +152,10 @@ impl KeyFields {
         Ok(new)
     }
 
-    /// The body of an update, read like [`KeyFields::parse_create`]'s; with
-    /// [`KeyFields::record_actors`], `actor` is recorded as `updated_by` in the
-    /// metadata change (the router merges it into the key's metadata).
+    /// The body of an update, read like [`KeyFields::parse_create`]'s. Its `metadata`
+    /// is a JSON merge patch ([`KeyUpdate::metadata_patch`]); with
+    /// [`KeyFields::record_actors`], `actor` is recorded as `updated_by` in that patch,
+    /// so the rest of the metadata, `created_by` among it, stays.
     pub fn parse_update(&self, body: &[u8], actor: &Identity) -> Result<KeyUpdate, AdminError> {
         let fields = self.read(body, UPDATE_FIELDS, false)?;
         let changed: UpdateBody = from_value(Value::Object(fields)).map_err(|e| self.named(e))?;
@@ -162,16 +163,11 @@ impl KeyFields {
         if let Some((_, updated_by)) = &self.actors {
             let by = Value::from(actor.key_id().as_str());
             update
-                .metadata
+                .metadata_patch
                 .get_or_insert_with(Map::new)
                 .insert(updated_by.clone(), by);
         }
         Ok(update)
-    }
-
-    /// Whether this mapping records actors in the metadata.
-    pub(super) fn records_actors(&self) -> bool {
-        self.actors.is_some()
     }
 
     /// A body's fields in keygate's names.

@@ -179,16 +179,10 @@ pub(super) async fn update(
     let outcome = async {
         let actor = actor(identity)?;
         let id = key_id(id)?;
-        let mut update = api
+        let update = api
             .fields
             .parse_update(&read_body(raw, api.max_body)?, &actor)?;
         let acting = api.manager.acting_as(&actor);
-        if api.fields.records_actors() {
-            // Keep the other metadata, `created_by` among it.
-            let mut metadata = acting.get(&id).await?.metadata;
-            metadata.extend(update.metadata.take().unwrap_or_default());
-            update.metadata = Some(metadata);
-        }
         let view = (acting.update(&id, update).await).map_err(|e| api.fields.named(e.into()))?;
         Ok(Reply::Key {
             status: StatusCode::OK,

@@ -46,6 +46,7 @@ pub struct KeygateBuilder<M = ReadOnly> {
     format: KeyFormat,
     hasher: KeyHasher,
     environment: Option<Environment>,
+    accept_neutral: bool,
     realm: String,
     clock: Clock,
     cache: CacheConfig,
@@ -77,6 +78,7 @@ impl<M> KeygateBuilder<M> {
             format: KeyFormat::default(),
             hasher: KeyHasher::default(),
             environment: None,
+            accept_neutral: false,
             realm: "api".to_owned(),
             clock: Clock::default(),
             cache: CacheConfig::default(),
@@ -105,10 +107,22 @@ impl<M> KeygateBuilder<M> {
         self
     }
 
-    /// Accept only keys of this environment (and environment-neutral keys). A key whose
-    /// prefix names another environment is refused before any lookup. Default: any.
+    /// Accept only keys of this environment. A key whose prefix names another
+    /// environment is refused before any lookup (`wrong_environment`), and so is a key
+    /// with an environment-neutral prefix such as `tc_` (`invalid_api_key`) unless
+    /// [`accept_environment_neutral_keys`](Self::accept_environment_neutral_keys) is on.
+    /// New keys made without an explicit environment get this one. Default: any.
     pub fn environment(mut self, environment: Environment) -> Self {
         self.environment = Some(environment);
+        self
+    }
+
+    /// Whether a deployment restricted to one [`environment`](Self::environment) also
+    /// accepts, issues and manages environment-neutral keys (prefixes with no
+    /// environment, such as Tenuo's `tc_`). Default: `false`. A deployment that serves
+    /// any environment accepts them always.
+    pub fn accept_environment_neutral_keys(mut self, accept: bool) -> Self {
+        self.accept_neutral = accept;
         self
     }
 
@@ -231,6 +245,7 @@ impl<M> KeygateBuilder<M> {
                 format: self.format,
                 hasher: self.hasher,
                 environment: self.environment,
+                accept_neutral: self.accept_neutral || self.environment.is_none(),
                 realm,
                 clock: self.clock,
                 cache: Arc::new(cache),

@@ -65,6 +65,26 @@ impl Keygate {
         self.inner.environment
     }
 
+    /// Whether this deployment accepts environment-neutral keys: always when it serves
+    /// any environment, otherwise only when
+    /// [`KeygateBuilder::accept_environment_neutral_keys`] is on.
+    pub fn accepts_environment_neutral_keys(&self) -> bool {
+        self.inner.accept_neutral
+    }
+
+    /// The environment of keys made without an explicit one: this deployment's
+    /// environment; for a deployment of any environment whose format has no
+    /// environment-neutral prefix and the prefixes of one environment only, that
+    /// environment; otherwise none (an environment-neutral key).
+    pub fn default_environment(&self) -> Option<Environment> {
+        if self.inner.environment.is_some() {
+            return self.inner.environment;
+        }
+        let mut envs = self.inner.format.prefixes().iter().map(|p| p.environment());
+        let first = envs.next().flatten()?;
+        envs.all(|e| e == Some(first)).then_some(first)
+    }
+
     /// How scopes imply one another.
     pub fn scope_implications(&self) -> &crate::ScopeImplications {
         &self.inner.implications

@@ -6,6 +6,7 @@ use crate::store::record::{AccountId, GraceDigest, KeyId};
 use crate::store::KeyStoreWrite;
 
 use super::confine::Actor;
+use super::merge_patch::merge_object;
 use super::retry_on_conflict;
 use super::validate::{parse_ips, validate_name, validate_rate_limit};
 use super::*;
@@ -51,6 +52,9 @@ impl KeyManager {
         if let Some(metadata) = &update.metadata {
             self.check_metadata(metadata)?;
         }
+        if let Some(patch) = &update.metadata_patch {
+            self.check_metadata(patch)?;
+        }
         let _write = self.write.lock().await;
         let old = self.record_in(account, id, actor).await?;
         if old.revoked_at.is_some() {
@@ -74,6 +78,11 @@ impl KeyManager {
         }
         if let Some(v) = update.metadata {
             new.metadata = v;
+        }
+        if let Some(patch) = &update.metadata_patch {
+            // On the record just read: a retry after a conflict patches the newer one.
+            merge_object(&mut new.metadata, patch);
+            self.check_metadata(&new.metadata)?;
         }
         if let Some(v) = update.disabled {
             new.disabled = v;

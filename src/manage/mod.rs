@@ -7,6 +7,7 @@ mod config;
 mod confine;
 mod error;
 mod listing;
+mod merge_patch;
 mod types;
 pub(crate) mod validate;
 
@@ -146,7 +147,7 @@ impl KeyManager {
                 ))
             })?,
             (None, env) => {
-                let env = env.or(self.gate.environment());
+                let env = env.or(self.gate.default_environment());
                 format.prefix_for(env).ok_or_else(|| {
                     ManageError::InvalidRequest(
                         "environment: no prefix is configured for it".into(),
@@ -154,23 +155,28 @@ impl KeyManager {
                 })?
             }
         };
-        if let (Some(e), Some(expected)) = (prefix.environment(), self.gate.environment()) {
-            if e != expected {
-                return Err(ManageError::InvalidRequest(format!(
-                    "environment: this deployment only accepts {expected} keys"
-                )));
+        match (prefix.environment(), self.gate.environment()) {
+            (Some(e), Some(expected)) if e != expected => Err(ManageError::InvalidRequest(
+                format!("environment: this deployment only accepts {expected} keys"),
+            )),
+            (None, Some(expected)) if !self.gate.accepts_environment_neutral_keys() => {
+                Err(ManageError::InvalidRequest(format!(
+                    "prefix: this deployment only accepts {expected} keys, not \
+                     environment-neutral ones"
+                )))
             }
+            _ => Ok(prefix.clone()),
         }
-        Ok(prefix.clone())
     }
 
     /// Whether this deployment serves `record`: a deployment restricted to one
-    /// environment treats keys of any other as absent (environment-neutral keys, which
-    /// it accepts, stay visible).
+    /// environment treats keys of any other as absent, and environment-neutral keys too
+    /// unless it accepts them.
     fn serves(&self, record: &KeyRecord) -> bool {
         match (self.gate.environment(), record.environment) {
             (Some(expected), Some(env)) => env == expected,
-            _ => true,
+            (Some(_), None) => self.gate.accepts_environment_neutral_keys(),
+            (None, _) => true,
         }
     }
 

@@ -29,8 +29,10 @@ pub struct NewKey {
     pub rate_limit: Option<RateLimit>,
     /// Free-form metadata, at most [`crate::ManagerConfig::max_metadata_bytes`] as JSON.
     pub metadata: serde_json::Map<String, serde_json::Value>,
-    /// The environment, which picks the prefix. `None` picks an environment-neutral
-    /// prefix, or the deployment's environment when it has one.
+    /// The environment, which picks the prefix. `None` picks the deployment's default
+    /// ([`crate::Keygate::default_environment`]): its environment when it has one, the
+    /// one environment of its prefixes when they name only one and none is neutral, and
+    /// otherwise an environment-neutral prefix.
     pub environment: Option<Environment>,
     /// An explicit prefix, overriding `environment`.
     pub prefix: Option<String>,
@@ -109,8 +111,15 @@ pub struct KeyUpdate {
     pub expires_at: Option<Option<SystemTime>>,
     /// New quota; `Some(None)` returns to the deployment default.
     pub rate_limit: Option<Option<RateLimit>>,
-    /// New metadata.
+    /// New metadata, replacing the old.
     pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    /// An RFC 7396 JSON merge patch applied to the metadata (after `metadata`, when both
+    /// are set): a member set to `null` is removed, an object is merged recursively, any
+    /// other value replaces the member. It is applied to the stored metadata as read in
+    /// the same compare-and-set as the rest of the update, so concurrent patches of
+    /// different members all survive. The patch and the result are each held to
+    /// [`crate::ManagerConfig::max_metadata_bytes`].
+    pub metadata_patch: Option<serde_json::Map<String, serde_json::Value>>,
     /// Disable (`true`) or enable (`false`) the key.
     pub disabled: Option<bool>,
 }
@@ -155,6 +164,23 @@ impl KeyUpdate {
     #[must_use]
     pub fn metadata(mut self, metadata: serde_json::Map<String, serde_json::Value>) -> Self {
         self.metadata = Some(metadata);
+        self
+    }
+
+    /// Merges `patch` into the metadata as an RFC 7396 JSON merge patch (see
+    /// [`KeyUpdate::metadata_patch`]).
+    ///
+    /// ```
+    /// use keygate::KeyUpdate;
+    /// use serde_json::json;
+    ///
+    /// let patch = json!({"team": "payments", "old": null});
+    /// let update = KeyUpdate::default().merge_metadata(patch.as_object().unwrap().clone());
+    /// assert!(update.metadata_patch.is_some());
+    /// ```
+    #[must_use]
+    pub fn merge_metadata(mut self, patch: serde_json::Map<String, serde_json::Value>) -> Self {
+        self.metadata_patch = Some(patch);
         self
     }
 

@@ -43,6 +43,9 @@ pub(crate) struct Verifier {
     pub(crate) format: KeyFormat,
     pub(crate) hasher: KeyHasher,
     pub(crate) environment: Option<Environment>,
+    /// Whether environment-neutral keys are accepted (always, when `environment` is
+    /// `None`).
+    pub(crate) accept_neutral: bool,
     pub(crate) realm: String,
     pub(crate) clock: Clock,
     pub(crate) cache: Arc<KeyCache>,
@@ -164,16 +167,19 @@ impl Verifier {
     }
 
     /// Format and checksum, then the environment the prefix names (another
-    /// environment's key is refused before any lookup, as junk is), then the digest.
+    /// environment's key, or an environment-neutral key where those are not accepted, is
+    /// refused before any lookup, as junk is), then the digest.
     pub(crate) fn digest_of(&self, token: &str) -> Result<KeyDigest, AuthError> {
         let parsed = self
             .format
             .parse(token)
             .map_err(|_| AuthError::InvalidKey)?;
-        if let (Some(expected), Some(key)) = (self.environment, parsed.prefix().environment()) {
-            if key != expected {
+        match (self.environment, parsed.prefix().environment()) {
+            (Some(expected), Some(key)) if key != expected => {
                 return Err(AuthError::WrongEnvironment { key, expected });
             }
+            (Some(_), None) if !self.accept_neutral => return Err(AuthError::InvalidKey),
+            _ => {}
         }
         Ok(self.hasher.digest(parsed.expose_secret()))
     }
