@@ -3,21 +3,21 @@
 
 use std::time::SystemTime;
 
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
 use crate::key::Environment;
-use crate::manage::{CreatedKey, KeyView};
+use crate::manage::{KeyUpdate, KeyView, NewKey};
 use crate::scope::Scope;
 use crate::store::record::RateLimit;
 
-use super::error::{bad_request, ApiError};
+use super::error::AdminError;
 
-/// Parses a JSON body with errors that name the field.
-pub(super) fn json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+/// Parses a JSON body into `T`, refusing trailing data, with 400 `invalid_request`
+/// errors that name the field (`rate_limit.burst: invalid type: …`) or say what is
+/// wrong with the body (`body: malformed JSON: …`).
+pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, AdminError> {
     let mut de = serde_json::Deserializer::from_slice(body);
     let parsed = serde_path_to_error::deserialize(&mut de)
         .map_err(|e| (e.path().to_string(), e.into_inner()))
@@ -30,14 +30,27 @@ pub(super) fn json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError>
             Category::Eof => format!("body: truncated JSON: {e}"),
             Category::Syntax | Category::Io => format!("body: malformed JSON: {e}"),
         };
-        bad_request(message)
+        AdminError::invalid(message)
+    })
+}
+
+/// Deserializes `T` from an already parsed JSON value, with errors that name the field.
+pub(super) fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, AdminError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let e = e.into_inner();
+        AdminError::invalid(if path == "." {
+            format!("body: {e}")
+        } else {
+            format!("{path}: {e}")
+        })
     })
 }
 
 /// Any RFC 3339 time, with any offset, normalised to UTC.
-pub(super) fn parse_time(field: &str, value: &str) -> Result<SystemTime, ApiError> {
+pub(super) fn parse_time(field: &str, value: &str) -> Result<SystemTime, AdminError> {
     crate::manage::parse_rfc3339(value).ok_or_else(|| {
-        bad_request(format!(
+        AdminError::invalid(format!(
             "{field}: expected an RFC 3339 time with an offset, such as \
              2030-01-01T00:00:00Z or 2030-01-01T09:00:00+09:00"
         ))
@@ -144,10 +157,66 @@ pub(super) struct WithPlaintext<'a> {
     key: &'a str,
 }
 
-pub(super) fn with_plaintext(status: StatusCode, created: &CreatedKey) -> Response {
-    let body = WithPlaintext {
-        view: &created.view,
-        key: created.key.expose_secret(),
-    };
-    (status, axum::Json(body)).into_response()
+/// The fields of [`CreateBody`], keygate's names.
+pub(super) const CREATE_FIELDS: &[&str] = &[
+    "name",
+    "scopes",
+    "ips",
+    "expires_at",
+    "rate_limit",
+    "metadata",
+    "environment",
+    "prefix",
+];
+
+/// The fields of [`UpdateBody`], keygate's names.
+pub(super) const UPDATE_FIELDS: &[&str] = &[
+    "name",
+    "scopes",
+    "ips",
+    "expires_at",
+    "rate_limit",
+    "metadata",
+    "disabled",
+];
+
+impl CreateBody {
+    pub(super) fn into_new_key(self) -> Result<NewKey, AdminError> {
+        let expires_at = self
+            .expires_at
+            .as_deref()
+            .map(|t| parse_time("expires_at", t))
+            .transpose()?;
+        Ok(NewKey {
+            name: self.name,
+            scopes: self.scopes,
+            ips: self.ips,
+            expires_at,
+            rate_limit: self.rate_limit,
+            metadata: self.metadata.unwrap_or_default(),
+            environment: self.environment,
+            prefix: self.prefix,
+            ..NewKey::default()
+        })
+    }
+}
+
+impl UpdateBody {
+    pub(super) fn into_update(self) -> Result<KeyUpdate, AdminError> {
+        let expires_at = match self.expires_at {
+            None => None,
+            Some(None) => Some(None),
+            Some(Some(t)) => Some(Some(parse_time("expires_at", &t)?)),
+        };
+        Ok(KeyUpdate {
+            name: self.name,
+            scopes: self.scopes,
+            ips: self.ips,
+            expires_at,
+            rate_limit: self.rate_limit,
+            metadata_patch: self.metadata,
+            disabled: self.disabled,
+            ..KeyUpdate::default()
+        })
+    }
 }

@@ -1,82 +1,94 @@
-//! [`ApiError`]: how a handler's failure reaches the client, always as the JSON error body.
+//! [`AdminError`]: why a management request failed after the keygate layer let it
+//! through, rendered by the router's [`Envelope`] like every other answer.
 
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::Path;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use http::{Response, StatusCode};
 
+use super::envelope::{Envelope, ErrorReply, Reply};
 use crate::manage::ManageError;
 use crate::store::record::KeyId;
-use crate::verify::render::json_error;
-
-use super::MAX_BODY_BYTES;
 
 /// Why a management request failed after the keygate layer let it through.
-pub(super) enum ApiError {
-    /// The management call failed.
-    Manage(ManageError),
-    /// The body is longer than [`MAX_BODY_BYTES`].
-    BodyTooLarge,
+///
+/// A custom handler maps its failures to one and renders it with
+/// [`AdminError::render`], so its refusals look like the router's.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AdminError {
+    /// The management call failed, or the request is bad
+    /// ([`ManageError::InvalidRequest`], whose message names the field).
+    #[error(transparent)]
+    Manage(#[from] ManageError),
+    /// The body is longer than the router's limit, in bytes.
+    #[error("The request body is larger than {0} bytes")]
+    BodyTooLarge(usize),
+    /// The route has no such method; the value lists the allowed ones, as for `Allow`.
+    #[error("This method is not allowed here; use {0}")]
+    MethodNotAllowed(String),
+    /// No [`crate::Identity`] on the request: keygate's layer does not run in front
+    /// of the route. A server mistake, never the client's.
+    #[error("no keygate Identity on this request: add keygate's layer in front of this route")]
+    MissingIdentity,
 }
 
-impl ApiError {
-    pub(super) fn status(&self) -> StatusCode {
+impl AdminError {
+    /// A 400 `invalid_request`; `message` should start with the field's name.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::Manage(ManageError::InvalidRequest(message.into()))
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::Manage(e) => e.status(),
-            ApiError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            AdminError::Manage(e) => e.status(),
+            AdminError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            AdminError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            AdminError::MissingIdentity => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
-    pub(super) fn code(&self) -> &'static str {
+    /// The stable machine-readable code.
+    pub fn code(&self) -> &'static str {
         match self {
-            ApiError::Manage(e) => e.code(),
-            ApiError::BodyTooLarge => "body_too_large",
+            AdminError::Manage(e) => e.code(),
+            AdminError::BodyTooLarge(_) => "body_too_large",
+            AdminError::MethodNotAllowed(_) => "method_not_allowed",
+            AdminError::MissingIdentity => "keygate_layer_missing",
         }
     }
 
-    fn message(&self) -> String {
-        match self {
-            ApiError::Manage(e) => e.to_string(),
-            ApiError::BodyTooLarge => {
-                format!("The request body is larger than {MAX_BODY_BYTES} bytes")
+    /// The response, rendered by `envelope`. A 405 carries `Allow`.
+    pub fn render(&self, envelope: &dyn Envelope) -> Response<Bytes> {
+        let message = self.to_string();
+        let reply = ErrorReply::new(self.status(), self.code(), &message);
+        let mut res = envelope.render(Reply::Error(reply));
+        if let AdminError::MethodNotAllowed(allow) = self {
+            if let Ok(v) = http::HeaderValue::from_str(allow) {
+                res.headers_mut().insert(http::header::ALLOW, v);
             }
         }
+        res
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        json_error(self.status(), self.code(), &self.message()).map(Body::from)
-    }
-}
-
-impl From<ManageError> for ApiError {
-    fn from(e: ManageError) -> Self {
-        Self::Manage(e)
-    }
-}
-
-pub(super) fn bad_request(message: String) -> ApiError {
-    ApiError::Manage(ManageError::InvalidRequest(message))
-}
-
-/// The body, or a JSON refusal: 413 `body_too_large` past the limit, 400 otherwise
-/// (axum's own rejections are plain text, which the contract does not allow).
-pub(super) fn body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+/// The body, or a refusal: 413 `body_too_large` past `limit`, 400 otherwise (axum's own
+/// rejections are plain text, which no envelope allows).
+pub fn read_body(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes, AdminError> {
     body.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::BodyTooLarge
+            AdminError::BodyTooLarge(limit)
         } else {
-            bad_request("body: could not be read".into())
+            AdminError::invalid("body: could not be read")
         }
     })
 }
 
 /// The key id in the path. Text that cannot be a key id (including a segment that is
 /// not UTF-8 once percent-decoded) names no key: 404 `not_found`.
-pub(super) fn key_id(path: Result<Path<String>, PathRejection>) -> Result<KeyId, ApiError> {
+pub fn key_id(path: Result<Path<String>, PathRejection>) -> Result<KeyId, AdminError> {
     path.ok()
         .and_then(|Path(raw)| KeyId::parse(&raw))
-        .ok_or(ApiError::Manage(ManageError::NotFound))
+        .ok_or(AdminError::Manage(ManageError::NotFound))
 }

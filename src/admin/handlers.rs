@@ -1,26 +1,46 @@
-//! The handlers, each with the OpenAPI description of its operation. The refusals of the
-//! keygate layer in front of every route (400, 401, 403, 429, 503) are added to every
-//! operation by [`super::openapi`].
+//! The handlers, each with the OpenAPI description of its operation in the default
+//! router's configuration. The refusals of the keygate layer in front of every route
+//! (400, 401, 403, 429, 503) are added to every operation by [`super::openapi`].
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 
 use crate::identity::Identity;
-use crate::manage::{KeyManager, KeyUpdate, KeyView, ListQuery, NewKey, Page};
+use crate::manage::{KeyView, Page};
+use crate::store::KeyStatusFilter;
 
-use super::body::{
-    json_body, parse_time, with_plaintext, CreateBody, RollBody, UpdateBody, WithPlaintext,
-};
-use super::error::{bad_request, body, key_id, ApiError};
+use super::body::{parse_json, RollBody, WithPlaintext};
+use super::body::{CreateBody, UpdateBody};
+use super::builder::{AdminApi, DeleteMode};
+use super::envelope::Reply;
+use super::error::{key_id, read_body, AdminError};
 use super::refusals::{
     BadRequest, BodyTooLarge, ForbiddenChange, LimitReached, NotFound, RevokedConflict,
 };
 use super::MAX_GRACE_SECONDS;
+
+type Api = State<Arc<AdminApi>>;
+
+impl AdminApi {
+    /// The answer, rendered by the envelope.
+    fn answer(&self, outcome: Result<Reply<'_>, AdminError>) -> Response {
+        let res = match outcome {
+            Ok(reply) => self.envelope.render(reply),
+            Err(e) => e.render(&*self.envelope),
+        };
+        res.map(Body::from)
+    }
+}
+
+fn actor(identity: Option<Identity>) -> Result<Identity, AdminError> {
+    identity.ok_or(AdminError::MissingIdentity)
+}
 
 /// Creates a key in the calling key's account, no less restricted than the caller.
 #[utoipa::path(
@@ -45,31 +65,33 @@ use super::MAX_GRACE_SECONDS;
     ),
 )]
 pub(super) async fn create(
-    State(manager): State<KeyManager>,
-    actor: Identity,
+    State(api): Api,
+    identity: Option<Identity>,
     raw: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    let body: CreateBody = json_body(&body(raw)?)?;
-    let expires_at = body
-        .expires_at
-        .as_deref()
-        .map(|t| parse_time("expires_at", t))
-        .transpose()?;
-    let new = NewKey {
-        name: body.name,
-        scopes: body.scopes,
-        ips: body.ips,
-        expires_at,
-        rate_limit: body.rate_limit,
-        metadata: body.metadata.unwrap_or_default(),
-        environment: body.environment,
-        prefix: body.prefix,
+) -> Response {
+    let outcome = async {
+        let actor = actor(identity)?;
+        let new = api
+            .fields
+            .parse_create(&read_body(raw, api.max_body)?, &actor)?;
+        let acting = api.manager.acting_as(&actor);
+        let created = acting
+            .create(new)
+            .await
+            .map_err(|e| api.fields.named(e.into()))?;
+        let key = api
+            .fields
+            .render(&created.view, Some(created.key.expose_secret()));
+        Ok(Reply::Key {
+            status: StatusCode::CREATED,
+            key,
+        })
     };
-    let created = manager.acting_as(&actor).create(new).await?;
-    Ok(with_plaintext(StatusCode::CREATED, &created))
+    api.answer(outcome.await)
 }
 
-/// Lists the calling key's account's keys of its environment, oldest first.
+/// Lists the calling key's account's keys of its environment, oldest first: by
+/// default the active ones (not revoked).
 #[utoipa::path(
     get,
     path = "/v1/api-keys",
@@ -77,9 +99,11 @@ pub(super) async fn create(
     tag = "api-keys",
     params(
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 100,
-            description = "Keys per page, 1 to 100 (default 20)"),
+            description = "Keys per page, 1 to 100 (default 25)"),
         ("cursor" = Option<String>, Query,
             description = "The `next_cursor` of the previous page"),
+        ("status" = Option<KeyStatusFilter>, Query,
+            description = "Which keys: `active` (not revoked; the default), `revoked` or `all`"),
     ),
     responses(
         (status = 200, description = "One page of keys", body = Page),
@@ -87,31 +111,18 @@ pub(super) async fn create(
     ),
 )]
 pub(super) async fn list(
-    State(manager): State<KeyManager>,
-    actor: Identity,
+    State(api): Api,
+    identity: Option<Identity>,
     RawQuery(query): RawQuery,
-) -> Result<Response, ApiError> {
-    let mut limit = None;
-    let mut cursor = None;
-    for (name, value) in form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes()).take(32)
-    {
-        match name.as_ref() {
-            "limit" => {
-                limit = Some(value.parse::<usize>().map_err(|_| {
-                    bad_request("limit: must be a whole number between 1 and 100".into())
-                })?)
-            }
-            "cursor" => cursor = Some(value.into_owned()),
-            _ => {}
-        }
-    }
-    let query = ListQuery {
-        limit,
-        cursor,
-        ..ListQuery::default()
+) -> Response {
+    let outcome = async {
+        let actor = actor(identity)?;
+        let acting = api.manager.acting_as(&actor);
+        api.pagination
+            .page(&acting, &api.fields, &api.base_path, query.as_deref())
+            .await
     };
-    let page = manager.acting_as(&actor).list(&query).await?;
-    Ok(axum::Json(page).into_response())
+    api.answer(outcome.await)
 }
 
 /// One key of the calling key's account and environment.
@@ -127,12 +138,19 @@ pub(super) async fn list(
     ),
 )]
 pub(super) async fn show(
-    State(manager): State<KeyManager>,
-    actor: Identity,
+    State(api): Api,
+    identity: Option<Identity>,
     id: Result<Path<String>, PathRejection>,
-) -> Result<Response, ApiError> {
-    let view = manager.acting_as(&actor).get(&key_id(id)?).await?;
-    Ok(axum::Json(view).into_response())
+) -> Response {
+    let outcome = async {
+        let actor = actor(identity)?;
+        let view = api.manager.acting_as(&actor).get(&key_id(id)?).await?;
+        Ok(Reply::Key {
+            status: StatusCode::OK,
+            key: api.fields.render(&view, None),
+        })
+    };
+    api.answer(outcome.await)
 }
 
 /// Changes a key no less restricted than the caller, keeping it so.
@@ -153,30 +171,25 @@ pub(super) async fn show(
     ),
 )]
 pub(super) async fn update(
-    State(manager): State<KeyManager>,
-    actor: Identity,
+    State(api): Api,
+    identity: Option<Identity>,
     id: Result<Path<String>, PathRejection>,
     raw: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    let id = key_id(id)?;
-    let body: UpdateBody = json_body(&body(raw)?)?;
-    let expires_at = match body.expires_at {
-        None => None,
-        Some(None) => Some(None),
-        Some(Some(t)) => Some(Some(parse_time("expires_at", &t)?)),
+) -> Response {
+    let outcome = async {
+        let actor = actor(identity)?;
+        let id = key_id(id)?;
+        let update = api
+            .fields
+            .parse_update(&read_body(raw, api.max_body)?, &actor)?;
+        let acting = api.manager.acting_as(&actor);
+        let view = (acting.update(&id, update).await).map_err(|e| api.fields.named(e.into()))?;
+        Ok(Reply::Key {
+            status: StatusCode::OK,
+            key: api.fields.render(&view, None),
+        })
     };
-    let update = KeyUpdate {
-        name: body.name,
-        scopes: body.scopes,
-        ips: body.ips,
-        expires_at,
-        rate_limit: body.rate_limit,
-        metadata: None,
-        metadata_patch: body.metadata,
-        disabled: body.disabled,
-    };
-    let view = manager.acting_as(&actor).update(&id, update).await?;
-    Ok(axum::Json(view).into_response())
+    api.answer(outcome.await)
 }
 
 /// Revokes a key no less restricted than the caller.
@@ -195,13 +208,24 @@ pub(super) async fn update(
         (status = 404, response = NotFound),
     ),
 )]
-pub(super) async fn revoke(
-    State(manager): State<KeyManager>,
-    actor: Identity,
+pub(super) async fn remove(
+    State(api): Api,
+    identity: Option<Identity>,
     id: Result<Path<String>, PathRejection>,
-) -> Result<Response, ApiError> {
-    manager.acting_as(&actor).revoke(&key_id(id)?).await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+) -> Response {
+    let outcome = async {
+        let actor = actor(identity)?;
+        let id = key_id(id)?;
+        let acting = api.manager.acting_as(&actor);
+        match api.delete {
+            DeleteMode::Revoke => {
+                acting.revoke(&id).await?;
+            }
+            DeleteMode::Delete => acting.delete(&id).await?,
+        }
+        Ok(Reply::Removed { mode: api.delete })
+    };
+    api.answer(outcome.await)
 }
 
 /// Issues a new secret for a key; the old one keeps working for `grace_seconds`.
@@ -222,28 +246,43 @@ pub(super) async fn revoke(
     ),
 )]
 pub(super) async fn roll(
-    State(manager): State<KeyManager>,
-    actor: Identity,
+    State(api): Api,
+    identity: Option<Identity>,
     id: Result<Path<String>, PathRejection>,
     raw: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    let id = key_id(id)?;
-    let raw = body(raw)?;
-    // The body may be left out, or be `null`.
-    let body = if raw.iter().all(u8::is_ascii_whitespace) {
-        RollBody::default()
-    } else {
-        json_body::<Option<RollBody>>(&raw)?.unwrap_or_default()
+) -> Response {
+    let outcome = async {
+        let actor = actor(identity)?;
+        let id = key_id(id)?;
+        let raw = read_body(raw, api.max_body)?;
+        // The body may be left out, or be `null`.
+        let body = if raw.iter().all(u8::is_ascii_whitespace) {
+            RollBody::default()
+        } else {
+            parse_json::<Option<RollBody>>(&raw)?.unwrap_or_default()
+        };
+        let grace = match body.grace_seconds {
+            Some(s) if s > MAX_GRACE_SECONDS => {
+                return Err(AdminError::invalid(format!(
+                    "grace_seconds: must be at most {MAX_GRACE_SECONDS}"
+                )))
+            }
+            Some(s) => Some(Duration::from_secs(s)),
+            None => None,
+        };
+        let created = api.manager.acting_as(&actor).roll(&id, grace).await?;
+        let key = api
+            .fields
+            .render(&created.view, Some(created.key.expose_secret()));
+        Ok(Reply::Key {
+            status: StatusCode::OK,
+            key,
+        })
     };
-    let grace = match body.grace_seconds {
-        Some(s) if s > MAX_GRACE_SECONDS => {
-            return Err(bad_request(format!(
-                "grace_seconds: must be at most {MAX_GRACE_SECONDS}"
-            )))
-        }
-        Some(s) => Some(Duration::from_secs(s)),
-        None => None,
-    };
-    let created = manager.acting_as(&actor).roll(&id, grace).await?;
-    Ok(with_plaintext(StatusCode::OK, &created))
+    api.answer(outcome.await)
+}
+
+/// Any other method on a route: 405 `method_not_allowed` with `Allow`.
+pub(super) async fn not_allowed(api: Arc<AdminApi>, allow: String) -> Response {
+    api.answer(Err(AdminError::MethodNotAllowed(allow)))
 }

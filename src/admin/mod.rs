@@ -3,7 +3,7 @@
 //! | Request | Scope | Answer |
 //! |---|---|---|
 //! | `POST /v1/api-keys` | `admin` | 201 with the key and `"key": "<plaintext>"`, once |
-//! | `GET /v1/api-keys?limit=&cursor=` | `admin` or `read-only` | `{"data":[...],"next_cursor":...}` |
+//! | `GET /v1/api-keys?limit=&cursor=&status=` | `admin` or `read-only` | `{"data":[...],"next_cursor":...}`; active keys unless `status` is `revoked` or `all` |
 //! | `GET /v1/api-keys/{id}` | `admin` or `read-only` | 200, or 404 `not_found` |
 //! | `PATCH /v1/api-keys/{id}` | `admin` | 200, or 404 |
 //! | `DELETE /v1/api-keys/{id}` | `admin` | 204, also when already revoked; 404 if it never existed |
@@ -23,54 +23,102 @@
 //!
 //! Every refusal, from the keygate layer or a handler, is
 //! `{"error":{"code":"...","message":"..."}}` with `Content-Type: application/json`; a body
-//! over [`MAX_BODY_BYTES`] answers 413 `body_too_large`. [`openapi`] describes all of it.
+//! over [`MAX_BODY_BYTES`] answers 413 `body_too_large`, another method on a route 405
+//! `method_not_allowed` with `Allow`. [`openapi`] describes all of it.
+//!
+//! # Fitting it to your API
+//!
+//! [`router`] is [`builder`] with its defaults. The builder changes, without a line of
+//! handler code:
+//!
+//! | Part | Builder call | Default |
+//! |---|---|---|
+//! | where it lives | [`RouterBuilder::base_path`] | `/v1/api-keys` |
+//! | which keys may take each action | [`RouterBuilder::access`], [`RouterBuilder::any_key`] | the table above |
+//! | field names, shown fields, constants, who changed a key | [`RouterBuilder::fields`] with [`KeyFields`] | keygate's names, every field |
+//! | the plaintext's name | `KeyFields::rename("key", "value")` | `key` |
+//! | the body of every answer, refusals included | [`RouterBuilder::envelope`] with an [`Envelope`] | [`JsonEnvelope`] |
+//! | paging | [`RouterBuilder::pagination`]: [`Pagination::cursor`] (`limit`, `cursor`) or [`Pagination::offset`] (`limit`, `page`) | cursor, 25 a page |
+//! | what `DELETE` does | [`RouterBuilder::delete`]: [`DeleteMode::Revoke`] (idempotent) or [`DeleteMode::Delete`] | revoke |
+//! | largest body | [`RouterBuilder::max_body_bytes`] | 64 KiB |
+//!
+//! Whatever the configuration, every route acts for the calling key as above, and bad
+//! input (malformed JSON, unknown or hidden fields, wrong types, bad paging parameters,
+//! huge bodies) is a clear refusal through the envelope, naming the field by the API's
+//! name. With an envelope set, the keygate layer's refusals on these routes (401, 403,
+//! 429, 503) are rendered by it too ([`crate::KeygateLayer::renderer`]); without one they
+//! use the core's renderer. [`openapi`] describes the default router only.
+//!
+//! Bytekit's `/v1/account/api-keys`, where any key of the account manages keys
+//! (`examples/bytekit.rs`):
+//!
+//! ```
+//! use keygate::admin::{self, KeyFields};
+//! use keygate::{Environment, Keygate, MemoryStore};
+//!
+//! let (_gate, manager) = Keygate::managed(MemoryStore::new())
+//!     .environment(Environment::Live)
+//!     .build();
+//! let app: axum::Router = admin::builder(manager)
+//!     .base_path("/v1/account/api-keys")
+//!     .any_key()
+//!     .fields(KeyFields::default().only(["id", "name", "created_at"]))
+//!     .build();
+//! ```
+//!
+//! Vidbeo's `/v2/keys`, with its own field names and its
+//! `{"success","result","links","errors"}` envelope, is `examples/vidbeo.rs`.
+//!
+//! # Building blocks
+//!
+//! A route the builder cannot express is a plain axum handler over the same parts: the
+//! caller's [`crate::Identity`] (an extractor), [`read_body`] and [`key_id`] for the
+//! request, [`KeyFields::parse_create`] / [`KeyFields::parse_update`] or [`parse_json`]
+//! for the body, [`crate::KeyManager::acting_as`] for the change,
+//! [`KeyFields::render`] for the key, and [`AdminError::render`] with your [`Envelope`]
+//! for every failure, so it answers exactly as the router does.
 
-use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
 use axum::Router;
 use utoipa::OpenApi as _;
 
 use crate::manage::KeyManager;
 
 mod body;
+mod builder;
+mod envelope;
 mod error;
+mod fields;
 mod handlers;
 mod openapi;
+mod pagination;
 mod refusals;
 
-use handlers::{create, list, revoke, roll, show, update};
+pub use body::parse_json;
+pub use builder::{Access, Action, DeleteMode, RouterBuilder};
+pub use envelope::{
+    json_response, Envelope, ErrorReply, IntoReplyResponse, JsonEnvelope, NextPage, Reply,
+};
+pub use error::{key_id, read_body, AdminError};
+pub use fields::KeyFields;
+pub use pagination::{Pagination, MAX_OFFSET};
 
-/// Largest accepted request body.
+/// Largest accepted request body, by default.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// Longest roll grace period: 30 days.
 pub const MAX_GRACE_SECONDS: u64 = 30 * 24 * 3600;
 
-/// The management API as an axum router, ready to `merge` or `nest`.
+/// The management API as an axum router, ready to `merge` or `nest`, in the default
+/// configuration ([`RouterBuilder::new`]): the table above.
 ///
 /// Every route carries its own keygate layer from `manager`'s [`crate::Keygate`], with
 /// the scope the table above names; mount it without another keygate layer in front.
 pub fn router(manager: KeyManager) -> Router {
-    let gate = manager.keygate().clone();
-    let admin = || gate.layer().require_any(["admin"]);
-    let reader = || gate.layer().require_any(["admin", "read-only"]);
-    Router::new()
-        .route(
-            "/v1/api-keys",
-            get(list)
-                .route_layer(reader())
-                .merge(post(create).route_layer(admin())),
-        )
-        .route(
-            "/v1/api-keys/{id}",
-            get(show).route_layer(reader()).merge(
-                axum::routing::patch(update)
-                    .delete(revoke)
-                    .route_layer(admin()),
-            ),
-        )
-        .route("/v1/api-keys/{id}/roll", post(roll).route_layer(admin()))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(manager)
+    RouterBuilder::new(manager).build()
+}
+
+/// A configurable management API: see [`RouterBuilder`].
+pub fn builder(manager: KeyManager) -> RouterBuilder {
+    RouterBuilder::new(manager)
 }
 
 /// The OpenAPI 3.1 document of [`router`]: every path, body, status code and error code,

@@ -8,7 +8,8 @@ use super::service::KeygateService;
 use crate::keygate::Keygate;
 use crate::scope::policy::ScopePolicy;
 use crate::scope::ScopeRequirement;
-use crate::verify::rules::{AnswerForm, Rules};
+use crate::verify::render::RenderRejection;
+use crate::verify::rules::{AnswerForm, LayerRenderer, Rules};
 
 impl Keygate {
     /// A tower layer that requires a valid key on every request.
@@ -100,6 +101,16 @@ impl KeygateLayer {
     /// `content-type` the client sends, so a client can never turn a 401 into a 200.
     pub fn grpc(self) -> Self {
         self.with_rules(|r| r.answer = AnswerForm::Grpc)
+    }
+
+    /// Renders this layer's refusals with `renderer` instead of the core's
+    /// ([`crate::KeygateBuilder::renderer`]): for routes whose API answers in another
+    /// shape, such as a management API with its own envelope. keygate still adds
+    /// `WWW-Authenticate`, `Retry-After` and the rate-limit headers, and gRPC answers
+    /// stay gRPC.
+    pub fn renderer(self, renderer: impl RenderRejection) -> Self {
+        let renderer = LayerRenderer(Arc::new(renderer));
+        self.with_rules(|r| r.renderer = Some(renderer))
     }
 
     /// The core this layer uses.

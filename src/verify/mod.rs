@@ -150,7 +150,7 @@ impl Verifier {
             }
             Err((error, status)) => {
                 self.audit_refused(&error, Some(&key), req.headers(), req.extensions());
-                Admission::Refused(self.refusal(&error, status.as_ref(), rules.grpc()))
+                Admission::Refused(self.refusal(&error, status.as_ref(), rules))
             }
         }
     }
@@ -167,7 +167,7 @@ impl Verifier {
             .check_scopes(&key.granted, req.method(), req.uri().path())
             .err()?;
         self.audit_refused(&error, Some(key), req.headers(), req.extensions());
-        Some(self.refusal(&error, None, rules.grpc()))
+        Some(self.refusal(&error, None, rules))
     }
 
     /// Audits and renders a refusal made before any key was found.
@@ -178,7 +178,7 @@ impl Verifier {
         rules: &Rules,
     ) -> http::Response<bytes::Bytes> {
         self.audit_refused(error, None, req.headers(), req.extensions());
-        self.refusal(error, None, rules.grpc())
+        self.refusal(error, None, rules)
     }
 
     /// Format and checksum, then the environment the prefix names (another

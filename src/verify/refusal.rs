@@ -4,7 +4,8 @@ use std::sync::OnceLock;
 
 use http::{Extensions, HeaderMap};
 
-use super::render::{self, Rejection};
+use super::render::{self, Rejection, RenderRejection};
+use super::rules::Rules;
 use super::Verifier;
 use crate::cache::entry::ResolvedKey;
 use crate::error::AuthError;
@@ -18,26 +19,34 @@ type Rendered = (http::StatusCode, HeaderMap, bytes::Bytes);
 pub(crate) type Prerendered = [[OnceLock<Rendered>; 2]; 2];
 
 impl Verifier {
-    /// The response for a refusal.
+    /// The response for a refusal, by the layer's own renderer when it has one.
     pub(super) fn refusal(
         &self,
         error: &AuthError,
         status: Option<&RateLimitStatus>,
-        grpc: bool,
+        rules: &Rules,
     ) -> http::Response<bytes::Bytes> {
+        let grpc = rules.grpc();
+        let renderer: &dyn RenderRejection = match &rules.renderer {
+            Some(own) => &*own.0,
+            None => &*self.renderer,
+        };
+        // Only the core's renderer has prerendered slots.
         let slot = match error {
             AuthError::MissingCredentials => Some(0),
             AuthError::InvalidKey => Some(1),
             _ => None,
         }
-        .filter(|_| status.is_none() && self.renderer.is_deterministic());
+        .filter(|_| {
+            status.is_none() && rules.renderer.is_none() && self.renderer.is_deterministic()
+        });
         let render = || {
             let rejection = Rejection {
                 error,
                 realm: &self.realm,
                 rate_limit: status,
             };
-            render::finish(&*self.renderer, &rejection, grpc, self.ietf_headers())
+            render::finish(renderer, &rejection, grpc, self.ietf_headers())
         };
         match slot {
             Some(i) => {

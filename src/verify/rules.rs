@@ -1,7 +1,10 @@
 //! What one layer asks of a key beyond being valid: its route rules.
 
+use std::sync::Arc;
+
 use http::Method;
 
+use super::render::RenderRejection;
 use crate::error::AuthError;
 use crate::scope::policy::{PolicyDecision, ScopePolicy};
 use crate::scope::{GrantedScopes, ScopeRequirement};
@@ -24,6 +27,18 @@ pub(crate) struct Rules {
     pub(crate) anonymous: bool,
     pub(crate) exempt: Vec<String>,
     pub(crate) answer: AnswerForm,
+    /// Renders this layer's refusals instead of the core's renderer.
+    pub(crate) renderer: Option<LayerRenderer>,
+}
+
+/// A layer's own refusal renderer.
+#[derive(Clone)]
+pub(crate) struct LayerRenderer(pub(crate) Arc<dyn RenderRejection>);
+
+impl std::fmt::Debug for LayerRenderer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LayerRenderer")
+    }
 }
 
 impl Rules {

@@ -1,0 +1,308 @@
+//! [`RouterBuilder`]: the management API fitted to the user's API: paths, scopes per
+//! action, field names, envelope, pagination and what `DELETE` does.
+
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{self, MethodRouter};
+use axum::Router;
+
+use super::envelope::{Envelope, EnvelopeRefusals, JsonEnvelope};
+use super::fields::KeyFields;
+use super::handlers::{create, list, not_allowed, remove, roll, show, update};
+use super::pagination::Pagination;
+use super::MAX_BODY_BYTES;
+use crate::layer::KeygateLayer;
+use crate::manage::KeyManager;
+use crate::scope::ScopeRequirement;
+
+/// One action of the management API, for [`RouterBuilder::access`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Action {
+    /// `GET {base}`.
+    List,
+    /// `GET {base}/{id}`.
+    Get,
+    /// `POST {base}`.
+    Create,
+    /// `PATCH {base}/{id}`.
+    Update,
+    /// `DELETE {base}/{id}`: revoke or delete, as [`RouterBuilder::delete`] says.
+    Delete,
+    /// `POST {base}/{id}/roll`.
+    Roll,
+}
+
+impl Action {
+    const ALL: [Action; 6] = [
+        Action::List,
+        Action::Get,
+        Action::Create,
+        Action::Update,
+        Action::Delete,
+        Action::Roll,
+    ];
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Which keys may take an [`Action`].
+///
+/// Whoever may take it, the handler acts for the calling key through
+/// [`crate::ActingManager`]: only in its own account and environment, never making or
+/// touching a key less restricted than itself. Read-only keys may only read, whatever
+/// this says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Access {
+    /// Any authenticated key of the account (Bytekit, Vidbeo).
+    AnyKey,
+    /// Keys that meet this requirement.
+    Scopes(ScopeRequirement),
+    /// The action is not served: no route (a 405 where its path serves other methods).
+    Off,
+}
+
+impl Access {
+    /// Keys holding at least one of `scopes`. Panics on an invalid scope name.
+    pub fn any_of<I: IntoIterator<Item = S>, S: AsRef<str>>(scopes: I) -> Self {
+        Self::Scopes(ScopeRequirement::any_of(scopes))
+    }
+}
+
+/// What `DELETE {base}/{id}` does.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DeleteMode {
+    /// Revokes the key, idempotently: a revoked key stays listed and answers 401
+    /// `revoked_api_key`; deleting it again succeeds too (Bytekit).
+    #[default]
+    Revoke,
+    /// Deletes the key for good ([`crate::ActingManager::delete`]): it is gone from get
+    /// and list, and its cached copies are dropped at once; deleting it again is a 404
+    /// (Vidbeo).
+    Delete,
+}
+
+/// Builds the management API's axum router: see [the module docs](super).
+///
+/// ```
+/// use keygate::admin::{self, Access, Action, Pagination};
+/// use keygate::{Keygate, MemoryStore};
+///
+/// let (_gate, manager) = Keygate::managed(MemoryStore::new()).build();
+/// let app: axum::Router = admin::builder(manager)
+///     .base_path("/v1/account/api-keys")
+///     .any_key()
+///     .access(Action::Roll, Access::any_of(["admin"]))
+///     .pagination(Pagination::offset().default_limit(20))
+///     .build();
+/// ```
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct RouterBuilder {
+    manager: KeyManager,
+    base_path: String,
+    access: [Access; 6],
+    fields: KeyFields,
+    envelope: Option<Arc<dyn Envelope>>,
+    pagination: Pagination,
+    delete: DeleteMode,
+    max_body: usize,
+}
+
+impl std::fmt::Debug for RouterBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RouterBuilder")
+            .field("base_path", &self.base_path)
+            .field("access", &self.access)
+            .field("fields", &self.fields)
+            .field("pagination", &self.pagination)
+            .field("delete", &self.delete)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RouterBuilder {
+    /// The default configuration, that of [`super::router`]: base path `/v1/api-keys`;
+    /// `admin` or `read-only` to list and get, `admin` for the rest; keygate's field
+    /// names; [`JsonEnvelope`]; cursor pagination; `DELETE` revokes; bodies up to
+    /// [`MAX_BODY_BYTES`].
+    pub fn new(manager: KeyManager) -> Self {
+        let reader = Access::any_of(["admin", "read-only"]);
+        let admin = Access::any_of(["admin"]);
+        Self {
+            manager,
+            base_path: "/v1/api-keys".to_owned(),
+            access: [
+                reader.clone(),
+                reader,
+                admin.clone(),
+                admin.clone(),
+                admin.clone(),
+                admin,
+            ],
+            fields: KeyFields::default(),
+            envelope: None,
+            pagination: Pagination::default(),
+            delete: DeleteMode::default(),
+            max_body: MAX_BODY_BYTES,
+        }
+    }
+
+    /// The collection's path, such as `/v2/keys`; a key is at `{base}/{id}`. Panics
+    /// unless it starts with `/`, does not end with one, and has no `{` or `}`.
+    pub fn base_path(mut self, path: impl Into<String>) -> Self {
+        let path = path.into();
+        assert!(
+            path.starts_with('/') && !path.ends_with('/') && !path.contains(['{', '}']),
+            "a base path starts with '/', does not end with '/' and has no '{{' or '}}': {path:?}"
+        );
+        self.base_path = path;
+        self
+    }
+
+    /// Which keys may take `action`.
+    pub fn access(mut self, action: Action, access: Access) -> Self {
+        self.access[action.index()] = access;
+        self
+    }
+
+    /// Any authenticated key of the account may take every served action (Bytekit's
+    /// "any key of the account manages keys"). Actions turned [`Access::Off`] stay off.
+    pub fn any_key(mut self) -> Self {
+        for access in &mut self.access {
+            if *access != Access::Off {
+                *access = Access::AnyKey;
+            }
+        }
+        self
+    }
+
+    /// The fields of keys and bodies, and their names. Default: keygate's.
+    pub fn fields(mut self, fields: KeyFields) -> Self {
+        self.fields = fields;
+        self
+    }
+
+    /// Renders every answer, including the keygate layer's refusals on these routes.
+    /// Default: [`JsonEnvelope`], with the layer's refusals rendered by the core's
+    /// renderer ([`crate::KeygateBuilder::renderer`]).
+    pub fn envelope(mut self, envelope: impl Envelope) -> Self {
+        self.envelope = Some(Arc::new(envelope));
+        self
+    }
+
+    /// How lists are paged. Default: [`Pagination::cursor`].
+    pub fn pagination(mut self, pagination: Pagination) -> Self {
+        self.pagination = pagination;
+        self
+    }
+
+    /// What `DELETE` does. Default: [`DeleteMode::Revoke`].
+    pub fn delete(mut self, mode: DeleteMode) -> Self {
+        self.delete = mode;
+        self
+    }
+
+    /// Largest request body, in bytes; longer ones answer 413 `body_too_large`.
+    /// Default: [`MAX_BODY_BYTES`].
+    pub fn max_body_bytes(mut self, bytes: usize) -> Self {
+        self.max_body = bytes;
+        self
+    }
+
+    /// The router, ready to `merge` or `nest`. Every route carries its own keygate
+    /// layer from the manager's [`crate::Keygate`]; mount it without another keygate
+    /// layer in front.
+    pub fn build(self) -> Router {
+        let gate = self.manager.keygate().clone();
+        let refusals = self.envelope.clone();
+        let layer = |action: Action| -> Option<KeygateLayer> {
+            let mut layer = gate.layer();
+            if let Some(envelope) = &refusals {
+                layer = layer.renderer(EnvelopeRefusals(envelope.clone()));
+            }
+            match &self.access[action.index()] {
+                Access::Off => None,
+                Access::AnyKey => Some(layer),
+                Access::Scopes(requirement) => Some(layer.require(requirement.clone())),
+            }
+        };
+        let base = self.base_path.clone();
+        let api = Arc::new(AdminApi {
+            manager: self.manager.clone(),
+            base_path: self.base_path.clone(),
+            fields: self.fields.clone(),
+            envelope: self
+                .envelope
+                .clone()
+                .unwrap_or_else(|| Arc::new(JsonEnvelope)),
+            pagination: self.pagination.clone(),
+            delete: self.delete,
+            max_body: self.max_body,
+        });
+        let served = Action::ALL.map(|action| layer(action).map(|l| (action, l)));
+        let mut routes = [
+            (base.clone(), MethodSet::default()),
+            (format!("{base}/{{id}}"), MethodSet::default()),
+            (format!("{base}/{{id}}/roll"), MethodSet::default()),
+        ];
+        for (action, layer) in served.into_iter().flatten() {
+            let (at, method, route): (usize, &str, MethodRouter<Arc<AdminApi>>) = match action {
+                Action::List => (0, "GET", routing::get(list)),
+                Action::Create => (0, "POST", routing::post(create)),
+                Action::Get => (1, "GET", routing::get(show)),
+                Action::Update => (1, "PATCH", routing::patch(update)),
+                Action::Delete => (1, "DELETE", routing::delete(remove)),
+                Action::Roll => (2, "POST", routing::post(roll)),
+            };
+            routes[at].1.add(method, route.route_layer(layer));
+        }
+        let mut router = Router::new();
+        for (path, set) in routes {
+            if let Some(methods) = set.finish(api.clone()) {
+                router = router.route(&path, methods);
+            }
+        }
+        router
+            .layer(DefaultBodyLimit::max(self.max_body))
+            .with_state(api)
+    }
+}
+
+/// The methods of one path, with a 405 for any other.
+#[derive(Default)]
+struct MethodSet {
+    allow: Vec<&'static str>,
+    router: Option<MethodRouter<Arc<AdminApi>>>,
+}
+
+impl MethodSet {
+    fn add(&mut self, method: &'static str, route: MethodRouter<Arc<AdminApi>>) {
+        self.allow.push(method);
+        self.router = Some(match self.router.take() {
+            Some(router) => router.merge(route),
+            None => route,
+        });
+    }
+
+    fn finish(self, api: Arc<AdminApi>) -> Option<MethodRouter<Arc<AdminApi>>> {
+        let allow = self.allow.join(", ");
+        let router = self.router?;
+        Some(router.fallback(move || not_allowed(api.clone(), allow.clone())))
+    }
+}
+
+/// Everything a handler needs: the router's configuration.
+pub(super) struct AdminApi {
+    pub(super) manager: KeyManager,
+    pub(super) base_path: String,
+    pub(super) fields: KeyFields,
+    pub(super) envelope: Arc<dyn Envelope>,
+    pub(super) pagination: Pagination,
+    pub(super) delete: DeleteMode,
+    pub(super) max_body: usize,
+}
