@@ -67,7 +67,11 @@ fn now<F: Future>(fut: F) -> F::Output {
 fn a_key() -> String {
     let format = KeyFormat::default();
     let prefix = format.prefix("sk_live_").expect("default format");
-    format.generate(prefix).expose_secret().to_owned()
+    format
+        .generate(prefix)
+        .expect("the prefix generates keys")
+        .expose_secret()
+        .to_owned()
 }
 
 fn key_parsing(c: &mut Criterion) {

@@ -89,6 +89,7 @@ fn main() {
     let unknown = gate
         .format()
         .generate(gate.format().prefix("sk_live_").expect("default"))
+        .expect("the prefix generates keys")
         .expose_secret()
         .to_owned();
     for token in [&key, &bad, &unknown] {

@@ -308,7 +308,7 @@ fn unknown_flood(n: usize) {
     let prefix = format.prefix("sk_live_").expect("default format").clone();
     let capacity = CacheConfig::default().max_negative_entries;
     let unknown = |svc: &mut keygate::layer::KeygateService<_>| {
-        let key = format.generate(&prefix);
+        let key = format.generate(&prefix).expect("the prefix generates keys");
         let status = now(svc.call(request(key.expose_secret())))
             .unwrap()
             .status();

@@ -83,7 +83,11 @@ fn with_bad_checksum(key: &str) -> String {
 fn unknown_key(gate: &Keygate) -> String {
     let format = gate.format();
     let prefix = format.prefix("sk_live_").expect("default format");
-    format.generate(prefix).expose_secret().to_owned()
+    format
+        .generate(prefix)
+        .expect("the prefix generates keys")
+        .expose_secret()
+        .to_owned()
 }
 
 fn verify(c: &mut Criterion) {

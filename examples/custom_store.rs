@@ -236,7 +236,7 @@ fn record(line: KeyLine, format: &KeyFormat, loaded_at: SystemTime) -> Result<Ke
 /// What a provisioning tool would do: make a key, keep its digest, hand out the key once.
 fn provision_admin_key(path: &Path, format: &KeyFormat) -> std::io::Result<String> {
     let prefix = format.prefix("sk_test_").expect("a default prefix");
-    let key = format.generate(prefix);
+    let key = format.generate(prefix).expect("the prefix generates keys");
     let line = KeyLine {
         digest: KeyHasher::sha256().digest(key.expose_secret()).to_hex(),
         id: "ak_file_admin".into(),

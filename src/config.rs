@@ -33,7 +33,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cache::CacheConfig;
 use crate::client_ip::{IpAllowlist, TrustedProxies};
-use crate::key::{Environment, KeyFormat, KeyPrefix};
+use crate::key::{Alphabet, Checksum, Environment, KeyBody, KeyFormat, KeyPrefix};
 use crate::keygate::{KeygateBuilder, ReadOnly};
 use crate::manage::{Managed, ManagerConfig};
 use crate::ratelimit::RateLimitConfig;
@@ -74,15 +74,98 @@ pub struct KeygateConfig {
     pub management: ManagerConfig,
 }
 
-/// One accepted prefix in a [`KeygateConfig`].
+/// One accepted prefix in a [`KeygateConfig`], with the shape of its keys' bodies
+/// (absent fields: keygate's own, 38 base62 characters with a checksum).
+///
+/// ```
+/// use keygate::KeygateConfig;
+///
+/// let config: KeygateConfig = toml::from_str(r#"
+///     [[prefixes]]
+///     prefix = "tc_"
+///     length = 43
+///     alphabet = "base64url"
+///     checksum = "off"
+///
+///     [[prefixes]]
+///     prefix = "sk_live_"
+///     environment = "live"
+///     length = { min = 16, max = 48 }
+///     alphabet = "hex"
+///     checksum = "verify_if_present"
+/// "#).unwrap();
+/// let gate = keygate::Keygate::builder(keygate::MemoryStore::new())
+///     .config(&config)
+///     .unwrap()
+///     .build();
+/// assert!(gate.format().parse("sk_live_1234567890abcdef").is_ok());
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct PrefixConfig {
     /// The prefix, such as `sk_live_`.
     pub prefix: String,
     /// Its environment; absent for an environment-neutral prefix such as `tc_`.
     #[serde(default)]
     pub environment: Option<Environment>,
+    /// The body's length after the prefix, checksum included: a number, or
+    /// `{ min = .., max = .. }`.
+    #[serde(default)]
+    pub length: Option<BodyLength>,
+    /// The body's alphabet: `base62` (default), `base64url`, `hex` or `lowercase_alnum`.
+    #[serde(default)]
+    pub alphabet: Option<Alphabet>,
+    /// `on` (default), `off` or `verify_if_present`: see [`Checksum`].
+    #[serde(default)]
+    pub checksum: Option<Checksum>,
+}
+
+impl PrefixConfig {
+    /// A prefix of keygate's own body shape.
+    pub fn new(prefix: impl Into<String>, environment: Option<Environment>) -> Self {
+        Self {
+            prefix: prefix.into(),
+            environment,
+            length: None,
+            alphabet: None,
+            checksum: None,
+        }
+    }
+
+    fn key_prefix(&self) -> Result<KeyPrefix, String> {
+        let prefix = KeyPrefix::new(&self.prefix, self.environment).map_err(|e| e.to_string())?;
+        if self.length.is_none() && self.alphabet.is_none() && self.checksum.is_none() {
+            return Ok(prefix);
+        }
+        let lengths = match self.length {
+            Some(BodyLength::Exact(n)) => n..=n,
+            Some(BodyLength::Range { min, max }) => min..=max,
+            None => KeyBody::default().lengths(),
+        };
+        let body = KeyBody::new(
+            self.alphabet.unwrap_or(Alphabet::Base62),
+            lengths,
+            self.checksum.unwrap_or_default(),
+        )
+        .map_err(|e| format!("{}: {e}", self.prefix))?;
+        Ok(prefix.with_body(body))
+    }
+}
+
+/// The length of a key body in a [`PrefixConfig`]: exact, or a range.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum BodyLength {
+    /// Exactly this many characters.
+    Exact(usize),
+    /// From `min` to `max` characters.
+    Range {
+        /// Fewest characters.
+        min: usize,
+        /// Most characters.
+        max: usize,
+    },
 }
 
 /// A [`KeygateConfig`] that cannot be applied; the message names the field.
@@ -105,7 +188,7 @@ fn apply<M>(
         let prefixes = config
             .prefixes
             .iter()
-            .map(|p| KeyPrefix::new(&p.prefix, p.environment))
+            .map(PrefixConfig::key_prefix)
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| ConfigError(format!("prefixes: {e}")))?;
         let format = KeyFormat::new(prefixes).map_err(|e| ConfigError(format!("prefixes: {e}")))?;
@@ -180,5 +263,47 @@ mod tests {
             .err()
             .unwrap();
         assert!(err.to_string().contains("prefixes"), "{err}");
+    }
+
+    #[test]
+    fn prefix_body_shapes_read_from_toml_and_bad_ones_name_the_prefix() {
+        let config: KeygateConfig = toml::from_str(
+            "[[prefixes]]\nprefix = \"tc_\"\nlength = 43\nalphabet = \"base64url\"\n\
+             checksum = \"off\"\n",
+        )
+        .unwrap();
+        let gate = crate::Keygate::builder(crate::MemoryStore::new())
+            .config(&config)
+            .unwrap()
+            .build();
+        let body = gate.format().prefixes()[0].body();
+        assert_eq!(body.lengths(), 43..=43);
+        assert_eq!(body.alphabet(), Alphabet::Base64Url);
+        assert_eq!(body.checksum(), Checksum::Off);
+        assert!(gate
+            .format()
+            .parse(&format!("tc_{}", "a".repeat(43)))
+            .is_ok());
+
+        for bad in [
+            "length = 2",
+            "length = { min = 40, max = 20 }",
+            "alphabet = \"base32\"",
+            "checksum = \"maybe\"",
+        ] {
+            let text = format!("[[prefixes]]\nprefix = \"tc_\"\n{bad}\n");
+            let err = match toml::from_str::<KeygateConfig>(&text) {
+                Err(e) => e.to_string(),
+                Ok(config) => crate::Keygate::builder(crate::MemoryStore::new())
+                    .config(&config)
+                    .err()
+                    .expect("refused")
+                    .to_string(),
+            };
+            assert!(
+                err.contains("tc_") || err.contains("alphabet") || err.contains("checksum"),
+                "{bad}: {err}"
+            );
+        }
     }
 }

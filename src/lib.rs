@@ -65,7 +65,7 @@ pub mod builder {
 pub use cache::CacheConfig;
 pub use client_ip::{ForwardingHeader, IpAllowlist, PeerAddr, TrustedProxies};
 pub use clock::{Clock, ManualClock};
-pub use config::{ConfigError, KeygateConfig, PrefixConfig};
+pub use config::{BodyLength, ConfigError, KeygateConfig, PrefixConfig};
 pub use error::AuthError;
 pub use identity::Identity;
 #[cfg(feature = "axum")]
@@ -75,7 +75,7 @@ pub use key::{ApiKey, Environment, KeyDigest, KeyFormat, KeyHasher, KeyPrefix};
 pub use keygate::{Keygate, KeygateBuilder, KeygateStats};
 pub use layer::KeygateLayer;
 pub use manage::{
-    ActingManager, CreatedKey, KeyManager, KeyUpdate, KeyView, ListQuery, ManageError,
+    ActingManager, CreatedKey, ImportedKey, KeyManager, KeyUpdate, KeyView, ListQuery, ManageError,
     ManagerConfig, NewKey,
 };
 #[cfg(feature = "redis")]

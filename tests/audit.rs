@@ -107,6 +107,7 @@ async fn audit_events_name_keys_and_outcomes_but_never_key_material() {
         .gate
         .format()
         .generate(&h.gate.format().prefixes()[0])
+        .unwrap()
         .expose_secret()
         .to_owned();
     let mut typo = valid.clone();

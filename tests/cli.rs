@@ -76,7 +76,7 @@ fn mint_json_and_hash_agree_with_a_pepper() {
 #[test]
 fn check_accepts_real_keys_and_names_what_is_wrong_with_others() {
     let format = KeyFormat::default();
-    let key = format.generate(format.prefix("sk_test_").unwrap());
+    let key = format.generate(format.prefix("sk_test_").unwrap()).unwrap();
     let ok = keygate(&["check"], Some(key.expose_secret()));
     assert!(ok.status.success());
     assert_eq!(text(&ok.stdout).trim(), "ok: prefix sk_test_ (test)");

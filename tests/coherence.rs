@@ -247,7 +247,7 @@ async fn clients_that_give_up_mid_lookup_leave_no_lookup_behind() {
         let presented = if i % 2 == 0 {
             key.clone()
         } else {
-            format.generate(&prefix).expose_secret().to_owned()
+            format.generate(&prefix).unwrap().expose_secret().to_owned()
         };
         let mut call = Box::pin(svc.clone().oneshot(get("/", Some(&presented))));
         assert!((&mut call).now_or_never().is_none());

@@ -40,6 +40,7 @@ fn unknown_key(prefix: &str) -> String {
     let format = KeyFormat::default();
     format
         .generate(format.prefix(prefix).unwrap())
+        .unwrap()
         .expose_secret()
         .to_owned()
 }

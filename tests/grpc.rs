@@ -99,7 +99,11 @@ async fn an_unknown_key_is_unauthenticated() {
     let (_, key) = h.key("acct_1", &["admin"]).await;
     let addr = serve_grpc(h.gate.layer()).await;
     // Well formed, right checksum, but never issued.
-    let unknown = h.gate.format().generate(&h.gate.format().prefixes()[0]);
+    let unknown = h
+        .gate
+        .format()
+        .generate(&h.gate.format().prefixes()[0])
+        .unwrap();
     assert_ne!(unknown.expose_secret(), key);
     assert_code(
         check(addr, &[&bearer(unknown.expose_secret())]).await,

@@ -88,7 +88,11 @@ async fn an_invalid_or_missing_key_is_401_on_every_path() {
     let h = Harness::new();
     let (_, key) = h.key("acct_1", &["admin"]).await;
     let addr = serve_hyper(h.gate.layer(), true).await;
-    let unknown = h.gate.format().generate(&h.gate.format().prefixes()[0]);
+    let unknown = h
+        .gate
+        .format()
+        .generate(&h.gate.format().prefixes()[0])
+        .unwrap();
     assert_ne!(unknown.expose_secret(), key);
 
     let invalid = get_with(addr, "/v1/whoami", Some(unknown.expose_secret())).await;

@@ -88,3 +88,81 @@ async fn delete_and_status_filters_work_on_postgres_in_creation_order() {
     assert!(ids(&manager.list(&account, &revoked).await.unwrap()).is_empty());
     drop_schema(&schema).await;
 }
+
+#[tokio::test]
+async fn imports_keep_their_fields_refuse_duplicates_and_respect_the_cap_on_postgres() {
+    use keygate::{Environment, ImportedKey, KeyHasher};
+    let schema = schema_name("import");
+    let store = Arc::new(store_on(&schema, "import").await);
+    let (gate, manager) = Keygate::managed(store.clone())
+        .manager_config(ManagerConfig::default().max_active_keys(Some(2)))
+        .build();
+    let account = AccountId::new("acct");
+    let plaintext = gate
+        .format()
+        .generate(gate.format().prefix("sk_live_").unwrap())
+        .unwrap();
+    let created = UNIX_EPOCH + Duration::from_secs(1_600_000_000);
+    let view = manager
+        .import(
+            account.clone(),
+            ImportedKey::plaintext("migrated", plaintext.expose_secret())
+                .id(KeyId::new("legacy_1"))
+                .scopes(["read"])
+                .created_at(created),
+        )
+        .await
+        .unwrap();
+    assert_eq!(view.environment, Some(Environment::Live));
+    let stored = store.get(&KeyId::new("legacy_1")).await.unwrap().unwrap();
+    assert_eq!(stored.created_at, created);
+    assert_eq!(stored.name, "migrated");
+    assert!(stored.scopes.contains("read"));
+    assert!(gate.verify_key(plaintext.expose_secret()).await.is_ok());
+
+    // By digest only.
+    let other = "tc_made_elsewhere_but_in_no_format";
+    let digest = KeyHasher::sha256().digest(other);
+    manager
+        .import(
+            account.clone(),
+            ImportedKey::sha256_digest("hashed", digest, "tc_").id(KeyId::new("legacy_2")),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .find_by_digest(&digest)
+            .await
+            .unwrap()
+            .unwrap()
+            .id
+            .as_str(),
+        "legacy_2"
+    );
+
+    // Duplicate id and duplicate secret: refused; the cap of 2 is reached.
+    let again = ImportedKey::plaintext("again", plaintext.expose_secret()).id(KeyId::new("x_3"));
+    assert!(matches!(
+        manager.import(account.clone(), again).await,
+        Err(ManageError::AlreadyExists(_))
+    ));
+    let third = gate
+        .format()
+        .generate(gate.format().prefix("tc_").unwrap())
+        .unwrap();
+    let same_id =
+        ImportedKey::plaintext("same id", third.expose_secret()).id(KeyId::new("legacy_1"));
+    assert!(matches!(
+        manager.import(account.clone(), same_id).await,
+        Err(ManageError::AlreadyExists(_))
+    ));
+    let over = ImportedKey::plaintext("third", third.expose_secret());
+    assert!(matches!(
+        manager.import(account.clone(), over).await,
+        Err(ManageError::LimitReached { limit: 2 })
+    ));
+    let all = ListQuery::new().status(KeyStatusFilter::All);
+    assert_eq!(manager.list(&account, &all).await.unwrap().data.len(), 2);
+    drop_schema(&schema).await;
+}

@@ -576,7 +576,7 @@ async fn limiter_state_for_100_000_keys_is_dropped_once_they_are_idle() {
     let prefix = gate.format().prefix("tc_").unwrap().clone();
     let mut keys = Vec::with_capacity(KEYS);
     for i in 0..KEYS {
-        let key = gate.format().generate(&prefix);
+        let key = gate.format().generate(&prefix).unwrap();
         let mut record = KeyRecord::new(
             KeyId::new(format!("ak_{i:06}")),
             AccountId::from("acct_bulk"),

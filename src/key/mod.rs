@@ -1,27 +1,33 @@
-//! The key format: `<prefix><32 random base62 characters><6-character checksum>`.
+//! Key formats: `<prefix><body>`, where each prefix has its own body shape.
 //!
-//! A key looks like `sk_live_` followed by 38 base62 characters. The first 32 carry about
-//! 190 bits from a CSPRNG; the last six are the CRC32 of everything before them, in
-//! base62, as in GitHub's token format. The checksum lets keygate reject a mistyped or
-//! made-up key before it touches the cache, the store or a rate limiter, and lets secret
-//! scanners recognise real keys.
+//! keygate's own keys are `sk_live_` (or another prefix) followed by 38 base62 characters.
+//! The first 32 carry about 190 bits from a CSPRNG; the last six are the CRC32 of
+//! everything before them, in base62, as in GitHub's token format. The checksum lets
+//! keygate reject a mistyped or made-up key before it touches the cache, the store or a
+//! rate limiter, and lets secret scanners recognise real keys.
+//!
+//! Keys made elsewhere have other shapes: a prefix can carry its own [`KeyBody`] (length
+//! or range of lengths, [`Alphabet`], and a [`Checksum`] that is on, off or verified
+//! only when present). Whatever the shape, the prefix, length and alphabet are checked
+//! before any lookup.
 
+mod body;
 pub(crate) mod digest;
 mod public_id;
 
+pub use body::{Alphabet, Checksum, InvalidBody, KeyBody, MAX_BODY_LEN, MIN_GENERATED_BITS};
 pub use digest::{DigestHasher, KeyDigest, KeyHasher, PassThroughHasher};
 pub(crate) use public_id::IdSequence;
 
 use std::fmt;
 use std::sync::Arc;
 
-use rand::distr::{Alphanumeric, Distribution};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-/// Number of random base62 characters in a key.
+/// Number of random base62 characters in a key of the default [`KeyBody`].
 pub const SECRET_LEN: usize = 32;
-/// Number of checksum characters at the end of a key.
+/// Number of checksum characters at the end of a key of the default [`KeyBody`].
 pub const CHECKSUM_LEN: usize = 6;
 /// Longest prefix accepted by [`KeyPrefix::new`].
 pub const MAX_PREFIX_LEN: usize = 24;
@@ -68,11 +74,25 @@ impl std::str::FromStr for Environment {
     }
 }
 
-/// One accepted key prefix, and the environment its keys belong to.
+/// One accepted key prefix, the environment its keys belong to, and the shape of their
+/// body ([`KeyBody`], keygate's own by default).
+///
+/// ```
+/// use keygate::key::{Alphabet, Checksum, KeyBody};
+/// use keygate::{Environment, KeyFormat, KeyPrefix};
+///
+/// // Tenbyte's `sk_live_1234567890abcdef`: 16 lowercase hex characters, no checksum.
+/// let body = KeyBody::new(Alphabet::Hex, 16..=16, Checksum::Off).unwrap();
+/// let prefix = KeyPrefix::new("sk_live_", Some(Environment::Live)).unwrap().with_body(body);
+/// let format = KeyFormat::new([prefix]).unwrap();
+/// assert!(format.parse("sk_live_1234567890abcdef").is_ok());
+/// assert!(format.parse("sk_live_1234567890abcdeg").is_err()); // not hex
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KeyPrefix {
     prefix: Arc<str>,
     environment: Option<Environment>,
+    body: KeyBody,
 }
 
 impl KeyPrefix {
@@ -88,6 +108,7 @@ impl KeyPrefix {
             Ok(Self {
                 prefix: prefix.into(),
                 environment,
+                body: KeyBody::default(),
             })
         } else {
             Err(InvalidPrefix(
@@ -105,6 +126,19 @@ impl KeyPrefix {
     /// such as Tenuo's `tc_`.
     pub fn environment(&self) -> Option<Environment> {
         self.environment
+    }
+
+    /// Accepts (and generates) bodies of this shape after the prefix instead of
+    /// keygate's own.
+    #[must_use]
+    pub fn with_body(mut self, body: KeyBody) -> Self {
+        self.body = body;
+        self
+    }
+
+    /// The shape of the body after the prefix.
+    pub fn body(&self) -> &KeyBody {
+        &self.body
     }
 }
 
@@ -132,9 +166,14 @@ impl Default for KeyFormat {
     }
 }
 
-/// Why a [`KeyFormat`] could not be built.
+/// Why a [`KeyFormat`] could not be built, or could not generate a key.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum InvalidFormat {
+    /// The prefix's body is too short to carry [`MIN_GENERATED_BITS`] random bits: its
+    /// keys can be imported, not generated.
+    #[error("keys with prefix '{0}' are too short to generate securely; import them instead")]
+    CannotGenerate(String),
     /// No prefixes at all.
     #[error("a key format needs at least one prefix")]
     Empty,
@@ -182,61 +221,49 @@ impl KeyFormat {
 
     /// Longest key this format accepts, in bytes.
     pub fn max_key_len(&self) -> usize {
-        self.prefixes[0].prefix.len() + SECRET_LEN + CHECKSUM_LEN
+        self.prefixes
+            .iter()
+            .map(|p| p.prefix.len() + p.body.lengths().end())
+            .max()
+            .unwrap_or(0)
     }
 
-    /// Creates a new random key with `prefix`.
-    pub fn generate(&self, prefix: &KeyPrefix) -> ApiKey {
+    /// Creates a new random key with `prefix`, in its body's shape. Fails with
+    /// [`InvalidFormat::CannotGenerate`] for a shape too short to carry
+    /// [`MIN_GENERATED_BITS`] random bits (see [`KeyBody::generates`]).
+    pub fn generate(&self, prefix: &KeyPrefix) -> Result<ApiKey, InvalidFormat> {
+        if !prefix.body.generates() {
+            return Err(InvalidFormat::CannotGenerate(prefix.prefix.to_string()));
+        }
         let mut text = Zeroizing::new(String::with_capacity(
-            prefix.prefix.len() + SECRET_LEN + CHECKSUM_LEN,
+            prefix.prefix.len() + prefix.body.lengths().end(),
         ));
         text.push_str(&prefix.prefix);
-        let mut rng = rand::rng();
-        for _ in 0..SECRET_LEN {
-            text.push(char::from(Alphanumeric.sample(&mut rng)));
-        }
-        let sum = checksum(text.as_bytes());
-        text.push_str(std::str::from_utf8(&sum).expect("base62 is ASCII"));
-        ApiKey {
+        prefix.body.generate_into(&mut text);
+        Ok(ApiKey {
             text,
             prefix_len: prefix.prefix.len(),
-        }
+        })
     }
 
-    /// Checks a presented key's shape and checksum without any I/O.
+    /// Checks a presented key's shape without any I/O: a known prefix (the longest that
+    /// matches), then that prefix's body length, alphabet and checksum.
     ///
     /// This runs before the cache, the store or a limiter sees the key.
     pub fn parse<'k>(&'k self, key: &'k str) -> Result<ParsedKey<'k>, MalformedKey> {
         let prefix = self
-            .prefixes
-            .iter()
-            .find(|p| key.starts_with(&*p.prefix))
+            .matching_prefix(key)
             .ok_or(MalformedKey::UnknownPrefix)?;
-        let rest = &key.as_bytes()[prefix.prefix.len()..];
-        if rest.len() != SECRET_LEN + CHECKSUM_LEN {
-            return Err(MalformedKey::Length);
-        }
-        if !rest.iter().all(u8::is_ascii_alphanumeric) {
-            return Err(MalformedKey::Charset);
-        }
-        let body_len = key.len() - CHECKSUM_LEN;
-        let expected = checksum(&key.as_bytes()[..body_len]);
-        if expected != key.as_bytes()[body_len..] {
-            return Err(MalformedKey::Checksum);
-        }
+        let bytes = key.as_bytes();
+        prefix.body.check(bytes, &bytes[prefix.prefix.len()..])?;
         Ok(ParsedKey { key, prefix })
     }
-}
 
-/// CRC32 of `body`, as six base62 digits (62^6 > 2^32, so the encoding is exact).
-fn checksum(body: &[u8]) -> [u8; CHECKSUM_LEN] {
-    let mut n = crc32fast::hash(body);
-    let mut out = [b'0'; CHECKSUM_LEN];
-    for slot in out.iter_mut().rev() {
-        *slot = BASE62[(n % 62) as usize];
-        n /= 62;
+    /// The prefix `text` starts with, if any: the cheap "is this one of our keys?" test,
+    /// with no check of the body.
+    pub fn matching_prefix(&self, text: &str) -> Option<&KeyPrefix> {
+        self.prefixes.iter().find(|p| text.starts_with(&*p.prefix))
     }
-    out
 }
 
 /// Why a presented key was refused before any lookup.
@@ -248,8 +275,8 @@ pub enum MalformedKey {
     /// It is too long or too short.
     #[error("the key has the wrong length")]
     Length,
-    /// It holds characters other than base62.
-    #[error("the key holds characters that are not base62")]
+    /// It holds characters outside its prefix's alphabet.
+    #[error("the key holds characters outside its format's alphabet")]
     Charset,
     /// Its checksum does not match: a typo or a forgery.
     #[error("the key's checksum does not match")]
@@ -308,7 +335,7 @@ impl ApiKey {
     /// The prefix and the first four characters after it: enough to recognise a key in a
     /// list, far too little to guess it.
     pub fn start(&self) -> &str {
-        &self.text[..self.prefix_len + 4]
+        &self.text[..(self.prefix_len + 4).min(self.text.len())]
     }
 }
 
@@ -329,3 +356,6 @@ impl fmt::Display for ApiKey {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod body_tests;

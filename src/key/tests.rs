@@ -5,7 +5,7 @@ use super::*;
 fn generated_keys_parse_with_their_prefix() {
     let format = KeyFormat::default();
     for prefix in format.prefixes() {
-        let key = format.generate(prefix);
+        let key = format.generate(prefix).unwrap();
         assert!(key.expose_secret().starts_with(prefix.as_str()));
         let parsed = format.parse(key.expose_secret()).expect("parses");
         assert_eq!(parsed.prefix(), prefix);
@@ -15,7 +15,7 @@ fn generated_keys_parse_with_their_prefix() {
 #[test]
 fn a_typo_fails_the_checksum() {
     let format = KeyFormat::default();
-    let key = format.generate(format.prefix("sk_test_").unwrap());
+    let key = format.generate(format.prefix("sk_test_").unwrap()).unwrap();
     let mut typo = key.expose_secret().to_owned().into_bytes();
     let i = 12;
     typo[i] = if typo[i] == b'a' { b'b' } else { b'a' };
@@ -26,7 +26,7 @@ fn a_typo_fails_the_checksum() {
 #[test]
 fn debug_and_display_hide_the_secret() {
     let format = KeyFormat::default();
-    let key = format.generate(format.prefix("sk_live_").unwrap());
+    let key = format.generate(format.prefix("sk_live_").unwrap()).unwrap();
     let secret = &key.expose_secret()[8..];
     assert!(!format!("{key:?}").contains(secret));
     assert!(!format!("{key}").contains(secret));

@@ -222,7 +222,11 @@ impl KeyManager {
             .prefix(&old.prefix)
             .cloned()
             .ok_or_else(|| ManageError::InvalidRequest("prefix: no longer accepted".into()))?;
-        let key = self.gate.format().generate(&prefix);
+        let key = self
+            .gate
+            .format()
+            .generate(&prefix)
+            .map_err(|e| ManageError::InvalidRequest(format!("prefix: {e}")))?;
         let now = self.now();
         let mut new = old.clone();
         new.digest = self.gate.hasher().digest(key.expose_secret());

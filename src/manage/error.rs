@@ -30,6 +30,9 @@ pub enum ManageError {
     /// IP allowlist, a later (or no) expiry, or a higher (or the default) rate limit.
     #[error("{0}")]
     Widening(String),
+    /// An imported key's id or secret is already stored; the message says which.
+    #[error("{0}")]
+    AlreadyExists(String),
     /// The key is revoked and cannot be rolled or changed.
     #[error("This API key has been revoked and cannot be changed")]
     Revoked,
@@ -48,6 +51,7 @@ impl ManageError {
             ManageError::Escalation(_) => "insufficient_scope",
             ManageError::Widening(_) => "widening_refused",
             ManageError::Revoked => "api_key_revoked",
+            ManageError::AlreadyExists(_) => "api_key_exists",
             ManageError::Store(_) => "store_unavailable",
         }
     }
@@ -57,7 +61,9 @@ impl ManageError {
         match self {
             ManageError::NotFound => StatusCode::NOT_FOUND,
             ManageError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
-            ManageError::LimitReached { .. } | ManageError::Revoked => StatusCode::CONFLICT,
+            ManageError::LimitReached { .. }
+            | ManageError::Revoked
+            | ManageError::AlreadyExists(_) => StatusCode::CONFLICT,
             ManageError::Escalation(_) | ManageError::Widening(_) => StatusCode::FORBIDDEN,
             ManageError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
         }

@@ -6,6 +6,7 @@ mod change;
 mod config;
 mod confine;
 mod error;
+mod import;
 mod listing;
 mod merge_patch;
 mod types;
@@ -15,6 +16,7 @@ pub use acting::ActingManager;
 pub use builder::Managed;
 pub use config::ManagerConfig;
 pub use error::ManageError;
+pub use import::ImportedKey;
 pub use types::{rfc3339, CreatedKey, KeyUpdate, KeyView, ListQuery, NewKey, Page, Revoked};
 pub use validate::parse_rfc3339;
 
@@ -215,7 +217,11 @@ impl KeyManager {
                 "expires_at: must be in the future".into(),
             ));
         }
-        let key = self.gate.format().generate(&prefix);
+        let key = self
+            .gate
+            .format()
+            .generate(&prefix)
+            .map_err(|e| ManageError::InvalidRequest(format!("prefix: {e}")))?;
         let mut record = KeyRecord {
             id: KeyId::new(self.ids.next(&self.config.id_prefix, millis(now))),
             account_id: account,

@@ -84,7 +84,7 @@ impl StoreError {
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
 /// let format = keygate::KeyFormat::default();
-/// let key = format.generate(format.prefix("tc_").unwrap());
+/// let key = format.generate(format.prefix("tc_").unwrap()).unwrap();
 /// let digest = KeyHasher::sha256().digest(key.expose_secret());
 /// let record = KeyRecord::new("ak_1".into(), "acct_1".into(), digest, SystemTime::now());
 /// let gate = Keygate::builder(Fixed(HashMap::from([(*digest.as_bytes(), record)]))).build();

@@ -116,7 +116,7 @@ async fn refusals_come_in_the_documented_order_and_none_takes_a_token() {
 async fn start_settles_junk_and_foreign_environments_without_the_store() {
     let (gate, _) = deployment();
     let prefix = gate.format().prefix("sk_live_").unwrap().clone();
-    let live = gate.format().generate(&prefix);
+    let live = gate.format().generate(&prefix).unwrap();
     let rules = Rules::default();
     let v = &gate.inner;
     let req = request(Method::GET, live.expose_secret(), "10.0.0.1");

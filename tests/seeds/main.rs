@@ -3,6 +3,7 @@
 //!
 //! | File | Seed | Service |
 //! |---|---|---|
+//! | `tenbyte.rs` | `000_*.txt` | Tenbyte: its example key imported, its error table |
 //! | `tenuo.rs` | `001_*.txt` | Tenuo Cloud: `tc_` keys, scope table, error bodies |
 //! | `vidbeo/` | `002_*.txt` | Vidbeo: the `/v2/keys` API of `examples/vidbeo.rs` |
 //! | `bytekit.rs` | `003_*.txt` | Bytekit: `/v1/account/api-keys` of `examples/bytekit.rs` |
@@ -15,5 +16,6 @@ mod common;
 
 mod bytekit;
 mod client;
+mod tenbyte;
 mod tenuo;
 mod vidbeo;

@@ -1,6 +1,6 @@
-//! Conformance with the Tenuo Cloud seed (`shared/seeds/001_*.txt`): its scope-requirement
-//! table, for keys holding each of its three scopes, and its three error bodies exactly
-//! as the seed writes them.
+//! Conformance with the Tenuo Cloud seed (`shared/seeds/001_*.txt`): its key format
+//! (`tc_` + 43 characters), its scope-requirement table, for keys holding each of its
+//! three scopes, and its three error bodies exactly as the seed writes them.
 //!
 //! The table is built twice: once as a [`ScopePolicy`] over the whole router, and once
 //! with one axum `route_layer` per route.
@@ -241,7 +241,7 @@ async fn invalid_api_key_body_matches_the_seed() {
     typo[10] = if typo[10] == b'a' { b'b' } else { b'a' };
     let typo = String::from_utf8(typo).unwrap();
     let format = keygate::KeyFormat::default();
-    let unknown = format.generate(format.prefix("tc_").unwrap());
+    let unknown = format.generate(format.prefix("tc_").unwrap()).unwrap();
     for bad in [forged.as_str(), typo.as_str(), unknown.expose_secret()] {
         let answer = send(&mut app, get("/v1/keys", Some(bad))).await;
         assert_seed_body(&answer, 401, SEED_INVALID_API_KEY);
@@ -281,4 +281,50 @@ async fn over_tcp_the_seed_table_holds_for_a_read_only_key() {
     assert_seed_body(&answer, 403, SEED_INSUFFICIENT_SCOPE);
     let answer = http(addr, Method::GET, "/v1/keys", &[], "").await;
     assert_seed_body(&answer, 401, SEED_UNAUTHORIZED);
+}
+
+/// Tenuo's documented key format: `tc_` and 43 characters (base64url, as 32 random bytes
+/// encode), with no checksum.
+fn tenuo_format() -> keygate::KeyFormat {
+    use keygate::key::{Alphabet, Checksum, KeyBody};
+    let body = KeyBody::new(Alphabet::Base64Url, 43..=43, Checksum::Off).unwrap();
+    keygate::KeyFormat::new([keygate::KeyPrefix::new("tc_", None)
+        .unwrap()
+        .with_body(body)])
+    .unwrap()
+}
+
+#[tokio::test]
+async fn keys_of_the_documented_tc_43_character_format_are_issued_and_accepted() {
+    let h = Harness::with(|b| b.format(tenuo_format()));
+    let (_, key) = h.key("tenant_1", &["admin"]).await;
+    assert_eq!(key.len(), "tc_".len() + 43);
+    let mut app = with_policy(&h.gate);
+    assert_eq!(
+        send(&mut app, get("/v1/keys", Some(&key))).await.status,
+        200
+    );
+
+    // The seed's own placeholder has the documented shape: it is looked up (once) and
+    // refused with the seed's body.
+    let placeholder = format!("tc_{}", "x".repeat(43));
+    let lookups = h.store.lookups();
+    let answer = send(&mut app, get("/v1/keys", Some(&placeholder))).await;
+    assert_seed_body(&answer, 401, SEED_INVALID_API_KEY);
+    assert_eq!(h.store.lookups(), lookups + 1);
+    // Junk of any other shape is refused the same way before any lookup.
+    for junk in [
+        format!("tc_{}", "x".repeat(42)),
+        format!("tc_{}", "x".repeat(44)),
+        format!("tc_{}/", "x".repeat(42)),
+        "tc_your_api_key_here".to_owned(),
+    ] {
+        let answer = send(&mut app, get("/v1/keys", Some(&junk))).await;
+        assert_seed_body(&answer, 401, SEED_INVALID_API_KEY);
+    }
+    assert_eq!(
+        h.store.lookups(),
+        lookups + 1,
+        "junk never reached the store"
+    );
 }

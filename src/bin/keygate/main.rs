@@ -118,7 +118,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 let known: Vec<&str> = format.prefixes().iter().map(|p| p.as_str()).collect();
                 format!("unknown prefix '{prefix}': use one of {}", known.join(", "))
             })?;
-            let key = format.generate(prefix);
+            let key = format.generate(prefix).map_err(|e| e.to_string())?;
             let digest = hasher.digest(key.expose_secret()).to_hex();
             if json {
                 let value = serde_json::json!({ "key": key.expose_secret(), "digest": digest });
