@@ -22,9 +22,9 @@ mod jwt_support;
 #[allow(dead_code)]
 mod stream_keys_example;
 
-mod tenbyte_streams;
-mod tenbyte;
 mod bytekit;
 mod client;
+mod tenbyte;
+mod tenbyte_streams;
 mod tenuo;
 mod vidbeo;
