@@ -64,38 +64,36 @@ impl Verifier {
     ) -> Result<Option<RateLimitStatus>, Refusal> {
         self.check_status(key, presented, now)
             .map_err(|e| (e, None))?;
-        self.check_access(key, req, rules, now)
+        self.check_access(key, req, rules).map_err(|e| (e, None))?;
+        self.limit(key, now)
     }
 
-    /// The checks after the status, which keys and verified credentials share: IP
-    /// allowlist, the route's scopes, read-only, then the rate limit.
+    /// The key's IP allowlist, the route's scopes, then read-only: the checks keys and
+    /// verified credentials share before the limiter.
     pub(super) fn check_access<B>(
         &self,
         key: &ResolvedKey,
         req: &http::Request<B>,
         rules: &Rules,
-        now: SystemTime,
-    ) -> Result<Option<RateLimitStatus>, Refusal> {
+    ) -> Result<(), AuthError> {
         if !key.record.ips.is_empty() {
             let ip: Option<IpAddr> = self.ip_resolver.client_ip(req.headers(), req.extensions());
             if !ip.is_some_and(|ip| key.record.ips.allows(ip)) {
-                return Err((AuthError::IpNotAllowed, None));
+                return Err(AuthError::IpNotAllowed);
             }
         }
-        rules
-            .check_scopes(&key.granted, req.method(), req.uri().path())
-            .map_err(|e| (e, None))?;
+        rules.check_scopes(&key.granted, req.method(), req.uri().path())?;
         // After the route's scopes, so that a read-only key on a route it lacks the scope
         // for hears which scope the route requires (Tenuo's wording), as any other key would.
         if key.read_only && !is_safe(req.method()) {
-            return Err((AuthError::ReadOnlyKey, None));
+            return Err(AuthError::ReadOnlyKey);
         }
-        self.limit(key, now)
+        Ok(())
     }
 
     /// Takes one token from the key's own bucket, then from its account's shared
     /// bucket (with `PerAccount` limits). Reports the bucket with fewer tokens left.
-    fn limit(
+    pub(super) fn limit(
         &self,
         key: &ResolvedKey,
         now: SystemTime,

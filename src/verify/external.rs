@@ -92,7 +92,11 @@ impl Verifier {
             Err(error) => return Admission::Refused(self.refuse(&error, req, rules)),
         };
         let now = self.clock.now();
-        match self.check_access(&key, req, rules, now) {
+        let checked = self
+            .check_access(&key, req, rules)
+            .map_err(|e| (e, None))
+            .and_then(|()| self.limit(&key, now));
+        match checked {
             Ok(status) => {
                 self.audit_allowed(&key, req.headers(), req.extensions());
                 req.extensions_mut().insert(Identity(key));
