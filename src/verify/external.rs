@@ -104,7 +104,7 @@ impl Verifier {
             }
             Err((error, status)) => {
                 self.audit_refused(&error, Some(&key), req.headers(), req.extensions());
-                Admission::Refused(self.refusal(&error, status.as_ref(), rules.grpc()))
+                Admission::Refused(self.refusal(&error, status.as_ref(), rules))
             }
         }
     }
