@@ -5,10 +5,8 @@
 //! drive all of it with a [`ManualClock`] instead of sleeping.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-use governor::nanos::Nanos;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// A source of wall-clock and monotonic time.
 ///
@@ -28,11 +26,6 @@ struct ManualState {
 #[derive(Clone, Debug)]
 pub struct ManualClock {
     state: Arc<ManualState>,
-}
-
-fn process_start() -> Instant {
-    static START: OnceLock<Instant> = OnceLock::new();
-    *START.get_or_init(Instant::now)
 }
 
 impl Clock {
@@ -64,14 +57,6 @@ impl Clock {
             }
         }
     }
-
-    /// Monotonic time since an arbitrary fixed origin.
-    pub(crate) fn monotonic(&self) -> Duration {
-        match &self.manual {
-            None => process_start().elapsed(),
-            Some(state) => Duration::from_nanos(state.elapsed_nanos.load(Ordering::Acquire)),
-        }
-    }
 }
 
 impl ManualClock {
@@ -84,14 +69,6 @@ impl ManualClock {
     /// The clock's current wall-clock time.
     pub fn now(&self) -> SystemTime {
         self.state.start + Duration::from_nanos(self.state.elapsed_nanos.load(Ordering::Acquire))
-    }
-}
-
-impl governor::clock::Clock for Clock {
-    type Instant = Nanos;
-
-    fn now(&self) -> Nanos {
-        Nanos::from(self.monotonic())
     }
 }
 
@@ -114,7 +91,6 @@ mod tests {
         assert_eq!(clock.now(), start);
         handle.advance(Duration::from_millis(1500));
         assert_eq!(clock.now(), start + Duration::from_millis(1500));
-        assert_eq!(clock.monotonic(), Duration::from_millis(1500));
         assert_eq!(unix_seconds_ceil(clock.now()), 1_700_000_002);
     }
 }

@@ -53,7 +53,8 @@ impl Verifier {
     }
 
     /// Every check after the lookup, in the documented order; the limiter only when all
-    /// others pass.
+    /// others pass. A refusal after the digest matched (IP, scopes, read-only) reports
+    /// the key's rate-limit state without taking a token.
     pub(super) fn authorize<B>(
         &self,
         key: &ResolvedKey,
@@ -64,38 +65,46 @@ impl Verifier {
     ) -> Result<Option<RateLimitStatus>, Refusal> {
         self.check_status(key, presented, now)
             .map_err(|e| (e, None))?;
+        self.check_access(key, req, rules)
+            .map_err(|e| (e, self.peek(key, now)))?;
+        self.limit(key, now)
+    }
+
+    /// The key's IP allowlist, the route's scopes, then read-only.
+    fn check_access<B>(
+        &self,
+        key: &ResolvedKey,
+        req: &http::Request<B>,
+        rules: &Rules,
+    ) -> Result<(), AuthError> {
         if !key.record.ips.is_empty() {
             let ip: Option<IpAddr> = self.ip_resolver.client_ip(req.headers(), req.extensions());
             if !ip.is_some_and(|ip| key.record.ips.allows(ip)) {
-                return Err((AuthError::IpNotAllowed, None));
+                return Err(AuthError::IpNotAllowed);
             }
         }
-        rules
-            .check_scopes(&key.granted, req.method(), req.uri().path())
-            .map_err(|e| (e, None))?;
+        rules.check_scopes(&key.granted, req.method(), req.uri().path())?;
         // After the route's scopes, so that a read-only key on a route it lacks the scope
         // for hears which scope the route requires (Tenuo's wording), as any other key would.
         if key.read_only && !is_safe(req.method()) {
-            return Err((AuthError::ReadOnlyKey, None));
+            return Err(AuthError::ReadOnlyKey);
         }
-        self.limit(key, now)
+        Ok(())
     }
 
     /// Takes one token from the key's own bucket, then from its account's shared
     /// bucket (with `PerAccount` limits). Reports the bucket with fewer tokens left.
+    #[inline]
     fn limit(
         &self,
         key: &ResolvedKey,
         now: SystemTime,
     ) -> Result<Option<RateLimitStatus>, Refusal> {
         let mut reported: Option<RateLimitStatus> = None;
-        let buckets = [
-            (&key.tier, false, &key.limit_key),
-            (&key.account_tier, true, &key.account_key),
-        ];
-        for (tier, account, counted) in buckets {
-            let Some(tier) = tier else { continue };
-            let taken = self.limits.take(tier, account, counted, now);
+        let buckets = [(&key.limit, false), (&key.account_limit, true)];
+        for (bucket, account) in buckets {
+            let Some(bucket) = bucket else { continue };
+            let taken = self.limits.take(bucket, account, now);
             self.cache.metrics.rate_limit(taken.is_ok());
             if let Some(status) = taken? {
                 if reported.is_none_or(|r| status.remaining < r.remaining) {
@@ -104,6 +113,15 @@ impl Verifier {
             }
         }
         Ok(reported)
+    }
+
+    /// The state [`Verifier::limit`] would report, without taking a token.
+    fn peek(&self, key: &ResolvedKey, now: SystemTime) -> Option<RateLimitStatus> {
+        [&key.limit, &key.account_limit]
+            .into_iter()
+            .flatten()
+            .filter_map(|bucket| self.limits.peek(bucket, now))
+            .min_by_key(|status| status.remaining)
     }
 }
 
