@@ -107,9 +107,15 @@ impl RateLimitStatus {
 
 /// Numbers below this have a static header value.
 const STATIC_BELOW: u64 = 10_000;
-/// The decimal text of 0 to 9,999, concatenated.
+/// Length of the decimal text of 0 to 9,999, concatenated.
 const DIGITS_LEN: usize = 10 + 90 * 2 + 900 * 3 + 9000 * 4;
-static DIGITS: [u8; DIGITS_LEN] = {
+/// The decimal text of 0 to 9,999, concatenated; built at compile time.
+static DIGITS: &str = match std::str::from_utf8(&digit_bytes()) {
+    Ok(text) => text,
+    Err(_) => panic!("decimal digits are ASCII"),
+};
+
+const fn digit_bytes() -> [u8; DIGITS_LEN] {
     let mut out = [0u8; DIGITS_LEN];
     let (mut n, mut at) = (0usize, 0usize);
     while n < STATIC_BELOW as usize {
@@ -125,7 +131,7 @@ static DIGITS: [u8; DIGITS_LEN] = {
         n += 1;
     }
     out
-};
+}
 
 /// Decimal digits of `n` below 10,000.
 const fn digits(n: usize) -> usize {
@@ -143,6 +149,7 @@ const fn digits(n: usize) -> usize {
 /// A header value for `n`. Below 10,000 it is a static value (no allocation, and
 /// cloning or dropping it touches no reference count); above, it is formatted into a
 /// buffer of its own, which no other request or thread shares.
+#[inline]
 pub(super) fn number(n: u64) -> HeaderValue {
     if n >= STATIC_BELOW {
         return HeaderValue::from(n);
@@ -155,9 +162,5 @@ pub(super) fn number(n: u64) -> HeaderValue {
         100..=999 => 190 + (n - 100) * 3,
         _ => 2890 + (n - 1000) * 4,
     };
-    let text: &'static [u8] = &DIGITS[start..start + digits(n)];
-    match std::str::from_utf8(text) {
-        Ok(text) => HeaderValue::from_static(text),
-        Err(_) => HeaderValue::from(n),
-    }
+    HeaderValue::from_static(&DIGITS[start..start + digits(n)])
 }

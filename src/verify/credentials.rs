@@ -17,6 +17,10 @@ pub(crate) struct KeySource {
 
 impl KeySource {
     /// The presented token, `Ok(None)` when the request carries no credentials.
+    ///
+    /// Each header value is read once: the one scan against RFC 6750's `b64token`
+    /// table also proves the token is ASCII, so no separate printable-ASCII pass runs.
+    #[inline]
     pub(crate) fn token<'h>(&self, headers: &'h HeaderMap) -> Result<Option<&'h str>, AuthError> {
         let bearer = single(headers, &AUTHORIZATION)?;
         let alt = match &self.alt_header {
@@ -27,15 +31,16 @@ impl KeySource {
             (Some(_), Some(_)) => Err(AuthError::InvalidRequest(
                 "Send the API key in one header only, not in both Authorization and the API key header",
             )),
-            (Some(value), None) => parse_bearer(value).map(Some),
-            (None, Some(value)) => token68(value.trim_matches([' ', '\t'])).map(Some),
+            (Some(value), None) => bearer_token(value).map(Some),
+            (None, Some(value)) => token68(trim_blanks(value)).map(Some),
             (None, None) => Ok(None),
         }
     }
 }
 
-/// The only value of `name`; 400 for two or more.
-fn single<'h>(headers: &'h HeaderMap, name: &HeaderName) -> Result<Option<&'h str>, AuthError> {
+/// The only value of `name`, as bytes; 400 for two or more, or for one too long.
+#[inline]
+fn single<'h>(headers: &'h HeaderMap, name: &HeaderName) -> Result<Option<&'h [u8]>, AuthError> {
     let mut values = headers.get_all(name).iter();
     let Some(first) = values.next() else {
         return Ok(None);
@@ -50,10 +55,7 @@ fn single<'h>(headers: &'h HeaderMap, name: &HeaderName) -> Result<Option<&'h st
             "The credential header is too long",
         ));
     }
-    first
-        .to_str()
-        .map(Some)
-        .map_err(|_| AuthError::InvalidRequest("The credential header must be printable ASCII"))
+    Ok(Some(first.as_bytes()))
 }
 
 /// Parses an `Authorization` value of the form `Bearer <token>` and returns the token.
@@ -63,21 +65,35 @@ fn single<'h>(headers: &'h HeaderMap, name: &HeaderName) -> Result<Option<&'h st
 /// `b64token` — is [`AuthError::InvalidRequest`]. The token is not checked against a
 /// [`crate::KeyFormat`].
 pub fn parse_bearer(value: &str) -> Result<&str, AuthError> {
+    bearer_token(value.as_bytes())
+}
+
+/// [`parse_bearer`] on a header value's bytes, which need not be ASCII.
+#[inline]
+fn bearer_token(value: &[u8]) -> Result<&str, AuthError> {
     let value = value.trim_ascii();
-    let bytes = value.as_bytes();
     // "bearer", then at least one space or tab.
-    let scheme_ok = bytes.len() > 6
-        && bytes[..6].eq_ignore_ascii_case(b"bearer")
-        && matches!(bytes[6], b' ' | b'\t');
+    let scheme_ok = value.len() > 6
+        && value[..6].eq_ignore_ascii_case(b"bearer")
+        && matches!(value[6], b' ' | b'\t');
     if !scheme_ok {
-        return Err(if value.eq_ignore_ascii_case("bearer") {
+        return Err(if value.eq_ignore_ascii_case(b"bearer") {
             AuthError::InvalidRequest("The Bearer token is empty")
         } else {
             AuthError::InvalidRequest("Use the Bearer scheme: Authorization: Bearer <api key>")
         });
     }
-    // `value` is ASCII up to here, so byte 7 is a character boundary.
     token68(value[7..].trim_ascii_start())
+}
+
+/// `value` without leading and trailing spaces and tabs.
+fn trim_blanks(value: &[u8]) -> &[u8] {
+    let start = value.iter().position(|b| !matches!(b, b' ' | b'\t'));
+    let end = value.iter().rposition(|b| !matches!(b, b' ' | b'\t'));
+    match (start, end) {
+        (Some(start), Some(end)) => &value[start..=end],
+        _ => &[],
+    }
 }
 
 /// The bytes RFC 6750's `b64token` allows before its `=` padding.
@@ -99,18 +115,20 @@ static B64TOKEN: [bool; 256] = {
 };
 
 /// RFC 6750's `b64token`: `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
-fn token68(token: &str) -> Result<&str, AuthError> {
+/// One pass over the bytes; what passes is ASCII.
+#[inline]
+fn token68(token: &[u8]) -> Result<&str, AuthError> {
     if token.is_empty() {
         return Err(AuthError::InvalidRequest("The Bearer token is empty"));
     }
-    let body = token.trim_end_matches('=');
-    let ok = !body.is_empty() && body.bytes().all(|b| B64TOKEN[usize::from(b)]);
-    if ok {
-        Ok(token)
-    } else {
-        Err(AuthError::InvalidRequest(
+    let padding = token.iter().rev().take_while(|&&b| b == b'=').count();
+    let body = &token[..token.len() - padding];
+    let ok = !body.is_empty() && body.iter().all(|&b| B64TOKEN[usize::from(b)]);
+    match std::str::from_utf8(token) {
+        Ok(text) if ok => Ok(text),
+        _ => Err(AuthError::InvalidRequest(
             "The Bearer token holds characters that are not allowed",
-        ))
+        )),
     }
 }
 
@@ -156,6 +174,36 @@ mod tests {
         }
         let err = src.token(&headers(&["Bearer a", "Bearer b"])).unwrap_err();
         assert_eq!(err.code(), "invalid_request");
+    }
+
+    #[test]
+    fn non_ascii_and_control_bytes_are_invalid_requests() {
+        let src = KeySource::default();
+        for v in [
+            &b"Bearer sk_\xc3\xa9"[..],
+            b"Bearer abc\x80",
+            b"Bearer =",
+            b"Bearer \xff",
+        ] {
+            let mut h = HeaderMap::new();
+            h.append(AUTHORIZATION, HeaderValue::from_bytes(v).unwrap());
+            let err = src.token(&h).unwrap_err();
+            assert_eq!(err.code(), "invalid_request", "{v:?}");
+        }
+    }
+
+    #[test]
+    fn alternative_header_is_trimmed_and_checked() {
+        let src = KeySource {
+            alt_header: Some(HeaderName::from_static("x-api-key")),
+        };
+        let mut h = HeaderMap::new();
+        h.insert("x-api-key", HeaderValue::from_static(" \tabc== "));
+        assert_eq!(src.token(&h).unwrap(), Some("abc=="));
+        h.insert("x-api-key", HeaderValue::from_static("a b"));
+        assert!(src.token(&h).is_err());
+        h.insert("x-api-key", HeaderValue::from_static("  "));
+        assert!(src.token(&h).is_err());
     }
 
     #[test]
