@@ -169,3 +169,12 @@ fn idle_state_is_dropped() {
     limits.maintain();
     assert_eq!(cells(&limits), 0);
 }
+
+#[test]
+fn reported_limit_reads_from_configuration_files() {
+    let config: RateLimitConfig = toml::from_str("reported_limit = \"per_second\"").unwrap();
+    assert_eq!(config.reported_limit, ReportedLimit::PerSecond);
+    let config: RateLimitConfig = toml::from_str("").unwrap();
+    assert_eq!(config.reported_limit, ReportedLimit::Burst);
+    assert!(toml::from_str::<RateLimitConfig>("reported_limit = \"window\"").is_err());
+}
