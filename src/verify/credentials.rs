@@ -18,8 +18,11 @@ pub(crate) struct KeySource {
 impl KeySource {
     /// The presented token, `Ok(None)` when the request carries no credentials.
     ///
-    /// Each header value is read once: the one scan against RFC 6750's `b64token`
-    /// table also proves the token is ASCII, so no separate printable-ASCII pass runs.
+    /// The scheme, the blanks and the header count are checked here, and the token is
+    /// UTF-8; its characters are not. A key format checks them anyway (its alphabet is
+    /// narrower than RFC 6750's `b64token`), so the value is scanned once on the way to
+    /// a key. Only a token the format refuses is checked with [`check_token68`], to tell a
+    /// malformed request (400) from a wrong key (401).
     #[inline]
     pub(crate) fn token<'h>(&self, headers: &'h HeaderMap) -> Result<Option<&'h str>, AuthError> {
         let bearer = single(headers, &AUTHORIZATION)?;
@@ -31,8 +34,8 @@ impl KeySource {
             (Some(_), Some(_)) => Err(AuthError::InvalidRequest(
                 "Send the API key in one header only, not in both Authorization and the API key header",
             )),
-            (Some(value), None) => bearer_token(value).map(Some),
-            (None, Some(value)) => token68(trim_blanks(value)).map(Some),
+            (Some(value), None) => bearer_token(value).and_then(utf8).map(Some),
+            (None, Some(value)) => nonempty(trim_blanks(value)).and_then(utf8).map(Some),
             (None, None) => Ok(None),
         }
     }
@@ -65,12 +68,14 @@ fn single<'h>(headers: &'h HeaderMap, name: &HeaderName) -> Result<Option<&'h [u
 /// `b64token` — is [`AuthError::InvalidRequest`]. The token is not checked against a
 /// [`crate::KeyFormat`].
 pub fn parse_bearer(value: &str) -> Result<&str, AuthError> {
-    bearer_token(value.as_bytes())
+    let token = bearer_token(value.as_bytes())?;
+    token68(token)
 }
 
-/// [`parse_bearer`] on a header value's bytes, which need not be ASCII.
+/// The token of a `Bearer` value's bytes (which need not be ASCII), its characters not
+/// yet checked.
 #[inline]
-fn bearer_token(value: &[u8]) -> Result<&str, AuthError> {
+fn bearer_token(value: &[u8]) -> Result<&[u8], AuthError> {
     let value = value.trim_ascii();
     // "bearer", then at least one space or tab.
     let scheme_ok = value.len() > 6
@@ -83,7 +88,33 @@ fn bearer_token(value: &[u8]) -> Result<&str, AuthError> {
             AuthError::InvalidRequest("Use the Bearer scheme: Authorization: Bearer <api key>")
         });
     }
-    token68(value[7..].trim_ascii_start())
+    nonempty(value[7..].trim_ascii_start())
+}
+
+/// 400 for an empty token.
+#[inline]
+fn nonempty(token: &[u8]) -> Result<&[u8], AuthError> {
+    if token.is_empty() {
+        Err(AuthError::InvalidRequest("The Bearer token is empty"))
+    } else {
+        Ok(token)
+    }
+}
+
+/// The token as text; 400 when it is not UTF-8 (so not `b64token` either).
+#[inline]
+fn utf8(token: &[u8]) -> Result<&str, AuthError> {
+    std::str::from_utf8(token).map_err(|_| not_b64token())
+}
+
+fn not_b64token() -> AuthError {
+    AuthError::InvalidRequest("The Bearer token holds characters that are not allowed")
+}
+
+/// Whether a token the key format refused is at least RFC 6750's `b64token`: if not,
+/// the request is malformed (400) rather than carrying a wrong key (401).
+pub(crate) fn check_token68(token: &str) -> Result<(), AuthError> {
+    token68(token.as_bytes()).map(|_| ())
 }
 
 /// `value` without leading and trailing spaces and tabs.
@@ -116,23 +147,14 @@ static B64TOKEN: [bool; 256] = {
 
 /// RFC 6750's `b64token`: `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
 /// One pass over the bytes; what passes is ASCII.
-#[inline]
 fn token68(token: &[u8]) -> Result<&str, AuthError> {
-    if token.is_empty() {
-        return Err(AuthError::InvalidRequest("The Bearer token is empty"));
-    }
+    let token = nonempty(token)?;
     let padding = token.iter().rev().take_while(|&&b| b == b'=').count();
     let body = &token[..token.len() - padding];
-    // Branch-free over the bytes: one table load and one `and` per byte.
-    let ok = !body.is_empty()
-        && body
-            .iter()
-            .fold(true, |ok, &b| ok & B64TOKEN[usize::from(b)]);
+    let ok = !body.is_empty() && body.iter().all(|&b| B64TOKEN[usize::from(b)]);
     match std::str::from_utf8(token) {
         Ok(text) if ok => Ok(text),
-        _ => Err(AuthError::InvalidRequest(
-            "The Bearer token holds characters that are not allowed",
-        )),
+        _ => Err(not_b64token()),
     }
 }
 
@@ -140,6 +162,16 @@ fn token68(token: &[u8]) -> Result<&str, AuthError> {
 mod tests {
     use super::*;
     use http::HeaderValue;
+
+    /// What the layer makes of the headers before the key format: the token, checked
+    /// against `b64token` as it is when the format refuses it.
+    fn checked(src: &KeySource, headers: &HeaderMap) -> Result<Option<String>, AuthError> {
+        let token = src.token(headers)?;
+        if let Some(token) = token {
+            check_token68(token)?;
+        }
+        Ok(token.map(str::to_owned))
+    }
 
     fn headers(values: &[&str]) -> HeaderMap {
         let mut h = HeaderMap::new();
@@ -159,6 +191,7 @@ mod tests {
             " \tBearer\t abc  ",
         ] {
             assert_eq!(src.token(&headers(&[v])).unwrap(), Some("abc"), "{v:?}");
+            assert_eq!(parse_bearer(v).unwrap(), "abc", "{v:?}");
         }
     }
 
@@ -173,8 +206,9 @@ mod tests {
             "Bearer %73k",
             "Bearerabc",
         ] {
-            let err = src.token(&headers(&[v])).unwrap_err();
+            let err = checked(&src, &headers(&[v])).unwrap_err();
             assert_eq!(err.code(), "invalid_request", "{v:?}");
+            assert_eq!(parse_bearer(v).unwrap_err().code(), "invalid_request");
         }
         let err = src.token(&headers(&["Bearer a", "Bearer b"])).unwrap_err();
         assert_eq!(err.code(), "invalid_request");
@@ -191,7 +225,7 @@ mod tests {
         ] {
             let mut h = HeaderMap::new();
             h.append(AUTHORIZATION, HeaderValue::from_bytes(v).unwrap());
-            let err = src.token(&h).unwrap_err();
+            let err = checked(&src, &h).unwrap_err();
             assert_eq!(err.code(), "invalid_request", "{v:?}");
         }
     }
@@ -203,9 +237,9 @@ mod tests {
         };
         let mut h = HeaderMap::new();
         h.insert("x-api-key", HeaderValue::from_static(" \tabc== "));
-        assert_eq!(src.token(&h).unwrap(), Some("abc=="));
+        assert_eq!(checked(&src, &h).unwrap().as_deref(), Some("abc=="));
         h.insert("x-api-key", HeaderValue::from_static("a b"));
-        assert!(src.token(&h).is_err());
+        assert!(checked(&src, &h).is_err());
         h.insert("x-api-key", HeaderValue::from_static("  "));
         assert!(src.token(&h).is_err());
     }

@@ -103,7 +103,8 @@ impl Verifier {
         };
         let digest = match self.digest_of(token) {
             Ok(digest) => digest,
-            Err(e) => return Start::Refused(e),
+            // A token that is not even RFC 6750's `b64token` is a malformed request.
+            Err(e) => return Start::Refused(credentials::check_token68(token).err().unwrap_or(e)),
         };
         let now = self.clock.now();
         match self.cache.get(&digest, now) {
