@@ -225,33 +225,29 @@ impl RateLimits {
         self.maybe_maintain(self.clock.now());
         let tier = self.tier_for(quota)?;
         let cell = tier.cell(id);
-        Some(Bucket {
-            tier,
-            cell,
-            id: id.clone(),
-        })
+        Some(Bucket { tier, cell })
     }
 
-    /// Takes one request from `bucket` (with `account`, an account's): in Redis when
-    /// shared limits are configured, else here. `Ok(None)`: admitted with nothing to
-    /// report.
+    /// Takes one request from `bucket`, the bucket of `id` (a key id, or with `account`
+    /// an account id): in Redis when shared limits are configured, else here.
+    /// `Ok(None)`: admitted with nothing to report.
     #[inline]
     pub(crate) fn take(
         &self,
         bucket: &Bucket,
         account: bool,
+        id: &Arc<str>,
         now: SystemTime,
     ) -> Result<Option<RateLimitStatus>, Refusal> {
         #[cfg(feature = "redis")]
         if let Some(shared) = &self.shared {
-            let id = &bucket.id;
             let taken = shared.take(bucket.tier.quota, account, id, &self.clock, now, |share| {
                 let local = self.bucket(Some(share), id);
                 local.map_or(Ok(None), |local| Self::take_local(&local, now))
             });
             return self.reported(taken);
         }
-        let _ = account;
+        let _ = (account, id);
         self.reported(Self::take_local(bucket, now))
     }
 

@@ -152,7 +152,7 @@ const fn digits(n: usize) -> usize {
 #[inline]
 pub(super) fn number(n: u64) -> HeaderValue {
     if n >= STATIC_BELOW {
-        return HeaderValue::from(n);
+        return formatted(n);
     }
     // In range: `n` < 10,000 fits a usize.
     let n = n as usize;
@@ -163,4 +163,23 @@ pub(super) fn number(n: u64) -> HeaderValue {
         _ => 2890 + (n - 1000) * 4,
     };
     HeaderValue::from_static(&DIGITS[start..start + digits(n)])
+}
+
+/// `n` formatted into one allocation of exactly its length: `bytes` then keeps it as a
+/// plain vector, with no shared reference count (`HeaderValue::from(u64)` over-allocates,
+/// which makes `bytes` add a shared, counted header on top).
+fn formatted(n: u64) -> HeaderValue {
+    let mut buf = [0u8; 20];
+    let mut at = buf.len();
+    let mut rest = n;
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    let bytes = bytes::Bytes::from(buf[at..].to_vec());
+    HeaderValue::from_maybe_shared(bytes).unwrap_or_else(|_| HeaderValue::from(n))
 }

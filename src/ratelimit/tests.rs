@@ -24,14 +24,16 @@ fn burst_then_refusal_then_replenish() {
     let seen: Vec<u32> = (0..3)
         .map(|_| {
             limits
-                .take(&bucket, false, manual.now())
+                .take(&bucket, false, &Arc::from("ak_1"), manual.now())
                 .unwrap()
                 .unwrap()
                 .remaining
         })
         .collect();
     assert_eq!(seen, [2, 1, 0]);
-    let (error, status) = limits.take(&bucket, false, manual.now()).unwrap_err();
+    let (error, status) = limits
+        .take(&bucket, false, &Arc::from("ak_1"), manual.now())
+        .unwrap_err();
     assert!(matches!(
         error,
         AuthError::RateLimited { retry_after } if retry_after == Duration::from_millis(500)
@@ -42,7 +44,10 @@ fn burst_then_refusal_then_replenish() {
     assert_eq!(status.reset_at, 1_002);
     assert_eq!(status.reset_after, 2);
     manual.advance(Duration::from_millis(500));
-    let status = limits.take(&bucket, false, manual.now()).unwrap().unwrap();
+    let status = limits
+        .take(&bucket, false, &Arc::from("ak_1"), manual.now())
+        .unwrap()
+        .unwrap();
     assert_eq!(status.remaining, 0);
 }
 
@@ -50,19 +55,28 @@ fn burst_then_refusal_then_replenish() {
 fn a_bucket_found_again_keeps_its_state() {
     let (limits, manual) = limits(RateLimit::new(1, 2));
     let first = bucket(&limits, "ak_1");
-    limits.take(&first, false, manual.now()).unwrap();
+    limits
+        .take(&first, false, &Arc::from("ak_1"), manual.now())
+        .unwrap();
     // What a cache refresh does: resolve the key again while the old entry lives...
     let again = bucket(&limits, "ak_1");
-    let status = limits.take(&again, false, manual.now()).unwrap().unwrap();
+    let status = limits
+        .take(&again, false, &Arc::from("ak_1"), manual.now())
+        .unwrap()
+        .unwrap();
     assert_eq!(status.remaining, 0, "the second token of the same bucket");
     // ...or after it was dropped (an invalidation), as long as the bucket is not full.
     drop((first, again));
     limits.maintain();
     let after = bucket(&limits, "ak_1");
-    assert!(limits.take(&after, false, manual.now()).is_err());
+    assert!(limits
+        .take(&after, false, &Arc::from("ak_1"), manual.now())
+        .is_err());
     // Another key has a bucket of its own.
     let other = bucket(&limits, "ak_2");
-    assert!(limits.take(&other, false, manual.now()).is_ok());
+    assert!(limits
+        .take(&other, false, &Arc::from("ak_2"), manual.now())
+        .is_ok());
 }
 
 #[test]
@@ -76,7 +90,7 @@ fn peek_reports_without_taking() {
     }
     assert_eq!(
         limits
-            .take(&bucket, false, manual.now())
+            .take(&bucket, false, &Arc::from("ak_1"), manual.now())
             .unwrap()
             .unwrap()
             .remaining,
@@ -91,19 +105,31 @@ fn reported_limit_per_second_is_tenuos_form() {
     let config = RateLimitConfig::default().reported_limit(ReportedLimit::PerSecond);
     let limits = RateLimits::new(config, clock);
     let bucket = bucket(&limits, "ak_1");
-    let status = limits.take(&bucket, false, manual.now()).unwrap().unwrap();
+    let status = limits
+        .take(&bucket, false, &Arc::from("ak_1"), manual.now())
+        .unwrap()
+        .unwrap();
     assert_eq!((status.limit, status.remaining), (1000, 999));
     assert_eq!(status.quota, RateLimit::TENUO_DEFAULT);
     // The burst's extra 1000 stays available after Remaining reaches 0.
     for _ in 0..999 {
-        limits.take(&bucket, false, manual.now()).unwrap();
+        limits
+            .take(&bucket, false, &Arc::from("ak_1"), manual.now())
+            .unwrap();
     }
-    let status = limits.take(&bucket, false, manual.now()).unwrap().unwrap();
+    let status = limits
+        .take(&bucket, false, &Arc::from("ak_1"), manual.now())
+        .unwrap()
+        .unwrap();
     assert_eq!(status.remaining, 0);
     for _ in 0..999 {
-        assert!(limits.take(&bucket, false, manual.now()).is_ok());
+        assert!(limits
+            .take(&bucket, false, &Arc::from("ak_1"), manual.now())
+            .is_ok());
     }
-    let (_, refused) = limits.take(&bucket, false, manual.now()).unwrap_err();
+    let (_, refused) = limits
+        .take(&bucket, false, &Arc::from("ak_1"), manual.now())
+        .unwrap_err();
     assert_eq!(refused.map(|s| (s.limit, s.remaining)), Some((1000, 0)));
 }
 
@@ -150,10 +176,14 @@ fn number_headers_are_exact_for_small_and_large_values() {
 fn idle_state_is_dropped() {
     let (limits, manual) = limits(RateLimit::new(10, 10));
     let held = bucket(&limits, "ak_held");
-    limits.take(&held, false, manual.now()).unwrap();
+    limits
+        .take(&held, false, &Arc::from("ak_held"), manual.now())
+        .unwrap();
     for i in 0..1000 {
         let bucket = bucket(&limits, &format!("ak_{i}"));
-        limits.take(&bucket, false, manual.now()).unwrap();
+        limits
+            .take(&bucket, false, &Arc::from("ak_1"), manual.now())
+            .unwrap();
     }
     let cells = |limits: &RateLimits| -> usize { limits.tiers.iter().map(|t| t.len()).sum() };
     assert_eq!((limits.tracked(), cells(&limits)), (1001, 1001));

@@ -39,8 +39,6 @@ pub(crate) struct Cell {
 pub(crate) struct Bucket {
     pub(crate) tier: Arc<Tier>,
     pub(crate) cell: Arc<Cell>,
-    /// The key id or account id counted; shared limits name their Redis bucket by it.
-    pub(crate) id: Arc<str>,
 }
 
 /// Nanoseconds since the Unix epoch (0 before it; saturates in the year 2554).

@@ -101,10 +101,14 @@ impl Verifier {
         now: SystemTime,
     ) -> Result<Option<RateLimitStatus>, Refusal> {
         let mut reported: Option<RateLimitStatus> = None;
-        let buckets = [(&key.limit, false), (&key.account_limit, true)];
-        for (bucket, account) in buckets {
+        let record = &key.record;
+        let buckets = [
+            (&key.limit, false, record.id.shared()),
+            (&key.account_limit, true, record.account_id.shared()),
+        ];
+        for (bucket, account, id) in buckets {
             let Some(bucket) = bucket else { continue };
-            let taken = self.limits.take(bucket, account, now);
+            let taken = self.limits.take(bucket, account, id, now);
             self.cache.metrics.rate_limit(taken.is_ok());
             if let Some(status) = taken? {
                 if reported.is_none_or(|r| status.remaining < r.remaining) {
