@@ -72,7 +72,9 @@ impl ManualClock {
     }
 }
 
-/// Seconds since the Unix epoch, rounded up (0 for times before it).
+/// Seconds since the Unix epoch, rounded up (0 for times before it). Only the shared
+/// (Redis) limiter reports in these; the local one works in nanoseconds.
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
 pub(crate) fn unix_seconds_ceil(at: SystemTime) -> u64 {
     match at.duration_since(UNIX_EPOCH) {
         Ok(d) => d.as_secs() + u64::from(d.subsec_nanos() > 0),

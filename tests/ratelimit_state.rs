@@ -131,6 +131,24 @@ async fn refusals_after_authentication_carry_the_headers_without_taking_a_token(
 }
 
 #[tokio::test]
+async fn a_nested_layers_scope_refusal_carries_the_outer_layers_headers() {
+    // The outer layer authenticates and takes the token; the inner one only checks its
+    // scope, and its 403 passes back through the outer layer, which adds the headers.
+    let h = Harness::with(|b| b.rate_limits(limits(RateLimit::new(1, 3))));
+    let (_, reader) = h.key("acct_1", &["read-only"]).await;
+    let mut nested = tower::ServiceBuilder::new()
+        .layer(h.gate.layer())
+        .layer(h.gate.layer().require_any(["admin"]))
+        .service_fn(echo);
+    let a = send(&mut nested, get("/", Some(&reader))).await;
+    assert_eq!(
+        (a.status.as_u16(), a.code().as_str()),
+        (403, "insufficient_scope")
+    );
+    assert_eq!(legacy(&a), (3, 2, T0 + 1));
+}
+
+#[tokio::test]
 async fn refusals_before_authentication_carry_no_rate_limit_headers() {
     let h = Harness::new();
     let (_, key) = h.key("acct_1", &[]).await;

@@ -19,7 +19,8 @@
 //! A refused request reaches nothing after its refusal, so it consumes no quota:
 //!
 //! 1. credentials present and well formed (`unauthorized`, `invalid_request`);
-//! 2. key format and checksum, with no I/O (`invalid_api_key`);
+//! 2. key format and checksum, with no I/O (`invalid_api_key`; a token outside RFC 6750's
+//!    `b64token` is `invalid_request`);
 //! 3. the environment named by the key's prefix, with no I/O (`wrong_environment`);
 //! 4. cache, then store lookup (`invalid_api_key`, `store_unavailable`);
 //! 5. constant-time digest comparison (`invalid_api_key`);
@@ -30,6 +31,10 @@
 //! 9. the layer's scope requirements and policies, all of which must hold, then
 //!    read-only keys on unsafe methods (`insufficient_scope`);
 //! 10. rate limit: the key's bucket, then its account's (`rate_limited`).
+//!
+//! Every response to a request that passed step 10 carries the rate-limit headers, and
+//! so do the refusals of steps 8 and 9 (403): those report the key's bucket without
+//! taking from it. Refusals before the key is recognised carry none.
 
 mod body;
 mod future;
