@@ -11,25 +11,20 @@
 //! `requests` case (building and dropping the requests alone), is the cost of one
 //! request through the stack. The cases send the same request through the same stacks as
 //! `benches/verify.rs`. Run without arguments (as `cargo bench` does), it does nothing.
+//! The script also counts atomic read-modify-write instructions (callgrind's "global
+//! bus events", `--collect-bus=yes`: the `lock`-prefixed instructions on x86).
 //! Note that valgrind hides SHA-NI, so SHA-256 costs about ten times its native
 //! instruction count here.
 
 mod support;
 
-use support::{inner, now, request};
-
-use std::sync::Arc;
-use std::time::Duration;
+use support::floor::FloorService;
+use support::{
+    floor_for, inner, inner_json, now, request, setup, unknown_key, with_bad_checksum, Setup, SCOPE,
+};
 
 use http::Request;
-use keygate::{
-    CacheConfig, Environment, Keygate, ManagerConfig, MemoryStore, NewKey, RateLimit,
-    RateLimitConfig,
-};
 use tower::Service;
-
-const HUGE_QUOTA: RateLimit = RateLimit::new(1_000_000_000, 4_000);
-const SCOPE: &str = "charges:read";
 
 /// Sends `n` requests (built beforehand) through `svc`.
 fn run<S>(svc: &mut S, token: &str, n: usize, before_each: &dyn Fn())
@@ -57,41 +52,16 @@ fn main() {
         .build()
         .expect("runtime");
     let _guard = rt.enter();
-    let store = Arc::new(MemoryStore::new());
-    let (gate, manager) = Keygate::managed(store)
-        .cache(
-            CacheConfig::default()
-                .positive_ttl(Duration::from_secs(3600))
-                .negative_ttl(Duration::from_secs(3600)),
-        )
-        .rate_limits(RateLimitConfig::default().default_quota(Some(HUGE_QUOTA)))
-        .manager_config(ManagerConfig::default().max_active_keys(None))
-        .build();
-    let created = rt
-        .block_on(
-            manager.create(
-                "acct_bench".into(),
-                NewKey::named("bench key")
-                    .scopes([SCOPE])
-                    .ips(["127.0.0.0/8"])
-                    .environment(Environment::Live),
-            ),
-        )
-        .expect("the bench key can be created");
-    let key = created.key.expose_secret().to_owned();
-    let digest = gate.hasher().digest(&key);
+    let Setup { gate, key, digest } = setup(&rt);
     let layer = gate.layer().require_any([SCOPE]);
     let mut keygate = tower::Layer::layer(&layer, inner());
+    let mut keygate_json = tower::Layer::layer(&layer, inner_json());
+    let mut floor = FloorService::new(floor_for(&key), inner());
     // Warm every path once, outside the count difference.
-    let mut bad = key.clone();
-    let last = bad.pop().expect("not empty");
-    bad.push(if last == 'A' { 'B' } else { 'A' });
-    let unknown = gate
-        .format()
-        .generate(gate.format().prefix("sk_live_").expect("default"))
-        .expect("the prefix generates keys")
-        .expose_secret()
-        .to_owned();
+    let bad = with_bad_checksum(&key);
+    let unknown = unknown_key(&gate);
+    now(floor.call(request(&key))).expect("infallible");
+    now(keygate_json.call(request(&key))).expect("infallible");
     for token in [&key, &bad, &unknown] {
         now(keygate.call(request(token))).expect("infallible");
     }
@@ -105,6 +75,9 @@ fn main() {
             }
         }
         "bare" => run(&mut inner(), &key, n, &nothing),
+        "bare_json" => run(&mut inner_json(), &key, n, &nothing),
+        "floor" => run(&mut floor, &key, n, &nothing),
+        "keygate_hot_json" => run(&mut keygate_json, &key, n, &nothing),
         "tower_http_bearer" => {
             #[allow(deprecated)]
             let mut bearer = tower::ServiceBuilder::new()

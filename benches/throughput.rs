@@ -11,7 +11,8 @@
 //! the loop, as a server would receive them) through their own clone of the service. One
 //! run is made first with the single key every task shares (one cache entry and one
 //! limiter bucket, the contended case), then with one key per task. `KEYGATE_CALLS=<n>`
-//! changes the number of calls per task. Each line also reports how many requests the
+//! changes the number of calls per task, `KEYGATE_RUNS=<n>` the number of runs (5): the
+//! machine is noisy, so each figure is given as the spread of its runs. Each line also reports how many requests the
 //! limiter refused: with a tolerance of 4 µs (one token per nanosecond, burst 4000), a
 //! worker preempted between reading the clock and updating the shared bucket is, rarely,
 //! refused.
@@ -136,6 +137,18 @@ fn run(threads: usize, keys: usize, calls: usize) -> (f64, usize) {
     })
 }
 
+/// `min / median / max` of `values`.
+fn spread(values: &mut [f64]) -> String {
+    values.sort_by(f64::total_cmp);
+    let median = values[values.len() / 2];
+    format!(
+        "min={:.0} median={:.0} max={:.0}",
+        values[0],
+        median,
+        values[values.len() - 1]
+    )
+}
+
 fn main() {
     // `cargo bench` passes `--bench`. Without it (`cargo test --all-targets`), run a
     // small smoke version.
@@ -144,15 +157,34 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(if full { DEFAULT_CALLS } else { 50 });
+    let runs: usize = std::env::var("KEYGATE_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(if full { 5 } else { 1 });
     println!(
-        "keygate_hot stack, {TASKS} tasks x {calls} requests, {} CPUs",
+        "keygate_hot stack, {TASKS} tasks x {calls} requests, {runs} runs, {} CPUs",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     for keys in [1, TASKS] {
-        let (one, refused) = run(1, keys, calls);
-        println!("threads=1 requests_per_s={one:.0} keys={keys} refused={refused}");
-        let (two, refused) = run(2, keys, calls);
-        println!("threads=2 requests_per_s={two:.0} keys={keys} refused={refused}");
-        println!("scaling_1_to_2={:.2} keys={keys}", two / one);
+        // Runs on 1 and 2 threads alternate, so that both see the same machine.
+        let (mut ones, mut twos, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..runs {
+            let (one, refused_one) = run(1, keys, calls);
+            let (two, refused_two) = run(2, keys, calls);
+            println!(
+                "keys={keys} threads=1 requests_per_s={one:.0} refused={refused_one} \
+                 threads=2 requests_per_s={two:.0} refused={refused_two} scaling_1_to_2={:.2}",
+                two / one
+            );
+            ones.push(one);
+            twos.push(two);
+            ratios.push(two / one * 100.0);
+        }
+        println!("keys={keys} threads=1 requests_per_s {}", spread(&mut ones));
+        println!("keys={keys} threads=2 requests_per_s {}", spread(&mut twos));
+        println!(
+            "keys={keys} scaling_1_to_2 x100 {} (each run's 2-thread rate over its 1-thread rate)",
+            spread(&mut ratios)
+        );
     }
 }

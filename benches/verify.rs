@@ -6,7 +6,10 @@
 //! ```
 //!
 //! Every case sends the same request (`GET /v1/whoami`, `Authorization: Bearer <key>`,
-//! a `PeerAddr` extension) through the same trivial inner service. The response future
+//! a `PeerAddr` extension) through the same trivial inner service, except the `*_json`
+//! cases, whose inner service answers like a JSON handler (`content-type`,
+//! `content-length`). `floor` is a hand-written stack that does exactly the work of
+//! `keygate_hot` with the cheapest code (see `support/floor.rs`). The response future
 //! of each stack is ready at once (the store is in memory), so it is polled directly with
 //! a no-op waker inside a current-thread tokio runtime's context: the figures are the
 //! layer's, not a scheduler's. Requests are built outside the timed section
@@ -14,81 +17,13 @@
 
 mod support;
 
-use support::{inner, now, request};
-
-use std::sync::Arc;
-use std::time::Duration;
+use support::floor::FloorService;
+use support::{
+    floor_for, inner, inner_json, now, request, setup, unknown_key, with_bad_checksum, Setup, SCOPE,
+};
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
-use keygate::{
-    CacheConfig, Environment, KeyDigest, Keygate, ManagerConfig, MemoryStore, NewKey, RateLimit,
-    RateLimitConfig,
-};
 use tower::Service;
-
-/// A quota no benchmark can exhaust: one token back every nanosecond, so the bucket is
-/// full again before the next request. The burst is an ordinary size, so that the
-/// `X-RateLimit-Remaining` values stay in keygate's table of prebuilt header values, as
-/// they do with real quotas (a burst of billions would make every value a new one).
-const HUGE_QUOTA: RateLimit = RateLimit::new(1_000_000_000, 4_000);
-
-/// The scope the route requires and the key holds.
-const SCOPE: &str = "charges:read";
-
-/// A deployment with one valid key: scope `charges:read`, allowlist `127.0.0.0/8`, a
-/// quota too large to trip, and a [`KeyManager`] attached (so last-used tracking runs,
-/// as in a real server). Cache lifetimes are long so that no entry expires mid-run.
-struct Setup {
-    gate: Keygate,
-    key: String,
-    digest: KeyDigest,
-}
-
-fn setup(rt: &tokio::runtime::Runtime) -> Setup {
-    let store = Arc::new(MemoryStore::new());
-    let (gate, manager) = Keygate::managed(store.clone())
-        .cache(
-            CacheConfig::default()
-                .positive_ttl(Duration::from_secs(3600))
-                .negative_ttl(Duration::from_secs(3600)),
-        )
-        .rate_limits(RateLimitConfig::default().default_quota(Some(HUGE_QUOTA)))
-        .manager_config(ManagerConfig::default().max_active_keys(None))
-        .build();
-    let created = rt
-        .block_on(
-            manager.create(
-                "acct_bench".into(),
-                NewKey::named("bench key")
-                    .scopes([SCOPE])
-                    .ips(["127.0.0.0/8"])
-                    .environment(Environment::Live),
-            ),
-        )
-        .expect("the bench key can be created");
-    let key = created.key.expose_secret().to_owned();
-    let digest = gate.hasher().digest(&key);
-    Setup { gate, key, digest }
-}
-
-/// The same key with its last checksum character changed.
-fn with_bad_checksum(key: &str) -> String {
-    let mut bytes = key.as_bytes().to_vec();
-    let last = bytes.last_mut().expect("keys are not empty");
-    *last = if *last == b'A' { b'B' } else { b'A' };
-    String::from_utf8(bytes).expect("ASCII")
-}
-
-/// A well-formed key (valid checksum) that no store holds.
-fn unknown_key(gate: &Keygate) -> String {
-    let format = gate.format();
-    let prefix = format.prefix("sk_live_").expect("default format");
-    format
-        .generate(prefix)
-        .expect("the prefix generates keys")
-        .expose_secret()
-        .to_owned()
-}
 
 fn verify(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -122,6 +57,20 @@ fn verify(c: &mut Criterion) {
             || request(&key),
             |req| {
                 let res = now(bearer.call(req)).expect("infallible");
+                debug_assert_eq!(res.status(), 200);
+                res
+            },
+            BatchSize::SmallInput,
+        )
+    });
+
+    let mut floor = FloorService::new(floor_for(&key), inner());
+    assert_eq!(now(floor.call(request(&key))).unwrap().status(), 200);
+    group.bench_function("floor", |b| {
+        b.iter_batched(
+            || request(&key),
+            |req| {
+                let res = now(floor.call(req)).expect("infallible");
                 debug_assert_eq!(res.status(), 200);
                 res
             },
@@ -194,6 +143,29 @@ fn verify(c: &mut Criterion) {
         b.iter_batched(
             || request(&unknown),
             |req| now(keygate.call(req)).expect("infallible"),
+            BatchSize::SmallInput,
+        )
+    });
+
+    let mut bare_json = inner_json();
+    group.bench_function("bare_json", |b| {
+        b.iter_batched(
+            || request(&key),
+            |req| now(bare_json.call(req)).expect("infallible"),
+            BatchSize::SmallInput,
+        )
+    });
+
+    let mut keygate_json = tower::Layer::layer(&layer, inner_json());
+    assert_eq!(now(keygate_json.call(request(&key))).unwrap().status(), 200);
+    group.bench_function("keygate_hot_json", |b| {
+        b.iter_batched(
+            || request(&key),
+            |req| {
+                let res = now(keygate_json.call(req)).expect("infallible");
+                debug_assert_eq!(res.status(), 200);
+                res
+            },
             BatchSize::SmallInput,
         )
     });

@@ -5,10 +5,8 @@
 //! drive all of it with a [`ManualClock`] instead of sleeping.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-use governor::nanos::Nanos;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// A source of wall-clock and monotonic time.
 ///
@@ -28,11 +26,6 @@ struct ManualState {
 #[derive(Clone, Debug)]
 pub struct ManualClock {
     state: Arc<ManualState>,
-}
-
-fn process_start() -> Instant {
-    static START: OnceLock<Instant> = OnceLock::new();
-    *START.get_or_init(Instant::now)
 }
 
 impl Clock {
@@ -64,14 +57,6 @@ impl Clock {
             }
         }
     }
-
-    /// Monotonic time since an arbitrary fixed origin.
-    pub(crate) fn monotonic(&self) -> Duration {
-        match &self.manual {
-            None => process_start().elapsed(),
-            Some(state) => Duration::from_nanos(state.elapsed_nanos.load(Ordering::Acquire)),
-        }
-    }
 }
 
 impl ManualClock {
@@ -87,15 +72,9 @@ impl ManualClock {
     }
 }
 
-impl governor::clock::Clock for Clock {
-    type Instant = Nanos;
-
-    fn now(&self) -> Nanos {
-        Nanos::from(self.monotonic())
-    }
-}
-
-/// Seconds since the Unix epoch, rounded up (0 for times before it).
+/// Seconds since the Unix epoch, rounded up (0 for times before it). Only the shared
+/// (Redis) limiter reports in these; the local one works in nanoseconds.
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
 pub(crate) fn unix_seconds_ceil(at: SystemTime) -> u64 {
     match at.duration_since(UNIX_EPOCH) {
         Ok(d) => d.as_secs() + u64::from(d.subsec_nanos() > 0),
@@ -114,7 +93,6 @@ mod tests {
         assert_eq!(clock.now(), start);
         handle.advance(Duration::from_millis(1500));
         assert_eq!(clock.now(), start + Duration::from_millis(1500));
-        assert_eq!(clock.monotonic(), Duration::from_millis(1500));
         assert_eq!(unix_seconds_ceil(clock.now()), 1_700_000_002);
     }
 }

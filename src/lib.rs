@@ -86,7 +86,7 @@ pub use manage::{
 pub use ratelimit::{
     BreakerState, OutagePolicy, RedisLimiter, RedisLimiterConfig, RedisLimiterStats,
 };
-pub use ratelimit::{RateLimitConfig, RateLimitKey};
+pub use ratelimit::{RateLimitConfig, RateLimitKey, ReportedLimit};
 pub use scope::{Scope, ScopeImplications, ScopePolicy, ScopeRequirement, ScopeSet};
 pub use store::{
     AccountId, KeyId, KeyRecord, KeyStore, KeyStoreWrite, MemoryStore, RateLimit, StoreError,

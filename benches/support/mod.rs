@@ -1,17 +1,28 @@
-//! What the request-path benches share: the trivial inner service, the request every
-//! case sends, and polling a future that must be ready at once.
+//! What the request-path benches share: the inner services, the request every case
+//! sends, the deployment under test, the floor stack, and polling a future that must be
+//! ready at once.
+
+// Each bench uses part of this module.
+#![allow(dead_code)]
+
+pub mod floor;
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::AUTHORIZATION;
+use http::header::{HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
 use http::{Request, Response};
 use http_body_util::Full;
-use keygate::PeerAddr;
+use keygate::{
+    CacheConfig, Environment, KeyDigest, Keygate, ManagerConfig, MemoryStore, NewKey, PeerAddr,
+    RateLimit, RateLimitConfig,
+};
 use tower::Service;
 
 /// The trivial inner service: a small fixed response.
@@ -20,6 +31,93 @@ pub fn inner(
     tower::service_fn(|_req: Request<()>| async {
         Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
     })
+}
+
+/// A realistic inner service: answers like a JSON handler, with `content-type` and
+/// `content-length`, so the response's header map already exists.
+pub fn inner_json(
+) -> impl Service<Request<()>, Response = Response<Full<Bytes>>, Error = Infallible> + Clone {
+    tower::service_fn(|_req: Request<()>| async {
+        const BODY: &[u8] = br#"{"ok":true}"#;
+        let mut res = Response::new(Full::new(Bytes::from_static(BODY)));
+        let headers = res.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(CONTENT_LENGTH, HeaderValue::from(BODY.len()));
+        Ok::<_, Infallible>(res)
+    })
+}
+
+/// A quota no benchmark can exhaust: one token back every nanosecond, so the bucket is
+/// full again before the next request. The burst is an ordinary size, so that the
+/// `X-RateLimit-Remaining` values stay in keygate's table of static header values, as
+/// they do with real quotas.
+pub const HUGE_QUOTA: RateLimit = RateLimit::new(1_000_000_000, 4_000);
+
+/// The scope the route requires and the key holds.
+pub const SCOPE: &str = "charges:read";
+
+/// A deployment with one valid key: scope `charges:read`, allowlist `127.0.0.0/8`, a
+/// quota too large to trip, and a `KeyManager` attached (so last-used tracking runs,
+/// as in a real server). Cache lifetimes are long so that no entry expires mid-run.
+pub struct Setup {
+    pub gate: Keygate,
+    pub key: String,
+    pub digest: KeyDigest,
+}
+
+/// Builds the [`Setup`]; the key is created on `rt`.
+pub fn setup(rt: &tokio::runtime::Runtime) -> Setup {
+    let store = Arc::new(MemoryStore::new());
+    let (gate, manager) = Keygate::managed(store)
+        .cache(
+            CacheConfig::default()
+                .positive_ttl(Duration::from_secs(3600))
+                .negative_ttl(Duration::from_secs(3600)),
+        )
+        .rate_limits(RateLimitConfig::default().default_quota(Some(HUGE_QUOTA)))
+        .manager_config(ManagerConfig::default().max_active_keys(None))
+        .build();
+    let created = rt
+        .block_on(
+            manager.create(
+                "acct_bench".into(),
+                NewKey::named("bench key")
+                    .scopes([SCOPE])
+                    .ips(["127.0.0.0/8"])
+                    .environment(Environment::Live),
+            ),
+        )
+        .expect("the bench key can be created");
+    let key = created.key.expose_secret().to_owned();
+    let digest = gate.hasher().digest(&key);
+    Setup { gate, key, digest }
+}
+
+/// The floor stack for the same key and quota.
+pub fn floor_for(key: &str) -> Arc<floor::Floor> {
+    floor::Floor::new(
+        key,
+        u64::from(HUGE_QUOTA.per_second),
+        u64::from(HUGE_QUOTA.burst),
+    )
+}
+
+/// The same key with its last checksum character changed.
+pub fn with_bad_checksum(key: &str) -> String {
+    let mut bytes = key.as_bytes().to_vec();
+    let last = bytes.last_mut().expect("keys are not empty");
+    *last = if *last == b'A' { b'B' } else { b'A' };
+    String::from_utf8(bytes).expect("ASCII")
+}
+
+/// A well-formed key (valid checksum) that no store holds.
+pub fn unknown_key(gate: &Keygate) -> String {
+    let format = gate.format();
+    let prefix = format.prefix("sk_live_").expect("default format");
+    format
+        .generate(prefix)
+        .expect("the prefix generates keys")
+        .expose_secret().to_owned()
 }
 
 /// The request every case sends: `GET /v1/whoami` with the key, from 127.0.0.1.

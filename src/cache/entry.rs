@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::clock::Clock;
 use crate::key::digest::KeyDigest;
-use crate::ratelimit::Tier;
+use crate::ratelimit::Bucket;
 use crate::scope::GrantedScopes;
 use crate::store::record::KeyRecord;
 
@@ -15,15 +15,13 @@ pub(crate) struct ResolvedKey {
     pub(crate) record: KeyRecord,
     pub(crate) granted: GrantedScopes,
     pub(crate) read_only: bool,
-    pub(crate) tier: Option<Arc<Tier>>,
-    /// What `tier` counts against: the key id.
-    pub(crate) limit_key: Arc<str>,
+    /// The key's own bucket, counted against its id. The same cell survives refreshes
+    /// of this entry (see [`crate::ratelimit`]).
+    pub(crate) limit: Option<Bucket>,
     /// With `PerAccount` limits, the account's one shared bucket: every key of the
-    /// account draws from it, and a per-key override (in `tier`) can only lower a key's
+    /// account draws from it, and a per-key override (in `limit`) can only lower a key's
     /// own share.
-    pub(crate) account_tier: Option<Arc<Tier>>,
-    /// What `account_tier` counts against: the account id.
-    pub(crate) account_key: Arc<str>,
+    pub(crate) account_limit: Option<Bucket>,
     /// Unix seconds of the last `last_used_at` write this process started.
     pub(crate) last_used_written: AtomicU64,
     /// Until when this copy may be used without asking the store again.

@@ -78,13 +78,11 @@ async fn fixture(config: CacheConfig) -> Fixture {
     let ttl = config.positive_ttl;
     let resolve = Box::new(
         move |record: KeyRecord, _: &KeyDigest, epoch: u64| ResolvedKey {
-            limit_key: record.id.shared().clone(),
-            account_key: record.account_id.shared().clone(),
             granted: ScopeImplications::new().expand(&record.scopes),
             record,
             read_only: false,
-            tier: None,
-            account_tier: None,
+            limit: None,
+            account_limit: None,
             last_used_written: Default::default(),
             fresh_until: resolve_clock.now() + ttl,
             verified_at: resolve_clock.now(),

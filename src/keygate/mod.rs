@@ -146,8 +146,9 @@ impl Keygate {
     /// Drops idle rate-limiter state and applies pending cache evictions. Runs by itself
     /// every [`crate::RateLimitConfig::maintenance_interval`]; call it to force it.
     pub fn run_maintenance(&self) {
-        self.inner.limits.maintain();
+        // Evictions first, so that the cells only evicted entries held can go.
         self.inner.cache.run_pending_tasks();
+        self.inner.limits.maintain();
     }
 
     /// Counters for monitoring and tests.
@@ -201,7 +202,9 @@ pub struct KeygateStats {
     pub cached_unknown: u64,
     /// Store lookups under way.
     pub inflight_lookups: usize,
-    /// Rate-limit buckets held.
+    /// Rate-limit buckets that hold state: not full again yet (a full bucket is the same
+    /// as a new one). Their cells stay in their keys' cache entries, and are dropped by
+    /// maintenance once no entry holds them and they are full.
     pub rate_limit_buckets: usize,
     /// Store lookups made since start.
     pub store_lookups: u64,

@@ -42,30 +42,29 @@ impl Resolver {
             .iter()
             .any(|s| self.read_only_scopes.contains(s.as_str()));
         let default = self.limits.config().default_quota;
-        let (tier, account_tier) = match self.limits.config().key {
-            RateLimitKey::PerKey => (self.limits.tier_for(record.rate_limit.or(default)), None),
+        let key_id = record.id.shared();
+        let (limit, account_limit) = match self.limits.config().key {
+            RateLimitKey::PerKey => (
+                self.limits.bucket(record.rate_limit.or(default), key_id),
+                None,
+            ),
             // One bucket per account at the deployment quota; an override is the key's
             // own, lower, limit inside it.
-            RateLimitKey::PerAccount => match default {
-                Some(_) => (
-                    self.limits.tier_for(record.rate_limit),
-                    self.limits.tier_for(default),
-                ),
-                None => (self.limits.tier_for(record.rate_limit), None),
-            },
+            RateLimitKey::PerAccount => (
+                self.limits.bucket(record.rate_limit, key_id),
+                self.limits.bucket(default, record.account_id.shared()),
+            ),
         };
         let last_used = record
             .last_used_at
             .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
             .map_or(0, |d| d.as_secs());
         ResolvedKey {
-            limit_key: record.id.shared().clone(),
-            account_key: record.account_id.shared().clone(),
             record,
             granted,
             read_only,
-            tier,
-            account_tier,
+            limit,
+            account_limit,
             last_used_written: AtomicU64::new(last_used),
             fresh_until,
             verified_at,

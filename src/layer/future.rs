@@ -58,9 +58,11 @@ where
     Refused {
         response: Option<Response<bytes::Bytes>>,
     },
+    /// Boxed, so that only misses pay for moving it: the hit path's future stays the
+    /// size of the inner future plus the rate-limit state.
     Lookup {
         lookup: LookupFuture,
-        pending: Option<Pending<S, ReqB>>,
+        pending: Option<Box<Pending<S, ReqB>>>,
     },
     Credential {
         verify: CredentialFuture,
@@ -132,13 +134,13 @@ where
         Self {
             state: State::Lookup {
                 lookup,
-                pending: Some(Pending {
+                pending: Some(Box::new(Pending {
                     req,
                     inner,
                     gate,
                     rules,
                     digest,
-                }),
+                })),
             },
         }
     }
@@ -166,7 +168,7 @@ where
                         gate,
                         rules,
                         digest,
-                    } = pending.take().expect("polled after completion");
+                    } = *pending.take().expect("polled after completion");
                     let verifier = &gate.inner;
                     let admission = match found.and_then(|k| k.ok_or(AuthError::InvalidKey)) {
                         Ok(key) => {

@@ -19,7 +19,8 @@
 //! A refused request reaches nothing after its refusal, so it consumes no quota:
 //!
 //! 1. credentials present and well formed (`unauthorized`, `invalid_request`);
-//! 2. key format and checksum, with no I/O (`invalid_api_key`);
+//! 2. key format and checksum, with no I/O (`invalid_api_key`; a token outside RFC 6750's
+//!    `b64token` is `invalid_request`);
 //! 3. the environment named by the key's prefix, with no I/O (`wrong_environment`);
 //! 4. cache, then store lookup (`invalid_api_key`, `store_unavailable`);
 //! 5. constant-time digest comparison (`invalid_api_key`);
@@ -36,6 +37,10 @@
 //! (`invalid_token`, `verifier_unavailable`); the principal it returns then takes steps
 //! 8 to 10 like a key. The state machine in `layer/future.rs` has one more state for it,
 //! which a keygate key never enters.
+//!
+//! Every response to a request that passed step 10 carries the rate-limit headers, and
+//! so do the refusals of steps 8 and 9 (403): those report the key's bucket without
+//! taking from it. Refusals before the key is recognised carry none.
 
 mod body;
 mod future;

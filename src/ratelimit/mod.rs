@@ -1,11 +1,19 @@
-//! Per-key (or per-account) rate limits on governor, and the headers that report them.
+//! Per-key (or per-account) rate limits, and the headers that report them.
 //!
 //! Limiter state is keyed only by an authenticated key id or account id, never by a
 //! presented token, and is only touched after every other check has passed, so a
-//! refused request consumes no quota. Keys that share a quota share one keyed governor
-//! limiter (a *tier*); a per-key override gets its own tier. Idle state is dropped by
-//! [`crate::Keygate::run_maintenance`], which also runs by itself every
-//! [`RateLimitConfig::maintenance_interval`].
+//! refused request consumes no quota. Keys that share a quota share one *tier*; a
+//! per-key override gets its own tier. Each bucket is a GCRA cell that
+//! the key's cache entry holds, so a cached request updates its own cell with one
+//! compare-and-swap, using the time the request already read, and no keyed map. The
+//! tier hands the same cell back when the key is found again, so a refreshed or
+//! invalidated entry keeps its quota. Cells that no entry holds and whose bucket is
+//! full again are dropped by [`crate::Keygate::run_maintenance`], which also runs by
+//! itself every [`RateLimitConfig::maintenance_interval`] when keys are looked up.
+//!
+//! The buckets run on the wall clock (nanoseconds since the Unix epoch), which the
+//! request reads once for every check. A clock stepped back makes buckets stricter
+//! until it catches up; one stepped forward refills them.
 //!
 //! With the `redis` feature, a [`RedisLimiter`] moves the buckets to Redis so that every
 //! instance shares them (see its module docs); the tiers then only name the quotas, and
@@ -22,17 +30,13 @@ mod redis_config;
 #[cfg(feature = "redis")]
 mod script;
 
-use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use dashmap::DashMap;
-use governor::middleware::StateInformationMiddleware;
-use governor::state::keyed::DashMapStateStore;
-use governor::{Quota, RateLimiter};
 
-use crate::clock::{unix_seconds_ceil, Clock};
+use crate::clock::Clock;
 use crate::error::AuthError;
 use crate::store::record::RateLimit;
 
@@ -72,7 +76,7 @@ pub enum RateLimitKey {
 /// ```
 ///
 /// It reads from configuration files: `default_quota = { per_second = 100, burst = 200 }`,
-/// `key = "per_account"`, `maintenance_interval = "10s"`.
+/// `key = "per_account"`, `reported_limit = "per_second"`, `maintenance_interval = "10s"`.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
@@ -83,6 +87,9 @@ pub struct RateLimitConfig {
     pub key: RateLimitKey,
     /// Also send the IETF draft's `RateLimit-Policy` and `RateLimit` fields.
     pub ietf_headers: bool,
+    /// What `X-RateLimit-Limit` reports: the burst (default) or the rate per second
+    /// (Tenuo's documented form).
+    pub reported_limit: ReportedLimit,
     /// How often idle limiter state is dropped.
     #[serde(with = "humantime_serde")]
     pub maintenance_interval: Duration,
@@ -90,12 +97,13 @@ pub struct RateLimitConfig {
 
 impl Default for RateLimitConfig {
     /// 1000 requests/s with a burst of 2000 per key (the Tenuo default), legacy
-    /// `X-RateLimit-*` headers only, maintenance every 10 s.
+    /// `X-RateLimit-*` headers only, reporting the burst, maintenance every 10 s.
     fn default() -> Self {
         Self {
             default_quota: Some(RateLimit::TENUO_DEFAULT),
             key: RateLimitKey::PerKey,
             ietf_headers: false,
+            reported_limit: ReportedLimit::Burst,
             maintenance_interval: Duration::from_secs(10),
         }
     }
@@ -123,6 +131,15 @@ impl RateLimitConfig {
         self
     }
 
+    /// Sets [`RateLimitConfig::reported_limit`]. For the Tenuo documentation's
+    /// `X-RateLimit-Limit: 1000` / `X-RateLimit-Remaining: 999` at 1000/s with a burst
+    /// of 2000: `.reported_limit(ReportedLimit::PerSecond)`.
+    #[must_use]
+    pub fn reported_limit(mut self, form: ReportedLimit) -> Self {
+        self.reported_limit = form;
+        self
+    }
+
     /// Sets [`RateLimitConfig::maintenance_interval`].
     #[must_use]
     pub fn maintenance_interval(mut self, every: Duration) -> Self {
@@ -139,32 +156,22 @@ impl RateLimitConfig {
     }
 }
 
-pub(crate) type TierLimiter =
-    RateLimiter<Arc<str>, DashMapStateStore<Arc<str>>, Clock, StateInformationMiddleware>;
-
-/// One quota's limiter.
-pub(crate) struct Tier {
-    pub(crate) quota: RateLimit,
-    limiter: TierLimiter,
-    /// Time for one token to come back.
-    interval: Duration,
-}
-
 /// The status to report when the bucket is full again at `full_at`.
+#[cfg(feature = "redis")]
 fn status(
     quota: RateLimit,
     remaining: u32,
     full_at: SystemTime,
     now: SystemTime,
 ) -> RateLimitStatus {
-    let reset_at = unix_seconds_ceil(full_at);
+    let reset_at = crate::clock::unix_seconds_ceil(full_at);
     let now_secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    RateLimitStatus {
+    RateLimitStatus::new(
         quota,
         remaining,
         reset_at,
-        reset_after: reset_at.saturating_sub(now_secs),
-    }
+        reset_at.saturating_sub(now_secs),
+    )
 }
 
 /// Every tier of a deployment.
@@ -204,78 +211,80 @@ impl RateLimits {
     /// The tier for `quota`, or `None` when there is no quota (unlimited).
     pub(crate) fn tier_for(&self, quota: Option<RateLimit>) -> Option<Arc<Tier>> {
         let quota = quota?;
-        let per_second = NonZeroU32::new(quota.per_second)?;
-        let burst = NonZeroU32::new(quota.burst)?;
-        let tier = self.tiers.entry(quota).or_insert_with(|| {
-            let limiter = RateLimiter::dashmap_with_clock(
-                Quota::per_second(per_second).allow_burst(burst),
-                self.clock.clone(),
-            )
-            .with_middleware::<StateInformationMiddleware>();
-            Arc::new(Tier {
-                quota,
-                limiter,
-                interval: Duration::from_secs(1) / per_second.get(),
-            })
-        });
-        Some(tier.clone())
+        if let Some(tier) = self.tiers.get(&quota) {
+            return Some(tier.clone());
+        }
+        let tier = Tier::new(quota)?;
+        Some(self.tiers.entry(quota).or_insert(Arc::new(tier)).clone())
     }
 
-    /// Takes one request from the bucket of `key` (a key id, or with `account` an
-    /// account id) in `tier`: in Redis when shared limits are configured, else here.
+    /// The bucket of `id` (a key id or an account id) under `quota`, for a cache entry to
+    /// hold: the same cell every time, as long as it is in use or not yet full again.
+    /// Runs the periodic maintenance, since only here can the state grow.
+    pub(crate) fn bucket(&self, quota: Option<RateLimit>, id: &Arc<str>) -> Option<Bucket> {
+        self.maybe_maintain(self.clock.now());
+        let tier = self.tier_for(quota)?;
+        let cell = tier.cell(id);
+        Some(Bucket { tier, cell })
+    }
+
+    /// Takes one request from `bucket`, the bucket of `id` (a key id, or with `account`
+    /// an account id): in Redis when shared limits are configured, else here.
     /// `Ok(None)`: admitted with nothing to report.
+    #[inline]
     pub(crate) fn take(
         &self,
-        tier: &Tier,
+        bucket: &Bucket,
         account: bool,
-        key: &Arc<str>,
+        id: &Arc<str>,
         now: SystemTime,
     ) -> Result<Option<RateLimitStatus>, Refusal> {
         #[cfg(feature = "redis")]
         if let Some(shared) = &self.shared {
-            self.maybe_maintain(now);
-            return shared.take(tier.quota, account, key, &self.clock, now, |share| {
-                self.take_local(self.tier_for(Some(share)).as_deref(), key, now)
+            let taken = shared.take(bucket.tier.quota, account, id, &self.clock, now, |share| {
+                let local = self.bucket(Some(share), id);
+                local.map_or(Ok(None), |local| Self::take_local(&local, now))
             });
+            return self.reported(taken);
         }
-        let _ = account;
-        self.take_local(Some(tier), key, now)
+        let _ = (account, id);
+        self.reported(Self::take_local(bucket, now))
     }
 
-    fn take_local(
+    /// `taken`'s status in the configured [`ReportedLimit`] form.
+    #[inline]
+    fn reported(
         &self,
-        tier: Option<&Tier>,
-        key: &Arc<str>,
-        now: SystemTime,
+        taken: Result<Option<RateLimitStatus>, Refusal>,
     ) -> Result<Option<RateLimitStatus>, Refusal> {
-        let Some(tier) = tier else { return Ok(None) };
-        match self.check(tier, key, now) {
+        let form = self.config.reported_limit;
+        match taken {
+            Ok(status) => Ok(status.map(|s| s.reported_as(form))),
+            Err((error, status)) => Err((error, status.map(|s| s.reported_as(form)))),
+        }
+    }
+
+    /// The state of `bucket` at `now` without taking a token, for a refusal that came
+    /// before the limiter. `None` with shared limits: the instance does not know the
+    /// shared bucket's state without spending from it.
+    pub(crate) fn peek(&self, bucket: &Bucket, now: SystemTime) -> Option<RateLimitStatus> {
+        #[cfg(feature = "redis")]
+        if self.shared.is_some() {
+            return None;
+        }
+        Some(
+            bucket
+                .peek(unix_nanos(now))
+                .reported_as(self.config.reported_limit),
+        )
+    }
+
+    #[inline]
+    fn take_local(bucket: &Bucket, now: SystemTime) -> Result<Option<RateLimitStatus>, Refusal> {
+        match bucket.take(unix_nanos(now)) {
             Ok(status) => Ok(Some(status)),
             Err((retry_after, status)) => {
                 Err((AuthError::RateLimited { retry_after }, Some(status)))
-            }
-        }
-    }
-
-    /// Takes one request from `key`'s bucket in `tier`, in this process.
-    pub(crate) fn check(
-        &self,
-        tier: &Tier,
-        key: &Arc<str>,
-        now: SystemTime,
-    ) -> Result<RateLimitStatus, (Duration, RateLimitStatus)> {
-        self.maybe_maintain(now);
-        let quota = tier.quota;
-        match tier.limiter.check_key(key) {
-            Ok(snapshot) => {
-                let remaining = snapshot.remaining_burst_capacity();
-                let to_full = tier.interval * quota.burst.saturating_sub(remaining);
-                Ok(status(quota, remaining, now + to_full, now))
-            }
-            Err(not_until) => {
-                let wait = not_until.wait_time_from(governor::clock::Clock::now(&self.clock));
-                let to_full = wait + tier.interval * quota.burst.saturating_sub(1);
-                Err((wait, status(quota, 0, now + to_full, now)))
             }
         }
     }
@@ -306,15 +315,15 @@ impl RateLimits {
         self.maintain();
     }
 
-    /// Drops the state of every bucket that is full again, and every idle tier nobody
-    /// refers to.
+    /// Drops the state of every bucket that no cache entry holds and that is full again,
+    /// and every idle tier nobody refers to.
     pub(crate) fn maintain(&self) {
+        let now = unix_nanos(self.clock.now());
         for tier in self.tiers.iter() {
-            tier.limiter.retain_recent();
-            tier.limiter.shrink_to_fit();
+            tier.retain_recent(now);
         }
         self.tiers
-            .retain(|_, tier| !(tier.limiter.is_empty() && Arc::strong_count(tier) == 1));
+            .retain(|_, tier| !(tier.len() == 0 && Arc::strong_count(tier) == 1));
         self.tiers.shrink_to_fit();
         #[cfg(feature = "redis")]
         if let Some(shared) = &self.shared {
@@ -322,9 +331,11 @@ impl RateLimits {
         }
     }
 
-    /// Number of buckets held, over all tiers (and shared buckets).
+    /// Number of buckets that hold state (are not full again), over all tiers, plus
+    /// the shared buckets held.
     pub(crate) fn tracked(&self) -> usize {
-        let local: usize = self.tiers.iter().map(|t| t.limiter.len()).sum();
+        let now = unix_nanos(self.clock.now());
+        let local: usize = self.tiers.iter().map(|t| t.with_state(now)).sum();
         #[cfg(feature = "redis")]
         if let Some(shared) = &self.shared {
             return local + shared.tracked();
@@ -334,10 +345,13 @@ impl RateLimits {
 }
 
 mod status;
+mod tier;
+
+pub(crate) use tier::{unix_nanos, Bucket, Tier};
 
 #[cfg(test)]
 use status::number;
-pub use status::RateLimitStatus;
+pub use status::{RateLimitStatus, ReportedLimit};
 
 #[cfg(test)]
 mod tests;

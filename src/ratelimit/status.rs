@@ -1,18 +1,38 @@
 //! [`RateLimitStatus`]: the rate-limit state reported to the client, and its headers.
 
-use std::cell::RefCell;
-use std::sync::OnceLock;
-
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::store::record::RateLimit;
 
+/// What `X-RateLimit-Limit` reports, and so what `X-RateLimit-Remaining` counts down
+/// from. In configuration files: `"burst"` or `"per_second"`.
+///
+/// For 1000 requests/s with a burst of 2000, the first request of a full bucket reports
+/// `2000`/`1999` with [`ReportedLimit::Burst`] and `1000`/`999` (the Tenuo documentation's
+/// form) with [`ReportedLimit::PerSecond`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ReportedLimit {
+    /// The burst: `Remaining` is the requests the bucket holds right now.
+    #[default]
+    Burst,
+    /// The rate per one-second window. `Remaining` is the requests the bucket holds
+    /// beyond the burst's extra (burst minus rate), so it goes from the rate down to 0
+    /// while that extra is still available. It never promises more than the bucket
+    /// holds: while it is above 0, the next request is admitted.
+    PerSecond,
+}
+
 /// The rate-limit state reported to the client.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RateLimitStatus {
     /// The quota in force.
     pub quota: RateLimit,
-    /// Requests left right now.
+    /// What `X-RateLimit-Limit` reports: the burst, or the rate (see [`ReportedLimit`]).
+    pub limit: u32,
+    /// Requests left right now, counted down from `limit`.
     pub remaining: u32,
     /// When the bucket is full again, in Unix seconds (rounded up).
     pub reset_at: u64,
@@ -21,27 +41,58 @@ pub struct RateLimitStatus {
 }
 
 impl RateLimitStatus {
+    /// The state of a bucket under `quota` holding `remaining` requests, full again at
+    /// `reset_at` (Unix seconds), `reset_after` seconds from now; reported as the burst.
+    pub fn new(quota: RateLimit, remaining: u32, reset_at: u64, reset_after: u64) -> Self {
+        Self {
+            quota,
+            limit: quota.burst,
+            remaining,
+            reset_at,
+            reset_after,
+        }
+    }
+
+    /// The same state reported in `form`.
+    #[must_use]
+    pub fn reported_as(self, form: ReportedLimit) -> Self {
+        let quota = self.quota;
+        match form {
+            ReportedLimit::Burst => Self {
+                limit: quota.burst,
+                ..self
+            },
+            ReportedLimit::PerSecond => {
+                let extra = quota.burst.saturating_sub(quota.per_second);
+                Self {
+                    limit: quota.per_second,
+                    remaining: self.remaining.saturating_sub(extra).min(quota.per_second),
+                    ..self
+                }
+            }
+        }
+    }
+
     /// Writes `X-RateLimit-Limit`, `X-RateLimit-Remaining` and `X-RateLimit-Reset` (Unix
     /// seconds, as in the Tenuo documentation), and with `ietf` also the draft's
-    /// `RateLimit-Policy` and `RateLimit` fields.
+    /// `RateLimit-Policy` (`q` is [`RateLimitStatus::limit`], `w` the seconds the bucket
+    /// takes to refill that many) and `RateLimit` fields.
     ///
-    /// `X-RateLimit-Limit` is the burst: the number that `Remaining` counts down from.
+    /// The values below 10,000 are static: writing them touches no shared reference
+    /// count. The reset second is formatted on each call.
     pub fn write_headers(&self, headers: &mut HeaderMap, ietf: bool) {
         static LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
         static REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
         static RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
         headers.reserve(if ietf { 5 } else { 3 });
-        headers.insert(LIMIT.clone(), number(u64::from(self.quota.burst)));
+        headers.insert(LIMIT.clone(), number(u64::from(self.limit)));
         headers.insert(REMAINING.clone(), number(u64::from(self.remaining)));
         headers.insert(RESET.clone(), number(self.reset_at));
         if ietf {
-            let window =
-                u64::from(self.quota.burst).div_ceil(u64::from(self.quota.per_second.max(1)));
-            if let Ok(v) = HeaderValue::from_str(&format!(
-                "\"default\";q={};w={}",
-                self.quota.burst,
-                window.max(1)
-            )) {
+            let window = u64::from(self.limit).div_ceil(u64::from(self.quota.per_second.max(1)));
+            if let Ok(v) =
+                HeaderValue::from_str(&format!("\"default\";q={};w={}", self.limit, window.max(1)))
+            {
                 headers.insert("ratelimit-policy", v);
             }
             if let Ok(v) = HeaderValue::from_str(&format!(
@@ -54,30 +105,81 @@ impl RateLimitStatus {
     }
 }
 
-/// A header value for `n`, without allocating in the common case: numbers below 4096
-/// come from a table built on first use, and each thread remembers the last few larger
-/// ones (such as the current reset second). Cloning a built value only bumps a count.
-pub(super) fn number(n: u64) -> HeaderValue {
-    const SMALL: usize = 4096;
-    static TABLE: [OnceLock<HeaderValue>; SMALL] = [const { OnceLock::new() }; SMALL];
-    /// The last four large values built on this thread, and the next slot to replace.
-    type Recent = ([(u64, Option<HeaderValue>); 4], usize);
-    thread_local! {
-        static RECENT: RefCell<Recent> =
-            const { RefCell::new(([(0, None), (0, None), (0, None), (0, None)], 0)) };
-    }
-    if let Some(slot) = usize::try_from(n).ok().and_then(|i| TABLE.get(i)) {
-        return slot.get_or_init(|| HeaderValue::from(n)).clone();
-    }
-    RECENT.with(|recent| {
-        let mut recent = recent.borrow_mut();
-        if let Some(v) = recent.0.iter().find(|(k, v)| *k == n && v.is_some()) {
-            return v.1.clone().expect("checked");
+/// Numbers below this have a static header value.
+const STATIC_BELOW: u64 = 10_000;
+/// Length of the decimal text of 0 to 9,999, concatenated.
+const DIGITS_LEN: usize = 10 + 90 * 2 + 900 * 3 + 9000 * 4;
+/// The decimal text of 0 to 9,999, concatenated; built at compile time.
+static DIGITS: &str = match std::str::from_utf8(&digit_bytes()) {
+    Ok(text) => text,
+    Err(_) => panic!("decimal digits are ASCII"),
+};
+
+const fn digit_bytes() -> [u8; DIGITS_LEN] {
+    let mut out = [0u8; DIGITS_LEN];
+    let (mut n, mut at) = (0usize, 0usize);
+    while n < STATIC_BELOW as usize {
+        let len = digits(n);
+        let mut rest = n;
+        let mut i = len;
+        while i > 0 {
+            out[at + i - 1] = b'0' + (rest % 10) as u8;
+            rest /= 10;
+            i -= 1;
         }
-        let value = HeaderValue::from(n);
-        let next = recent.1;
-        recent.0[next] = (n, Some(value.clone()));
-        recent.1 = (next + 1) % 4;
-        value
-    })
+        at += len;
+        n += 1;
+    }
+    out
+}
+
+/// Decimal digits of `n` below 10,000.
+const fn digits(n: usize) -> usize {
+    if n < 10 {
+        1
+    } else if n < 100 {
+        2
+    } else if n < 1000 {
+        3
+    } else {
+        4
+    }
+}
+
+/// A header value for `n`. Below 10,000 it is a static value (no allocation, and
+/// cloning or dropping it touches no reference count); above, it is formatted into a
+/// buffer of its own, which no other request or thread shares.
+#[inline]
+pub(super) fn number(n: u64) -> HeaderValue {
+    if n >= STATIC_BELOW {
+        return formatted(n);
+    }
+    // In range: `n` < 10,000 fits a usize.
+    let n = n as usize;
+    let start = match n {
+        0..=9 => n,
+        10..=99 => 10 + (n - 10) * 2,
+        100..=999 => 190 + (n - 100) * 3,
+        _ => 2890 + (n - 1000) * 4,
+    };
+    HeaderValue::from_static(&DIGITS[start..start + digits(n)])
+}
+
+/// `n` formatted into one allocation of exactly its length: `bytes` then keeps it as a
+/// plain vector, with no shared reference count (`HeaderValue::from(u64)` over-allocates,
+/// which makes `bytes` add a shared, counted header on top).
+fn formatted(n: u64) -> HeaderValue {
+    let mut buf = [0u8; 20];
+    let mut at = buf.len();
+    let mut rest = n;
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    let bytes = bytes::Bytes::from(buf[at..].to_vec());
+    HeaderValue::from_maybe_shared(bytes).unwrap_or_else(|_| HeaderValue::from(n))
 }

@@ -53,7 +53,8 @@ impl Verifier {
     }
 
     /// Every check after the lookup, in the documented order; the limiter only when all
-    /// others pass.
+    /// others pass. A refusal after the digest matched (IP, scopes, read-only) reports
+    /// the key's rate-limit state without taking a token.
     pub(super) fn authorize<B>(
         &self,
         key: &ResolvedKey,
@@ -64,7 +65,8 @@ impl Verifier {
     ) -> Result<Option<RateLimitStatus>, Refusal> {
         self.check_status(key, presented, now)
             .map_err(|e| (e, None))?;
-        self.check_access(key, req, rules).map_err(|e| (e, None))?;
+        self.check_access(key, req, rules)
+            .map_err(|e| (e, self.peek(key, now)))?;
         self.limit(key, now)
     }
 
@@ -93,19 +95,21 @@ impl Verifier {
 
     /// Takes one token from the key's own bucket, then from its account's shared
     /// bucket (with `PerAccount` limits). Reports the bucket with fewer tokens left.
+    #[inline]
     pub(super) fn limit(
         &self,
         key: &ResolvedKey,
         now: SystemTime,
     ) -> Result<Option<RateLimitStatus>, Refusal> {
         let mut reported: Option<RateLimitStatus> = None;
+        let record = &key.record;
         let buckets = [
-            (&key.tier, false, &key.limit_key),
-            (&key.account_tier, true, &key.account_key),
+            (&key.limit, false, record.id.shared()),
+            (&key.account_limit, true, record.account_id.shared()),
         ];
-        for (tier, account, counted) in buckets {
-            let Some(tier) = tier else { continue };
-            let taken = self.limits.take(tier, account, counted, now);
+        for (bucket, account, id) in buckets {
+            let Some(bucket) = bucket else { continue };
+            let taken = self.limits.take(bucket, account, id, now);
             self.cache.metrics.rate_limit(taken.is_ok());
             if let Some(status) = taken? {
                 if reported.is_none_or(|r| status.remaining < r.remaining) {
@@ -114,6 +118,15 @@ impl Verifier {
             }
         }
         Ok(reported)
+    }
+
+    /// The state [`Verifier::limit`] would report, without taking a token.
+    fn peek(&self, key: &ResolvedKey, now: SystemTime) -> Option<RateLimitStatus> {
+        [&key.limit, &key.account_limit]
+            .into_iter()
+            .flatten()
+            .filter_map(|bucket| self.limits.peek(bucket, now))
+            .min_by_key(|status| status.remaining)
     }
 }
 

@@ -30,6 +30,13 @@ impl Default for KeySource {
 
 impl KeySource {
     /// The presented token, `Ok(None)` when the request carries no credentials.
+    ///
+    /// The scheme, the blanks and the header count are checked here, and the token is
+    /// UTF-8; its characters are not. A key format checks them anyway (its alphabet is
+    /// narrower than RFC 6750's `b64token`), so the value is scanned once on the way to
+    /// a key. Only a token the format refuses is checked with [`check_token68`], to tell a
+    /// malformed request (400) from a wrong key (401).
+    #[inline]
     pub(crate) fn token<'h>(&self, headers: &'h HeaderMap) -> Result<Option<&'h str>, AuthError> {
         let bearer = single(headers, &AUTHORIZATION, self.max_len)?;
         let alt = match &self.alt_header {
@@ -40,19 +47,20 @@ impl KeySource {
             (Some(_), Some(_)) => Err(AuthError::InvalidRequest(
                 "Send the API key in one header only, not in both Authorization and the API key header",
             )),
-            (Some(value), None) => parse_bearer(value).map(Some),
-            (None, Some(value)) => token68(value.trim_matches([' ', '\t'])).map(Some),
+            (Some(value), None) => bearer_token(value).and_then(utf8).map(Some),
+            (None, Some(value)) => nonempty(trim_blanks(value)).and_then(utf8).map(Some),
             (None, None) => Ok(None),
         }
     }
 }
 
-/// The only value of `name`; 400 for two or more.
+/// The only value of `name`, as bytes; 400 for two or more, or for one too long.
+#[inline]
 fn single<'h>(
     headers: &'h HeaderMap,
     name: &HeaderName,
     max_len: usize,
-) -> Result<Option<&'h str>, AuthError> {
+) -> Result<Option<&'h [u8]>, AuthError> {
     let mut values = headers.get_all(name).iter();
     let Some(first) = values.next() else {
         return Ok(None);
@@ -67,10 +75,7 @@ fn single<'h>(
             "The credential header is too long",
         ));
     }
-    first
-        .to_str()
-        .map(Some)
-        .map_err(|_| AuthError::InvalidRequest("The credential header must be printable ASCII"))
+    Ok(Some(first.as_bytes()))
 }
 
 /// Parses an `Authorization` value of the form `Bearer <token>` and returns the token.
@@ -80,21 +85,63 @@ fn single<'h>(
 /// `b64token` — is [`AuthError::InvalidRequest`]. The token is not checked against a
 /// [`crate::KeyFormat`].
 pub fn parse_bearer(value: &str) -> Result<&str, AuthError> {
+    let token = bearer_token(value.as_bytes())?;
+    token68(token)
+}
+
+/// The token of a `Bearer` value's bytes (which need not be ASCII), its characters not
+/// yet checked.
+#[inline]
+fn bearer_token(value: &[u8]) -> Result<&[u8], AuthError> {
     let value = value.trim_ascii();
-    let bytes = value.as_bytes();
     // "bearer", then at least one space or tab.
-    let scheme_ok = bytes.len() > 6
-        && bytes[..6].eq_ignore_ascii_case(b"bearer")
-        && matches!(bytes[6], b' ' | b'\t');
+    let scheme_ok = value.len() > 6
+        && value[..6].eq_ignore_ascii_case(b"bearer")
+        && matches!(value[6], b' ' | b'\t');
     if !scheme_ok {
-        return Err(if value.eq_ignore_ascii_case("bearer") {
+        return Err(if value.eq_ignore_ascii_case(b"bearer") {
             AuthError::InvalidRequest("The Bearer token is empty")
         } else {
             AuthError::InvalidRequest("Use the Bearer scheme: Authorization: Bearer <api key>")
         });
     }
-    // `value` is ASCII up to here, so byte 7 is a character boundary.
-    token68(value[7..].trim_ascii_start())
+    nonempty(value[7..].trim_ascii_start())
+}
+
+/// 400 for an empty token.
+#[inline]
+fn nonempty(token: &[u8]) -> Result<&[u8], AuthError> {
+    if token.is_empty() {
+        Err(AuthError::InvalidRequest("The Bearer token is empty"))
+    } else {
+        Ok(token)
+    }
+}
+
+/// The token as text; 400 when it is not UTF-8 (so not `b64token` either).
+#[inline]
+fn utf8(token: &[u8]) -> Result<&str, AuthError> {
+    std::str::from_utf8(token).map_err(|_| not_b64token())
+}
+
+fn not_b64token() -> AuthError {
+    AuthError::InvalidRequest("The Bearer token holds characters that are not allowed")
+}
+
+/// Whether a token the key format refused is at least RFC 6750's `b64token`: if not,
+/// the request is malformed (400) rather than carrying a wrong key (401).
+pub(crate) fn check_token68(token: &str) -> Result<(), AuthError> {
+    token68(token.as_bytes()).map(|_| ())
+}
+
+/// `value` without leading and trailing spaces and tabs.
+fn trim_blanks(value: &[u8]) -> &[u8] {
+    let start = value.iter().position(|b| !matches!(b, b' ' | b'\t'));
+    let end = value.iter().rposition(|b| !matches!(b, b' ' | b'\t'));
+    match (start, end) {
+        (Some(start), Some(end)) => &value[start..=end],
+        _ => &[],
+    }
 }
 
 /// The bytes RFC 6750's `b64token` allows before its `=` padding.
@@ -116,18 +163,15 @@ static B64TOKEN: [bool; 256] = {
 };
 
 /// RFC 6750's `b64token`: `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
-fn token68(token: &str) -> Result<&str, AuthError> {
-    if token.is_empty() {
-        return Err(AuthError::InvalidRequest("The Bearer token is empty"));
-    }
-    let body = token.trim_end_matches('=');
-    let ok = !body.is_empty() && body.bytes().all(|b| B64TOKEN[usize::from(b)]);
-    if ok {
-        Ok(token)
-    } else {
-        Err(AuthError::InvalidRequest(
-            "The Bearer token holds characters that are not allowed",
-        ))
+/// One pass over the bytes; what passes is ASCII.
+fn token68(token: &[u8]) -> Result<&str, AuthError> {
+    let token = nonempty(token)?;
+    let padding = token.iter().rev().take_while(|&&b| b == b'=').count();
+    let body = &token[..token.len() - padding];
+    let ok = !body.is_empty() && body.iter().all(|&b| B64TOKEN[usize::from(b)]);
+    match std::str::from_utf8(token) {
+        Ok(text) if ok => Ok(text),
+        _ => Err(not_b64token()),
     }
 }
 
@@ -135,6 +179,16 @@ fn token68(token: &str) -> Result<&str, AuthError> {
 mod tests {
     use super::*;
     use http::HeaderValue;
+
+    /// What the layer makes of the headers before the key format: the token, checked
+    /// against `b64token` as it is when the format refuses it.
+    fn checked(src: &KeySource, headers: &HeaderMap) -> Result<Option<String>, AuthError> {
+        let token = src.token(headers)?;
+        if let Some(token) = token {
+            check_token68(token)?;
+        }
+        Ok(token.map(str::to_owned))
+    }
 
     fn headers(values: &[&str]) -> HeaderMap {
         let mut h = HeaderMap::new();
@@ -154,6 +208,7 @@ mod tests {
             " \tBearer\t abc  ",
         ] {
             assert_eq!(src.token(&headers(&[v])).unwrap(), Some("abc"), "{v:?}");
+            assert_eq!(parse_bearer(v).unwrap(), "abc", "{v:?}");
         }
     }
 
@@ -168,11 +223,42 @@ mod tests {
             "Bearer %73k",
             "Bearerabc",
         ] {
-            let err = src.token(&headers(&[v])).unwrap_err();
+            let err = checked(&src, &headers(&[v])).unwrap_err();
             assert_eq!(err.code(), "invalid_request", "{v:?}");
+            assert_eq!(parse_bearer(v).unwrap_err().code(), "invalid_request");
         }
         let err = src.token(&headers(&["Bearer a", "Bearer b"])).unwrap_err();
         assert_eq!(err.code(), "invalid_request");
+    }
+
+    #[test]
+    fn non_ascii_and_control_bytes_are_invalid_requests() {
+        let src = KeySource::default();
+        for v in [
+            &b"Bearer sk_\xc3\xa9"[..],
+            b"Bearer abc\x80",
+            b"Bearer =",
+            b"Bearer \xff",
+        ] {
+            let mut h = HeaderMap::new();
+            h.append(AUTHORIZATION, HeaderValue::from_bytes(v).unwrap());
+            let err = checked(&src, &h).unwrap_err();
+            assert_eq!(err.code(), "invalid_request", "{v:?}");
+        }
+    }
+
+    #[test]
+    fn alternative_header_is_trimmed_and_checked() {
+        let src = KeySource {
+            alt_header: Some(HeaderName::from_static("x-api-key")),
+        };
+        let mut h = HeaderMap::new();
+        h.insert("x-api-key", HeaderValue::from_static(" \tabc== "));
+        assert_eq!(checked(&src, &h).unwrap().as_deref(), Some("abc=="));
+        h.insert("x-api-key", HeaderValue::from_static("a b"));
+        assert!(checked(&src, &h).is_err());
+        h.insert("x-api-key", HeaderValue::from_static("  "));
+        assert!(src.token(&h).is_err());
     }
 
     #[test]

@@ -94,7 +94,7 @@ impl Verifier {
         let now = self.clock.now();
         let checked = self
             .check_access(&key, req, rules)
-            .map_err(|e| (e, None))
+            .map_err(|e| (e, self.peek(&key, now)))
             .and_then(|()| self.limit(&key, now));
         match checked {
             Ok(status) => {

@@ -1,7 +1,7 @@
 //! Coalesced `last_used_at` tracking, off the request path.
 
 use std::sync::atomic::Ordering;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use super::Verifier;
 use crate::cache::entry::ResolvedKey;
@@ -13,11 +13,18 @@ impl Verifier {
         let Some(writer) = &self.writer else {
             return;
         };
+        let last = key.last_used_written.load(Ordering::Relaxed);
+        let interval = self.last_used_interval.as_secs().max(1);
+        // Compared as times, so that the common case (written recently) converts nothing.
+        let due =
+            SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(last.saturating_add(interval)));
+        if due.is_none_or(|due| now < due) {
+            return;
+        }
         let now_secs = now
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
-        let last = key.last_used_written.load(Ordering::Relaxed);
-        if now_secs.saturating_sub(last) < self.last_used_interval.as_secs().max(1)
+        if now_secs.saturating_sub(last) < interval
             || key
                 .last_used_written
                 .compare_exchange(last, now_secs, Ordering::AcqRel, Ordering::Relaxed)

@@ -117,10 +117,14 @@ impl Verifier {
         let digest = match self.digest_of(token) {
             Ok(digest) => digest,
             Err(e) => {
+                // A token that is not even RFC 6750's `b64token` is a malformed request.
+                if let Err(malformed) = credentials::check_token68(token) {
+                    return Start::Refused(malformed);
+                }
                 return match self.hand_off(token, headers) {
                     Some(credential) => Start::Credential(credential),
                     None => Start::Refused(e),
-                }
+                };
             }
         };
         let now = self.clock.now();

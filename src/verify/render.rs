@@ -15,7 +15,8 @@ pub struct Rejection<'a> {
     pub error: &'a AuthError,
     /// The configured realm.
     pub realm: &'a str,
-    /// The key's rate-limit state, when the refusal came after the limiter.
+    /// The key's rate-limit state: when the limiter refused, and on the refusals after
+    /// the key was recognised (IP, scopes, read-only), which take no token.
     pub rate_limit: Option<&'a RateLimitStatus>,
 }
 

@@ -328,3 +328,32 @@ async fn keys_of_the_documented_tc_43_character_format_are_issued_and_accepted()
         "junk never reached the store"
     );
 }
+
+// ---------------------------------------------------------------- the seed's rate-limit headers
+
+/// The seed's "Rate Limiting" section: 1000 req/s with a burst of 2000, and the headers
+/// `X-RateLimit-Limit: 1000`, `X-RateLimit-Remaining: 999` and `X-RateLimit-Reset` as a
+/// Unix timestamp (`1706123456` in the seed). keygate's default quota is the seed's;
+/// the seed's header form is one setting, `ReportedLimit::PerSecond`.
+#[tokio::test]
+async fn rate_limit_headers_match_the_seed() {
+    use keygate::{RateLimitConfig, ReportedLimit};
+
+    let h = Harness::with(|b| {
+        b.rate_limits(RateLimitConfig::default().reported_limit(ReportedLimit::PerSecond))
+    });
+    let (_, key) = h.key("tenant_1", &["admin"]).await;
+    let mut app = with_policy(&h.gate);
+    let answer = send(&mut app, get("/v1/keys", Some(&key))).await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_eq!(answer.header("x-ratelimit-limit"), Some("1000"));
+    assert_eq!(answer.header("x-ratelimit-remaining"), Some("999"));
+    // A Unix timestamp in seconds, like the seed's `1706123456`: ten digits, and the
+    // moment the bucket is full again (one token back takes 1 ms: the next second).
+    let reset = answer.header("x-ratelimit-reset").unwrap();
+    assert_eq!(reset.len(), "1706123456".len());
+    assert_eq!(reset.parse::<u64>().unwrap(), T0 + 1);
+    // The next request counts down.
+    let answer = send(&mut app, get("/v1/keys", Some(&key))).await;
+    assert_eq!(answer.header("x-ratelimit-remaining"), Some("998"));
+}
