@@ -150,6 +150,7 @@ mod tests {
             verified_at: t0,
             epoch: 0,
             gate,
+            external: false,
         })
     }
 

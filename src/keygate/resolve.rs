@@ -11,7 +11,7 @@ use crate::credential::Principal;
 use crate::key::digest::KeyDigest;
 use crate::ratelimit::{RateLimitKey, RateLimits};
 use crate::scope::{ScopeImplications, ScopeSet};
-use crate::store::record::KeyRecord;
+use crate::store::record::{KeyId, KeyRecord};
 
 /// What a resolver needs.
 #[derive(Clone)]
@@ -79,8 +79,10 @@ impl Resolver {
     /// namespace no key id can name, so it never draws on a key's bucket.
     pub(crate) fn resolve_principal(&self, principal: Principal) -> ResolvedKey {
         let digest = KeyDigest::from_bytes([0; 32]);
+        // The buckets are found under the `external:` id; the identity shows the subject.
+        let subject = principal.subject;
         let mut record = KeyRecord::new(
-            principal.subject,
+            KeyId::new(format!("external:{subject}")),
             principal.account,
             digest,
             self.clock.now(),
@@ -91,7 +93,7 @@ impl Resolver {
         record.rate_limit = principal.rate_limit;
         record.metadata = principal.metadata;
         let mut key = self.resolve(record, &digest, 0);
-        key.limit_key = format!("external:{}", key.record.id).into();
+        key.record.id = subject;
         key.external = true;
         key
     }

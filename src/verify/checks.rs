@@ -1,6 +1,7 @@
 //! The checks that need the key, in the documented order.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use http::Method;
@@ -103,8 +104,17 @@ impl Verifier {
     ) -> Result<Option<RateLimitStatus>, Refusal> {
         let mut reported: Option<RateLimitStatus> = None;
         let record = &key.record;
+        // A verified credential's subject is limited under `external:<subject>`, a
+        // namespace no key id can name (shared limits find the bucket by this id).
+        let external_id: Arc<str>;
+        let key_id = if key.external {
+            external_id = format!("external:{}", record.id).into();
+            &external_id
+        } else {
+            record.id.shared()
+        };
         let buckets = [
-            (&key.limit, false, record.id.shared()),
+            (&key.limit, false, key_id),
             (&key.account_limit, true, record.account_id.shared()),
         ];
         for (bucket, account, id) in buckets {
@@ -121,7 +131,7 @@ impl Verifier {
     }
 
     /// The state [`Verifier::limit`] would report, without taking a token.
-    fn peek(&self, key: &ResolvedKey, now: SystemTime) -> Option<RateLimitStatus> {
+    pub(super) fn peek(&self, key: &ResolvedKey, now: SystemTime) -> Option<RateLimitStatus> {
         [&key.limit, &key.account_limit]
             .into_iter()
             .flatten()

@@ -251,6 +251,7 @@ mod tests {
     fn alternative_header_is_trimmed_and_checked() {
         let src = KeySource {
             alt_header: Some(HeaderName::from_static("x-api-key")),
+            ..KeySource::default()
         };
         let mut h = HeaderMap::new();
         h.insert("x-api-key", HeaderValue::from_static(" \tabc== "));
