@@ -117,7 +117,8 @@ pub fn unknown_key(gate: &Keygate) -> String {
     format
         .generate(prefix)
         .expect("the prefix generates keys")
-        .expose_secret().to_owned()
+        .expose_secret()
+        .to_owned()
 }
 
 /// The request every case sends: `GET /v1/whoami` with the key, from 127.0.0.1.
