@@ -11,81 +11,10 @@ use super::envelope::{Envelope, EnvelopeRefusals, JsonEnvelope};
 use super::fields::KeyFields;
 use super::handlers::{create, list, not_allowed, remove, roll, show, update};
 use super::pagination::Pagination;
+use super::settings::{Access, Action, AdminApi, DeleteMode};
 use super::MAX_BODY_BYTES;
 use crate::layer::KeygateLayer;
 use crate::manage::KeyManager;
-use crate::scope::ScopeRequirement;
-
-/// One action of the management API, for [`RouterBuilder::access`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Action {
-    /// `GET {base}`.
-    List,
-    /// `GET {base}/{id}`.
-    Get,
-    /// `POST {base}`.
-    Create,
-    /// `PATCH {base}/{id}`.
-    Update,
-    /// `DELETE {base}/{id}`: revoke or delete, as [`RouterBuilder::delete`] says.
-    Delete,
-    /// `POST {base}/{id}/roll`.
-    Roll,
-}
-
-impl Action {
-    const ALL: [Action; 6] = [
-        Action::List,
-        Action::Get,
-        Action::Create,
-        Action::Update,
-        Action::Delete,
-        Action::Roll,
-    ];
-
-    fn index(self) -> usize {
-        self as usize
-    }
-}
-
-/// Which keys may take an [`Action`].
-///
-/// Whoever may take it, the handler acts for the calling key through
-/// [`crate::ActingManager`]: only in its own account and environment, never making or
-/// touching a key less restricted than itself. Read-only keys may only read, whatever
-/// this says.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Access {
-    /// Any authenticated key of the account (Bytekit, Vidbeo).
-    AnyKey,
-    /// Keys that meet this requirement.
-    Scopes(ScopeRequirement),
-    /// The action is not served: no route (a 405 where its path serves other methods).
-    Off,
-}
-
-impl Access {
-    /// Keys holding at least one of `scopes`. Panics on an invalid scope name.
-    pub fn any_of<I: IntoIterator<Item = S>, S: AsRef<str>>(scopes: I) -> Self {
-        Self::Scopes(ScopeRequirement::any_of(scopes))
-    }
-}
-
-/// What `DELETE {base}/{id}` does.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum DeleteMode {
-    /// Revokes the key, idempotently: a revoked key stays listed and answers 401
-    /// `revoked_api_key`; deleting it again succeeds too (Bytekit).
-    #[default]
-    Revoke,
-    /// Deletes the key for good ([`crate::ActingManager::delete`]): it is gone from get
-    /// and list, and its cached copies are dropped at once; deleting it again is a 404
-    /// (Vidbeo).
-    Delete,
-}
 
 /// Builds the management API's axum router: see [the module docs](super).
 ///
@@ -294,15 +223,4 @@ impl MethodSet {
         let router = self.router?;
         Some(router.fallback(move || not_allowed(api.clone(), allow.clone())))
     }
-}
-
-/// Everything a handler needs: the router's configuration.
-pub(super) struct AdminApi {
-    pub(super) manager: KeyManager,
-    pub(super) base_path: String,
-    pub(super) fields: KeyFields,
-    pub(super) envelope: Arc<dyn Envelope>,
-    pub(super) pagination: Pagination,
-    pub(super) delete: DeleteMode,
-    pub(super) max_body: usize,
 }

@@ -17,12 +17,12 @@ use crate::store::KeyStatusFilter;
 
 use super::body::{parse_json, RollBody, WithPlaintext};
 use super::body::{CreateBody, UpdateBody};
-use super::builder::{AdminApi, DeleteMode};
 use super::envelope::Reply;
 use super::error::{key_id, read_body, AdminError};
 use super::refusals::{
     BadRequest, BodyTooLarge, ForbiddenChange, LimitReached, NotFound, RevokedConflict,
 };
+use super::settings::{AdminApi, DeleteMode};
 use super::MAX_GRACE_SECONDS;
 
 type Api = State<Arc<AdminApi>>;

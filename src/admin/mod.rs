@@ -92,15 +92,17 @@ mod handlers;
 mod openapi;
 mod pagination;
 mod refusals;
+mod settings;
 
 pub use body::parse_json;
-pub use builder::{Access, Action, DeleteMode, RouterBuilder};
+pub use builder::RouterBuilder;
 pub use envelope::{
     json_response, Envelope, ErrorReply, IntoReplyResponse, JsonEnvelope, NextPage, Reply,
 };
 pub use error::{key_id, read_body, AdminError};
 pub use fields::KeyFields;
 pub use pagination::{Pagination, MAX_OFFSET};
+pub use settings::{Access, Action, DeleteMode};
 
 /// Largest accepted request body, by default.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
