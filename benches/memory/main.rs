@@ -15,103 +15,22 @@
 //! size defaults to 1,000,000 and can be set with `KEYGATE_FLOOD=<n>`. Time comes from a
 //! manual clock that never moves, so no limiter state ages out during the run.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::convert::Infallible;
+mod allocator;
+mod deployment;
+
+use allocator::*;
+use deployment::*;
+
 use std::future::Future;
-use std::net::SocketAddr;
 use std::pin::pin;
-use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant, UNIX_EPOCH};
+use std::time::Instant;
 
-use bytes::Bytes;
-use http::header::AUTHORIZATION;
-use http::{Request, Response, StatusCode};
-use http_body_util::Full;
-use keygate::{
-    CacheConfig, Clock, Environment, KeyManager, Keygate, ManagerConfig, MemoryStore, NewKey,
-    PeerAddr, RateLimitConfig,
-};
+use http::StatusCode;
+use keygate::{CacheConfig, Environment, Keygate, MemoryStore, NewKey, RateLimitConfig};
 use tower::Service;
-
-/// Counts live bytes, allocation calls and the high-water mark, and can record the sizes
-/// of the allocations made while [`RECORDING`] is set.
-struct Counting;
-
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-static PEAK: AtomicIsize = AtomicIsize::new(0);
-static CALLS: AtomicUsize = AtomicUsize::new(0);
-static RECORDING: AtomicBool = AtomicBool::new(false);
-static RECORDED: [AtomicUsize; 32] = [const { AtomicUsize::new(0) }; 32];
-static RECORDED_LEN: AtomicUsize = AtomicUsize::new(0);
-
-impl Counting {
-    fn grew(size: usize) {
-        CALLS.fetch_add(1, Ordering::Relaxed);
-        let live = LIVE.fetch_add(size as isize, Ordering::Relaxed) + size as isize;
-        PEAK.fetch_max(live, Ordering::Relaxed);
-        if RECORDING.load(Ordering::Relaxed) {
-            let i = RECORDED_LEN.fetch_add(1, Ordering::Relaxed);
-            if let Some(slot) = RECORDED.get(i) {
-                slot.store(size, Ordering::Relaxed);
-            }
-        }
-    }
-}
-
-// SAFETY: every call is forwarded unchanged to the system allocator; the counters are
-// plain atomics and never allocate.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let p = System.alloc(layout);
-        if !p.is_null() {
-            Self::grew(layout.size());
-        }
-        p
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        let p = System.alloc_zeroed(layout);
-        if !p.is_null() {
-            Self::grew(layout.size());
-        }
-        p
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        System.dealloc(ptr, layout);
-        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let p = System.realloc(ptr, layout, new_size);
-        if !p.is_null() {
-            LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-            Self::grew(new_size);
-        }
-        p
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: Counting = Counting;
-
-fn live() -> isize {
-    LIVE.load(Ordering::Relaxed)
-}
-
-fn reset_peak() {
-    PEAK.store(live(), Ordering::Relaxed);
-}
-
-fn peak() -> isize {
-    PEAK.load(Ordering::Relaxed)
-}
-
-fn mib(bytes: isize) -> String {
-    format!("{:.2} MiB", bytes as f64 / (1024.0 * 1024.0))
-}
 
 fn now<F: Future>(fut: F) -> F::Output {
     let mut fut = pin!(fut);
@@ -120,112 +39,6 @@ fn now<F: Future>(fut: F) -> F::Output {
         Poll::Ready(out) => out,
         Poll::Pending => panic!("the measured future was not ready at once"),
     }
-}
-
-const SCOPE: &str = "charges:read";
-
-fn peer() -> SocketAddr {
-    "127.0.0.1:40000".parse().expect("valid address")
-}
-
-fn request(token: &str) -> Request<()> {
-    Request::builder()
-        .uri("/v1/whoami")
-        .header(AUTHORIZATION, format!("Bearer {token}"))
-        .extension(PeerAddr(peer()))
-        .body(())
-        .expect("valid request")
-}
-
-/// A small deterministic generator for junk keys (xorshift64*).
-struct Junk(u64);
-
-impl Junk {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    /// A random token: a known prefix with a random base62 body of the right length
-    /// (so a wrong checksum), or the wrong length, or an unknown prefix.
-    fn token(&mut self, out: &mut String) {
-        const BASE62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-        out.clear();
-        let kind = self.next() % 4;
-        let (prefix, len) = match kind {
-            0 | 1 => ("sk_live_", 38),
-            2 => ("sk_test_", 10 + (self.next() % 60) as usize),
-            _ => ("xx_", 38),
-        };
-        out.push_str(prefix);
-        for _ in 0..len {
-            out.push(BASE62[(self.next() % 62) as usize] as char);
-        }
-    }
-}
-
-struct Deployment {
-    rt: tokio::runtime::Runtime,
-    gate: Keygate,
-    manager: KeyManager,
-}
-
-/// The default configuration (100,000 cache entries, 1000/s burst 2000 per key) with a
-/// manager attached, on a clock that stands still.
-fn deployment() -> Deployment {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let (clock, _manual) = Clock::manual(UNIX_EPOCH + Duration::from_secs(1_700_000_000));
-    let store = Arc::new(MemoryStore::new());
-    let (gate, manager) = Keygate::managed(store.clone())
-        .clock(clock)
-        .cache(CacheConfig::default())
-        .rate_limits(RateLimitConfig::default())
-        .manager_config(ManagerConfig::default().max_active_keys(None))
-        .build();
-    Deployment { rt, gate, manager }
-}
-
-fn create_keys(d: &Deployment, n: usize) -> Vec<String> {
-    d.rt.block_on(async {
-        let mut keys = Vec::with_capacity(n);
-        for i in 0..n {
-            let created = d
-                .manager
-                .create(
-                    keygate::AccountId::new(format!("acct_{}", i % 100)),
-                    NewKey::named(format!("key {i}"))
-                        .scopes([SCOPE])
-                        .ips(["127.0.0.0/8"])
-                        .environment(Environment::Live),
-                )
-                .await
-                .expect("key created");
-            keys.push(created.key.expose_secret().to_owned());
-        }
-        keys
-    })
-}
-
-/// Lets spawned last-used writes finish, then applies pending cache work.
-fn settle(d: &Deployment) {
-    d.rt.block_on(async {
-        for _ in 0..64 {
-            tokio::task::yield_now().await;
-        }
-    });
-    d.gate.run_maintenance();
-}
-
-fn inner() -> impl Service<Request<()>, Response = Response<Full<Bytes>>, Error = Infallible> + Clone
-{
-    tower::service_fn(|_req: Request<()>| async {
-        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
-    })
 }
 
 fn per_key(keys_n: usize) {

@@ -1,77 +1,23 @@
-//! Where the nanoseconds of one request go: each step of the check on its own.
-//!
-//! ```text
-//! cargo bench --bench components
-//! ```
-//!
-//! Groups:
-//! - `key`: format, prefix and CRC32 checksum check ([`KeyFormat::parse`]);
-//! - `hash`: SHA-256 and peppered HMAC-SHA-256 of a key ([`KeyHasher::digest`]);
-//! - `header`: finding the one `Authorization` header and parsing `Bearer <token>`;
-//! - `cache`: a moka hit configured as keygate's cache (same key, value, hasher and
-//!   capacity), and [`Keygate::verify_key`] on a cached key (parse + hash + cache + status);
-//! - `scope`: [`ScopeRequirement::is_met_by`] on scopes expanded by [`ScopeImplications`];
-//! - `ip`: [`IpAllowlist::allows`];
-//! - `limiter`: the rate-limit response headers (the limiter itself, one
-//!   compare-and-swap on the key's own cell, is in `layer/full` against `layer/no_limiter`);
-//! - `extensions`: inserting one `Arc` into a request's extensions, the cost of attaching
-//!   the identity;
-//! - `layer`: the whole hot path with one feature at a time switched off, so that the
-//!   difference to `layer/full` is that feature's share.
+//! One benchmark group per step of the check: key, hash, header, cache, scope, IP,
+//! limiter headers and extensions.
 
-use std::convert::Infallible;
-use std::future::Future;
+use crate::setup::*;
 use std::hint::black_box;
 use std::net::{IpAddr, SocketAddr};
-use std::pin::pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::Bytes;
-use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+use criterion::{BatchSize, Criterion};
 use http::header::AUTHORIZATION;
-use http::{HeaderMap, Request, Response};
-use http_body_util::Full;
+use http::HeaderMap;
 use keygate::key::DigestHasher;
 use keygate::ratelimit::RateLimitStatus;
 use keygate::{
-    CacheConfig, Environment, IpAllowlist, KeyDigest, KeyFormat, KeyHasher, Keygate, ManagerConfig,
-    MemoryStore, NewKey, PeerAddr, RateLimit, RateLimitConfig, ScopeImplications, ScopeRequirement,
-    ScopeSet,
+    CacheConfig, IpAllowlist, KeyDigest, KeyFormat, KeyHasher, PeerAddr, RateLimit,
+    ScopeImplications, ScopeRequirement, ScopeSet,
 };
-use tower::Service;
 
-const HUGE_QUOTA: RateLimit = RateLimit::new(1_000_000_000, 4_000);
-const SCOPE: &str = "charges:read";
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
-
-fn now<F: Future>(fut: F) -> F::Output {
-    let mut fut = pin!(fut);
-    let mut cx = Context::from_waker(futures_util::task::noop_waker_ref());
-    match fut.as_mut().poll(&mut cx) {
-        Poll::Ready(out) => out,
-        Poll::Pending => panic!("the benchmarked future was not ready at once"),
-    }
-}
-
-fn a_key() -> String {
-    let format = KeyFormat::default();
-    let prefix = format.prefix("sk_live_").expect("default format");
-    format
-        .generate(prefix)
-        .expect("the prefix generates keys")
-        .expose_secret()
-        .to_owned()
-}
-
-fn key_parsing(c: &mut Criterion) {
+pub(crate) fn key_parsing(c: &mut Criterion) {
     let format = KeyFormat::default();
     let key = a_key();
     let mut bad = key.clone().into_bytes();
@@ -91,7 +37,7 @@ fn key_parsing(c: &mut Criterion) {
     g.finish();
 }
 
-fn hashing(c: &mut Criterion) {
+pub(crate) fn hashing(c: &mut Criterion) {
     let key = a_key();
     let plain = KeyHasher::sha256();
     let peppered = KeyHasher::with_pepper(b"a server-side pepper of 32 bytes");
@@ -103,7 +49,7 @@ fn hashing(c: &mut Criterion) {
     g.finish();
 }
 
-fn header_parsing(c: &mut Criterion) {
+pub(crate) fn header_parsing(c: &mut Criterion) {
     let key = a_key();
     let mut headers = HeaderMap::new();
     headers.insert(
@@ -128,7 +74,7 @@ fn header_parsing(c: &mut Criterion) {
     g.finish();
 }
 
-fn cache_lookup(c: &mut Criterion) {
+pub(crate) fn cache_lookup(c: &mut Criterion) {
     // keygate's cache: moka's sync cache keyed by digest with the pass-through hasher,
     // values `Arc<_>`, a per-entry expiry, the default capacity.
     struct Ttl;
@@ -176,7 +122,7 @@ fn cache_lookup(c: &mut Criterion) {
     g.finish();
 }
 
-fn scope_check(c: &mut Criterion) {
+pub(crate) fn scope_check(c: &mut Criterion) {
     let rules = ScopeImplications::new()
         .grants_all("admin")
         .write_implies_read();
@@ -203,7 +149,7 @@ fn scope_check(c: &mut Criterion) {
     g.finish();
 }
 
-fn ip_check(c: &mut Criterion) {
+pub(crate) fn ip_check(c: &mut Criterion) {
     let one = IpAllowlist::parse(["127.0.0.0/8"]).expect("valid");
     let ten = IpAllowlist::parse([
         "10.0.0.0/8",
@@ -233,7 +179,7 @@ fn ip_check(c: &mut Criterion) {
     g.finish();
 }
 
-fn limiter_check(c: &mut Criterion) {
+pub(crate) fn limiter_check(c: &mut Criterion) {
     let status = RateLimitStatus::new(RateLimit::TENUO_DEFAULT, 1999, 1_700_000_001, 1);
     let mut g = c.benchmark_group("limiter");
     g.bench_function("write_headers_legacy", |b| {
@@ -259,7 +205,7 @@ fn limiter_check(c: &mut Criterion) {
     g.finish();
 }
 
-fn extensions(c: &mut Criterion) {
+pub(crate) fn extensions(c: &mut Criterion) {
     #[derive(Clone)]
     struct Attached(#[allow(dead_code)] Arc<u64>);
     let value = Arc::new(7u64);
@@ -281,148 +227,3 @@ fn extensions(c: &mut Criterion) {
     });
     g.finish();
 }
-
-/// Which features a [`deployment`] switches on.
-#[derive(Clone, Copy)]
-struct Deployment {
-    manager: bool,
-    ip: bool,
-    scope: bool,
-    limit: bool,
-}
-
-impl Deployment {
-    const FULL: Self = Self {
-        manager: true,
-        ip: true,
-        scope: true,
-        limit: true,
-    };
-}
-
-/// A gate and one valid key, configured as `features` says.
-fn deployment(rt: &tokio::runtime::Runtime, features: Deployment) -> (Keygate, String) {
-    let store = Arc::new(MemoryStore::new());
-    let limits = if features.limit {
-        RateLimitConfig::default().default_quota(Some(HUGE_QUOTA))
-    } else {
-        RateLimitConfig::disabled()
-    };
-    let cache = CacheConfig::default().positive_ttl(Duration::from_secs(3600));
-    // Keys are created through a manager (the only public way); a separate, read-only
-    // gate over the same store keeps last-used tracking off the measured one unless
-    // asked for.
-    let (managed_gate, manager) = Keygate::managed(store.clone())
-        .cache(cache.clone())
-        .rate_limits(limits.clone())
-        .manager_config(ManagerConfig::default().max_active_keys(None))
-        .build();
-    let gate = if features.manager {
-        managed_gate
-    } else {
-        Keygate::builder(store.clone())
-            .cache(cache)
-            .rate_limits(limits)
-            .build()
-    };
-    let mut new = NewKey::named("bench key")
-        .scopes([SCOPE])
-        .environment(Environment::Live);
-    if features.ip {
-        new = new.ips(["127.0.0.0/8"]);
-    }
-    let created = rt
-        .block_on(manager.create("acct_bench".into(), new))
-        .expect("the bench key can be created");
-    (gate, created.key.expose_secret().to_owned())
-}
-
-fn layer_variants(c: &mut Criterion) {
-    let rt = runtime();
-    let _guard = rt.enter();
-    let inner = tower::service_fn(|_req: Request<()>| async {
-        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
-    });
-    let peer: SocketAddr = "127.0.0.1:40000".parse().expect("valid");
-    let variants = [
-        ("full", Deployment::FULL),
-        (
-            "no_limiter",
-            Deployment {
-                limit: false,
-                ..Deployment::FULL
-            },
-        ),
-        (
-            "no_ip_allowlist",
-            Deployment {
-                ip: false,
-                ..Deployment::FULL
-            },
-        ),
-        (
-            "no_scope_requirement",
-            Deployment {
-                scope: false,
-                ..Deployment::FULL
-            },
-        ),
-        (
-            "no_last_used_tracking",
-            Deployment {
-                manager: false,
-                ..Deployment::FULL
-            },
-        ),
-        (
-            "minimal",
-            Deployment {
-                manager: false,
-                ip: false,
-                scope: false,
-                limit: false,
-            },
-        ),
-    ];
-    let mut g = c.benchmark_group("layer");
-    for (name, features) in variants {
-        let (gate, key) = deployment(&rt, features);
-        let layer = if features.scope {
-            gate.layer().require_any([SCOPE])
-        } else {
-            gate.layer()
-        };
-        let mut svc = tower::Layer::layer(&layer, inner);
-        let request = || {
-            Request::builder()
-                .uri("/v1/whoami")
-                .header(AUTHORIZATION, format!("Bearer {key}"))
-                .extension(PeerAddr(peer))
-                .body(())
-                .expect("valid request")
-        };
-        assert_eq!(now(svc.call(request())).expect("infallible").status(), 200);
-        g.bench_function(name, |b| {
-            b.iter_batched(
-                request,
-                |req| now(svc.call(req)).expect("infallible"),
-                BatchSize::SmallInput,
-            )
-        });
-    }
-    g.finish();
-}
-
-criterion_group!(
-    benches,
-    key_parsing,
-    hashing,
-    header_parsing,
-    cache_lookup,
-    scope_check,
-    ip_check,
-    limiter_check,
-    extensions,
-    layer_variants
-);
-criterion_main!(benches);

@@ -1,0 +1,18 @@
+//! Issue 2, keygate core: reading the key, checking it, caching it and answering.
+//!
+//! Most tests go through the tower stack with `send`; the `over_tcp_*` tests go over a
+//! real loopback connection with a real HTTP client.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod answers;
+mod axum_extractors;
+mod credentials;
+mod environments;
+mod lookup_and_cache;
+mod options;
+mod over_tcp;
+mod secrets;
+mod service_contract;
+mod support;

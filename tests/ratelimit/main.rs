@@ -1,0 +1,12 @@
+//! Per-key rate limiting (issue 4): the burst, 429 with `Retry-After`, replenishment,
+//! overrides, per-account sharing, the headers at each step, no quota spent by refused
+//! requests, and bounded limiter state. Time only moves through the manual clock.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod headers_and_refusals;
+mod limiter_state;
+mod quotas;
+mod retry_after;
+mod support;
