@@ -9,7 +9,7 @@ use super::pagination::Pagination;
 use crate::manage::KeyManager;
 use crate::scope::ScopeRequirement;
 
-/// One action of the management API, for [`RouterBuilder::access`].
+/// One action of the management API, for [`RouterBuilder::access`](super::RouterBuilder::access).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Action {
@@ -21,7 +21,7 @@ pub enum Action {
     Create,
     /// `PATCH {base}/{id}`.
     Update,
-    /// `DELETE {base}/{id}`: revoke or delete, as [`RouterBuilder::delete`] says.
+    /// `DELETE {base}/{id}`: revoke or delete, as [`RouterBuilder::delete`](super::RouterBuilder::delete) says.
     Delete,
     /// `POST {base}/{id}/roll`.
     Roll,
