@@ -2,7 +2,6 @@
 //! (401 `invalid_token`, 503 `verifier_unavailable` for errors, panics and hangs), in
 //! JSON, custom and gRPC form, and the audit events of its identities.
 
-mod common;
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -11,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::*;
+use crate::common::*;
 use http::Response;
 use keygate::credential::{BearerCredential, CredentialError, CredentialVerifier, Principal};
 use keygate::{PeerAddr, Rejection, ScopeSet};

@@ -3,8 +3,7 @@
 //! handler answer the same way; and a layer's own renderer
 //! (`KeygateLayer::renderer`) leaves the core's alone.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 use std::net::SocketAddr;
 

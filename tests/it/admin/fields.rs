@@ -2,8 +2,7 @@
 //! request or a 400 naming what is wrong, never a panic; and what it renders, it reads
 //! back.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 use keygate::admin::{AdminError, KeyFields};
 use keygate::{Identity, ManageError};

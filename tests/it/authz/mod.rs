@@ -1,8 +1,6 @@
 //! Issue 3, authorization: scopes, implications, read-only keys, policy tables, IP
 //! allowlists, client-IP resolution and the order of checks.
 
-#[path = "../common/mod.rs"]
-mod common;
 
 mod check_order;
 mod client_ip;

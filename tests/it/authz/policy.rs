@@ -1,7 +1,7 @@
 //! Policy tables mapping method and path to requirements.
 
 use crate::common::*;
-use crate::support::*;
+use crate::authz::support::*;
 use http::Method;
 use keygate::scope::Unmatched;
 use keygate::{ScopePolicy, ScopeRequirement};

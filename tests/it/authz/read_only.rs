@@ -2,7 +2,7 @@
 //! read-only scopes.
 
 use crate::common::*;
-use crate::support::*;
+use crate::authz::support::*;
 use http::Method;
 use keygate::ScopeSet;
 

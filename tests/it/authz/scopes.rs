@@ -1,7 +1,7 @@
 //! Scope requirements: any-of, all-of, the shorthands, the RFC 6750 challenge, 403 not 401, admin.
 
 use crate::common::*;
-use crate::support::*;
+use crate::authz::support::*;
 use keygate::ScopeRequirement;
 
 // ---------------------------------------------------------------- route requirements

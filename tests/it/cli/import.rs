@@ -3,11 +3,9 @@
 //! non-keygate formats on requests is per-prefix formats' job, issue 14.)
 #![cfg(all(feature = "cli", feature = "postgres"))]
 
-#[path = "common/pg.rs"]
-mod pg;
-#[path = "common/services.rs"]
-mod services;
 
+use crate::common::pg;
+use crate::common::services;
 use std::io::Write;
 use std::process::{Command, Stdio};
 

@@ -1,6 +1,18 @@
 //! Shared test helpers: a harness on a manual clock, a fault-injecting store, and
-//! request helpers for the tower stack and for real loopback servers.
+//! request helpers for the tower stack and for real loopback servers. Its modules:
+//! real PostgreSQL and Redis servers (`services`, `pg`, `redis_support`), the
+//! invalidation tests' sink and waits (`propagation`), a freezable TCP proxy
+//! (`proxy`), and JWT signing with the test keys (`jwt_support`).
 #![allow(dead_code, unreachable_pub)]
+
+pub mod jwt_support;
+#[cfg(feature = "postgres")]
+pub mod pg;
+pub mod propagation;
+pub mod proxy;
+#[cfg(feature = "redis")]
+pub mod redis_support;
+pub mod services;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;

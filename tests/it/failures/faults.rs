@@ -1,9 +1,8 @@
 //! Store faults: errors, hangs and panics fail closed with 503; serve-stale is opt-in.
 
-mod common;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use keygate::{CacheConfig, KeyManager};
 
 fn no_cache(serve_stale: Option<Duration>) -> CacheConfig {

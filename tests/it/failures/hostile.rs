@@ -1,10 +1,9 @@
 //! Hostile input: property tests on every parser, over-long and malformed credentials,
 //! and hostile JSON to the management API. Nothing panics; everything gets a clear answer.
 
-mod common;
 
 use bytes::Bytes;
-use common::*;
+use crate::common::*;
 use http::{HeaderValue, Request};
 use http_body_util::Full;
 use keygate::key::MalformedKey;

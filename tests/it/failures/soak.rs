@@ -3,13 +3,12 @@
 //! The default run is short. Set `KEYGATE_SOAK_SECONDS=N` for a long run by hand; it
 //! prints its counts either way.
 
-mod common;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use keygate::{AccountId, KeyId, NewKey, RateLimit};
 
 #[derive(Default)]

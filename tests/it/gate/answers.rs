@@ -1,7 +1,7 @@
 //! What the layer answers: the identity, the error body and custom renderers.
 
 use crate::common::*;
-use crate::support::*;
+use crate::gate::support::*;
 use bytes::Bytes;
 use http::header::HeaderValue;
 use http::Response;

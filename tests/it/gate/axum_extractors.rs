@@ -1,7 +1,7 @@
 //! The axum `Identity` and optional identity extractors.
 
 use crate::common::*;
-use crate::support::*;
+use crate::gate::support::*;
 use axum::routing::get as get_route;
 use axum::Router;
 use keygate::{Identity, NewKey};

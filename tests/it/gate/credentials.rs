@@ -1,7 +1,7 @@
 //! Reading the credential: the challenge, the realm, the Bearer scheme and malformed headers.
 
 use crate::common::*;
-use crate::support::*;
+use crate::gate::support::*;
 use http::header::HeaderValue;
 
 // ---------------------------------------------------------------- extraction

@@ -1,7 +1,7 @@
 //! Environment-restricted gates and the key's environment in refusals.
 
 use crate::common::*;
-use crate::support::*;
+use crate::gate::support::*;
 use keygate::{Environment, Keygate, NewKey};
 use std::sync::Arc;
 

@@ -1,9 +1,8 @@
 //! Per-prefix key formats on the request path: keys of other systems' shapes are
 //! accepted, and junk in those shapes is refused before any store lookup.
 
-mod common;
 
-use common::*;
+use crate::common::*;
 use keygate::key::{Alphabet, Checksum, KeyBody};
 use keygate::{Environment, KeyFormat, KeyPrefix};
 

@@ -2,7 +2,7 @@
 //! coalesced misses.
 
 use crate::common::*;
-use crate::support::*;
+use crate::gate::support::*;
 use keygate::manage::Revoked;
 use keygate::{CacheConfig, KeyStoreWrite, KeyUpdate, NewKey};
 use std::time::Duration;

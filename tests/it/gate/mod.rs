@@ -3,14 +3,15 @@
 //! Most tests go through the tower stack with `send`; the `over_tcp_*` tests go over a
 //! real loopback connection with a real HTTP client.
 
-#[path = "../common/mod.rs"]
-mod common;
 
 mod answers;
 mod axum_extractors;
 mod credentials;
 mod environments;
+mod formats;
+mod layering;
 mod lookup_and_cache;
+mod neutral_keys;
 mod options;
 mod over_tcp;
 mod secrets;

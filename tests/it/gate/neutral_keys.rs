@@ -1,9 +1,8 @@
 //! The environment of new keys by default, and environment-neutral keys (`tc_`) in a
 //! deployment restricted to one environment.
 
-mod common;
 
-use common::*;
+use crate::common::*;
 use keygate::{
     AccountId, AuthError, Environment, KeyFormat, KeyPrefix, KeygateConfig, ListQuery, ManageError,
     NewKey,

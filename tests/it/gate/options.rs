@@ -1,7 +1,7 @@
 //! Layer options: the `X-API-Key` header, anonymous access and exempt paths.
 
 use crate::common::*;
-use crate::support::*;
+use crate::gate::support::*;
 use http::header::HeaderName;
 
 // ---------------------------------------------------------------- options

@@ -1,7 +1,7 @@
 //! The layer over a real loopback connection with a real HTTP client.
 
 use crate::common::*;
-use crate::support::*;
+use crate::gate::support::*;
 use axum::routing::get as get_route;
 use axum::Router;
 use http::Method;

@@ -1,7 +1,7 @@
 //! Secrets: no plaintext in Debug output, `verify_key`, peppered digests.
 
 use crate::common::*;
-use crate::support::*;
+use crate::gate::support::*;
 use keygate::{AuthError, KeyHasher, KeyStoreWrite, Keygate, NewKey};
 
 // ---------------------------------------------------------------- secrets, verify_key, pepper

@@ -1,7 +1,7 @@
 //! Environments: a test key never sees, changes or issues a live key.
 
 use crate::common::*;
-use crate::support::*;
+use crate::hardening::support::*;
 use keygate::{Environment, ManageError, NewKey};
 use serde_json::json;
 use std::collections::BTreeSet;

@@ -1,7 +1,7 @@
 //! Memory: a create+revoke flood levels off; metadata is limited to 4 KiB of JSON.
 
 use crate::common::*;
-use crate::support::*;
+use crate::hardening::support::*;
 use keygate::{ManagerConfig, NewKey};
 use serde_json::{json, Value};
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! IP allowlist.
 
 use crate::common::*;
-use crate::support::*;
+use crate::hardening::support::*;
 use axum::routing::get as get_route;
 use http::Method;
 use keygate::{

@@ -1,7 +1,7 @@
 //! Validation: any RFC 3339 offset for `expires_at`; invisible or bidi-control names.
 
 use crate::common::*;
-use crate::support::*;
+use crate::hardening::support::*;
 use serde_json::json;
 
 // ---------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 //! Widening: a restricted key cannot mint a wider key or lift its own restrictions.
 
 use crate::common::*;
-use crate::support::*;
+use crate::hardening::support::*;
 use http::Method;
 use keygate::{KeyId, NewKey, RateLimit, RateLimitConfig, ScopeImplications, ScopeSet};
 use serde_json::{json, Value};

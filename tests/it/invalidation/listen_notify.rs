@@ -4,24 +4,17 @@
 //! (connection terminated, or hung without closing) are replayed after it reconnects.
 #![cfg(feature = "postgres")]
 
-#[path = "common/pg.rs"]
-mod pg;
-#[path = "common/propagation.rs"]
-mod propagation;
-#[path = "common/proxy.rs"]
-mod proxy;
-#[path = "common/services.rs"]
-mod services;
 
+use crate::common::proxy;
 use std::sync::Arc;
 use std::time::Duration;
 
 use keygate::invalidation::{InvalidationChannel, ListenerStatus, Replay};
 use keygate::store::{PgStore, PgStoreBuilder};
 use keygate::{AccountId, AuthError, KeyManager, KeyStoreWrite, Keygate, NewKey};
-use pg::*;
-use propagation::*;
-use services::*;
+use crate::common::pg::*;
+use crate::common::propagation::*;
+use crate::common::services::*;
 use tokio::time::Instant;
 
 /// Instance `name`: a store with its own pool, a core and a manager over it.

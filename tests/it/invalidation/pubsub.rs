@@ -3,18 +3,14 @@
 //! flushes its whole cache, since Redis keeps no history to replay.
 #![cfg(feature = "redis")]
 
-#[path = "common/propagation.rs"]
-mod propagation;
-#[path = "common/services.rs"]
-mod services;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use keygate::invalidation::{Listener, ListenerStatus, PublishingStore, RedisChannel};
 use keygate::{AccountId, AuthError, KeyManager, Keygate, MemoryStore, NewKey};
-use propagation::*;
-use services::*;
+use crate::common::propagation::*;
+use crate::common::services::*;
 use tokio::time::Instant;
 
 /// Instance A over a shared store, publishing on `channel`.

@@ -1,14 +1,12 @@
 //! A JWT in front of a real tonic server, over loopback TCP: an accepted token reaches
 //! the service, and the hook's refusals reach the client as gRPC statuses, like a key's.
 
-mod common;
-mod jwt_support;
 
 use std::net::SocketAddr;
 
-use common::*;
+use crate::common::*;
 use jsonwebtoken::Algorithm;
-use jwt_support::*;
+use crate::common::jwt_support::*;
 use keygate::credential::{BearerCredential, CredentialError, Principal};
 use keygate::KeygateLayer;
 use tonic::metadata::MetadataValue;

@@ -3,13 +3,11 @@
 //! `invalid_token` (or 400 when over the size limit), never a panic, and no answer
 //! repeats the token.
 
-mod common;
-mod jwt_support;
 
-use common::*;
+use crate::common::*;
 use jsonwebtoken::Algorithm;
-use jwt_support::gate::*;
-use jwt_support::*;
+use crate::common::jwt_support::gate::*;
+use crate::common::jwt_support::*;
 use keygate::credential::{BearerCredential, CredentialVerifier};
 use proptest::prelude::*;
 use serde_json::json;

@@ -1,13 +1,11 @@
 //! `JwtVerifier`'s keys: chosen by `kid`, read from PEM or a JWKS document (skipping
 //! encryption, symmetric and unsupported keys), and replaced at run time.
 
-mod common;
-mod jwt_support;
 
-use common::*;
+use crate::common::*;
 use jsonwebtoken::Algorithm;
-use jwt_support::gate::*;
-use jwt_support::*;
+use crate::common::jwt_support::gate::*;
+use crate::common::jwt_support::*;
 use keygate::credential::jwt::JwtVerifier;
 use serde_json::json;
 

@@ -2,16 +2,14 @@
 //! read-only scopes, IP allowlists and rate limits answer both alike, with the same
 //! statuses, bodies and headers.
 
-mod common;
-mod jwt_support;
 
 use std::net::SocketAddr;
 
 use bytes::Bytes;
-use common::*;
+use crate::common::*;
 use http::{Method, Request};
 use http_body_util::Full;
-use jwt_support::*;
+use crate::common::jwt_support::*;
 use keygate::{IpAllowlist, NewKey, PeerAddr, RateLimit, RateLimitConfig, RateLimitKey};
 
 /// A JWT for `sub` of `org_1` with `scope`, valid for an hour.

@@ -2,15 +2,13 @@
 //! are admitted; signature, time (on keygate's clock, with leeway), issuer and audience
 //! are checked. Keys and hostile tokens are in `jwt_keys.rs` and `jwt_hostile.rs`.
 
-mod common;
-mod jwt_support;
 
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use jsonwebtoken::Algorithm;
-use jwt_support::gate::*;
-use jwt_support::*;
+use crate::common::jwt_support::gate::*;
+use crate::common::jwt_support::*;
 use keygate::credential::{BearerCredential, CredentialError, CredentialVerifier};
 use serde_json::json;
 

@@ -1,7 +1,7 @@
 //! Account isolation: no key sees or changes another account's keys.
 
 use crate::common::*;
-use crate::support::*;
+use crate::lifecycle::support::*;
 use keygate::{KeyUpdate, ManageError};
 use std::collections::BTreeSet;
 

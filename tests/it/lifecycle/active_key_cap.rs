@@ -1,7 +1,7 @@
 //! The cap on active keys per account.
 
 use crate::common::*;
-use crate::support::*;
+use crate::lifecycle::support::*;
 use keygate::{ManageError, ManagerConfig, NewKey};
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! Creating a key: the one-time plaintext and the recorded attributes.
 
 use crate::common::*;
-use crate::support::*;
+use crate::lifecycle::support::*;
 use keygate::manage::rfc3339;
 use keygate::{Environment, KeyHasher, KeyStoreWrite, NewKey, RateLimit, ScopeSet};
 use std::time::Duration;

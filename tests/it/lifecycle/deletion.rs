@@ -1,11 +1,10 @@
 //! Hard delete, distinct from revoke, and what `list` returns: the status filter and the
 //! order of keys created in one millisecond.
 
-mod common;
 
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use keygate::store::KeyStatusFilter;
 use keygate::{AccountId, KeyId, KeyStoreWrite, ListQuery, ManageError, NewKey, StoreError};
 

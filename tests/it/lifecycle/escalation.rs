@@ -1,7 +1,7 @@
 //! The escalation guard: no key mints or changes a key beyond its own power.
 
 use crate::common::*;
-use crate::support::*;
+use crate::lifecycle::support::*;
 use keygate::manage::Revoked;
 use keygate::{Environment, KeyUpdate, NewKey, ScopeSet};
 

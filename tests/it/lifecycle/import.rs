@@ -1,10 +1,9 @@
 //! `KeyManager::import`: keys made elsewhere, by plaintext or by SHA-256 digest.
 
-mod common;
 
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use keygate::key::{Alphabet, Checksum, KeyBody};
 use keygate::{
     AccountId, Environment, ImportedKey, KeyDigest, KeyFormat, KeyHasher, KeyId, KeyPrefix,

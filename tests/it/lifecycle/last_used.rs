@@ -1,7 +1,7 @@
 //! Last-used coalescing: at most one write per interval, never awaited by requests.
 
 use crate::common::*;
-use crate::support::*;
+use crate::lifecycle::support::*;
 use async_trait::async_trait;
 use keygate::manage::rfc3339;
 use keygate::KeyStoreWrite;

@@ -1,7 +1,7 @@
 //! Listing keys: pages, limits, cursors, and stability under concurrent changes.
 
 use crate::common::*;
-use crate::support::*;
+use crate::lifecycle::support::*;
 use keygate::store::KeyStatusFilter;
 use keygate::{KeyId, NewKey};
 use std::collections::{BTreeSet, HashSet};

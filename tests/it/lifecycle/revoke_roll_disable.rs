@@ -1,7 +1,7 @@
 //! Revoking, rolling (with and without grace) and disabling a key.
 
 use crate::common::*;
-use crate::support::*;
+use crate::lifecycle::support::*;
 use http::Method;
 use keygate::manage::rfc3339;
 use keygate::manage::Revoked;

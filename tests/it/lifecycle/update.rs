@@ -1,7 +1,7 @@
 //! Updating a key: every editable field, clearing with null, unknown or revoked keys.
 
 use crate::common::*;
-use crate::support::*;
+use crate::lifecycle::support::*;
 use keygate::manage::rfc3339;
 use keygate::{KeyId, KeyUpdate, ManageError, NewKey, RateLimit, ScopeSet};
 use std::time::Duration;

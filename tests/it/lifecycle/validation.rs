@@ -1,7 +1,7 @@
 //! Validation errors that name the field and change nothing.
 
 use crate::common::*;
-use crate::support::*;
+use crate::lifecycle::support::*;
 use keygate::{KeyUpdate, ManageError, ManagerConfig, NewKey, RateLimit, ScopeSet};
 
 // ---------------------------------------------------------------------------------------

@@ -3,10 +3,6 @@
 //! and lost connections. Each test works in a schema of its own.
 #![cfg(feature = "postgres")]
 
-#[path = "common/pg.rs"]
-mod pg;
-#[path = "common/services.rs"]
-mod services;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,8 +12,8 @@ use keygate::{
     AccountId, AuthError, KeyId, KeyManager, KeyStore, KeyStoreWrite, KeyUpdate, Keygate,
     ManagerConfig, NewKey, StoreError,
 };
-use pg::*;
-use services::*;
+use crate::common::pg::*;
+use crate::common::services::*;
 
 #[tokio::test]
 async fn the_active_key_cap_holds_against_concurrent_creators_on_separate_pools() {

@@ -2,10 +2,6 @@
 //! PostgreSQL, in a schema of its own.
 #![cfg(feature = "postgres")]
 
-#[path = "common/pg.rs"]
-mod pg;
-#[path = "common/services.rs"]
-mod services;
 
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
@@ -15,7 +11,7 @@ use keygate::{
     AccountId, AuthError, Clock, KeyId, KeyStore, KeyStoreWrite, Keygate, ListQuery, ManageError,
     ManagerConfig, NewKey,
 };
-use pg::*;
+use crate::common::pg::*;
 
 fn ids(page: &keygate::manage::Page) -> Vec<KeyId> {
     page.data.iter().map(|v| v.id.clone()).collect()

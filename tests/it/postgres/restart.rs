@@ -5,10 +5,6 @@
 //! (they come with the PostgreSQL server package); the test fails saying so otherwise.
 #![cfg(feature = "postgres")]
 
-#[path = "common/propagation.rs"]
-mod propagation;
-#[path = "common/services.rs"]
-mod services;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,8 +12,8 @@ use std::time::Duration;
 use keygate::invalidation::ListenerStatus;
 use keygate::store::PgStoreBuilder;
 use keygate::{AccountId, AuthError, KeyManager, Keygate, NewKey};
-use propagation::*;
-use services::*;
+use crate::common::propagation::*;
+use crate::common::services::*;
 use tokio::time::Instant;
 
 fn instance(url: &str, name: &str) -> (Arc<keygate::store::PgStore>, Keygate, KeyManager) {

@@ -3,10 +3,6 @@
 //! schema of its own.
 #![cfg(feature = "postgres")]
 
-#[path = "common/pg.rs"]
-mod pg;
-#[path = "common/services.rs"]
-mod services;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,8 +15,8 @@ use keygate::{
     AccountId, AuthError, IpAllowlist, KeyDigest, KeyId, KeyRecord, KeyStore, KeyStoreWrite,
     Keygate, NewKey, ScopeSet, StoreError,
 };
-use pg::*;
-use services::*;
+use crate::common::pg::*;
+use crate::common::services::*;
 
 #[tokio::test]
 async fn a_stored_record_reads_back_field_for_field() {

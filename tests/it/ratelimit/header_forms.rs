@@ -3,8 +3,7 @@
 //! survive refreshes and invalidations of an unchanged key. Time only moves through the
 //! manual clock.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! The IETF draft headers, headers on every response, and no quota spent by refused requests.
 
 use crate::common::*;
-use crate::support::*;
+use crate::ratelimit::support::*;
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;

@@ -1,7 +1,7 @@
 //! Limiter state: follows the key id across a roll, bounded, dropped once idle.
 
 use crate::common::*;
-use crate::support::*;
+use crate::ratelimit::support::*;
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::Full;

@@ -2,9 +2,8 @@
 //! overrides, per-account sharing, the headers at each step, no quota spent by refused
 //! requests, and bounded limiter state. Time only moves through the manual clock.
 
-#[path = "../common/mod.rs"]
-mod common;
 
+mod header_forms;
 mod headers_and_refusals;
 mod limiter_state;
 mod quotas;

@@ -2,7 +2,7 @@
 //! disabled limits, per-account sharing.
 
 use crate::common::*;
-use crate::support::*;
+use crate::ratelimit::support::*;
 use keygate::{AccountId, NewKey, RateLimit, RateLimitConfig, RateLimitKey};
 use std::time::Duration;
 

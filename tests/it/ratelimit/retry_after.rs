@@ -1,7 +1,7 @@
 //! The burst, 429 with `Retry-After` rounded up, replenishment and the headers at each step.
 
 use crate::common::*;
-use crate::support::*;
+use crate::ratelimit::support::*;
 use keygate::RateLimit;
 use std::time::Duration;
 

@@ -13,11 +13,11 @@ use http::Method;
 use keygate::{AccountId, Environment, KeyHasher, KeyManager, KeyStoreWrite, NewKey};
 use serde_json::{json, Value};
 
-use crate::client::{field_names, is_rfc3339_millis, Client};
+use crate::seeds::client::{field_names, is_rfc3339_millis, Client};
 use crate::common::{Answer, FaultyStore};
 
 #[allow(dead_code)]
-#[path = "../../examples/bytekit.rs"]
+#[path = "../../../examples/bytekit.rs"]
 mod example;
 
 const PATH: &str = "/v1/account/api-keys";

@@ -12,13 +12,9 @@
 //! Where two statements in one seed conflict, the test follows the seed's table and a
 //! comment says so.
 
-#[path = "../common/mod.rs"]
-mod common;
 
-#[path = "../jwt_support/mod.rs"]
-mod jwt_support;
 
-#[path = "../../examples/stream_keys.rs"]
+#[path = "../../../examples/stream_keys.rs"]
 #[allow(dead_code)]
 mod stream_keys_example;
 

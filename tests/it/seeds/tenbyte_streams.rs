@@ -15,8 +15,8 @@ use jsonwebtoken::Algorithm;
 use serde_json::{json, Value};
 
 use crate::common::*;
-use crate::jwt_support::{sign, EC_PRIVATE, RSA_OTHER_PRIVATE, RSA_PRIVATE};
-use crate::stream_keys_example::{Tenbyte, AUDIENCE, ISSUER, JWT_PUBLIC_KEY, RESET_SCOPE};
+use crate::common::jwt_support::{sign, EC_PRIVATE, RSA_OTHER_PRIVATE, RSA_PRIVATE};
+use crate::seeds::stream_keys_example::{Tenbyte, AUDIENCE, ISSUER, JWT_PUBLIC_KEY, RESET_SCOPE};
 
 /// The JSON type of each documented field of the response, by path (`[]` for the first
 /// element of an array). `date-time` is an RFC 3339 string.

@@ -4,19 +4,16 @@
 //! stopping Redis mid-run follows the outage policy (local fallback by default).
 #![cfg(all(feature = "postgres", feature = "redis"))]
 
-mod common;
-#[path = "common/pg.rs"]
-mod pg;
-mod redis_support;
-#[path = "common/services.rs"]
-mod services;
 
+use crate::common::pg;
+use crate::common::redis_support;
+use crate::common::services;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{bearer, http};
+use crate::common::{bearer, http};
 use http::Method;
 use serde_json::json;
 

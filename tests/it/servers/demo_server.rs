@@ -2,13 +2,12 @@
 //! prints its admin key, serves the Tenuo routes and the management API, and exposes
 //! Prometheus metrics at `/metrics`.
 
-mod common;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 
-use common::*;
+use crate::common::*;
 
 /// A running demo server, killed on drop.
 struct Server {

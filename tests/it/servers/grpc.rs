@@ -1,8 +1,7 @@
 //! keygate in front of a real tonic server, called over loopback TCP with tonic-health's
 //! generated client: every refusal reaches the client as its gRPC status.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 use std::net::SocketAddr;
 

@@ -1,8 +1,7 @@
 //! keygate in front of a plain hyper 1.x server that inserts `PeerAddr` itself, called
 //! over loopback TCP with a hyper client.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;

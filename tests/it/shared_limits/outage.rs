@@ -5,11 +5,9 @@
 //!
 //! Keygate's clock is manual: it drives the local fallback and the breaker's cool-down.
 
-mod common;
-mod redis_support;
 
-use common::*;
-use redis_support::*;
+use crate::common::*;
+use crate::common::redis_support::*;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -7,11 +7,9 @@
 //! fallback and the breaker's cool-down. Redis's clock is real; the quotas here refill
 //! at 1 token per second, which is negligible over a test.
 
-mod common;
-mod redis_support;
 
-use common::*;
-use redis_support::*;
+use crate::common::*;
+use crate::common::redis_support::*;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

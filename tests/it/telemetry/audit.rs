@@ -2,8 +2,7 @@
 //! the account, the outcome code and the client IP, and nothing logged at any level ever
 //! carries key material (a key, its secret body, or its digest).
 
-mod common;
-use common::*;
+use crate::common::*;
 
 use std::io::Write;
 use std::net::SocketAddr;

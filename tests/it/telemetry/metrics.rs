@@ -2,11 +2,10 @@
 //! single-flight waiters, invalidations and rate-limit decisions, under the names the
 //! `telemetry` table documents.
 
-mod common;
 
 use std::collections::HashMap;
 
-use common::*;
+use crate::common::*;
 use keygate::RateLimitConfig;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use metrics_util::{CompositeKey, MetricKind};

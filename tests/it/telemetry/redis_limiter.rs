@@ -2,12 +2,11 @@
 //! `telemetry` table documents (a process of its own, for its own global recorder).
 #![cfg(all(feature = "redis", feature = "metrics"))]
 
-mod common;
-mod redis_support;
 
+use crate::common::redis_support;
 use std::sync::Arc;
 
-use common::*;
+use crate::common::*;
 use keygate::{Clock, MemoryStore, RateLimit, RedisLimiter};
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 

@@ -2,9 +2,7 @@
 //! of the table, the Bytekit behaviours, malformed input, scopes, account isolation,
 //! roll and immediate revocation.
 
-#[path = "../common/mod.rs"]
-mod common;
-use common::*;
+use crate::common::*;
 
 mod access;
 mod input;

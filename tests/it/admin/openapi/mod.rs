@@ -3,11 +3,9 @@
 //! router's operations, and every status it documents for an operation is one the
 //! running API really answers, with a body that validates against the documented schema.
 
-#[path = "../common/mod.rs"]
-mod common;
 mod contract;
 
-use common::*;
+use crate::common::*;
 use contract::*;
 
 use std::collections::BTreeSet;

@@ -2,8 +2,6 @@
 //! base path, access per action, field mapping, pagination by cursor or offset, and
 //! bad input answered with clear 400s, all over real loopback TCP.
 
-#[path = "../common/mod.rs"]
-mod common;
 
 mod paths_and_access;
 mod records;

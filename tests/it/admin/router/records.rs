@@ -1,6 +1,6 @@
 //! Field mapping, offset pagination, status filter and delete mode of the configured router.
 
-use crate::support::*;
+use crate::admin::router::support::*;
 use http::Method;
 use keygate::admin::{DeleteMode, KeyFields, Pagination};
 use serde_json::{json, Value};

@@ -10,13 +10,13 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use keygate::credential::jwt::{JwtKey, JwtVerifier, JwtVerifierBuilder};
 use serde_json::{json, Value};
 
-pub const RSA_PRIVATE: &str = include_str!("../fixtures/jwt/rsa_private.pem");
-pub const RSA_PUBLIC: &str = include_str!("../fixtures/jwt/rsa_public.pem");
-pub const RSA_OTHER_PRIVATE: &str = include_str!("../fixtures/jwt/rsa_other_private.pem");
-pub const EC_PRIVATE: &str = include_str!("../fixtures/jwt/ec_private.pem");
-pub const EC_PUBLIC: &str = include_str!("../fixtures/jwt/ec_public.pem");
-pub const ED_PRIVATE: &str = include_str!("../fixtures/jwt/ed_private.pem");
-pub const ED_PUBLIC: &str = include_str!("../fixtures/jwt/ed_public.pem");
+pub const RSA_PRIVATE: &str = include_str!("../../../fixtures/jwt/rsa_private.pem");
+pub const RSA_PUBLIC: &str = include_str!("../../../fixtures/jwt/rsa_public.pem");
+pub const RSA_OTHER_PRIVATE: &str = include_str!("../../../fixtures/jwt/rsa_other_private.pem");
+pub const EC_PRIVATE: &str = include_str!("../../../fixtures/jwt/ec_private.pem");
+pub const EC_PUBLIC: &str = include_str!("../../../fixtures/jwt/ec_public.pem");
+pub const ED_PRIVATE: &str = include_str!("../../../fixtures/jwt/ed_private.pem");
+pub const ED_PUBLIC: &str = include_str!("../../../fixtures/jwt/ed_public.pem");
 
 pub const ISSUER: &str = "https://auth.test/";
 pub const AUDIENCE: &str = "keygate-tests";

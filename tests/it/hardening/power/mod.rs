@@ -1,7 +1,7 @@
 //! The property: no key ever ends up with more power than the key that made it.
 
 use crate::common::*;
-use crate::support::*;
+use crate::hardening::support::*;
 use keygate::manage::Revoked;
 use keygate::scope::GrantedScopes;
 use keygate::{

@@ -12,13 +12,13 @@ use std::sync::Arc;
 use keygate::{AccountId, KeyManager, MemoryStore, NewKey};
 use serde_json::{json, Value};
 
-use crate::client::{field_names, is_rfc3339_millis, Client};
+use crate::seeds::client::{field_names, is_rfc3339_millis, Client};
 
 mod reads;
 mod writes;
 
 #[allow(dead_code)]
-#[path = "../../../examples/vidbeo.rs"]
+#[path = "../../../../examples/vidbeo.rs"]
 mod example;
 
 /// The seed's "Response format" table, plus `type`'s constant value.

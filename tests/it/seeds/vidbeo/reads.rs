@@ -5,7 +5,7 @@ use keygate::{AccountId, NewKey};
 use serde_json::{json, Value};
 
 use super::{assert_key_format, ok, refused, Vidbeo};
-use crate::client::field_names;
+use crate::seeds::client::field_names;
 
 #[tokio::test]
 async fn post_keys_creates_a_key_and_reveals_its_value_this_once() {

@@ -1,0 +1,4 @@
+//! The `keygate` command line (feature `cli`), run as the binary Cargo builds.
+
+mod import;
+mod offline;

@@ -1,0 +1,8 @@
+//! Revocation reaching every cache: in-process coherence under every interleaving, the
+//! listener's protocol on a paused clock, and across instances over PostgreSQL
+//! LISTEN/NOTIFY and Redis pub/sub.
+
+mod coherence;
+mod listen_notify;
+mod listener;
+mod pubsub;

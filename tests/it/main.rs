@@ -1,0 +1,44 @@
+//! keygate's integration tests: one binary, a module per capability, so that the crate
+//! and its dependencies are linked once.
+//!
+//! | Module | Capability |
+//! |---|---|
+//! | `gate` | reading the key, checking it, caching it and answering; formats, layering |
+//! | `authz` | scopes, implications, read-only keys, policy tables, IP allowlists, client IP |
+//! | `ratelimit` | per-key rate limiting, its headers and its state |
+//! | `shared_limits` | rate limits shared through Redis, and Redis outages |
+//! | `lifecycle` | creating, listing, updating, revoking, rolling, importing, deleting keys |
+//! | `admin` | the management HTTP API, its configurable router and its OpenAPI document |
+//! | `hardening` | each defect of the adversarial review, shown fixed |
+//! | `credential_hook` | credentials other than keygate's keys, through a verifier |
+//! | `jwt` | JWTs as credentials |
+//! | `invalidation` | revocation reaching every cache, in-process and across instances |
+//! | `postgres` | the PostgreSQL store |
+//! | `failures` | store faults, hostile input, a soak under churn |
+//! | `telemetry` | audit events and metrics |
+//! | `servers` | hyper, tonic, the demo server and a cluster of them |
+//! | `cli` | the `keygate` command line |
+//! | `seeds` | one conformance test per reference service |
+//!
+//! Shared helpers are in `common/`. The tests run concurrently in this one process:
+//! each isolates what it shares (its own PostgreSQL schema, Redis key prefix or
+//! channel, loopback port, and a recorder or subscriber local to its thread).
+
+mod common;
+
+mod admin;
+mod authz;
+mod cli;
+mod credential_hook;
+mod failures;
+mod gate;
+mod hardening;
+mod invalidation;
+mod jwt;
+mod lifecycle;
+mod postgres;
+mod ratelimit;
+mod seeds;
+mod servers;
+mod shared_limits;
+mod telemetry;
