@@ -1,7 +1,7 @@
 //! Real Redis servers for tests: the shared one (`KEYGATE_TEST_REDIS_URL`, default
-//! `redis://127.0.0.1:6379`, or a private server started when that is unreachable),
-//! private servers a test may stop and restart, and a proxy that can cut the
-//! connection and counts connection attempts.
+//! `redis://127.0.0.1:6379`, or a private server started when that is unreachable; see
+//! `services`), private servers a test may stop and restart, and a proxy that can cut
+//! the connection and counts connection attempts.
 //!
 //! No test is ever skipped: without a reachable Redis and without a `redis-server`
 //! binary, the harness panics with what to install or set.
@@ -10,8 +10,8 @@
 use std::net::{SocketAddr, TcpListener as StdListener};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use keygate::layer::KeygateService;
 use keygate::{
@@ -23,7 +23,6 @@ use tokio::task::AbortHandle;
 
 use crate::common::{Answer, Echo};
 
-const DEFAULT_URL: &str = "redis://127.0.0.1:6379";
 const MISSING: &str = "no Redis for the tests: 127.0.0.1:6379 (or KEYGATE_TEST_REDIS_URL) is \
      unreachable and no `redis-server` binary was found on PATH. Install Redis (Debian: \
      `apt-get install redis-server`) or set KEYGATE_TEST_REDIS_URL to a reachable server";
@@ -39,50 +38,15 @@ pub fn reachable(url: &str) -> bool {
     redis::cmd("PING").query::<String>(&mut conn).is_ok()
 }
 
-/// The URL of the Redis shared by the tests of this process.
-// The private server's watchdog shell outlives every test by design: it stops the
-// server after this process is gone, so nothing here may wait for it.
-#[allow(clippy::zombie_processes)]
+/// The URL of the Redis shared by the tests of this process: the one
+/// [`super::services::redis_url`] finds or starts.
 pub fn shared_url() -> String {
-    static URL: OnceLock<String> = OnceLock::new();
-    URL.get_or_init(|| {
-        let url = std::env::var("KEYGATE_TEST_REDIS_URL").unwrap_or_else(|_| DEFAULT_URL.into());
-        if reachable(&url) {
-            return url;
-        }
-        // A private server that lives as long as this test process: a shell watches
-        // the process and stops the server after it.
-        let port = free_port();
-        let script = format!(
-            "redis-server {} & r=$!; while kill -0 {} 2>/dev/null; do sleep 0.5; done; kill $r",
-            server_args(port)
-                .iter()
-                .map(|a| format!("'{a}'"))
-                .collect::<Vec<_>>()
-                .join(" "),
-            std::process::id()
-        );
-        require_binary();
-        Command::new("sh")
-            .args(["-c", &script])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start a private redis-server");
-        let url = format!("redis://127.0.0.1:{port}");
-        wait_until_reachable(&url);
-        url
-    })
-    .clone()
+    super::services::redis_url()
 }
 
-/// A key prefix no other test (or run) uses.
+/// A key prefix no other test (in this process or another) uses.
 pub fn unique_prefix(test: &str) -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("keygate-test:{test}:{}:{nanos}", std::process::id())
+    super::services::unique(&format!("keygate-test:{test}"))
 }
 
 /// Deletes every key under `prefix`.

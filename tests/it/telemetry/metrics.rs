@@ -1,6 +1,10 @@
 //! Metrics through the `metrics` facade: decisions by outcome, cache levels, store calls,
 //! single-flight waiters, invalidations and rate-limit decisions, under the names the
 //! `telemetry` table documents.
+//!
+//! The recorder is local to the test's thread (`metrics::with_local_recorder`), with a
+//! current-thread runtime: the core registers its handles with it when it is built, and
+//! the other tests of this process, on their own threads, record nothing into it.
 
 
 use std::collections::HashMap;
@@ -44,13 +48,12 @@ fn counters(
 fn every_documented_metric_is_recorded_with_its_labels() {
     let recorder = DebuggingRecorder::new();
     let snapshotter = recorder.snapshotter();
-    metrics::set_global_recorder(recorder).unwrap();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .start_paused(true)
         .build()
         .unwrap();
-    rt.block_on(async {
+    metrics::with_local_recorder(&recorder, || rt.block_on(async {
         let h = Harness::with(|b| {
             b.rate_limits(
                 RateLimitConfig::default().default_quota(Some(keygate::RateLimit::new(1, 2))),
@@ -73,7 +76,7 @@ fn every_documented_metric_is_recorded_with_its_labels() {
             .unwrap();
         h.gate.invalidate_all();
         send(&mut svc, get("/", Some(&key))).await;
-    });
+    }));
     let c = counters(snapshotter.snapshot().into_vec());
     let at = |name: &str| c.get(name).copied().unwrap_or(0);
     assert_eq!(at("keygate_decisions_total{outcome=ok}"), 2, "{c:#?}");

@@ -1,5 +1,7 @@
 //! The Redis limiter's metrics: lease refills and Redis errors, under the names the
-//! `telemetry` table documents (a process of its own, for its own global recorder).
+//! `telemetry` table documents. The recorder is the default of the test's thread only
+//! (`metrics::set_default_local_recorder`); the limiter's refills run as tasks on the
+//! test's current-thread runtime, so they record into it, and no other test does.
 #![cfg(all(feature = "redis", feature = "metrics"))]
 
 
@@ -27,7 +29,7 @@ fn counter(snapshot: &metrics_util::debugging::Snapshotter, name: &str) -> u64 {
 async fn lease_refills_and_redis_errors_are_counted() {
     let recorder = DebuggingRecorder::new();
     let snapshotter = recorder.snapshotter();
-    metrics::set_global_recorder(recorder).unwrap();
+    let _local = metrics::set_default_local_recorder(&recorder);
     let store = Arc::new(MemoryStore::new());
     let (_, key) = redis_support::create_key(&store, "acct_metrics").await;
     let (clock, _time) = Clock::manual(t0());
