@@ -72,6 +72,11 @@ async fn the_postgres_listener_replays_changes_made_while_it_was_disconnected() 
     let sink = Recording::new(&gate_b);
     let listener = store_b.listen(sink.clone());
     within(&listener, ListenerStatus::Live).await;
+    // A witness: instance C listens on the same schema throughout. Once it has heard a
+    // change, PostgreSQL has delivered that change to every session listening then.
+    let (store_c, gate_c, _) = pg_instance(&schema, "replay_c").await;
+    let witness = store_c.listen(Arc::new(gate_c));
+    within(&witness, ListenerStatus::Live).await;
 
     let account = AccountId::new("acct");
     let created = manager_a
@@ -80,6 +85,7 @@ async fn the_postgres_listener_replays_changes_made_while_it_was_disconnected() 
         .unwrap();
     let key = created.key.expose_secret();
     applied(&listener, 1).await;
+    applied(&witness, 1).await;
     assert!(gate_b.verify_key(key).await.is_ok());
 
     // B's listener loses its connection and cannot log in again for now.
@@ -93,8 +99,9 @@ async fn the_postgres_listener_replays_changes_made_while_it_was_disconnected() 
     );
 
     manager_a.revoke(&account, &created.view.id).await.unwrap();
-    // Give a notification ample time to arrive, were one to be delivered.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The synchronisation point: the witness has heard the revocation, so its
+    // notification went out, to listeners B was not among.
+    applied(&witness, 2).await;
     let served = gate_b.verify_key(key).await;
     assert!(
         served.is_ok(),
@@ -118,6 +125,7 @@ async fn the_postgres_listener_replays_changes_made_while_it_was_disconnected() 
         "the first connect's only: a replay, not a flush"
     );
     drop(listener);
+    drop(witness);
     drop(gate_b);
     drop(store_b);
     drop_role(&role).await;

@@ -5,7 +5,6 @@
 
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use keygate::invalidation::{Listener, ListenerStatus, PublishingStore, RedisChannel};
 use keygate::{AccountId, AuthError, KeyManager, Keygate, MemoryStore, NewKey};
@@ -119,6 +118,15 @@ async fn the_redis_listener_flushes_everything_after_its_connection_is_killed() 
     let sink = Recording::new(&gate_b);
     let listener = Listener::spawn(Arc::new(subscribe), sink.clone(), Default::default());
     within(&listener, ListenerStatus::Live).await;
+    // A witness: instance C subscribes to the same channel throughout. Once it has heard
+    // a message, Redis has delivered that message to every subscriber of the moment.
+    let gate_c = Keygate::builder(shared.clone()).build();
+    let witness = Listener::spawn(
+        Arc::new(RedisChannel::open(&redis_url(), channel.clone()).await.unwrap()),
+        Arc::new(gate_c),
+        Default::default(),
+    );
+    within(&witness, ListenerStatus::Live).await;
 
     let account = AccountId::new("acct");
     let created = manager_a
@@ -144,7 +152,9 @@ async fn the_redis_listener_flushes_everything_after_its_connection_is_killed() 
     assert!(killed >= 1);
     within(&listener, ListenerStatus::Degraded).await;
     manager_a.revoke(&account, &created.view.id).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The synchronisation point: the witness has heard the revocation (after the
+    // creation), so it was published while B was not subscribed.
+    applied(&witness, 2).await;
     assert!(
         gate_b.verify_key(key).await.is_ok(),
         "the message was lost: B still serves its cached copy"
@@ -166,6 +176,7 @@ async fn the_redis_listener_flushes_everything_after_its_connection_is_killed() 
         "on the first connect and on the reconnect"
     );
     drop(listener);
+    drop(witness);
     acl(&["DELUSER", &user])
         .query_async::<()>(&mut admin)
         .await

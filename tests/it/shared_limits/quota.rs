@@ -1,11 +1,12 @@
 //! Rate limits shared through Redis (feature `redis`), against a real Redis: one quota
-//! for several instances within ±5%, per-account sharing across instances, and the
-//! headers and 429 on the Redis path. Each test has its own key prefix. Outages, the
-//! circuit breaker and recovery are in `redis_outage.rs`.
+//! for several instances within the bounds `RedisLimiter` documents, per-account sharing
+//! across instances, and the headers and 429 on the Redis path. Each test has its own
+//! key prefix. Outages, the circuit breaker and recovery are in `outage.rs`; the
+//! accuracy figures are measured by `benches/cluster.rs`.
 //!
 //! Keygate's clock is manual and frozen unless a test moves it: it drives the local
 //! fallback and the breaker's cool-down. Redis's clock is real; the quotas here refill
-//! at 1 token per second, which is negligible over a test.
+//! at 1 token per second, which the bounds allow for.
 
 
 use crate::common::*;
@@ -18,8 +19,22 @@ use keygate::{
     Clock, Keygate, MemoryStore, RateLimit, RateLimitKey, RedisLimiter, RedisLimiterConfig,
 };
 
+/// Tokens the Redis bucket of a 1-per-second quota can have regained since `started`:
+/// Redis's clock is real, so the documented bounds allow for it.
+fn refilled_since(started: Instant) -> u32 {
+    started.elapsed().as_secs() as u32 + 1
+}
+
+/// Whether the instances together have leased at least `burst` tokens from Redis: the
+/// bucket has been emptied, so a refusal now means the quota is spent, not that a refill
+/// is still under way.
+fn drained(limiters: &[RedisLimiter], burst: u32) -> bool {
+    let leased: u64 = limiters.iter().map(|l| l.stats().tokens_leased).sum();
+    leased >= u64::from(burst)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn four_instances_admit_one_shared_quota_within_five_percent() {
+async fn four_instances_admit_one_shared_quota_within_the_lease_bound() {
     let url = shared_url();
     let prefix = unique_prefix("four-instances");
     let quota = RateLimit::new(1, 2000);
@@ -27,19 +42,21 @@ async fn four_instances_admit_one_shared_quota_within_five_percent() {
     let store = Arc::new(MemoryStore::new());
     let (_, key) = create_key(&store, "acct_1").await;
 
-    let mut limiters = Vec::new();
+    let limiters: Vec<RedisLimiter> = (0..4)
+        .map(|_| RedisLimiter::new(&url, config(&prefix).instances(4)).unwrap())
+        .collect();
+    let started = Instant::now();
     let mut tasks = Vec::new();
-    for _ in 0..4 {
-        let limiter = RedisLimiter::new(&url, config(&prefix).instances(4)).unwrap();
-        let mut svc = instance(&store, &clock, per_key(quota), &limiter);
-        limiters.push(limiter);
-        let key = key.clone();
-        // Each instance hammers the key until 50 requests in a row are refused; a
-        // refusal pauses it briefly, so that a refill under way can land.
+    for limiter in &limiters {
+        let mut svc = instance(&store, &clock, per_key(quota), limiter);
+        let (key, all) = (key.clone(), limiters.clone());
+        // Each instance hammers the key until Redis's bucket is empty and 50 requests
+        // in a row are refused; a refusal pauses it briefly, so that a refill under way
+        // can land. The wait for that is bounded generously.
         tasks.push(tokio::spawn(async move {
             let (mut admitted, mut sent, mut refused_in_a_row) = (0u32, 0u32, 0);
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while refused_in_a_row < 50 {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while refused_in_a_row < 50 || !drained(&all, quota.burst) {
                 assert!(Instant::now() < deadline, "still admitting: {admitted}");
                 let a = send(&mut svc, get("/", Some(&key))).await;
                 sent += 1;
@@ -71,13 +88,20 @@ async fn four_instances_admit_one_shared_quota_within_five_percent() {
     let refills: u64 = limiters.iter().map(|l| l.stats().refills).sum();
     let lease = limiters[0].config().lease_for(quota);
     println!(
-        "quota 2000: admitted {total} ({:+.2}%) over 4 instances {per_instance:?}, \
-         lease {lease}, {refills} Redis calls for {sent} requests",
-        (f64::from(total) - 2000.0) / 20.0
+        "quota 2000: admitted {total} over 4 instances {per_instance:?}, lease {lease}, \
+         {refills} Redis calls for {sent} requests"
+    );
+    // The bounds `RedisLimiter` documents for n instances and a lease of L: at most
+    // n × L more than the quota (one advance each), at most n × 1.5 L fewer (leases
+    // left unspent). Accuracy figures are measured by `benches/cluster.rs`.
+    let (n, quota_now) = (4, 2000 + refilled_since(started));
+    assert!(
+        total <= quota_now + n * lease,
+        "admitted {total}: more than the quota {quota_now} and one lease of {lease} per instance"
     );
     assert!(
-        (1900..=2100).contains(&total),
-        "admitted {total}, outside 2000 ± 5%"
+        total + n * lease * 3 / 2 >= 2000,
+        "admitted {total}: more than 1.5 leases of {lease} per instance short of 2000"
     );
     assert!(
         per_instance.iter().all(|&n| n > 0),
@@ -105,12 +129,15 @@ async fn keys_of_one_account_on_two_instances_share_the_account_bucket() {
     let mut on_a = instance(&store, &clock, limits.clone(), &a);
     let mut on_b = instance(&store, &clock, limits, &b);
 
-    // Alternate between the instances until neither admits any more. A round with
-    // no admission pauses briefly, so that a refill under way can land.
+    // Alternate between the instances until Redis's bucket is empty and neither admits
+    // any more. A round with no admission pauses briefly, so that a refill under way can
+    // land.
     let mut admitted = 0;
     let mut idle_rounds = 0;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while idle_rounds < 20 {
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(60);
+    let both = [a.clone(), b.clone()];
+    while idle_rounds < 20 || !drained(&both, 200) {
         assert!(Instant::now() < deadline, "still admitting: {admitted}");
         let mut any = false;
         for (svc, key) in [(&mut on_a, &first), (&mut on_b, &second)] {
@@ -127,10 +154,12 @@ async fn keys_of_one_account_on_two_instances_share_the_account_bucket() {
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
     }
-    // Each instance may be one lease (2 tokens) ahead when the bucket runs out.
-    println!("per-account quota 200 over two instances: admitted {admitted}");
+    // Each instance may be one lease (2 tokens) ahead when the bucket runs out, and
+    // Redis refills one token a second of the run.
+    let lease = a.config().lease_for(RateLimit::new(1, 200));
+    let most = 200 + refilled_since(started) + 2 * lease;
     assert!(
-        (200..=206).contains(&admitted),
+        (200..=most).contains(&admitted),
         "two keys of one account on two instances got {admitted} of a shared 200"
     );
     let exists: i64 = command(
