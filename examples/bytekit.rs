@@ -12,7 +12,7 @@
 //!
 //! It serves production (`sk_live_` keys) on port 3003, or staging (`sk_test_` keys)
 //! on 3004 with `--staging`, and prints a first key. `deployment` and `app` are all of
-//! Bytekit's own code (the conformance test `tests/seeds/bytekit.rs` drives them).
+//! Bytekit's own code (the conformance test `tests/it/seeds/bytekit.rs` drives them).
 
 use keygate::admin::{self, KeyFields};
 use keygate::{Environment, KeyManager, KeyStoreWrite, Keygate};

@@ -13,7 +13,7 @@
 //!
 //! Vidbeo's first key comes from its dashboard; here `main` creates it and prints
 //! `first key: <key>`. `deployment` and `app` are the whole of Vidbeo's own code (the
-//! conformance test `tests/seeds/vidbeo.rs` drives them).
+//! conformance test `tests/it/seeds/vidbeo/` drives them).
 
 use http::StatusCode;
 use keygate::admin::{self, DeleteMode, KeyFields, Reply};

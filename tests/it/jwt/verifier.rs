@@ -1,6 +1,6 @@
 //! `JwtVerifier` behind keygate's layer: RS256, ES256 and EdDSA tokens from trusted keys
 //! are admitted; signature, time (on keygate's clock, with leeway), issuer and audience
-//! are checked. Keys and hostile tokens are in `jwt_keys.rs` and `jwt_hostile.rs`.
+//! are checked. Keys and hostile tokens are in `keys.rs` and `hostile.rs`.
 
 
 use std::time::Duration;
