@@ -281,7 +281,7 @@ async fn audit_events_name_the_subject_and_never_the_token() {
         .with_max_level(tracing::Level::TRACE)
         .with_ansi(false)
         .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let _guard = trace_into(subscriber);
 
     let h = Harness::with(|b| b.credential_verifier(Counting::default()));
     let peer: SocketAddr = "203.0.113.9:40000".parse().unwrap();

@@ -17,7 +17,7 @@ pub mod services;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
@@ -343,4 +343,21 @@ pub fn page_query(limit: Option<usize>, cursor: Option<&str>) -> keygate::ListQu
         query = query.cursor(cursor);
     }
     query
+}
+
+/// Makes `subscriber` this thread's default until the guard drops, for a test that
+/// captures what keygate logs while other tests run on other threads of this process.
+///
+/// While only one dispatcher is registered, tracing-core works out a callsite's interest,
+/// when the callsite is first reached, from the default of the thread reaching it: a
+/// callsite first reached by another test (which has no subscriber) would be cached as
+/// of no interest, and this test's events from it lost. A second dispatcher, registered
+/// once and never dropped, makes tracing-core ask every registered dispatcher instead.
+pub fn trace_into<S>(subscriber: S) -> tracing::subscriber::DefaultGuard
+where
+    S: tracing::Subscriber + Send + Sync + 'static,
+{
+    static ANOTHER: OnceLock<tracing::Dispatch> = OnceLock::new();
+    ANOTHER.get_or_init(|| tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default()));
+    tracing::subscriber::set_default(subscriber)
 }

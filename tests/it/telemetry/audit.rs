@@ -88,7 +88,7 @@ fn assert_no_key_material(log: &str, key: &str) {
 #[tokio::test]
 async fn audit_events_name_keys_and_outcomes_but_never_key_material() {
     let captured = Captured::default();
-    let _guard = tracing::subscriber::set_default(captured.subscriber());
+    let _guard = trace_into(captured.subscriber());
 
     let h = Harness::new();
     let account = AccountId::from("acct_audit");
@@ -196,7 +196,7 @@ async fn audit_events_name_keys_and_outcomes_but_never_key_material() {
 #[tokio::test]
 async fn created_and_rolled_keys_are_logged_by_id_only() {
     let captured = Captured::default();
-    let _guard = tracing::subscriber::set_default(captured.subscriber());
+    let _guard = trace_into(captured.subscriber());
 
     let h = Harness::new();
     let account = AccountId::from("acct_manage");
@@ -235,7 +235,7 @@ async fn created_and_rolled_keys_are_logged_by_id_only() {
 #[tokio::test]
 async fn audit_events_nest_in_the_trace_layer_request_span() {
     let captured = Captured::default();
-    let _guard = tracing::subscriber::set_default(captured.subscriber());
+    let _guard = trace_into(captured.subscriber());
     let h = Harness::new();
     let (id, key) = h.key("acct_trace", &[]).await;
     let mut svc = tower::ServiceBuilder::new()
@@ -281,7 +281,7 @@ async fn the_trace_layer_request_span_carries_key_id_account_and_outcome() {
         .with_ansi(false)
         .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
         .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let _guard = trace_into(subscriber);
     let h = Harness::new();
     let (id, key) = h.key("acct_span", &[]).await;
     let trace = tower_http::trace::TraceLayer::new_for_http().make_span_with(
