@@ -23,8 +23,7 @@ use std::time::{Duration, Instant};
 use keygate::invalidation::{Listener, ListenerStatus};
 use keygate::store::PgStore;
 use keygate::{
-    AccountId, AuthError, KeyManager, Keygate, NewKey, RateLimit, RedisLimiter,
-    RedisLimiterConfig,
+    AccountId, AuthError, KeyManager, Keygate, NewKey, RateLimit, RedisLimiter, RedisLimiterConfig,
 };
 use tower::{Service, ServiceExt};
 
@@ -135,7 +134,10 @@ async fn propagation(cluster: &[Instance], samples: u64) {
 async fn hammer(instance: &Instance, cluster: &[Instance], key: &str, leased_before: u64) -> u32 {
     let mut svc = tower::Layer::layer(&instance.gate.layer(), support::inner());
     let drained = || {
-        let leased: u64 = cluster.iter().map(|i| i.limiter.stats().tokens_leased).sum();
+        let leased: u64 = cluster
+            .iter()
+            .map(|i| i.limiter.stats().tokens_leased)
+            .sum();
         leased - leased_before >= u64::from(QUOTA.burst)
     };
     let (mut admitted, mut refused_in_a_row) = (0u32, 0u32);
@@ -175,7 +177,10 @@ async fn accuracy(cluster: &[Instance], runs: u32) {
             .await
             .expect("created");
         let key = created.key.expose_secret().to_owned();
-        let leased_before: u64 = cluster.iter().map(|i| i.limiter.stats().tokens_leased).sum();
+        let leased_before: u64 = cluster
+            .iter()
+            .map(|i| i.limiter.stats().tokens_leased)
+            .sum();
         let started = Instant::now();
         let counts = futures_util::future::join_all(
             cluster

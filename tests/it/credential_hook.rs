@@ -2,15 +2,14 @@
 //! (401 `invalid_token`, 503 `verifier_unavailable` for errors, panics and hangs), in
 //! JSON, custom and gRPC form, and the audit events of its identities.
 
-
 use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::Bytes;
 use crate::common::*;
+use bytes::Bytes;
 use http::Response;
 use keygate::credential::{BearerCredential, CredentialError, CredentialVerifier, Principal};
 use keygate::{PeerAddr, Rejection, ScopeSet};

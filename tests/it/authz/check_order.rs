@@ -1,7 +1,7 @@
 //! The order of checks, and no rate-limit quota spent by refusals.
 
-use crate::common::*;
 use crate::authz::support::*;
+use crate::common::*;
 use http::Method;
 use keygate::{AccountId, Environment, Keygate, NewKey, RateLimit, ScopePolicy, ScopeRequirement};
 

@@ -1,7 +1,7 @@
 //! Client-IP resolution: forwarding headers, trusted proxies, and the real peer over TCP.
 
-use crate::common::*;
 use crate::authz::support::*;
+use crate::common::*;
 use axum::routing::get as get_route;
 use axum::Router;
 use http::Method;

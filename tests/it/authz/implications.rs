@@ -1,7 +1,7 @@
 //! Scope implications: configured, transitive, never hard-coded.
 
-use crate::common::*;
 use crate::authz::support::*;
+use crate::common::*;
 use keygate::{Identity, ScopeImplications, ScopeSet};
 
 fn stripe_like() -> ScopeImplications {

@@ -1,7 +1,7 @@
 //! IP allowlists: addresses, CIDRs, IPv6, IPv4-mapped, unknown clients, invalid entries.
 
-use crate::common::*;
 use crate::authz::support::*;
+use crate::common::*;
 use keygate::{AccountId, NewKey};
 
 // ---------------------------------------------------------------- IP allowlists

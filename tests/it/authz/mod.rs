@@ -1,7 +1,6 @@
 //! Issue 3, authorization: scopes, implications, read-only keys, policy tables, IP
 //! allowlists, client-IP resolution and the order of checks.
 
-
 mod check_order;
 mod client_ip;
 mod implications;

@@ -1,7 +1,7 @@
 //! Policy tables mapping method and path to requirements.
 
-use crate::common::*;
 use crate::authz::support::*;
+use crate::common::*;
 use http::Method;
 use keygate::scope::Unmatched;
 use keygate::{ScopePolicy, ScopeRequirement};

@@ -1,8 +1,8 @@
 //! Read-only keys: safe methods only, the order against route scopes, configurable
 //! read-only scopes.
 
-use crate::common::*;
 use crate::authz::support::*;
+use crate::common::*;
 use http::Method;
 use keygate::ScopeSet;
 

@@ -1,7 +1,7 @@
 //! Scope requirements: any-of, all-of, the shorthands, the RFC 6750 challenge, 403 not 401, admin.
 
-use crate::common::*;
 use crate::authz::support::*;
+use crate::common::*;
 use keygate::ScopeRequirement;
 
 // ---------------------------------------------------------------- route requirements

@@ -3,7 +3,6 @@
 //! non-keygate formats on requests is per-prefix formats' job, issue 14.)
 #![cfg(all(feature = "cli", feature = "postgres"))]
 
-
 use crate::common::pg;
 use crate::common::services;
 use std::io::Write;

@@ -1,9 +1,8 @@
 //! Hostile input: property tests on every parser, over-long and malformed credentials,
 //! and hostile JSON to the management API. Nothing panics; everything gets a clear answer.
 
-
-use bytes::Bytes;
 use crate::common::*;
+use bytes::Bytes;
 use http::{HeaderValue, Request};
 use http_body_util::Full;
 use keygate::key::MalformedKey;

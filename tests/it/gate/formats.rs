@@ -1,7 +1,6 @@
 //! Per-prefix key formats on the request path: keys of other systems' shapes are
 //! accepted, and junk in those shapes is refused before any store lookup.
 
-
 use crate::common::*;
 use keygate::key::{Alphabet, Checksum, KeyBody};
 use keygate::{Environment, KeyFormat, KeyPrefix};

@@ -1,10 +1,9 @@
 //! How layers combine: nesting verifies once, rules accumulate, the environment is
 //! refused before any lookup, and the deployment (not the client) picks the answer form.
 
-
+use crate::common::*;
 use axum::routing::get as route_get;
 use axum::Router;
-use crate::common::*;
 use keygate::{Environment, Keygate, NewKey, ScopePolicy, ScopeRequirement};
 
 /// The README's quick start: a router-wide layer plus a route layer.

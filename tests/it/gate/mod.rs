@@ -3,7 +3,6 @@
 //! Most tests go through the tower stack with `send`; the `over_tcp_*` tests go over a
 //! real loopback connection with a real HTTP client.
 
-
 mod answers;
 mod axum_extractors;
 mod credentials;

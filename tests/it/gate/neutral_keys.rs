@@ -1,7 +1,6 @@
 //! The environment of new keys by default, and environment-neutral keys (`tc_`) in a
 //! deployment restricted to one environment.
 
-
 use crate::common::*;
 use keygate::{
     AccountId, AuthError, Environment, KeyFormat, KeyPrefix, KeygateConfig, ListQuery, ManageError,

@@ -3,7 +3,6 @@
 //! property test that no management request ever yields a key with more power than the
 //! key that made it, and a create+revoke flood that shows the store's memory levels off.
 
-
 mod environment;
 mod memory;
 mod power;

@@ -6,13 +6,12 @@
 //! `find_by_digest` until the test releases it, so the pre-revoke answer is in hand while
 //! the revoke completes. The stress test runs real threads.
 
-
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use async_trait::async_trait;
 use crate::common::*;
+use async_trait::async_trait;
 use futures_util::FutureExt;
 use keygate::{
     AccountId, CacheConfig, KeyDigest, KeyId, KeyRecord, KeyStore, KeyStoreWrite, KeyUpdate,

@@ -4,17 +4,16 @@
 //! (connection terminated, or hung without closing) are replayed after it reconnects.
 #![cfg(feature = "postgres")]
 
-
 use crate::common::proxy;
 use std::sync::Arc;
 use std::time::Duration;
 
-use keygate::invalidation::{InvalidationChannel, ListenerStatus, Replay};
-use keygate::store::{PgStore, PgStoreBuilder};
-use keygate::{AccountId, AuthError, KeyManager, KeyStoreWrite, Keygate, NewKey};
 use crate::common::pg::*;
 use crate::common::propagation::*;
 use crate::common::services::*;
+use keygate::invalidation::{InvalidationChannel, ListenerStatus, Replay};
+use keygate::store::{PgStore, PgStoreBuilder};
+use keygate::{AccountId, AuthError, KeyManager, KeyStoreWrite, Keygate, NewKey};
 use tokio::time::Instant;
 
 /// Instance `name`: a store with its own pool, a core and a manager over it.

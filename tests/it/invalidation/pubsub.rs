@@ -3,13 +3,12 @@
 //! flushes its whole cache, since Redis keeps no history to replay.
 #![cfg(feature = "redis")]
 
-
 use std::sync::Arc;
 
-use keygate::invalidation::{Listener, ListenerStatus, PublishingStore, RedisChannel};
-use keygate::{AccountId, AuthError, KeyManager, Keygate, MemoryStore, NewKey};
 use crate::common::propagation::*;
 use crate::common::services::*;
+use keygate::invalidation::{Listener, ListenerStatus, PublishingStore, RedisChannel};
+use keygate::{AccountId, AuthError, KeyManager, Keygate, MemoryStore, NewKey};
 use tokio::time::Instant;
 
 /// Instance A over a shared store, publishing on `channel`.
@@ -122,7 +121,11 @@ async fn the_redis_listener_flushes_everything_after_its_connection_is_killed() 
     // a message, Redis has delivered that message to every subscriber of the moment.
     let gate_c = Keygate::builder(shared.clone()).build();
     let witness = Listener::spawn(
-        Arc::new(RedisChannel::open(&redis_url(), channel.clone()).await.unwrap()),
+        Arc::new(
+            RedisChannel::open(&redis_url(), channel.clone())
+                .await
+                .unwrap(),
+        ),
         Arc::new(gate_c),
         Default::default(),
     );

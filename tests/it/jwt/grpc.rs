@@ -1,12 +1,11 @@
 //! A JWT in front of a real tonic server, over loopback TCP: an accepted token reaches
 //! the service, and the hook's refusals reach the client as gRPC statuses, like a key's.
 
-
 use std::net::SocketAddr;
 
+use crate::common::jwt_support::*;
 use crate::common::*;
 use jsonwebtoken::Algorithm;
-use crate::common::jwt_support::*;
 use keygate::credential::{BearerCredential, CredentialError, Principal};
 use keygate::KeygateLayer;
 use tonic::metadata::MetadataValue;

@@ -3,11 +3,10 @@
 //! `invalid_token` (or 400 when over the size limit), never a panic, and no answer
 //! repeats the token.
 
-
-use crate::common::*;
-use jsonwebtoken::Algorithm;
 use crate::common::jwt_support::gate::*;
 use crate::common::jwt_support::*;
+use crate::common::*;
+use jsonwebtoken::Algorithm;
 use keygate::credential::{BearerCredential, CredentialVerifier};
 use proptest::prelude::*;
 use serde_json::json;

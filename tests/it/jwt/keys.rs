@@ -1,11 +1,10 @@
 //! `JwtVerifier`'s keys: chosen by `kid`, read from PEM or a JWKS document (skipping
 //! encryption, symmetric and unsupported keys), and replaced at run time.
 
-
-use crate::common::*;
-use jsonwebtoken::Algorithm;
 use crate::common::jwt_support::gate::*;
 use crate::common::jwt_support::*;
+use crate::common::*;
+use jsonwebtoken::Algorithm;
 use keygate::credential::jwt::JwtVerifier;
 use serde_json::json;
 

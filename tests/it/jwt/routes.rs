@@ -2,14 +2,13 @@
 //! read-only scopes, IP allowlists and rate limits answer both alike, with the same
 //! statuses, bodies and headers.
 
-
 use std::net::SocketAddr;
 
-use bytes::Bytes;
+use crate::common::jwt_support::*;
 use crate::common::*;
+use bytes::Bytes;
 use http::{Method, Request};
 use http_body_util::Full;
-use crate::common::jwt_support::*;
 use keygate::{IpAllowlist, NewKey, PeerAddr, RateLimit, RateLimitConfig, RateLimitKey};
 
 /// A JWT for `sub` of `org_1` with `scope`, valid for an hour.

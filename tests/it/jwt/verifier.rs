@@ -2,13 +2,12 @@
 //! are admitted; signature, time (on keygate's clock, with leeway), issuer and audience
 //! are checked. Keys and hostile tokens are in `keys.rs` and `hostile.rs`.
 
-
 use std::time::Duration;
 
-use crate::common::*;
-use jsonwebtoken::Algorithm;
 use crate::common::jwt_support::gate::*;
 use crate::common::jwt_support::*;
+use crate::common::*;
+use jsonwebtoken::Algorithm;
 use keygate::credential::{BearerCredential, CredentialError, CredentialVerifier};
 use serde_json::json;
 

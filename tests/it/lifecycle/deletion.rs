@@ -1,7 +1,6 @@
 //! Hard delete, distinct from revoke, and what `list` returns: the status filter and the
 //! order of keys created in one millisecond.
 
-
 use std::time::Duration;
 
 use crate::common::*;

@@ -1,6 +1,5 @@
 //! `KeyManager::import`: keys made elsewhere, by plaintext or by SHA-256 digest.
 
-
 use std::time::Duration;
 
 use crate::common::*;

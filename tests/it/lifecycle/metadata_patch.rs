@@ -1,7 +1,6 @@
 //! Metadata updates as RFC 7396 JSON merge patches: semantics, size limits on the
 //! result, and the admin API's PATCH.
 
-
 use crate::common::*;
 use keygate::{AccountId, KeyStoreWrite, KeyUpdate, ManageError, NewKey};
 use serde_json::{json, Map, Value};

@@ -2,7 +2,6 @@
 //! roll, the active-key cap, the escalation guard, account isolation, last-used
 //! coalescing and cache invalidation. Time only moves through the manual clock.
 
-
 mod account_isolation;
 mod active_key_cap;
 mod create;

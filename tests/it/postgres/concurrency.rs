@@ -3,17 +3,16 @@
 //! and lost connections. Each test works in a schema of its own.
 #![cfg(feature = "postgres")]
 
-
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::common::pg::*;
+use crate::common::services::*;
 use keygate::store::{PgStore, PgStoreBuilder};
 use keygate::{
     AccountId, AuthError, KeyId, KeyManager, KeyStore, KeyStoreWrite, KeyUpdate, Keygate,
     ManagerConfig, NewKey, StoreError,
 };
-use crate::common::pg::*;
-use crate::common::services::*;
 
 #[tokio::test]
 async fn the_active_key_cap_holds_against_concurrent_creators_on_separate_pools() {

@@ -2,16 +2,15 @@
 //! PostgreSQL, in a schema of its own.
 #![cfg(feature = "postgres")]
 
-
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
+use crate::common::pg::*;
 use keygate::store::KeyStatusFilter;
 use keygate::{
     AccountId, AuthError, Clock, KeyId, KeyStore, KeyStoreWrite, Keygate, ListQuery, ManageError,
     ManagerConfig, NewKey,
 };
-use crate::common::pg::*;
 
 fn ids(page: &keygate::manage::Page) -> Vec<KeyId> {
     page.data.iter().map(|v| v.id.clone()).collect()

@@ -5,15 +5,14 @@
 //! (they come with the PostgreSQL server package); the test fails saying so otherwise.
 #![cfg(feature = "postgres")]
 
-
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::common::propagation::*;
+use crate::common::services::*;
 use keygate::invalidation::ListenerStatus;
 use keygate::store::PgStoreBuilder;
 use keygate::{AccountId, AuthError, KeyManager, Keygate, NewKey};
-use crate::common::propagation::*;
-use crate::common::services::*;
 use tokio::time::Instant;
 
 fn instance(url: &str, name: &str) -> (Arc<keygate::store::PgStore>, Keygate, KeyManager) {

@@ -3,10 +3,11 @@
 //! schema of its own.
 #![cfg(feature = "postgres")]
 
-
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::common::pg::*;
+use crate::common::services::*;
 use keygate::store::GraceDigest;
 use keygate::store::KeyStatusFilter::All;
 use keygate::store::ListPosition;
@@ -15,8 +16,6 @@ use keygate::{
     AccountId, AuthError, IpAllowlist, KeyDigest, KeyId, KeyRecord, KeyStore, KeyStoreWrite,
     Keygate, NewKey, ScopeSet, StoreError,
 };
-use crate::common::pg::*;
-use crate::common::services::*;
 
 #[tokio::test]
 async fn a_stored_record_reads_back_field_for_field() {

@@ -2,7 +2,6 @@
 //! overrides, per-account sharing, the headers at each step, no quota spent by refused
 //! requests, and bounded limiter state. Time only moves through the manual clock.
 
-
 mod header_forms;
 mod headers_and_refusals;
 mod limiter_state;

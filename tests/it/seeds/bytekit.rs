@@ -13,8 +13,8 @@ use http::Method;
 use keygate::{AccountId, Environment, KeyHasher, KeyManager, KeyStoreWrite, NewKey};
 use serde_json::{json, Value};
 
-use crate::seeds::client::{field_names, is_rfc3339_millis, Client};
 use crate::common::{Answer, FaultyStore};
+use crate::seeds::client::{field_names, is_rfc3339_millis, Client};
 
 #[allow(dead_code)]
 #[path = "../../../examples/bytekit.rs"]

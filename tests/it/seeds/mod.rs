@@ -12,8 +12,6 @@
 //! Where two statements in one seed conflict, the test follows the seed's table and a
 //! comment says so.
 
-
-
 #[path = "../../../examples/stream_keys.rs"]
 #[allow(dead_code)]
 mod stream_keys_example;

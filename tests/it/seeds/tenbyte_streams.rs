@@ -14,8 +14,8 @@ use http::Method;
 use jsonwebtoken::Algorithm;
 use serde_json::{json, Value};
 
-use crate::common::*;
 use crate::common::jwt_support::{sign, EC_PRIVATE, RSA_OTHER_PRIVATE, RSA_PRIVATE};
+use crate::common::*;
 use crate::seeds::stream_keys_example::{Tenbyte, AUDIENCE, ISSUER, JWT_PUBLIC_KEY, RESET_SCOPE};
 
 /// The JSON type of each documented field of the response, by path (`[]` for the first

@@ -6,7 +6,6 @@
 //! accuracy are measured by `benches/cluster.rs`, not asserted here.
 #![cfg(all(feature = "postgres", feature = "redis"))]
 
-
 use crate::common::pg;
 use crate::common::redis_support;
 use crate::common::services;
@@ -188,11 +187,8 @@ async fn four_servers_share_keys_revocations_and_one_quota() {
     let bucket = format!("{prefix}:1-200:key:{limited_id}");
     let deadline = Instant::now() + PROPAGATION_BOUND;
     loop {
-        let left: Option<u64> = redis_support::command(
-            &redis.url(),
-            redis::cmd("HGET").arg(&bucket).arg("t"),
-        )
-        .await;
+        let left: Option<u64> =
+            redis_support::command(&redis.url(), redis::cmd("HGET").arg(&bucket).arg("t")).await;
         if left.is_some_and(|millionths| millionths < 1_000_000) {
             break;
         }

@@ -2,7 +2,6 @@
 //! prints its admin key, serves the Tenuo routes and the management API, and exposes
 //! Prometheus metrics at `/metrics`.
 
-
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};

@@ -5,9 +5,8 @@
 //!
 //! Keygate's clock is manual: it drives the local fallback and the breaker's cool-down.
 
-
-use crate::common::*;
 use crate::common::redis_support::*;
+use crate::common::*;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

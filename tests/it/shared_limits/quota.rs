@@ -8,9 +8,8 @@
 //! fallback and the breaker's cool-down. Redis's clock is real; the quotas here refill
 //! at 1 token per second, which the bounds allow for.
 
-
-use crate::common::*;
 use crate::common::redis_support::*;
+use crate::common::*;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

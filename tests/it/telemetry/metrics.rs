@@ -6,7 +6,6 @@
 //! current-thread runtime: the core registers its handles with it when it is built, and
 //! the other tests of this process, on their own threads, record nothing into it.
 
-
 use std::collections::HashMap;
 
 use crate::common::*;
@@ -53,30 +52,32 @@ fn every_documented_metric_is_recorded_with_its_labels() {
         .start_paused(true)
         .build()
         .unwrap();
-    metrics::with_local_recorder(&recorder, || rt.block_on(async {
-        let h = Harness::with(|b| {
-            b.rate_limits(
-                RateLimitConfig::default().default_quota(Some(keygate::RateLimit::new(1, 2))),
+    metrics::with_local_recorder(&recorder, || {
+        rt.block_on(async {
+            let h = Harness::with(|b| {
+                b.rate_limits(
+                    RateLimitConfig::default().default_quota(Some(keygate::RateLimit::new(1, 2))),
+                )
+            });
+            let (id, key) = h.key("acct_1", &[]).await;
+            let mut svc = h.service();
+            for _ in 0..3 {
+                send(&mut svc, get("/", Some(&key))).await;
+            }
+            send(&mut svc, get("/", None)).await;
+            send(
+                &mut svc,
+                get("/", Some("sk_test_unknownunknownunknownunknow1")),
             )
-        });
-        let (id, key) = h.key("acct_1", &[]).await;
-        let mut svc = h.service();
-        for _ in 0..3 {
+            .await;
+            h.manager
+                .revoke(&keygate::AccountId::from("acct_1"), &id)
+                .await
+                .unwrap();
+            h.gate.invalidate_all();
             send(&mut svc, get("/", Some(&key))).await;
-        }
-        send(&mut svc, get("/", None)).await;
-        send(
-            &mut svc,
-            get("/", Some("sk_test_unknownunknownunknownunknow1")),
-        )
-        .await;
-        h.manager
-            .revoke(&keygate::AccountId::from("acct_1"), &id)
-            .await
-            .unwrap();
-        h.gate.invalidate_all();
-        send(&mut svc, get("/", Some(&key))).await;
-    }));
+        })
+    });
     let c = counters(snapshotter.snapshot().into_vec());
     let at = |name: &str| c.get(name).copied().unwrap_or(0);
     assert_eq!(at("keygate_decisions_total{outcome=ok}"), 2, "{c:#?}");

@@ -4,7 +4,6 @@
 //! test's current-thread runtime, so they record into it, and no other test does.
 #![cfg(all(feature = "redis", feature = "metrics"))]
 
-
 use crate::common::redis_support;
 use std::sync::Arc;
 

@@ -1,7 +1,7 @@
 //! Base path, access per action, body limit and per-key quota of the configured router.
 
-use crate::common::*;
 use crate::admin::router::support::*;
+use crate::common::*;
 use http::Method;
 use keygate::admin::{self, Access, Action, RouterBuilder};
 use keygate::{NewKey, RateLimit};
