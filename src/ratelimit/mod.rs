@@ -354,4 +354,6 @@ use status::number;
 pub use status::{RateLimitStatus, ReportedLimit};
 
 #[cfg(test)]
+mod governor_oracle;
+#[cfg(test)]
 mod tests;
