@@ -49,8 +49,8 @@
 //! 429, 503) are rendered by it too ([`crate::KeygateLayer::renderer`]); without one they
 //! use the core's renderer. [`openapi`] describes the default router only.
 //!
-//! Bytekit's `/v1/account/api-keys`, where any key of the account manages keys
-//! (`examples/bytekit.rs`):
+//! An API under `/v1/account/api-keys`, where any key of the account manages keys and
+//! only three fields are shown:
 //!
 //! ```
 //! use keygate::admin::{self, KeyFields};
@@ -66,8 +66,8 @@
 //!     .build();
 //! ```
 //!
-//! Vidbeo's `/v2/keys`, with its own field names and its
-//! `{"success","result","links","errors"}` envelope, is `examples/vidbeo.rs`.
+//! The crate's examples reproduce two existing key-management APIs this way, one of them
+//! with its own field names and an envelope of `success`/`result`/`links`/`errors`.
 //!
 //! # Building blocks
 //!

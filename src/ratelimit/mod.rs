@@ -59,8 +59,8 @@ pub enum RateLimitKey {
     /// Each key has its own bucket.
     #[default]
     PerKey,
-    /// All keys of an account with the same quota share a bucket (Tenuo's per-tenant
-    /// limit).
+    /// All keys of an account with the same quota share a bucket: a per-tenant
+    /// limit.
     PerAccount,
 }
 
@@ -87,8 +87,7 @@ pub struct RateLimitConfig {
     pub key: RateLimitKey,
     /// Also send the IETF draft's `RateLimit-Policy` and `RateLimit` fields.
     pub ietf_headers: bool,
-    /// What `X-RateLimit-Limit` reports: the burst (default) or the rate per second
-    /// (Tenuo's documented form).
+    /// What `X-RateLimit-Limit` reports: the burst (default) or the rate per second.
     pub reported_limit: ReportedLimit,
     /// How often idle limiter state is dropped.
     #[serde(with = "humantime_serde")]
@@ -96,11 +95,11 @@ pub struct RateLimitConfig {
 }
 
 impl Default for RateLimitConfig {
-    /// 1000 requests/s with a burst of 2000 per key (the Tenuo default), legacy
+    /// 1000 requests/s with a burst of 2000 per key ([`RateLimit::DEFAULT`]), legacy
     /// `X-RateLimit-*` headers only, reporting the burst, maintenance every 10 s.
     fn default() -> Self {
         Self {
-            default_quota: Some(RateLimit::TENUO_DEFAULT),
+            default_quota: Some(RateLimit::DEFAULT),
             key: RateLimitKey::PerKey,
             ietf_headers: false,
             reported_limit: ReportedLimit::Burst,
@@ -131,7 +130,7 @@ impl RateLimitConfig {
         self
     }
 
-    /// Sets [`RateLimitConfig::reported_limit`]. For the Tenuo documentation's
+    /// Sets [`RateLimitConfig::reported_limit`]. For
     /// `X-RateLimit-Limit: 1000` / `X-RateLimit-Remaining: 999` at 1000/s with a burst
     /// of 2000: `.reported_limit(ReportedLimit::PerSecond)`.
     #[must_use]

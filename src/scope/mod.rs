@@ -204,7 +204,7 @@ impl ScopeRequirement {
         }
     }
 
-    /// A sentence such as `This endpoint requires 'admin' scope` (the Tenuo wording).
+    /// A sentence such as `This endpoint requires 'admin' scope`.
     pub fn describe(&self) -> String {
         let names: Vec<String> = self.scopes().iter().map(|s| format!("'{s}'")).collect();
         match (self, names.len()) {
@@ -245,7 +245,7 @@ where
 /// use keygate::ScopeImplications;
 /// let rules = ScopeImplications::new()
 ///     .grants_all("admin")             // admin implies every scope
-///     .write_implies_read()            // x:write implies x:read (Stripe's restricted keys)
+///     .write_implies_read()            // x:write implies x:read
 ///     .implies("billing", ["invoices:read", "charges:read"]);
 /// ```
 #[derive(Clone, Debug, Default)]
