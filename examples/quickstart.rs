@@ -12,7 +12,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // The plaintext is returned exactly once; only its SHA-256 digest is stored.
     let created = manager
-        .create("acct_1".into(), NewKey::named("quick start").scopes(["read-only"]))
+        .create(
+            "acct_1".into(),
+            NewKey::named("quick start").scopes(["read-only"]),
+        )
         .await?;
     println!("key: {}", created.key.expose_secret());
 

@@ -18,7 +18,10 @@ const ADDR: &str = "127.0.0.1:3000";
 /// fences.
 fn readme_block(heading: &str, lang: &str) -> String {
     let mut lines = README.lines().skip_while(|line| *line != heading);
-    assert!(lines.next().is_some(), "the README has a `{heading}` heading");
+    assert!(
+        lines.next().is_some(),
+        "the README has a `{heading}` heading"
+    );
     let mut lines = lines.skip_while(|line| !line.starts_with(&format!("```{lang}")));
     assert!(
         lines.next().is_some(),
@@ -47,7 +50,9 @@ fn readme_quick_start_is_the_example_byte_for_byte() {
         panic!("the README's quick start and examples/quickstart.rs differ ({first})");
     }
     assert!(
-        !readme.lines().any(|line| line.trim_start().starts_with("# ")),
+        !readme
+            .lines()
+            .any(|line| line.trim_start().starts_with("# ")),
         "a copied main.rs has no rustdoc hidden lines"
     );
 }
@@ -64,13 +69,20 @@ fn readme_quick_start_dependencies_are_the_ones_it_needs() {
         deps[name]
             .get("features")
             .and_then(|f| f.as_array())
-            .map(|f| f.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+            .map(|f| {
+                f.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
             .unwrap_or_default()
     };
     assert!(features("keygate").contains(&"axum".to_owned()));
     assert!(deps.contains_key("axum"));
     for needed in ["macros", "rt-multi-thread", "net"] {
-        assert!(features("tokio").contains(&needed.to_owned()), "tokio {needed}");
+        assert!(
+            features("tokio").contains(&needed.to_owned()),
+            "tokio {needed}"
+        );
     }
 }
 
@@ -156,7 +168,9 @@ fn quick_start_prints_a_test_key_and_answers_401_without_it_and_200_with_it() {
         "the README promises an sk_test_ key"
     );
     assert_eq!(
-        lines.recv_timeout(wait).expect("the listening line (port 3000 taken?)"),
+        lines
+            .recv_timeout(wait)
+            .expect("the listening line (port 3000 taken?)"),
         format!("listening on http://{ADDR}")
     );
 
@@ -164,5 +178,9 @@ fn quick_start_prints_a_test_key_and_answers_401_without_it_and_200_with_it() {
     assert_eq!(whoami_status(Some(&key)), 200, "the printed key");
     let mut wrong = key.clone();
     wrong.pop();
-    assert_eq!(whoami_status(Some(&wrong)), 401, "a key one character short");
+    assert_eq!(
+        whoami_status(Some(&wrong)),
+        401,
+        "a key one character short"
+    );
 }

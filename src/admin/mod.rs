@@ -24,7 +24,9 @@
 //! Every refusal, from the keygate layer or a handler, is
 //! `{"error":{"code":"...","message":"..."}}` with `Content-Type: application/json`; a body
 //! over [`MAX_BODY_BYTES`] answers 413 `body_too_large`, another method on a route 405
-//! `method_not_allowed` with `Allow`. [`openapi`] describes all of it.
+//! `method_not_allowed` with `Allow`. [`openapi`] describes all of it, generated from the
+//! handlers' own types; the demo server serves it at `GET /openapi.json`, and CI fuzzes
+//! the API against it with schemathesis (`scripts/schemathesis.sh`).
 //!
 //! # Fitting it to your API
 //!

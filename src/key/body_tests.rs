@@ -33,7 +33,11 @@ fn shapes_accept_and_refuse_as_the_table_says() {
             format!("tc_{}", &b64[..42]),
             Err(MalformedKey::Length),
         ),
-        (base64url_43_unchecked(), format!("tc_{b64}A"), Err(MalformedKey::Length)),
+        (
+            base64url_43_unchecked(),
+            format!("tc_{b64}A"),
+            Err(MalformedKey::Length),
+        ),
         (
             base64url_43_unchecked(),
             format!("tc_{}+", &b64[..42]),
@@ -49,7 +53,11 @@ fn shapes_accept_and_refuse_as_the_table_says() {
             format!("tx_{b64}"),
             Err(MalformedKey::UnknownPrefix),
         ),
-        (hex_16_unchecked(), "sk_live_1234567890abcdef".into(), Ok(())),
+        (
+            hex_16_unchecked(),
+            "sk_live_1234567890abcdef".into(),
+            Ok(()),
+        ),
         (
             hex_16_unchecked(),
             "sk_live_1234567890ABCDEF".into(),
@@ -142,7 +150,11 @@ fn shapes_that_cannot_work_are_refused_and_short_ones_only_import() {
     assert!(!KeyBody::new(Hex, 39..=39, Checksum::On)
         .unwrap()
         .generates());
-    assert_eq!(base64url_43_unchecked().max_key_len(), 3 + 43, "the longest accepted key");
+    assert_eq!(
+        base64url_43_unchecked().max_key_len(),
+        3 + 43,
+        "the longest accepted key"
+    );
 }
 
 fn any_body() -> impl Strategy<Value = KeyBody> {

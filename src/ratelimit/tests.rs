@@ -140,7 +140,10 @@ fn reported_forms_differ_only_in_limit_and_remaining() {
     assert_eq!((status.limit, status.remaining), (2000, 1999));
     let per_second = status.reported_as(ReportedLimit::PerSecond);
     assert_eq!((per_second.limit, per_second.remaining), (1000, 999));
-    assert_eq!((per_second.reset_at, per_second.reset_after), (1_706_123_456, 2));
+    assert_eq!(
+        (per_second.reset_at, per_second.reset_after),
+        (1_706_123_456, 2)
+    );
     assert_eq!(per_second.reported_as(ReportedLimit::Burst).limit, 2000);
     // A burst below the rate: Remaining never exceeds what the bucket holds.
     let small = RateLimitStatus::new(RateLimit::new(100, 10), 9, 0, 0);
