@@ -11,12 +11,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build();
 
     // The plaintext is returned exactly once; only its SHA-256 digest is stored.
-    let created = manager
-        .create(
-            "acct_1".into(),
-            NewKey::named("quick start").scopes(["read-only"]),
-        )
-        .await?;
+    let new_key = NewKey::named("quick start").scopes(["read-only"]);
+    let created = manager.create("acct_1".into(), new_key).await?;
     println!("key: {}", created.key.expose_secret());
 
     // Every route under the layer needs a key: 401 without one, 200 with it.
