@@ -1,4 +1,4 @@
-//! Bytekit's self-serve key management, `/v1/account/api-keys` (seed 003), by
+//! Bytekit's self-serve key management, `/v1/account/api-keys`, by
 //! configuration alone: any key of the account manages keys; the plaintext `key` is
 //! shown once, on creation; `created_at`; lists without plaintext; `PATCH` renames;
 //! `DELETE` revokes, idempotently, with 204; at most 50 active keys, the 51st answering

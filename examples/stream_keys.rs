@@ -1,4 +1,4 @@
-//! Tenbyte's live-stream key reset (seed 004) on keygate: a JWT route and API-key
+//! Tenbyte's live-stream key reset on keygate: a JWT route and API-key
 //! stream keys behind one gate.
 //!
 //! ```text

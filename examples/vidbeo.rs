@@ -1,4 +1,4 @@
-//! Vidbeo's documented `/v2/keys` API (seed 002) on keygate's configurable management
+//! Vidbeo's documented `/v2/keys` API on keygate's configurable management
 //! router: the `{"success","result","links","errors"}` envelope, `type: "api"`,
 //! `permissions` (`[]` read-write, `["fetch"]` read-only), `ips`, `created_by`,
 //! `created_time`, `updated_by`, `updated_time`, the `value` shown once on creation,

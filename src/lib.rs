@@ -58,6 +58,9 @@ pub mod store;
 mod telemetry;
 pub mod verify;
 
+#[cfg(test)]
+mod documented_codes;
+
 /// The builder's states: [`builder::ReadOnly`] from [`Keygate::builder`],
 /// [`builder::Managed`] from [`Keygate::managed`].
 pub mod builder {

@@ -180,7 +180,7 @@ pub(crate) fn ip_check(c: &mut Criterion) {
 }
 
 pub(crate) fn limiter_check(c: &mut Criterion) {
-    let status = RateLimitStatus::new(RateLimit::TENUO_DEFAULT, 1999, 1_700_000_001, 1);
+    let status = RateLimitStatus::new(RateLimit::DEFAULT, 1999, 1_700_000_001, 1);
     let mut g = c.benchmark_group("limiter");
     g.bench_function("write_headers_legacy", |b| {
         b.iter_batched(

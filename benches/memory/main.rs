@@ -259,7 +259,7 @@ fn hot_path_allocations() {
     }
     // Opaque values, so that the compiler cannot fold the header values away.
     let status = std::hint::black_box(keygate::ratelimit::RateLimitStatus::new(
-        keygate::RateLimit::TENUO_DEFAULT,
+        keygate::RateLimit::DEFAULT,
         1999,
         1_700_000_001,
         1,

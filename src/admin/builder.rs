@@ -99,8 +99,8 @@ impl RouterBuilder {
         self
     }
 
-    /// Any authenticated key of the account may take every served action (Bytekit's
-    /// "any key of the account manages keys"). Actions turned [`Access::Off`] stay off.
+    /// Any authenticated key of the account may take every served action ("any key of
+    /// the account manages keys"). Actions turned [`Access::Off`] stay off.
     pub fn any_key(mut self) -> Self {
         for access in &mut self.access {
             if *access != Access::Off {

@@ -22,7 +22,7 @@ const PLAINTEXT: &str = "key";
 /// ```
 /// use keygate::admin::KeyFields;
 ///
-/// // Vidbeo: `permissions` for scopes, `value` for the plaintext, a constant `type`,
+/// // An API's own names: `permissions` for scopes, `value` for the plaintext, a constant `type`,
 /// // and who created and last changed each key.
 /// let fields = KeyFields::default()
 ///     .only(["id", "name", "scopes", "ips", "created_at", "updated_at"])

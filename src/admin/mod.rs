@@ -24,7 +24,9 @@
 //! Every refusal, from the keygate layer or a handler, is
 //! `{"error":{"code":"...","message":"..."}}` with `Content-Type: application/json`; a body
 //! over [`MAX_BODY_BYTES`] answers 413 `body_too_large`, another method on a route 405
-//! `method_not_allowed` with `Allow`. [`openapi`] describes all of it.
+//! `method_not_allowed` with `Allow`. [`openapi`] describes all of it, generated from the
+//! handlers' own types; the demo server serves it at `GET /openapi.json`, and CI fuzzes
+//! the API against it with schemathesis (`scripts/schemathesis.sh`).
 //!
 //! # Fitting it to your API
 //!
@@ -49,8 +51,8 @@
 //! 429, 503) are rendered by it too ([`crate::KeygateLayer::renderer`]); without one they
 //! use the core's renderer. [`openapi`] describes the default router only.
 //!
-//! Bytekit's `/v1/account/api-keys`, where any key of the account manages keys
-//! (`examples/bytekit.rs`):
+//! An API under `/v1/account/api-keys`, where any key of the account manages keys and
+//! only three fields are shown:
 //!
 //! ```
 //! use keygate::admin::{self, KeyFields};
@@ -66,8 +68,8 @@
 //!     .build();
 //! ```
 //!
-//! Vidbeo's `/v2/keys`, with its own field names and its
-//! `{"success","result","links","errors"}` envelope, is `examples/vidbeo.rs`.
+//! The crate's examples reproduce two existing key-management APIs this way, one of them
+//! with its own field names and an envelope of `success`/`result`/`links`/`errors`.
 //!
 //! # Building blocks
 //!

@@ -19,11 +19,11 @@ pub const MAX_OFFSET: usize = 10_000;
 /// ```
 /// use keygate::admin::Pagination;
 ///
-/// // Vidbeo: `?limit=&cursor=`, 25 keys by default.
-/// let vidbeo = Pagination::cursor().default_limit(25);
-/// // Tenbyte: `?limit=20&page=2`.
-/// let tenbyte = Pagination::offset().default_limit(20);
-/// # let _ = (vidbeo, tenbyte);
+/// // `?limit=&cursor=`, 25 keys by default.
+/// let cursor = Pagination::cursor().default_limit(25);
+/// // `?limit=20&page=2`.
+/// let offset = Pagination::offset().default_limit(20);
+/// # let _ = (cursor, offset);
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[must_use]

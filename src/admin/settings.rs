@@ -51,7 +51,7 @@ impl Action {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Access {
-    /// Any authenticated key of the account (Bytekit, Vidbeo).
+    /// Any authenticated key of the account.
     AnyKey,
     /// Keys that meet this requirement.
     Scopes(ScopeRequirement),
@@ -71,12 +71,11 @@ impl Access {
 #[non_exhaustive]
 pub enum DeleteMode {
     /// Revokes the key, idempotently: a revoked key stays listed and answers 401
-    /// `revoked_api_key`; deleting it again succeeds too (Bytekit).
+    /// `revoked_api_key`; deleting it again succeeds too.
     #[default]
     Revoke,
     /// Deletes the key for good ([`crate::ActingManager::delete`]): it is gone from get
-    /// and list, and its cached copies are dropped at once; deleting it again is a 404
-    /// (Vidbeo).
+    /// and list, and its cached copies are dropped at once; deleting it again is a 404.
     Delete,
 }
 

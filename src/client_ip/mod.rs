@@ -1,4 +1,13 @@
 //! Per-key IP allowlists, and how keygate learns a request's client IP.
+//!
+//! A key's `ips` ([`IpAllowlist`]) hold addresses and CIDR networks, IPv4 and IPv6;
+//! `::ffff:a.b.c.d` matches `a.b.c.d`. The client IP comes from a [`ClientIpResolver`]: by
+//! default the peer address (axum's `ConnectInfo`, tonic's `TcpConnectInfo`, or a
+//! [`PeerAddr`] you insert with plain hyper). Behind proxies, [`TrustedProxies`] honours
+//! one forwarding header, only from trusted proxies, walking right to left:
+//! `X-Forwarded-For` by default, or `Forwarded` with
+//! `.header(ForwardingHeader::Forwarded)`. A key with an allowlist is refused (403
+//! `ip_not_allowed`) when the client IP is not on it, or unknown.
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};

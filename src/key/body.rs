@@ -23,7 +23,7 @@ pub const MAX_BODY_LEN: usize = 256;
 pub enum Alphabet {
     /// `0-9A-Za-z` (keygate's own keys, GitHub's tokens).
     Base62,
-    /// `A-Za-z0-9-_` (RFC 4648 §5, unpadded; Tenuo's `tc_` keys). `base64url` in
+    /// `A-Za-z0-9-_` (RFC 4648 §5, unpadded). `base64url` in
     /// configuration files.
     #[serde(rename = "base64url")]
     Base64Url,
@@ -124,18 +124,20 @@ pub enum Checksum {
 /// [`Checksum::VerifyIfPresent`]), a made-up key of the right length and alphabet cannot
 /// be told from a real one offline: it reaches the cache and, once per digest, the
 /// store, which answer "no such key" (and the negative cache then holds that answer
-/// briefly). Junk of the wrong shape is still refused before any lookup.
+/// briefly). An attacker can so make the store do one indexed lookup per new guess,
+/// which rate limiting in front of keygate, or keeping the checksum on for the keys
+/// keygate issues ([`Checksum::VerifyIfPresent`]), bounds. Junk of the wrong shape is
+/// still refused before any lookup.
 ///
 /// ```
 /// use keygate::key::{Alphabet, Checksum, KeyBody};
 ///
-/// // Tenuo: `tc_` + 43 base64url characters, no checksum.
-/// let tenuo = KeyBody::new(Alphabet::Base64Url, 43..=43, Checksum::Off).unwrap();
-/// assert!(tenuo.generates());
-/// // Tenbyte's example key: 16 hex characters. Too short to generate (64 bits): such
-/// // keys can only be imported.
-/// let tenbyte = KeyBody::new(Alphabet::Hex, 16..=16, Checksum::Off).unwrap();
-/// assert!(!tenbyte.generates());
+/// // 43 base64url characters, no checksum (256 random bits).
+/// let base64url = KeyBody::new(Alphabet::Base64Url, 43..=43, Checksum::Off).unwrap();
+/// assert!(base64url.generates());
+/// // 16 hex characters: too short to generate (64 bits), such keys can only be imported.
+/// let short_hex = KeyBody::new(Alphabet::Hex, 16..=16, Checksum::Off).unwrap();
+/// assert!(!short_hex.generates());
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct KeyBody {

@@ -8,14 +8,14 @@ fn format_of(prefix: &str, body: KeyBody) -> KeyFormat {
     KeyFormat::new([KeyPrefix::new(prefix, None).unwrap().with_body(body)]).unwrap()
 }
 
-fn tenuo() -> KeyFormat {
+fn base64url_43_unchecked() -> KeyFormat {
     format_of(
         "tc_",
         KeyBody::new(Alphabet::Base64Url, 43..=43, Checksum::Off).unwrap(),
     )
 }
 
-fn tenbyte() -> KeyFormat {
+fn hex_16_unchecked() -> KeyFormat {
     format_of(
         "sk_live_",
         KeyBody::new(Alphabet::Hex, 16..=16, Checksum::Off).unwrap(),
@@ -27,56 +27,64 @@ fn shapes_accept_and_refuse_as_the_table_says() {
     let b64 = "AbC-_09xyzAbC-_09xyzAbC-_09xyzAbC-_09xyzAbC"; // 43
     assert_eq!(b64.len(), 43);
     let cases: Vec<(KeyFormat, String, Result<(), MalformedKey>)> = vec![
-        (tenuo(), format!("tc_{b64}"), Ok(())),
+        (base64url_43_unchecked(), format!("tc_{b64}"), Ok(())),
         (
-            tenuo(),
+            base64url_43_unchecked(),
             format!("tc_{}", &b64[..42]),
             Err(MalformedKey::Length),
         ),
-        (tenuo(), format!("tc_{b64}A"), Err(MalformedKey::Length)),
         (
-            tenuo(),
+            base64url_43_unchecked(),
+            format!("tc_{b64}A"),
+            Err(MalformedKey::Length),
+        ),
+        (
+            base64url_43_unchecked(),
             format!("tc_{}+", &b64[..42]),
             Err(MalformedKey::Charset),
         ),
         (
-            tenuo(),
+            base64url_43_unchecked(),
             format!("tc_{}=", &b64[..42]),
             Err(MalformedKey::Charset),
         ),
         (
-            tenuo(),
+            base64url_43_unchecked(),
             format!("tx_{b64}"),
             Err(MalformedKey::UnknownPrefix),
         ),
-        (tenbyte(), "sk_live_1234567890abcdef".into(), Ok(())),
         (
-            tenbyte(),
+            hex_16_unchecked(),
+            "sk_live_1234567890abcdef".into(),
+            Ok(()),
+        ),
+        (
+            hex_16_unchecked(),
             "sk_live_1234567890ABCDEF".into(),
             Err(MalformedKey::Charset),
         ),
         (
-            tenbyte(),
+            hex_16_unchecked(),
             "sk_live_1234567890abcde".into(),
             Err(MalformedKey::Length),
         ),
         (
-            tenbyte(),
+            hex_16_unchecked(),
             "sk_live_1234567890abcdefa".into(),
             Err(MalformedKey::Length),
         ),
         (
-            tenbyte(),
+            hex_16_unchecked(),
             "sk_live_1234567890abcdeg".into(),
             Err(MalformedKey::Charset),
         ),
         (
-            tenbyte(),
+            hex_16_unchecked(),
             "sk_live_1234567890abcd\u{e9}".into(),
             Err(MalformedKey::Charset),
         ),
         (
-            tenbyte(),
+            hex_16_unchecked(),
             "sk_test_1234567890abcdef".into(),
             Err(MalformedKey::UnknownPrefix),
         ),
@@ -127,7 +135,7 @@ fn shapes_that_cannot_work_are_refused_and_short_ones_only_import() {
     );
     assert!(KeyBody::new(Hex, 9..=40, Checksum::On).is_ok());
     assert!(KeyBody::new(Hex, 4..=8, Checksum::VerifyIfPresent).is_err());
-    let format = tenbyte();
+    let format = hex_16_unchecked();
     assert_eq!(
         format.generate(&format.prefixes()[0]).unwrap_err(),
         InvalidFormat::CannotGenerate("sk_live_".into())
@@ -142,7 +150,11 @@ fn shapes_that_cannot_work_are_refused_and_short_ones_only_import() {
     assert!(!KeyBody::new(Hex, 39..=39, Checksum::On)
         .unwrap()
         .generates());
-    assert_eq!(tenuo().max_key_len(), 3 + 43, "the longest accepted key");
+    assert_eq!(
+        base64url_43_unchecked().max_key_len(),
+        3 + 43,
+        "the longest accepted key"
+    );
 }
 
 fn any_body() -> impl Strategy<Value = KeyBody> {
@@ -186,8 +198,8 @@ proptest! {
 
     #[test]
     fn parsing_arbitrary_text_never_panics(text in ".{0,120}") {
-        let _ = tenuo().parse(&text);
-        let _ = tenbyte().parse(&text);
+        let _ = base64url_43_unchecked().parse(&text);
+        let _ = hex_16_unchecked().parse(&text);
         let _ = KeyFormat::default().parse(&text);
     }
 }

@@ -10,6 +10,41 @@
 //! or range of lengths, [`Alphabet`], and a [`Checksum`] that is on, off or verified
 //! only when present). Whatever the shape, the prefix, length and alphabet are checked
 //! before any lookup.
+//!
+//! The default prefixes are `sk_live_` (live), `sk_test_` (test) and `tc_` (any
+//! environment); `KeyFormat::new([KeyPrefix::new("ak_live_", Some(Environment::Live))?, …])`
+//! sets your own. Each key also has a public id (`ak_…`, time-ordered) that management,
+//! logs and identities use instead of the secret. In a configuration file a prefix with
+//! its own shape reads `[[prefixes]] prefix = "tc_"  length = 43  alphabet = "base64url"
+//! checksum = "off"` (`length = { min = 16, max = 48 }` for a range; see
+//! [`crate::KeygateConfig`]).
+//!
+//! # Environments
+//!
+//! A deployment built with `.environment(Environment::Live)` accepts only live keys: a
+//! test key is refused with `wrong_environment`, by its prefix, before any lookup, and
+//! the message names the key's environment. Environment-neutral keys (`tc_`) pass only
+//! when the deployment says so with `accept_environment_neutral_keys(true)` (or
+//! `accept_environment_neutral_keys = true` in the configuration file); otherwise the
+//! manager neither issues nor shows them. A key created without an environment gets the
+//! deployment's default (`Keygate::default_environment`): its own environment; or, for a
+//! deployment of any environment whose prefixes all name one environment, that one; or
+//! else an environment-neutral prefix.
+//!
+//! # Stored as digests
+//!
+//! Only the SHA-256 of a key is stored ([`KeyDigest`]; with a pepper, HMAC-SHA-256, see
+//! [`KeyHasher`]). [`ApiKey`] zeroes its memory on drop, and nothing that holds a secret
+//! or a digest prints it in `Debug` or `Display`.
+//!
+//! **Why looking a key up by its digest leaks nothing useful.** A store finds a key by
+//! the digest of the presented key, in a map or a database index, and that lookup's
+//! timing may depend on the digest's bytes. But an attacker controls only the key they
+//! send, and SHA-256 gives related inputs unrelated digests, so timing that reveals how
+//! close a digest came to a stored one cannot be turned into a step towards any stored
+//! key, unlike comparing the secret itself with `==`, which leaks it prefix by prefix. The
+//! one comparison against the stored secret, after the lookup, is constant-time
+//! (`subtle`) on fixed `[u8; 32]` digests. The threat model is in `SECURITY.md`.
 
 mod body;
 pub(crate) mod digest;
@@ -34,7 +69,7 @@ pub const MAX_PREFIX_LEN: usize = 24;
 
 const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
-/// The environment a key belongs to, as in Stripe's and Bytekit's `live`/`test` keys.
+/// The environment a key belongs to: `live` (production) or `test`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "admin", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
@@ -81,7 +116,8 @@ impl std::str::FromStr for Environment {
 /// use keygate::key::{Alphabet, Checksum, KeyBody};
 /// use keygate::{Environment, KeyFormat, KeyPrefix};
 ///
-/// // Tenbyte's `sk_live_1234567890abcdef`: 16 lowercase hex characters, no checksum.
+/// // Keys made elsewhere, such as `sk_live_1234567890abcdef`: 16 lowercase hex
+/// // characters, no checksum.
 /// let body = KeyBody::new(Alphabet::Hex, 16..=16, Checksum::Off).unwrap();
 /// let prefix = KeyPrefix::new("sk_live_", Some(Environment::Live)).unwrap().with_body(body);
 /// let format = KeyFormat::new([prefix]).unwrap();
@@ -123,7 +159,7 @@ impl KeyPrefix {
     }
 
     /// The environment of keys with this prefix; `None` for environment-neutral prefixes
-    /// such as Tenuo's `tc_`.
+    /// such as `tc_`.
     pub fn environment(&self) -> Option<Environment> {
         self.environment
     }

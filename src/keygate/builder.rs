@@ -123,7 +123,7 @@ impl<M> KeygateBuilder<M> {
 
     /// Whether a deployment restricted to one [`environment`](Self::environment) also
     /// accepts, issues and manages environment-neutral keys (prefixes with no
-    /// environment, such as Tenuo's `tc_`). Default: `false`. A deployment that serves
+    /// environment, such as `tc_`). Default: `false`. A deployment that serves
     /// any environment accepts them always.
     pub fn accept_environment_neutral_keys(mut self, accept: bool) -> Self {
         self.accept_neutral = accept;
@@ -161,7 +161,7 @@ impl<M> KeygateBuilder<M> {
     }
 
     /// Scopes that make a key read-only: it may then use only GET, HEAD and OPTIONS.
-    /// Default: `read-only` (Tenuo). Vidbeo's equivalent is `fetch`.
+    /// Default: `read-only`. An API may name its own, such as `fetch`.
     pub fn read_only_scopes(mut self, scopes: ScopeSet) -> Self {
         self.read_only_scopes = scopes;
         self

@@ -18,14 +18,17 @@
 //!
 //! A refused request reaches nothing after its refusal, so it consumes no quota:
 //!
-//! 1. credentials present and well formed (`unauthorized`, `invalid_request`);
+//! 1. credentials present and well formed (`unauthorized`, `invalid_request`): one
+//!    `Authorization: Bearer <key>` header, the scheme case-insensitive; none is 401
+//!    with `WWW-Authenticate: Bearer realm="api"`, two, an over-long or a non-ASCII
+//!    value 400;
 //! 2. key format and checksum, with no I/O (`invalid_api_key`; a token outside RFC 6750's
 //!    `b64token` is `invalid_request`);
 //! 3. the environment named by the key's prefix, with no I/O (`wrong_environment`);
 //! 4. cache, then store lookup (`invalid_api_key`, `store_unavailable`);
 //! 5. constant-time digest comparison (`invalid_api_key`);
-//! 6. revoked, disabled, expired, rolled (`revoked_api_key`, `disabled_api_key`,
-//!    `expired_api_key`, `rolled_api_key`);
+//! 6. revoked, disabled, expired, or the previous secret of a rolled key after its grace
+//!    period (`revoked_api_key`, `disabled_api_key`, `expired_api_key`);
 //! 7. the stored key's environment (`wrong_environment`);
 //! 8. IP allowlist (`ip_not_allowed`);
 //! 9. the layer's scope requirements and policies, all of which must hold, then
@@ -41,6 +44,30 @@
 //! Every response to a request that passed step 10 carries the rate-limit headers, and
 //! so do the refusals of steps 8 and 9 (403): those report the key's bucket without
 //! taking from it. Refusals before the key is recognised carry none.
+//!
+//! # The answer
+//!
+//! An accepted request reaches the inner service with an [`Identity`](crate::Identity) in
+//! its extensions (and, with the `axum` feature, as an extractor).
+//!
+//! Every refusal is `{"error":{"code":"…","message":"…"}}` with the status of its
+//! [`AuthError`](crate::AuthError) code. [`KeygateLayer::renderer`] swaps the body, for
+//! example for an envelope of `success`/`result`/`errors`; `WWW-Authenticate`,
+//! `Retry-After` and the rate-limit headers are still added. A layer made with
+//! [`KeygateLayer::grpc`] answers every refusal with HTTP 200, `grpc-status` and
+//! `grpc-message`; any other layer keeps the HTTP status whatever `content-type` the
+//! client sends, so a client cannot hide a refusal from status-based monitoring.
+//!
+//! # tonic, hyper and logs
+//!
+//! - tonic: `Server::builder().layer(gate.layer().grpc().exempt("/grpc.reflection.v1.ServerReflection/"))`;
+//!   the key is read from the `authorization` metadata (`examples/grpc.rs`).
+//! - hyper: insert [`PeerAddr`](crate::PeerAddr)`(remote)` into each request for the
+//!   client IP (`examples/hyper.rs`).
+//! - Every decision is a `tracing` event on target `keygate::audit` with `outcome`,
+//!   `key_id`, `account_id` and `client_ip` (accepted keys at DEBUG, refusals at INFO).
+//!   Put keygate inside tower-http's `TraceLayer` and the events nest in its request
+//!   span. No key, key body or digest is ever logged.
 
 mod body;
 mod future;

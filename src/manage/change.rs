@@ -181,7 +181,7 @@ impl KeyManager {
     }
 
     /// Issues a new secret for key `id`, returned once. The old secret keeps working for
-    /// `grace` (Stripe's roll, Tenbyte's reset-key); `None` or zero ends it at once.
+    /// `grace`; `None` or zero ends it at once.
     pub async fn roll(
         &self,
         account: &AccountId,

@@ -12,7 +12,7 @@ use crate::scope::ScopeSet;
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct ManagerConfig {
-    /// Most active keys per account; `None` for no cap. Default: 50 (Bytekit).
+    /// Most active keys per account; `None` for no cap. Default: 50.
     pub max_active_keys: Option<usize>,
     /// Prefix of public key ids. Default: `ak_`.
     pub id_prefix: String,

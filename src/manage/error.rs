@@ -14,7 +14,7 @@ pub enum ManageError {
     /// Bad input; the message names the field.
     #[error("{0}")]
     InvalidRequest(String),
-    /// The account has its maximum number of active keys (Bytekit's 51st key).
+    /// The account has its maximum number of active keys.
     #[error(
         "This account already has {limit} active API keys; revoke one before creating another"
     )]

@@ -31,7 +31,7 @@ enum Secret {
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), keygate::ManageError> {
-/// // Tenbyte's keys: `sk_live_` and 16 hex characters.
+/// // Keys made elsewhere: `sk_live_` and 16 hex characters.
 /// let body = KeyBody::new(Alphabet::Hex, 16..=16, Checksum::Off).unwrap();
 /// let prefix = KeyPrefix::new("sk_live_", Some(Environment::Live)).unwrap().with_body(body);
 /// let (gate, manager) = Keygate::managed(MemoryStore::new())

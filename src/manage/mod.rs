@@ -1,4 +1,58 @@
 //! Managing keys over their lifetime: create, get, list, update, revoke, roll.
+//!
+//! [`KeyManager`] works over any [`crate::KeyStoreWrite`]: create (the plaintext is
+//! returned once), get, list, update, revoke (idempotent), delete, import and roll (a new
+//! secret for the same id, with an optional grace period for the old one). Every change
+//! invalidates the cache at once, so a revoked or rolled-out key fails on the very next
+//! request.
+//!
+//! - [`KeyManager::list`] pages oldest first, by creation time and then by id, which
+//!   grows with creation even within one millisecond (`limit` 1-100, default 25, an
+//!   opaque `cursor`, stable under concurrent writes and deletes). [`ListQuery::status`]
+//!   picks active keys (the default: every key not revoked, including disabled and
+//!   expired ones, which can still be changed), revoked ones, or all.
+//! - [`KeyManager::delete`] is a hard delete, distinct from revoke: the key and its
+//!   digests are removed from the store, it is gone from `get` and every listing, its
+//!   secret answers as unknown (401 `invalid_api_key`, not `revoked_api_key`), and its
+//!   cached copies are dropped before `delete` returns. Deleting it again is `NotFound`.
+//! - [`KeyManager::import`] stores a key made by another system, keeping its id, name,
+//!   scopes, creation time and environment: [`ImportedKey::plaintext`] (the key must
+//!   match one of the deployment's formats, which gives its prefix and environment) or,
+//!   for systems that kept only hashes, [`ImportedKey::sha256_digest`] (not with a
+//!   pepper). The environment rules and the active-key cap apply; an id or secret already
+//!   stored is refused (409 `api_key_exists`) and nothing is written.
+//! - [`KeyUpdate::merge_metadata`] applies an RFC 7396 JSON merge patch to the metadata
+//!   (`null` removes a member, objects merge, anything else replaces) on the record read
+//!   in the same compare-and-set as the rest of the update, so concurrent patches of
+//!   different members all survive. [`KeyUpdate::metadata`] replaces.
+//!
+//! Each account may hold 50 active keys by default (409 `api_key_limit_reached`). Names
+//! are 1-50 characters with at least one visible one, and no control or
+//! bidirectional-formatting characters; `expires_at` is any RFC 3339 time
+//! (`2099-01-01T00:00:00+14:00`), shown back in UTC; metadata is at most 4 KiB of JSON
+//! ([`ManagerConfig::max_metadata_bytes`]). `last_used_at` is written at most once per key
+//! per `last_used_interval` (60 s), off the request path. [`crate::MemoryStore`] deletes
+//! revoked keys 30 days after revocation and keeps at most 1,000 ended (revoked or
+//! expired) keys per account, so create-and-revoke loops cannot grow memory without bound.
+//!
+//! # Acting for a key
+//!
+//! [`KeyManager::acting_as`] acts for a key, and the admin API does so for its caller:
+//!
+//! - it sees only keys of its own account and, for a key of one environment, of that
+//!   environment; any other key answers 404 `not_found`, as if absent, and is not listed;
+//! - it never makes or touches a key less restricted than itself: the key's scopes grant
+//!   nothing the caller lacks (403 `insufficient_scope`), and its IP allowlist lies
+//!   inside the caller's, its expiry is no later and its rate limit no higher (403
+//!   `widening_refused`), so a restricted key cannot lift its own restrictions either;
+//! - a key it creates that leaves `ips`, `expires_at` or `rate_limit` open inherits the
+//!   caller's own, rather than being refused;
+//! - read-only scopes restrict rather than grant: any caller may give them, and a
+//!   read-only caller manages only keys that keep its read-only scopes.
+//!
+//! The plain [`KeyManager`] methods are for server-side code and are not confined,
+//! except that a deployment restricted to one environment never issues or returns a key
+//! of another.
 
 mod acting;
 mod builder;

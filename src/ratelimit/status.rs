@@ -8,8 +8,7 @@ use crate::store::record::RateLimit;
 /// from. In configuration files: `"burst"` or `"per_second"`.
 ///
 /// For 1000 requests/s with a burst of 2000, the first request of a full bucket reports
-/// `2000`/`1999` with [`ReportedLimit::Burst`] and `1000`/`999` (the Tenuo documentation's
-/// form) with [`ReportedLimit::PerSecond`].
+/// `2000`/`1999` with [`ReportedLimit::Burst`] and `1000`/`999` with [`ReportedLimit::PerSecond`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -74,7 +73,7 @@ impl RateLimitStatus {
     }
 
     /// Writes `X-RateLimit-Limit`, `X-RateLimit-Remaining` and `X-RateLimit-Reset` (Unix
-    /// seconds, as in the Tenuo documentation), and with `ietf` also the draft's
+    /// seconds), and with `ietf` also the draft's
     /// `RateLimit-Policy` (`q` is [`RateLimitStatus::limit`], `w` the seconds the bucket
     /// takes to refill that many) and `RateLimit` fields.
     ///

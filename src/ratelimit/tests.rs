@@ -100,7 +100,7 @@ fn peek_reports_without_taking() {
 }
 
 #[test]
-fn reported_limit_per_second_is_tenuos_form() {
+fn reported_limit_per_second_reports_the_rate() {
     let (clock, manual) = Clock::manual(UNIX_EPOCH + Duration::from_secs(1_706_123_455));
     let config = RateLimitConfig::default().reported_limit(ReportedLimit::PerSecond);
     let limits = RateLimits::new(config, clock);
@@ -110,7 +110,7 @@ fn reported_limit_per_second_is_tenuos_form() {
         .unwrap()
         .unwrap();
     assert_eq!((status.limit, status.remaining), (1000, 999));
-    assert_eq!(status.quota, RateLimit::TENUO_DEFAULT);
+    assert_eq!(status.quota, RateLimit::DEFAULT);
     // The burst's extra 1000 stays available after Remaining reaches 0.
     for _ in 0..999 {
         limits
@@ -138,10 +138,13 @@ fn reported_forms_differ_only_in_limit_and_remaining() {
     let quota = RateLimit::new(1000, 2000);
     let status = RateLimitStatus::new(quota, 1999, 1_706_123_456, 2);
     assert_eq!((status.limit, status.remaining), (2000, 1999));
-    let tenuo = status.reported_as(ReportedLimit::PerSecond);
-    assert_eq!((tenuo.limit, tenuo.remaining), (1000, 999));
-    assert_eq!((tenuo.reset_at, tenuo.reset_after), (1_706_123_456, 2));
-    assert_eq!(tenuo.reported_as(ReportedLimit::Burst).limit, 2000);
+    let per_second = status.reported_as(ReportedLimit::PerSecond);
+    assert_eq!((per_second.limit, per_second.remaining), (1000, 999));
+    assert_eq!(
+        (per_second.reset_at, per_second.reset_after),
+        (1_706_123_456, 2)
+    );
+    assert_eq!(per_second.reported_as(ReportedLimit::Burst).limit, 2000);
     // A burst below the rate: Remaining never exceeds what the bucket holds.
     let small = RateLimitStatus::new(RateLimit::new(100, 10), 9, 0, 0);
     let reported = small.reported_as(ReportedLimit::PerSecond);

@@ -1,4 +1,24 @@
 //! Scopes: what a key may do, and what a route requires.
+//!
+//! - **Per route**, with axum's `route_layer`: `gate.layer().require_any(["admin",
+//!   "read-only"])` or `.require_all([…])`. Layers of one gate nest: the outer layer
+//!   verifies the key once (one lookup, one token from the rate limit) and an inner one
+//!   only adds its scope rule. Every `require*` and `policy` call adds a rule; all of
+//!   them must hold.
+//! - **A table** for hyper and tonic, or for a whole router at once: a [`ScopePolicy`]
+//!   maps methods and path patterns (`/v1/keys/{id}`, a trailing `*`) to requirements,
+//!   with [`Unmatched::Deny`] for deny-by-default. A `HEAD` request is checked as `GET`,
+//!   since servers answer it with the `GET` handler.
+//! - **Implications** are configured, not hard-coded ([`ScopeImplications`]): by default
+//!   `admin` grants every scope; add `.write_implies_read()` or `.implies("billing",
+//!   [...])`.
+//! - **Read-only keys**: a key holding a read-only scope (`read-only` by default, or the
+//!   names given to `KeygateBuilder::read_only_scopes`) may use only GET, HEAD and
+//!   OPTIONS; another method is 403 `insufficient_scope`, saying the key is read-only.
+//!
+//! A missing scope is 403 `insufficient_scope` with the message `This endpoint requires
+//! 'admin' scope` and `WWW-Authenticate: Bearer error="insufficient_scope",
+//! scope="admin"`.
 
 pub(crate) mod policy;
 
@@ -204,7 +224,7 @@ impl ScopeRequirement {
         }
     }
 
-    /// A sentence such as `This endpoint requires 'admin' scope` (the Tenuo wording).
+    /// A sentence such as `This endpoint requires 'admin' scope`.
     pub fn describe(&self) -> String {
         let names: Vec<String> = self.scopes().iter().map(|s| format!("'{s}'")).collect();
         match (self, names.len()) {
@@ -245,7 +265,7 @@ where
 /// use keygate::ScopeImplications;
 /// let rules = ScopeImplications::new()
 ///     .grants_all("admin")             // admin implies every scope
-///     .write_implies_read()            // x:write implies x:read (Stripe's restricted keys)
+///     .write_implies_read()            // x:write implies x:read
 ///     .implies("billing", ["invoices:read", "charges:read"]);
 /// ```
 #[derive(Clone, Debug, Default)]

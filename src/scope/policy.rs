@@ -24,7 +24,7 @@ pub enum Unmatched {
 /// use http::Method;
 /// use keygate::{ScopePolicy, ScopeRequirement};
 ///
-/// // The Tenuo Cloud table.
+/// // A management API's table.
 /// let policy = ScopePolicy::new()
 ///     .route(Method::GET, "/v1/keys", ScopeRequirement::any_of(["admin", "read-only"]))
 ///     .route(Method::POST, "/v1/keys", ScopeRequirement::scope("admin"))

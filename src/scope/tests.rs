@@ -37,7 +37,7 @@ fn grants_all_applies_when_implied() {
 }
 
 #[test]
-fn descriptions_follow_the_tenuo_wording() {
+fn descriptions_name_the_required_scopes() {
     assert_eq!(
         ScopeRequirement::scope("admin").describe(),
         "This endpoint requires 'admin' scope"

@@ -3,6 +3,74 @@
 //! keygate calls a store only on a cache miss: once per key per cache lifetime, with
 //! concurrent misses for one key coalesced into a single call (see [`crate::Keygate`]).
 //! A store never sees a plaintext key, only its [`KeyDigest`].
+//!
+//! # Writing a store
+//!
+//! A store answers one question: which key has this digest? [`KeyStore`] is
+//! object-safe, so `Arc<dyn KeyStore>` works:
+//!
+//! ```
+//! use std::collections::HashMap;
+//! use keygate::{KeyDigest, KeyRecord, KeyStore, StoreError};
+//!
+//! struct MyStore {
+//!     // Stands in for a table indexed by digest.
+//!     rows: HashMap<[u8; 32], KeyRecord>,
+//! }
+//!
+//! #[async_trait::async_trait]
+//! impl KeyStore for MyStore {
+//!     async fn find_by_digest(&self, digest: &KeyDigest) -> Result<Option<KeyRecord>, StoreError> {
+//!         // Look the row up by the 32-byte SHA-256 digest (digest.as_bytes() or to_hex()).
+//!         // Ok(None): no such key. Err(StoreError::unavailable(e)): could not answer.
+//!         Ok(self.rows.get(digest.as_bytes()).cloned())
+//!     }
+//! }
+//! ```
+//!
+//! - Return the record whose current digest, or previous digest during a roll's grace
+//!   period, is `digest`. Return revoked, disabled and expired keys as they are: keygate
+//!   checks their state on every request and answers with the precise code. A record that
+//!   carries neither digest is treated as "not found".
+//! - `Ok(None)` and `Err` mean different things: "no such key" is a 401, a failure is a
+//!   503 `store_unavailable` (gRPC `UNAVAILABLE`). Never turn a failure into `Ok(None)`.
+//! - Only [`KeyStoreWrite`] (get, insert, replace, delete, list, record_last_used) is
+//!   needed for a [`crate::KeyManager`] and the admin API. A read-only store, such as a
+//!   file or a replica, implements [`KeyStore`] alone.
+//! - `replace` is compare-and-set: it writes only when the stored
+//!   [`KeyRecord::version`] equals the record's, stores `version + 1`, and otherwise
+//!   fails with [`StoreError::VersionConflict`], on which a `KeyManager` re-reads and
+//!   retries.
+//!
+//! `examples/custom_store.rs` is a complete store over a file of hashed keys (one JSON
+//! object per line) that a background task reloads when the file changes, invalidating
+//! the keys that changed.
+//!
+//! # What the cache guarantees around a store
+//!
+//! - **Cheap checks first.** Prefix, length, charset and checksum are checked before the
+//!   cache; junk and mistyped keys never reach the store.
+//! - **One call per key per cache lifetime.** A found key is cached for `positive_ttl`
+//!   (30 s, on keygate's clock); its expiry and grace deadline are checked on every
+//!   request. The cache is bounded in entries and in bytes
+//!   ([`crate::CacheConfig::max_bytes`]). Concurrent misses for one digest share a single
+//!   `find_by_digest` call; a client that gives up mid-lookup leaves nothing behind.
+//! - **Negative caching.** "Not found" is cached for `negative_ttl` (5 s), so a flood of
+//!   unknown but well-formed keys costs one call per key per 5 s. Creating a key through
+//!   a `KeyManager` drops any cached "not found" for it.
+//! - **Errors are never cached.** A failed call fails the requests waiting on it (503);
+//!   the next request asks the store again. [`crate::CacheConfig::serve_stale`] keeps
+//!   recently verified keys working through an outage (never a key invalidated since).
+//! - **Timeout and panics.** A call that takes longer than `store_timeout` (2 s) fails the
+//!   request with 503 instead of holding it; a panic inside the store becomes a 503 for
+//!   that request, and the service and the cache keep working.
+//! - **Invalidation.** Changes made through this process's `KeyManager` apply at once.
+//!   For changes made elsewhere, call `Keygate::invalidate(&record)`,
+//!   `Keygate::invalidate_digest(&digest)` or `Keygate::invalidate_all()`, or run a
+//!   [`crate::invalidation::Listener`]; otherwise they are seen within `positive_ttl` (or
+//!   `negative_ttl` for a new key). An invalidation that races a lookup wins: once it
+//!   returns, no request that starts afterwards is answered from a copy made before it
+//!   (the cache's coherence protocol, written down in `src/cache/mod.rs`).
 
 mod listing;
 mod memory;

@@ -87,8 +87,8 @@ pub struct RateLimit {
 }
 
 impl RateLimit {
-    /// Tenuo's default: 1000 requests per second with a burst of 2000.
-    pub const TENUO_DEFAULT: RateLimit = RateLimit {
+    /// The default quota: 1000 requests per second with a burst of 2000.
+    pub const DEFAULT: RateLimit = RateLimit {
         per_second: 1000,
         burst: 2000,
     };
@@ -106,7 +106,7 @@ impl RateLimit {
 
 impl Default for RateLimit {
     fn default() -> Self {
-        Self::TENUO_DEFAULT
+        Self::DEFAULT
     }
 }
 

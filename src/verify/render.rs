@@ -31,8 +31,8 @@ pub struct Rejection<'a> {
 /// use http::Response;
 /// use keygate::Rejection;
 ///
-/// // Vidbeo's envelope instead of the default `{"error":{...}}`.
-/// let vidbeo = |r: &Rejection<'_>| {
+/// // An envelope of success/result/errors instead of the default `{"error":{...}}`.
+/// let envelope = |r: &Rejection<'_>| {
 ///     let body = serde_json::json!({
 ///         "success": false,
 ///         "result": null,
@@ -45,7 +45,7 @@ pub struct Rejection<'a> {
 ///         .unwrap()
 /// };
 /// # fn takes<R: keygate::RenderRejection>(_: R) {}
-/// # takes(vidbeo);
+/// # takes(envelope);
 /// ```
 pub trait RenderRejection: Send + Sync + 'static {
     /// The response for `rejection`.
@@ -69,8 +69,7 @@ where
     }
 }
 
-/// The default renderer: `{"error":{"code":"...","message":"..."}}`, as in the Tenuo
-/// documentation, with `Content-Type: application/json`.
+/// The default renderer: `{"error":{"code":"...","message":"..."}}`, with `Content-Type: application/json`.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct JsonRenderer;
 

@@ -19,6 +19,7 @@
 //! | `servers` | hyper, tonic, the demo server and a cluster of them |
 //! | `cli` | the `keygate` command line |
 //! | `seeds` | one conformance test per reference service |
+//! | `quickstart` | the README's quick start is the example, and it serves |
 //!
 //! Shared helpers are in `common/`. The tests run concurrently in this one process:
 //! each isolates what it shares (its own PostgreSQL schema, Redis key prefix or
@@ -37,6 +38,7 @@ mod invalidation;
 mod jwt;
 mod lifecycle;
 mod postgres;
+mod quickstart;
 mod ratelimit;
 mod seeds;
 mod servers;

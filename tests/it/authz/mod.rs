@@ -1,4 +1,4 @@
-//! Issue 3, authorization: scopes, implications, read-only keys, policy tables, IP
+//! Authorization: scopes, implications, read-only keys, policy tables, IP
 //! allowlists, client-IP resolution and the order of checks.
 
 mod check_order;

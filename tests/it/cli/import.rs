@@ -1,6 +1,6 @@
 //! `keygate import`: existing keys, given as plaintext or as SHA-256 digests, written into
 //! a real PostgreSQL store, where they are found by their digest. (Accepting
-//! non-keygate formats on requests is per-prefix formats' job, issue 14.)
+//! non-keygate formats on requests is the per-prefix formats' job: `key::KeyBody`.)
 #![cfg(all(feature = "cli", feature = "postgres"))]
 
 use crate::common::pg;

@@ -141,7 +141,7 @@ fn a_gate_built_read_only_has_no_manager_and_a_managed_one_shares_its_store() {
     assert!(std::ptr::eq(manager.keygate().format(), gate.format()));
 }
 
-/// Issue 13, defect 3: with `PerAccount` limits and a burst of 5, ten keys of one tenant
+/// A defect the adversarial review found: with `PerAccount` limits and a burst of 5, ten keys of one tenant
 /// with per-key overrides got 94 requests through in one burst. Every key of an account
 /// now draws from one bucket; an override only lowers a key's own share.
 #[tokio::test]

@@ -1,4 +1,4 @@
-//! Issue 2, keygate core: reading the key, checking it, caching it and answering.
+//! keygate's core: reading the key, checking it, caching it and answering.
 //!
 //! Most tests go through the tower stack with `send`; the `over_tcp_*` tests go over a
 //! real loopback connection with a real HTTP client.

@@ -1,4 +1,4 @@
-//! Key lifecycle through the library API (issue 5): create, get, list, update, revoke,
+//! Key lifecycle through the library API: create, get, list, update, revoke,
 //! roll, the active-key cap, the escalation guard, account isolation, last-used
 //! coalescing and cache invalidation. Time only moves through the manual clock.
 

@@ -1,4 +1,4 @@
-//! The rate-limit headers' two forms (issue 14, point 4), the headers on refusals after
+//! The rate-limit headers' two forms (the burst or the rate as the limit), the headers on refusals after
 //! authentication, and the limiter state living with the key's cache entry: it must
 //! survive refreshes and invalidations of an unchanged key. Time only moves through the
 //! manual clock.

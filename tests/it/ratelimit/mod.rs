@@ -1,4 +1,4 @@
-//! Per-key rate limiting (issue 4): the burst, 429 with `Retry-After`, replenishment,
+//! Per-key rate limiting: the burst, 429 with `Retry-After`, replenishment,
 //! overrides, per-account sharing, the headers at each step, no quota spent by refused
 //! requests, and bounded limiter state. Time only moves through the manual clock.
 

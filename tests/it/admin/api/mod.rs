@@ -1,4 +1,4 @@
-//! The management HTTP API (issue 5, feature `admin`) over real loopback TCP: each row
+//! The management HTTP API (feature `admin`) over real loopback TCP: each row
 //! of the table, the Bytekit behaviours, malformed input, scopes, account isolation,
 //! roll and immediate revocation.
 

@@ -1,4 +1,4 @@
-//! The management API's OpenAPI document (issue 16), over real loopback TCP: it is
+//! The management API's OpenAPI document, over real loopback TCP: it is
 //! OpenAPI 3.1 with the bearer scheme and the error schema, it names exactly the
 //! router's operations, and every status it documents for an operation is one the
 //! running API really answers, with a body that validates against the documented schema.
