@@ -13,11 +13,11 @@ use http::{Request, Response};
 use http_body_util::{BodyExt, Full};
 use jwks_support::tokens::{jwks, secs, SigningKey};
 use jwks_support::{Answer, Issuer, TestCa};
-use keygate::{Clock, ManualClock};
 use keygate::credential::jwt::{
     JwksConfigError, JwksSource, JwksSourceBuilder, JwtConfigError, JwtKey, JwtVerifier,
 };
 use keygate::credential::{BearerCredential, CredentialError, CredentialVerifier};
+use keygate::{Clock, ManualClock};
 use keygate::{Keygate, MemoryStore};
 use tower::ServiceExt as _;
 
@@ -99,7 +99,11 @@ async fn a_token_verifies_with_a_key_fetched_over_tls_and_the_document_is_cached
     assert_eq!(s.verify(P256, "k2").await.unwrap(), "user_1");
     s.time.advance(secs(299));
     assert_eq!(s.verify(Ed25519, "k1").await.unwrap(), "user_1");
-    assert_eq!(issuer.fetches(), 1, "one fetch serves the document's lifetime");
+    assert_eq!(
+        issuer.fetches(),
+        1,
+        "one fetch serves the document's lifetime"
+    );
     // A token signed by another key than its kid names is still refused.
     assert_eq!(
         s.verify(P256, "k1").await,
@@ -138,7 +142,10 @@ async fn a_kid_removed_from_the_jwks_stops_verifying_after_the_next_refresh() {
 
     issuer.serve(&jwks(&[(P256, "k2")]), 120);
     s.time.advance(secs(119));
-    assert!(s.verify(Ed25519, "k1").await.is_ok(), "still within max-age");
+    assert!(
+        s.verify(Ed25519, "k1").await.is_ok(),
+        "still within max-age"
+    );
     assert_eq!(issuer.fetches(), 1);
 
     s.time.advance(secs(1));
@@ -228,10 +235,7 @@ async fn an_unknown_kid_storm_fetches_at_most_once_per_interval_and_shares_the_f
 
     // More made-up kids within the interval fetch nothing at all.
     for _ in 0..100 {
-        assert_eq!(
-            s.verify(Ed25519, &random_kid()).await,
-            refused(UNKNOWN_KID)
-        );
+        assert_eq!(s.verify(Ed25519, &random_kid()).await, refused(UNKNOWN_KID));
     }
     assert_eq!(issuer.fetches(), 2);
 
@@ -239,15 +243,18 @@ async fn an_unknown_kid_storm_fetches_at_most_once_per_interval_and_shares_the_f
     for _ in 0..6 {
         s.time.advance(secs(10));
         let storm = (0..50).map(|_| async { s.verify(Ed25519, &random_kid()).await });
-        assert!(join_all(storm).await.into_iter().all(|r| r == refused(UNKNOWN_KID)));
+        assert!(join_all(storm)
+            .await
+            .into_iter()
+            .all(|r| r == refused(UNKNOWN_KID)));
     }
     assert_eq!(issuer.fetches(), 8);
     s.verify(Ed25519, "k1").await.unwrap();
 }
 
 #[tokio::test]
-async fn an_issuer_that_hangs_is_timed_out_stale_keys_serve_within_the_bound_then_it_fails_closed(
-) {
+async fn an_issuer_that_hangs_is_timed_out_stale_keys_serve_within_the_bound_then_it_fails_closed()
+{
     let ca = TestCa::new("keygate test CA");
     let issuer = Issuer::tls(&ca, Answer::Hang).await;
     issuer.serve(&jwks(&[(Ed25519, "k1")]), 60);
@@ -257,10 +264,16 @@ async fn an_issuer_that_hangs_is_timed_out_stale_keys_serve_within_the_bound_the
 
     issuer.answer(Answer::Hang);
     s.time.advance(secs(60));
-    assert!(s.verify(Ed25519, "k1").await.is_ok(), "stale, while the issuer hangs");
+    assert!(
+        s.verify(Ed25519, "k1").await.is_ok(),
+        "stale, while the issuer hangs"
+    );
     assert_eq!(issuer.fetches(), 2);
     s.time.advance(secs(299));
-    assert!(s.verify(Ed25519, "k1").await.is_ok(), "the last second of stale use");
+    assert!(
+        s.verify(Ed25519, "k1").await.is_ok(),
+        "the last second of stale use"
+    );
     assert_eq!(issuer.fetches(), 3);
 
     // Past lifetime + stale bound: 503, without another fetch within the interval.
@@ -328,7 +341,10 @@ async fn an_oversized_document_is_refused_and_the_keys_held_stay_in_use() {
     assert!(s.verify(Ed25519, "k1").await.is_ok());
     assert_eq!(issuer.fetches(), 3);
     let written = issuer.streamed().await;
-    assert!(written < 16 << 20, "{written} bytes written before the client left");
+    assert!(
+        written < 16 << 20,
+        "{written} bytes written before the client left"
+    );
 
     // A valid document just over the limit (here with a new key) is refused too.
     let mut big = jwks(&[(Ed25519, "k1"), (P256, "k2")]);
@@ -337,6 +353,42 @@ async fn an_oversized_document_is_refused_and_the_keys_held_stay_in_use() {
     s.time.advance(secs(10));
     assert_eq!(s.verify(P256, "k2").await, refused(UNKNOWN_KID));
     assert_eq!(issuer.fetches(), 4);
+}
+
+#[tokio::test]
+async fn an_invalid_document_is_refused_and_the_keys_held_stay_in_use() {
+    let ca = TestCa::new("keygate test CA");
+    let issuer = Issuer::tls(&ca, Answer::Hang).await;
+    issuer.serve(&jwks(&[(Ed25519, "k1")]), 60);
+    let s = Setup::new(source(&issuer, &ca));
+    s.verify(Ed25519, "k1").await.unwrap();
+
+    let two_k2 = serde_json::json!({"keys": [P256.jwk("k2"), Ed25519.jwk("k2")]});
+    let document = |body: String| Answer::Jwks {
+        body,
+        cache_control: Some("max-age=60".into()),
+    };
+    let good = jwks(&[(Ed25519, "k1"), (P256, "k2")]).to_string();
+    let invalid = [
+        document(two_k2.to_string()),
+        document("<html>maintenance</html>".to_owned()),
+        document(r#"{"keys":[{"kty":"oct","kid":"k2","k":"c2VjcmV0"}]}"#.to_owned()),
+        // A good document behind an error status, or a redirect (never followed).
+        Answer::Status(500, good.clone()),
+        Answer::Status(302, good),
+    ];
+    s.time.advance(secs(60));
+    for (i, answer) in invalid.into_iter().enumerate() {
+        issuer.answer(answer);
+        s.time.advance(secs(10));
+        assert_eq!(
+            s.verify(P256, "k2").await,
+            refused(UNKNOWN_KID),
+            "document {i}"
+        );
+        assert!(s.verify(Ed25519, "k1").await.is_ok(), "document {i}");
+        assert_eq!(issuer.fetches(), 2 + i);
+    }
 }
 
 #[tokio::test]
@@ -363,7 +415,11 @@ async fn an_issuer_whose_certificate_is_not_from_a_trusted_ca_is_refused() {
     // The system's roots do not know the test CA either.
     let s = Setup::new(JwksSource::builder(&issuer.url));
     assert!(is_unavailable(&s.verify(Ed25519, "k1").await));
-    assert_eq!(issuer.fetches(), 0, "no request is sent before the handshake");
+    assert_eq!(
+        issuer.fetches(),
+        0,
+        "no request is sent before the handshake"
+    );
 
     // The same server, trusted: it was only the certificate.
     let s = Setup::new(source(&issuer, &other));
@@ -383,10 +439,20 @@ async fn configuration_mistakes_are_refused_when_built() {
         .min_lifetime(secs(600))
         .max_lifetime(secs(60))
         .build();
-    assert!(matches!(bounds, Err(JwksConfigError::LifetimeBounds { .. })));
-    for bad in ["ftp://auth.example.com/jwks", "https://user:pw@auth.example.com/jwks", "/jwks"] {
+    assert!(matches!(
+        bounds,
+        Err(JwksConfigError::LifetimeBounds { .. })
+    ));
+    for bad in [
+        "ftp://auth.example.com/jwks",
+        "https://user:pw@auth.example.com/jwks",
+        "/jwks",
+    ] {
         let built = JwksSource::builder(bad).build();
-        assert!(matches!(built, Err(JwksConfigError::InvalidUrl(_))), "{bad}");
+        assert!(
+            matches!(built, Err(JwksConfigError::InvalidUrl(_))),
+            "{bad}"
+        );
     }
 
     let pem = "-----BEGIN PUBLIC KEY-----\n\

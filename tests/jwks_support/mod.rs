@@ -27,6 +27,8 @@ pub enum Answer {
         body: String,
         cache_control: Option<String>,
     },
+    /// This status with this body, and `Location` pointing at the same URL.
+    Status(u16, String),
     /// Reads the request, then never answers (and never closes).
     Hang,
     /// 200 declaring a `Content-Length` of this many bytes, then nothing more.
@@ -208,6 +210,16 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, state: &State) 
             let _ = stream.write_all(body.as_bytes()).await;
             let _ = stream.shutdown().await;
         }
+        Answer::Status(code, body) => {
+            let head = format!(
+                "HTTP/1.1 {code} Whatever\r\nlocation: /.well-known/jwks.json\r\n\
+                 content-length: {}\r\nconnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(head.as_bytes()).await;
+            let _ = stream.write_all(body.as_bytes()).await;
+            let _ = stream.shutdown().await;
+        }
         Answer::Hang => std::future::pending::<()>().await,
         Answer::Declares(length) => {
             let head = format!(
@@ -224,9 +236,7 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, state: &State) 
             let _ = stream.write_all(head.as_bytes()).await;
             let chunk = format!("4000\r\n{}\r\n", " ".repeat(0x4000));
             let mut written = 0;
-            while stream.write_all(chunk.as_bytes()).await.is_ok()
-                && stream.flush().await.is_ok()
-            {
+            while stream.write_all(chunk.as_bytes()).await.is_ok() && stream.flush().await.is_ok() {
                 written += 0x4000;
             }
             let _ = state.streamed.send(written);
