@@ -1,54 +1,7 @@
 //! [`JwksSource`]: a [`super::JwtVerifier`]'s keys, fetched from the issuer's JWKS URL
 //! (feature `jwks`).
 //!
-//! - **Transport.** HTTPS with rustls (the `ring` provider), trusting the operating
-//!   system's root certificates, or only the CA certificates given with
-//!   [`JwksSourceBuilder::root_certificates_pem`]. Plain `http` is refused when the
-//!   source is built, unless [`JwksSourceBuilder::allow_plain_http_for_development`]
-//!   says otherwise. Redirects are not followed: any answer but 200 is a failed fetch.
-//! - **Bounds.** Each fetch (connect, TLS, request and body) must finish within
-//!   [`JwksSourceBuilder::timeout`] (1.5 s by default, under the gate's 2 s
-//!   store timeout). A document that declares more than
-//!   [`JwksSourceBuilder::max_document_size`] (64 KiB by default) is refused unread,
-//!   and one that grows past it is refused as soon as it does.
-//! - **Lifetime.** A document is used for its `Cache-Control: max-age` (less `Age`),
-//!   clamped between [`JwksSourceBuilder::min_lifetime`] (5 min) and
-//!   [`JwksSourceBuilder::max_lifetime`] (1 h); without `max-age`, for the floor.
-//!   Lifetimes run on keygate's clock (the request time handed to the verifier, see
-//!   [`crate::KeygateBuilder::clock`]), so tests drive them with a
-//!   [`crate::ManualClock`]. The next token after the lifetime waits for a
-//!   refetch; a key that is gone from the new document no longer verifies.
-//! - **Unknown `kid`.** A token naming a `kid` the document lacks makes the source
-//!   fetch again (a key may just have been rotated in), but at most once per
-//!   [`JwksSourceBuilder::min_refetch_interval`] (30 s): tokens with made-up key ids
-//!   cannot make keygate hammer the issuer. Tokens that arrive while a fetch is in
-//!   flight wait for that one fetch; none starts a second.
-//! - **Outages.** When a refetch fails (timeout, refused connection, TLS failure, an
-//!   error status, an oversized or invalid document) the keys held stay in use for
-//!   [`JwksSourceBuilder::stale_while_unreachable`] (1 h) past their lifetime, and the
-//!   source tries again at most once per refetch interval. After that, or when no
-//!   document has ever been fetched, tokens are answered with 503
-//!   `verifier_unavailable` ([`crate::credential::CredentialError::Unavailable`]):
-//!   keygate fails closed. Failures are logged at `warn`, with the URL's origin only.
-//!
-//! The first document is fetched by the first token, not when the source is built.
-//!
-//! ```
-//! use std::time::Duration;
-//! use keygate::credential::jwt::{JwksSource, JwtVerifier};
-//!
-//! let jwks = JwksSource::builder("https://auth.example.com/.well-known/jwks.json")
-//!     .timeout(Duration::from_secs(1))
-//!     .max_lifetime(Duration::from_secs(15 * 60))
-//!     .build()?;
-//! let jwt = JwtVerifier::builder()
-//!     .jwks(jwks)
-//!     .issuer("https://auth.example.com/")
-//!     .audience("streams-api")
-//!     .build()?;
-//! # let _ = jwt;
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! ```
+//! The details are on [`JwksSource`].
 
 mod cache;
 mod fetch;
@@ -64,15 +17,56 @@ use fetch::Fetcher;
 
 use super::JwtKey;
 
-/// A JWKS URL a [`super::JwtVerifier`] takes its keys from: see [the module
-/// docs](self). Cheap to clone; clones share the keys fetched and the fetches.
+/// A JWKS URL a [`super::JwtVerifier`] takes its keys from. Cheap to clone; clones
+/// share the keys fetched and the fetches.
+///
+/// - **Transport.** HTTPS with rustls (the `ring` provider), trusting the operating
+///   system's root certificates, or only the CA certificates given with
+///   [`JwksSourceBuilder::root_certificates_pem`]. Plain `http` is refused when the
+///   source is built, unless [`JwksSourceBuilder::allow_plain_http_for_development`]
+///   says otherwise. Redirects are not followed: any answer but 200 is a failed fetch.
+/// - **Bounds.** Each fetch (connect, TLS, request and body) must finish within
+///   [`JwksSourceBuilder::timeout`] (1.5 s by default, under the gate's 2 s
+///   store timeout). A document that declares more than
+///   [`JwksSourceBuilder::max_document_size`] (64 KiB by default) is refused unread,
+///   and one that grows past it is refused as soon as it does.
+/// - **Lifetime.** A document is used for its `Cache-Control: max-age` (less `Age`),
+///   clamped between [`JwksSourceBuilder::min_lifetime`] (5 min) and
+///   [`JwksSourceBuilder::max_lifetime`] (1 h); without `max-age`, for the floor.
+///   Lifetimes run on keygate's clock (the request time handed to the verifier, see
+///   [`crate::KeygateBuilder::clock`]), so tests drive them with a
+///   [`crate::ManualClock`]. The next token after the lifetime waits for a
+///   refetch; a key that is gone from the new document no longer verifies.
+/// - **Unknown `kid`.** A token naming a `kid` the document lacks makes the source
+///   fetch again (a key may just have been rotated in), but at most once per
+///   [`JwksSourceBuilder::min_refetch_interval`] (30 s): tokens with made-up key ids
+///   cannot make keygate hammer the issuer. Tokens that arrive while a fetch is in
+///   flight wait for that one fetch; none starts a second.
+/// - **Outages.** When a refetch fails (timeout, refused connection, TLS failure, an
+///   error status, an oversized or invalid document) the keys held stay in use for
+///   [`JwksSourceBuilder::stale_while_unreachable`] (1 h) past their lifetime, and the
+///   source tries again at most once per refetch interval. After that, or when no
+///   document has ever been fetched, tokens are answered with 503
+///   `verifier_unavailable` ([`crate::credential::CredentialError::Unavailable`]):
+///   keygate fails closed. Failures are logged at `warn`, with the URL's origin only.
+///
+/// The first document is fetched by the first token, not when the source is built.
 ///
 /// ```
-/// use keygate::credential::jwt::JwksSource;
+/// use std::time::Duration;
+/// use keygate::credential::jwt::{JwksSource, JwtVerifier};
 ///
-/// let source = JwksSource::builder("https://auth.example.com/.well-known/jwks.json").build()?;
-/// assert!(format!("{source:?}").contains("https://auth.example.com"));
-/// # Ok::<(), keygate::credential::jwt::JwksConfigError>(())
+/// let jwks = JwksSource::builder("https://auth.example.com/.well-known/jwks.json")
+///     .timeout(Duration::from_secs(1))
+///     .max_lifetime(Duration::from_secs(15 * 60))
+///     .build()?;
+/// let jwt = JwtVerifier::builder()
+///     .jwks(jwks)
+///     .issuer("https://auth.example.com/")
+///     .audience("streams-api")
+///     .build()?;
+/// # let _ = jwt;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone)]
 pub struct JwksSource {
@@ -88,9 +82,9 @@ pub struct JwksSource {
 /// let plain = JwksSource::builder("http://127.0.0.1:8080/jwks.json").build();
 /// assert!(matches!(plain, Err(JwksConfigError::PlainHttp)));
 /// let dev = JwksSource::builder("http://127.0.0.1:8080/jwks.json")
-///     .allow_plain_http_for_development()
-///     .min_refetch_interval(Duration::from_secs(5))
-///     .build()?;
+///    .allow_plain_http_for_development()
+///    .min_refetch_interval(Duration::from_secs(5))
+///    .build()?;
 /// # let _ = dev;
 /// # Ok::<(), JwksConfigError>(())
 /// ```
@@ -106,6 +100,17 @@ pub struct JwksSourceBuilder {
 }
 
 /// A mistake found while building a [`JwksSource`].
+///
+/// ```
+/// use std::time::Duration;
+/// use keygate::credential::jwt::{JwksConfigError, JwksSource};
+///
+/// let upside_down = JwksSource::builder("https://auth.example.com/.well-known/jwks.json")
+///     .min_lifetime(Duration::from_secs(600))
+///     .max_lifetime(Duration::from_secs(60))
+///     .build();
+/// assert!(matches!(upside_down, Err(JwksConfigError::LifetimeBounds { .. })));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum JwksConfigError {
@@ -140,8 +145,7 @@ pub enum JwksConfigError {
 
 impl JwksSource {
     /// Starts a source for the JWKS document at `url` (usually an identity provider's
-    /// `https://…/.well-known/jwks.json`), with the defaults of [the module
-    /// docs](self).
+    /// `https://…/.well-known/jwks.json`), with the defaults given at [`JwksSource`].
     pub fn builder(url: impl Into<String>) -> JwksSourceBuilder {
         JwksSourceBuilder {
             url: url.into(),
@@ -196,6 +200,16 @@ impl JwksSourceBuilder {
     /// Trusts the CA certificates in `pem` (one or more `BEGIN CERTIFICATE` blocks)
     /// instead of the operating system's roots; calling it again also trusts those.
     /// For an issuer behind a private CA, and for tests.
+    ///
+    /// ```no_run
+    /// use keygate::credential::jwt::JwksSource;
+    ///
+    /// let source = JwksSource::builder("https://idp.internal/.well-known/jwks.json")
+    ///     .root_certificates_pem(std::fs::read("/etc/idp/ca.pem")?)
+    ///     .build()?;
+    /// # let _ = source;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn root_certificates_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
         self.roots_pem.push(pem.into());
         self
