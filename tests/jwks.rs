@@ -213,7 +213,9 @@ async fn an_unknown_kid_storm_fetches_at_most_once_per_interval_and_shares_the_f
     s.time.advance(secs(10));
 
     // 200 tokens with made-up kids and 20 with the rotated-in k2, all at once: they
-    // share one fetch, the k2 tokens verify with it, the others are refused.
+    // share one fetch, the k2 tokens verify with it, the others are refused. (On the
+    // test's single-threaded runtime every token has asked before the fetch task
+    // runs, so a k2 token that did not wait for the shared fetch would be refused.)
     let storm = (0..220).map(|i| {
         let s = &s;
         async move {
