@@ -8,10 +8,10 @@ use base64::Engine as _;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
 
-const ED_PRIVATE: &str = include_str!("../fixtures/jwt/ed_private.pem");
-const ED_PUBLIC: &str = include_str!("../fixtures/jwt/ed_public.pem");
-const EC_PRIVATE: &str = include_str!("../fixtures/jwt/ec_private.pem");
-const EC_PUBLIC: &str = include_str!("../fixtures/jwt/ec_public.pem");
+const ED_PRIVATE: &str = include_str!("../../fixtures/jwt/ed_private.pem");
+const ED_PUBLIC: &str = include_str!("../../fixtures/jwt/ed_public.pem");
+const EC_PRIVATE: &str = include_str!("../../fixtures/jwt/ec_private.pem");
+const EC_PUBLIC: &str = include_str!("../../fixtures/jwt/ec_public.pem");
 
 /// One of the issuer's signing keys.
 #[derive(Clone, Copy, Debug)]
