@@ -52,7 +52,8 @@
 //! ```
 //!
 //! With the `jwt` feature, [`jwt::JwtVerifier`] verifies signed JWTs against configured
-//! public keys.
+//! public keys; with `jwks`, against the keys of the issuer's JWKS URL, fetched over
+//! HTTPS and kept for the document's lifetime (`jwt::JwksSource`).
 
 mod principal;
 

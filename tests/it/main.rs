@@ -12,6 +12,7 @@
 //! | `hardening` | each defect of the adversarial review, shown fixed |
 //! | `credential_hook` | credentials other than keygate's keys, through a verifier |
 //! | `jwt` | JWTs as credentials |
+//! | `jwks` | a JWT verifier's keys from an issuer's JWKS URL over TLS |
 //! | `invalidation` | revocation reaching every cache, in-process and across instances |
 //! | `postgres` | the PostgreSQL store |
 //! | `failures` | store faults, hostile input, a soak under churn |
@@ -35,6 +36,7 @@ mod failures;
 mod gate;
 mod hardening;
 mod invalidation;
+mod jwks;
 mod jwt;
 mod lifecycle;
 mod postgres;

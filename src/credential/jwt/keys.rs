@@ -69,6 +69,10 @@ pub enum JwtConfigError {
     /// No key was configured.
     #[error("a JwtVerifier needs at least one public key")]
     NoKeys,
+    /// Keys were configured or replaced on a verifier whose keys come from a JWKS URL
+    /// (feature `jwks`).
+    #[error("the keys come from a JWKS URL; they cannot also be configured or replaced")]
+    KeysFromJwks,
 }
 
 /// One public key a [`super::JwtVerifier`] trusts, with its algorithm and optional

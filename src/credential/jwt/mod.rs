@@ -44,10 +44,24 @@
 //!
 //! The verifier is cheap to clone; [`JwtVerifier::replace_keys`] on any clone rotates
 //! the keys of all of them (after fetching a provider's new JWKS, say).
+//!
+//! With the `jwks` feature, [`JwtVerifierBuilder::jwks`] takes the keys from the
+//! issuer's JWKS URL instead: a `JwksSource` fetches it over HTTPS (rustls), within a
+//! timeout and a size limit, keeps it for its `Cache-Control` lifetime between a floor
+//! and a ceiling, fetches again (at most once per interval) when a token names an
+//! unknown `kid`, uses the keys held for a bounded time while the issuer is
+//! unreachable, and then fails closed with 503 `verifier_unavailable`. A key removed
+//! from the document stops verifying at the next refresh.
 
 mod claims;
+#[cfg(feature = "jwks")]
+mod jwks;
+mod key_set;
 mod keys;
 
+#[cfg(feature = "jwks")]
+#[cfg_attr(docsrs, doc(cfg(feature = "jwks")))]
+pub use jwks::{JwksConfigError, JwksSource, JwksSourceBuilder};
 pub use keys::{JwtAlgorithm, JwtConfigError, JwtKey};
 
 use std::fmt;
@@ -65,6 +79,7 @@ use super::{BearerCredential, CredentialError, CredentialVerifier, Principal};
 use crate::client_ip::IpAllowlist;
 use crate::store::record::RateLimit;
 use claims::ClaimNames;
+use key_set::KeySet;
 use keys::KeyChoice;
 
 /// Verifies signed JWTs against configured public keys: see [the module docs](self).
@@ -74,7 +89,7 @@ pub struct JwtVerifier {
 }
 
 struct Config {
-    keys: RwLock<Arc<[JwtKey]>>,
+    keys: KeySet,
     issuers: Vec<String>,
     audiences: Vec<String>,
     leeway: Duration,
@@ -88,6 +103,8 @@ struct Config {
 #[must_use = "a builder does nothing until `build` is called"]
 pub struct JwtVerifierBuilder {
     keys: Vec<JwtKey>,
+    #[cfg(feature = "jwks")]
+    jwks: Option<JwksSource>,
     issuers: Vec<String>,
     audiences: Vec<String>,
     leeway: Duration,
@@ -102,6 +119,8 @@ impl JwtVerifier {
     pub fn builder() -> JwtVerifierBuilder {
         JwtVerifierBuilder {
             keys: Vec::new(),
+            #[cfg(feature = "jwks")]
+            jwks: None,
             issuers: Vec::new(),
             audiences: Vec::new(),
             leeway: Duration::from_secs(60),
@@ -112,23 +131,31 @@ impl JwtVerifier {
     }
 
     /// Replaces the trusted keys, for this verifier and every clone of it. Tokens being
-    /// checked finish with the keys they started with.
+    /// checked finish with the keys they started with. Refused for a verifier whose
+    /// keys come from a JWKS URL.
     pub fn replace_keys(&self, keys: Vec<JwtKey>) -> Result<(), JwtConfigError> {
+        #[allow(irrefutable_let_patterns)]
+        let KeySet::Fixed(held) = &self.inner.keys
+        else {
+            return Err(JwtConfigError::KeysFromJwks);
+        };
         let keys = checked_keys(keys)?;
-        *self.inner.keys.write().unwrap_or_else(|e| e.into_inner()) = keys;
+        *held.write().unwrap_or_else(|e| e.into_inner()) = keys;
         Ok(())
     }
 
     /// Checks `token` as of `credential.now()`: the claims on success.
-    fn check(&self, credential: &BearerCredential) -> Result<Map<String, Value>, CredentialError> {
+    async fn check(
+        &self,
+        credential: &BearerCredential,
+    ) -> Result<Map<String, Value>, CredentialError> {
         let token = credential.expose_secret();
         let header = Header::parse(token).ok_or_else(not_a_jwt)?;
         let keys = self
             .inner
             .keys
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
+            .current(header.kid.as_deref(), credential.now())
+            .await?;
         let key = match keys::choose(&keys, header.kid.as_deref()) {
             KeyChoice::Key(key) => key,
             KeyChoice::UnknownKid => {
@@ -200,7 +227,7 @@ fn not_a_jwt() -> CredentialError {
 #[async_trait]
 impl CredentialVerifier for JwtVerifier {
     async fn verify(&self, credential: BearerCredential) -> Result<Principal, CredentialError> {
-        let claims = self.check(&credential)?;
+        let claims = self.check(&credential).await?;
         let mut principal = claims::principal(claims, &self.inner.claims)?;
         principal.ips = self.inner.ips.clone();
         principal.rate_limit = self.inner.rate_limit;
@@ -212,7 +239,7 @@ impl fmt::Debug for JwtVerifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let c = &self.inner;
         f.debug_struct("JwtVerifier")
-            .field("keys", &*c.keys.read().unwrap_or_else(|e| e.into_inner()))
+            .field("keys", &c.keys)
             .field("issuers", &c.issuers)
             .field("audiences", &c.audiences)
             .field("leeway", &c.leeway)
@@ -331,12 +358,20 @@ impl JwtVerifierBuilder {
         self
     }
 
-    /// The verifier. Refuses no keys at all, and two keys with the same `kid` (or two
-    /// without one).
+    /// The verifier. Refuses no keys at all, two keys with the same `kid` (or two
+    /// without one), and configured keys together with a JWKS URL.
     pub fn build(self) -> Result<JwtVerifier, JwtConfigError> {
+        #[cfg(feature = "jwks")]
+        let keys = match self.jwks {
+            Some(_) if !self.keys.is_empty() => return Err(JwtConfigError::KeysFromJwks),
+            Some(source) => KeySet::Jwks(source),
+            None => KeySet::Fixed(RwLock::new(checked_keys(self.keys)?)),
+        };
+        #[cfg(not(feature = "jwks"))]
+        let keys = KeySet::Fixed(RwLock::new(checked_keys(self.keys)?));
         Ok(JwtVerifier {
             inner: Arc::new(Config {
-                keys: RwLock::new(checked_keys(self.keys)?),
+                keys,
                 issuers: self.issuers,
                 audiences: self.audiences,
                 leeway: self.leeway,
