@@ -3,7 +3,7 @@
 //! Limiter state is keyed only by an authenticated key id, account id or verified
 //! credential's subject, never by a presented token, and is only touched after every
 //! other check has passed, so a refused request consumes no quota. The three kinds of
-//! id live in separate [`Namespace`]s in every limiter (the in-process tiers, Redis and
+//! id live in separate namespaces in every limiter (the in-process tiers, Redis and
 //! its local fallback), so that no id one tenant chooses (an imported key's id, an
 //! account id, a token's subject) can name another tenant's bucket. Keys that share a quota share one *tier*; a
 //! per-key override gets its own tier. Each bucket is a GCRA cell that
