@@ -69,6 +69,8 @@ struct Wire {
     subscribes: AtomicUsize,
     replay: Mutex<Option<Replay>>,
     replay_asked: Mutex<Vec<Option<u64>>>,
+    /// When set, what a replay from `None` answers: the log's current position.
+    position_now: Mutex<Option<u64>>,
 }
 
 struct WireSubscription {
@@ -122,6 +124,12 @@ impl InvalidationChannel for WireChannel {
     }
     async fn replay(&self, after: Option<u64>) -> Result<Replay, ChannelError> {
         self.0.replay_asked.lock().unwrap().push(after);
+        if let (None, Some(position)) = (after, *self.0.position_now.lock().unwrap()) {
+            return Ok(Replay::Changes {
+                digests: vec![],
+                position,
+            });
+        }
         Ok(self
             .0
             .replay
@@ -400,4 +408,37 @@ async fn malformed_notifications_are_counted_and_change_nothing() {
     );
     assert!(sink.digests().is_empty());
     assert_eq!(listener.status(), ListenerStatus::Live);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_trimmed_log_flushes_once_then_replays_from_its_current_position() {
+    let (wire, sink, listener) = start(Some(Replay::Changes {
+        digests: vec![],
+        position: 7,
+    }));
+    listener.wait_for(ListenerStatus::Live).await;
+    // The log was trimmed past 7 while the listener was away; it now stands at 20.
+    *wire.replay.lock().unwrap() = Some(Replay::Unknown);
+    *wire.position_now.lock().unwrap() = Some(20);
+    wire.close();
+    sink.nth_degraded(3).await;
+    assert_eq!(sink.flushes.load(Ordering::SeqCst), 2, "cannot tell: flush");
+    assert_eq!(*wire.replay_asked.lock().unwrap(), [None, Some(7), None]);
+    *wire.replay.lock().unwrap() = Some(Replay::Changes {
+        digests: vec![digest(4)],
+        position: 21,
+    });
+    wire.close();
+    sink.nth_degraded(5).await;
+    assert_eq!(
+        *wire.replay_asked.lock().unwrap(),
+        [None, Some(7), None, Some(20)],
+        "the next replay starts where the log stood before the flush"
+    );
+    assert_eq!(sink.digests(), [digest(4)]);
+    assert_eq!(
+        sink.flushes.load(Ordering::SeqCst),
+        2,
+        "a replay, not a flush"
+    );
 }
