@@ -25,8 +25,8 @@
 //! 512-byte limit); longer ones are 400 `invalid_request` before the verifier runs.
 //!
 //! **Rate limits.** A principal is limited by its subject, in a namespace of its own
-//! (`external:<subject>`), so a subject can never draw on the bucket of the API key whose
-//! id it happens to equal. Its quota is [`Principal::rate_limit`], or the deployment's
+//! (`external`, beside `key` and `account`), so a subject can never draw on the bucket of
+//! the API key or the account whose id it happens to equal. Its quota is [`Principal::rate_limit`], or the deployment's
 //! default. With [`crate::RateLimitKey::PerAccount`], it also draws on its account's
 //! shared bucket, together with that account's API keys.
 //!

@@ -28,6 +28,11 @@ pub struct ListenerConfig {
     pub reconnect_delay: Duration,
     /// Longest pause between failed reconnects. Default: 1 s.
     pub max_reconnect_delay: Duration,
+    /// While subscribed, the shortest time between two reads of the channel's log,
+    /// which a notification naming a newer position prompts. Replays start from the
+    /// last position read from the log, never from one a notification claimed; these
+    /// reads keep that position recent. Default: 10 s.
+    pub log_read_interval: Duration,
 }
 
 impl Default for ListenerConfig {
@@ -38,6 +43,7 @@ impl Default for ListenerConfig {
             connect_timeout: Duration::from_secs(2),
             reconnect_delay: Duration::from_millis(50),
             max_reconnect_delay: Duration::from_secs(1),
+            log_read_interval: Duration::from_secs(10),
         }
     }
 }
@@ -71,6 +77,13 @@ impl ListenerConfig {
         self.max_reconnect_delay = max;
         self
     }
+
+    /// Sets [`log_read_interval`](Self::log_read_interval).
+    #[must_use]
+    pub fn log_read_interval(mut self, interval: Duration) -> Self {
+        self.log_read_interval = interval;
+        self
+    }
 }
 
 /// Where a [`Listener`] stands.
@@ -100,6 +113,13 @@ pub struct ListenerStats {
     pub replayed: u64,
     /// Times the whole cache was flushed.
     pub flushes: u64,
+    /// Reads of the channel's log while subscribed, prompted by a notification that
+    /// named a newer position (see [`ListenerConfig::log_read_interval`]). Their digests
+    /// count in [`replayed`](Self::replayed).
+    pub log_reads: u64,
+    /// Notifications ignored because they could not be read ([`Event::Malformed`]):
+    /// nonzero means something other than keygate sends on the channel.
+    pub malformed: u64,
 }
 
 #[derive(Default)]
@@ -109,6 +129,8 @@ struct Counters {
     invalidated: AtomicU64,
     replayed: AtomicU64,
     flushes: AtomicU64,
+    log_reads: AtomicU64,
+    malformed: AtomicU64,
 }
 
 /// Feeds a sink from a channel until dropped. See the [module docs](super).
@@ -154,6 +176,7 @@ impl Listener {
             status: tx,
             counters: counters.clone(),
             position: None,
+            log_moved: false,
         };
         Listener {
             status: rx,
@@ -185,6 +208,8 @@ impl Listener {
             invalidated: c.invalidated.load(Ordering::Relaxed),
             replayed: c.replayed.load(Ordering::Relaxed),
             flushes: c.flushes.load(Ordering::Relaxed),
+            log_reads: c.log_reads.load(Ordering::Relaxed),
+            malformed: c.malformed.load(Ordering::Relaxed),
         }
     }
 }
@@ -195,8 +220,12 @@ struct Run {
     config: ListenerConfig,
     status: watch::Sender<ListenerStatus>,
     counters: Arc<Counters>,
-    /// The newest log position seen, for replays.
+    /// The newest position read from the channel's log itself (a replay's answer):
+    /// the next replay starts after it. Notifications never move it, so one that
+    /// claims a position ahead of the log cannot make a replay skip a change.
     position: Option<u64>,
+    /// A notification named a position after `position`: read the log soon.
+    log_moved: bool,
 }
 
 impl Run {
@@ -246,28 +275,52 @@ impl Run {
             Ok(Err(e)) => return Err(e.to_string()),
             Err(_) => return Err(format!("no subscription within {limit:?}")),
         };
-        let first = self.position.is_none();
-        match timeout(limit, self.channel.replay(self.position)).await {
+        self.catch_up().await?;
+        Ok(sub)
+    }
+
+    /// Reads the channel's log after [`Run::position`] and invalidates what it names;
+    /// the log's answer becomes the new position. Called with a subscription open, so
+    /// that whatever the log does not show yet is delivered by the subscription.
+    async fn catch_up(&mut self) -> Result<(), String> {
+        let asked = self.position;
+        self.log_moved = false;
+        match self.replay(asked).await? {
             // The first subscription has no position to replay from, and the sink may
             // have cached keys before it: start from a clean cache.
-            Ok(Ok(Replay::Changes { position, .. })) if first => {
+            Replay::Changes { position, .. } if asked.is_none() => {
                 self.flush();
                 self.position = Some(position);
             }
-            Ok(Ok(Replay::Changes { digests, position })) => {
+            Replay::Changes { digests, position } => {
                 for digest in &digests {
                     self.sink.invalidate_digest(digest);
                 }
                 self.counters
                     .replayed
                     .fetch_add(digests.len() as u64, Ordering::Relaxed);
-                self.position = Some(position.max(self.position.unwrap_or(0)));
+                self.position = Some(position.max(asked.unwrap_or(0)));
             }
-            Ok(Ok(Replay::Unknown)) => self.flush(),
-            Ok(Err(e)) => return Err(format!("replay failed: {e}")),
-            Err(_) => return Err(format!("no replay within {limit:?}")),
+            Replay::Unknown => {
+                // Start again from where the log stands now, read before the flush:
+                // every change up to there is covered by the flush.
+                self.position = match self.replay(None).await {
+                    Ok(Replay::Changes { position, .. }) => Some(position),
+                    _ => None,
+                };
+                self.flush();
+            }
         }
-        Ok(sub)
+        Ok(())
+    }
+
+    async fn replay(&self, after: Option<u64>) -> Result<Replay, String> {
+        let limit = self.config.connect_timeout;
+        match timeout(limit, self.channel.replay(after)).await {
+            Ok(Ok(replay)) => Ok(replay),
+            Ok(Err(e)) => Err(format!("replay failed: {e}")),
+            Err(_) => Err(format!("no replay within {limit:?}")),
+        }
     }
 
     fn flush(&self) {
@@ -281,14 +334,30 @@ impl Run {
         let dead_after = self.config.dead_after;
         let mut alive_at = Instant::now();
         let mut probe_at = alive_at + beat;
+        let mut read_log_at = alive_at + self.config.log_read_interval;
         loop {
-            let deadline = probe_at.min(alive_at + dead_after);
+            let mut deadline = probe_at.min(alive_at + dead_after);
+            if self.log_moved {
+                deadline = deadline.min(read_log_at);
+            }
             match timeout_at(deadline, sub.next()).await {
                 Ok(Ok(event)) => {
                     alive_at = Instant::now();
                     self.apply(event);
                 }
                 Ok(Err(_)) => return "subscription closed",
+                Err(_) if self.log_moved && Instant::now() >= read_log_at => {
+                    let started = Instant::now();
+                    self.counters.log_reads.fetch_add(1, Ordering::Relaxed);
+                    if let Err(why) = self.catch_up().await {
+                        // The subscription still delivers; try again next interval.
+                        self.log_moved = true;
+                        tracing::warn!(target: "keygate", reason = %why, "invalidation log read failed");
+                    }
+                    read_log_at = Instant::now() + self.config.log_read_interval;
+                    // Time spent reading the log was not spent watching the subscription.
+                    alive_at += started.elapsed();
+                }
                 Err(_) if Instant::now() >= alive_at + dead_after => {
                     return "no sign of life within dead_after"
                 }
@@ -314,11 +383,16 @@ impl Run {
                 self.counters
                     .invalidated
                     .fetch_add(digests.len() as u64, Ordering::Relaxed);
-                if let Some(p) = position {
-                    self.position = Some(p.max(self.position.unwrap_or(0)));
+                // A claim, not a fact: it can only make the listener read the log
+                // sooner. The replay position comes from the log alone.
+                if position.is_some_and(|p| self.position.is_some_and(|at| p > at)) {
+                    self.log_moved = true;
                 }
             }
             Event::All => self.flush(),
+            Event::Malformed => {
+                self.counters.malformed.fetch_add(1, Ordering::Relaxed);
+            }
             Event::Heartbeat => {}
         }
     }

@@ -66,6 +66,14 @@
 //! first subscription has nothing to replay from, so it flushes the sink's cache too:
 //! keys cached before the listener started are read again.
 //!
+//! The log decides what a replay reads, never a notification. A replay starts from the
+//! last position the listener read from the log itself; a notification that names a
+//! newer position only makes the listener read the log sooner (at most every
+//! [`ListenerConfig::log_read_interval`]), and one the channel cannot read is ignored and
+//! counted ([`ListenerStats::malformed`]). So a notification forged by anyone who can
+//! send on the channel (on Postgres, any role) can make an instance look again, never
+//! skip a change.
+//!
 //! From the moment a subscription is found dead until it is back and caught up, the sink
 //! is told [`set_degraded(true)`](InvalidationSink::set_degraded), so that it can trust
 //! its cache for a shorter time meanwhile.
@@ -147,15 +155,22 @@ impl ChannelError {
 #[non_exhaustive]
 pub enum Event {
     /// These digests changed. `position` is the change's place in the channel's log, if
-    /// it keeps one, for [`InvalidationChannel::replay`].
+    /// it keeps one.
     Changed {
         /// The digests to forget.
         digests: Vec<KeyDigest>,
-        /// The change's sequence number in the channel's log.
+        /// The change's sequence number in the channel's log, as the notification
+        /// claims it. Anyone able to send on the channel can claim any number, so the
+        /// listener never replays from it: a position after the last one it read from
+        /// the log only makes it read the log sooner.
         position: Option<u64>,
     },
     /// Unknown changes: forget everything.
     All,
+    /// A notification the channel could not read. The listener ignores it and counts it
+    /// in [`ListenerStats::malformed`]: a channel that keeps a log delivers this rather
+    /// than guessing, since its replays do not depend on notifications.
+    Malformed,
     /// The answer to [`Subscription::probe`]: the subscription is alive.
     Heartbeat,
 }
@@ -197,8 +212,9 @@ pub trait InvalidationChannel: Send + Sync + 'static {
     /// Opens a subscription. Events published after this returns are delivered.
     async fn subscribe(&self) -> Result<Box<dyn Subscription>, ChannelError>;
 
-    /// The changes after `after`, the last position seen (`None` on the first
-    /// subscription: then only the current position is wanted, as a starting point).
+    /// The changes after `after`, a position this method answered before (`None` on the
+    /// first subscription: then only the current position is wanted, as a starting
+    /// point). Positions claimed by notifications are never passed here.
     /// The default cannot tell, and answers [`Replay::Unknown`].
     async fn replay(&self, after: Option<u64>) -> Result<Replay, ChannelError> {
         let _ = after;

@@ -9,9 +9,9 @@ use crate::cache::Resolve;
 use crate::clock::Clock;
 use crate::credential::Principal;
 use crate::key::digest::KeyDigest;
-use crate::ratelimit::{RateLimitKey, RateLimits};
+use crate::ratelimit::{Namespace, RateLimitKey, RateLimits};
 use crate::scope::{ScopeImplications, ScopeSet};
-use crate::store::record::{KeyId, KeyRecord};
+use crate::store::record::KeyRecord;
 
 /// What a resolver needs.
 #[derive(Clone)]
@@ -30,6 +30,18 @@ impl Resolver {
     }
 
     pub(crate) fn resolve(&self, record: KeyRecord, digest: &KeyDigest, epoch: u64) -> ResolvedKey {
+        self.resolve_in(record, digest, epoch, Namespace::Key)
+    }
+
+    /// [`resolve`](Self::resolve), with the record's own bucket found by its id in
+    /// `namespace`.
+    fn resolve_in(
+        &self,
+        record: KeyRecord,
+        digest: &KeyDigest,
+        epoch: u64,
+        namespace: Namespace,
+    ) -> ResolvedKey {
         // Trusted for the positive lifetime. Expiry and a roll's grace deadline are
         // checked on every request, so an expired key is refused from its cached copy
         // rather than sending every attempt to the store.
@@ -45,14 +57,16 @@ impl Resolver {
         let key_id = record.id.shared();
         let (limit, account_limit) = match self.limits.config().key {
             RateLimitKey::PerKey => (
-                self.limits.bucket(record.rate_limit.or(default), key_id),
+                self.limits
+                    .bucket(record.rate_limit.or(default), namespace, key_id),
                 None,
             ),
             // One bucket per account at the deployment quota; an override is the key's
             // own, lower, limit inside it.
             RateLimitKey::PerAccount => (
-                self.limits.bucket(record.rate_limit, key_id),
-                self.limits.bucket(default, record.account_id.shared()),
+                self.limits.bucket(record.rate_limit, namespace, key_id),
+                self.limits
+                    .bucket(default, Namespace::Account, record.account_id.shared()),
             ),
         };
         let last_used = record
@@ -75,14 +89,12 @@ impl Resolver {
     }
 
     /// A verified credential's principal as an entry like a key's, for one request
-    /// (never cached). Its subject is rate-limited under `external:<subject>`, a
-    /// namespace no key id can name, so it never draws on a key's bucket.
+    /// (never cached). Its subject is rate-limited in the external namespace, which no
+    /// key id or account id can reach, so it never draws on another tenant's bucket.
     pub(crate) fn resolve_principal(&self, principal: Principal) -> ResolvedKey {
         let digest = KeyDigest::from_bytes([0; 32]);
-        // The buckets are found under the `external:` id; the identity shows the subject.
-        let subject = principal.subject;
         let mut record = KeyRecord::new(
-            KeyId::new(format!("external:{subject}")),
+            principal.subject,
             principal.account,
             digest,
             self.clock.now(),
@@ -92,8 +104,7 @@ impl Resolver {
         record.ips = principal.ips;
         record.rate_limit = principal.rate_limit;
         record.metadata = principal.metadata;
-        let mut key = self.resolve(record, &digest, 0);
-        key.record.id = subject;
+        let mut key = self.resolve_in(record, &digest, 0, Namespace::External);
         key.external = true;
         key
     }

@@ -60,7 +60,8 @@ pub struct ImportedKey {
     pub scopes: Vec<String>,
     /// Creation time; `None` for now.
     pub created_at: Option<SystemTime>,
-    /// Environment. For a plaintext it must agree with the prefix's (and defaults to it).
+    /// Environment. When the key's prefix (a plaintext's, or the one given with a digest)
+    /// is one of the deployment's, it must agree with the prefix's and defaults to it.
     pub environment: Option<Environment>,
     /// Expiry, if any.
     pub expires_at: Option<SystemTime>,
@@ -109,8 +110,10 @@ impl ImportedKey {
     }
 
     /// A key known only by the SHA-256 of its plaintext, as systems that hashed keys
-    /// store them; `prefix` is shown in listings. Refused by a deployment with a pepper
-    /// ([`crate::KeyHasher::with_pepper`]), whose digests are not plain SHA-256.
+    /// store them; `prefix` is shown in listings. When `prefix` starts with one of the
+    /// deployment's prefixes, the key's environment is that prefix's, as for a plaintext.
+    /// Refused by a deployment with a pepper ([`crate::KeyHasher::with_pepper`]), whose
+    /// digests are not plain SHA-256.
     pub fn sha256_digest(
         name: impl Into<String>,
         digest: KeyDigest,
@@ -187,7 +190,9 @@ impl KeyManager {
     ///
     /// A plaintext must match one of the deployment's formats (a per-prefix
     /// [`crate::key::KeyBody`] describes keys of other shapes); its environment is its
-    /// prefix's. A digest import needs a deployment without a pepper. Either way the
+    /// prefix's. A digest import needs a deployment without a pepper; when its prefix is
+    /// one of the deployment's, its environment is that prefix's too, and a digest
+    /// labelled with another environment is refused. Either way the
     /// deployment's environment rules apply as for [`create`](Self::create), and so does
     /// the cap on active keys. A key whose id or secret is already stored is refused with
     /// [`ManageError::AlreadyExists`] and nothing is written. The plaintext is never
@@ -224,15 +229,28 @@ impl KeyManager {
                         "key: this deployment peppers its digests; import the plaintext",
                     ));
                 }
-                let prefix: String = prefix.chars().take(crate::key::MAX_PREFIX_LEN).collect();
-                (*digest, prefix.clone(), prefix, None)
+                let given: String = prefix.chars().take(crate::key::MAX_PREFIX_LEN).collect();
+                // One of the deployment's prefixes decides the key's environment, as a
+                // plaintext's does: the key verifies, rolls and is managed as that.
+                match self.gate.format().matching_prefix(&given) {
+                    Some(known) => (
+                        *digest,
+                        known.as_str().to_owned(),
+                        given,
+                        Some(known.environment()),
+                    ),
+                    None => (*digest, given.clone(), given, None),
+                }
             }
         };
         let environment = match (prefix_env, key.environment) {
             (Some(from_prefix), Some(given)) if from_prefix != Some(given) => {
-                return Err(invalid(
-                    "environment: differs from the environment of the key's prefix",
-                ))
+                let belongs =
+                    from_prefix.map_or("environment-neutral keys".into(), |e| format!("{e} keys"));
+                return Err(invalid(format!(
+                    "environment: the key's prefix '{prefix}' is for {belongs}, not {given} \
+                     keys; import it with the prefix's environment or none"
+                )));
             }
             (Some(from_prefix), _) => from_prefix,
             (None, given) => given,

@@ -59,7 +59,7 @@ pub(super) enum Take {
 
 /// One bucket as this instance holds it.
 pub(super) struct Bucket {
-    /// `<prefix>:<per_second>-<burst>:<key|account>:<id>`.
+    /// `<prefix>:<per_second>-<burst>:<key|account|external>:<id>`.
     pub(super) redis_key: String,
     pub(super) quota: RateLimit,
     lease: i64,

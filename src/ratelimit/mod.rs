@@ -1,8 +1,11 @@
 //! Per-key (or per-account) rate limits, and the headers that report them.
 //!
-//! Limiter state is keyed only by an authenticated key id or account id, never by a
-//! presented token, and is only touched after every other check has passed, so a
-//! refused request consumes no quota. Keys that share a quota share one *tier*; a
+//! Limiter state is keyed only by an authenticated key id, account id or verified
+//! credential's subject, never by a presented token, and is only touched after every
+//! other check has passed, so a refused request consumes no quota. The three kinds of
+//! id live in separate namespaces in every limiter (the in-process tiers, Redis and
+//! its local fallback), so that no id one tenant chooses (an imported key's id, an
+//! account id, a token's subject) can name another tenant's bucket. Keys that share a quota share one *tier*; a
 //! per-key override gets its own tier. Each bucket is a GCRA cell that
 //! the key's cache entry holds, so a cached request updates its own cell with one
 //! compare-and-swap, using the time the request already read, and no keyed map. The
@@ -76,6 +79,30 @@ pub use self::breaker::BreakerState;
 pub use self::redis::{RedisLimiter, RedisLimiterStats};
 #[cfg(feature = "redis")]
 pub use self::redis_config::{OutagePolicy, RedisLimiterConfig};
+
+/// Whose bucket an id names. Buckets of different namespaces are always distinct, even
+/// when their ids are equal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Namespace {
+    /// A stored API key, by key id.
+    Key,
+    /// An account's shared bucket (`PerAccount` limits), by account id.
+    Account,
+    /// A verified credential's principal, by subject.
+    External,
+}
+
+impl Namespace {
+    /// The namespace's name in Redis keys.
+    #[cfg(feature = "redis")]
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Namespace::Key => "key",
+            Namespace::Account => "account",
+            Namespace::External => "external",
+        }
+    }
+}
 
 /// A refused request, with the rate-limit state to report when there is one.
 pub(crate) type Refusal = (AuthError, Option<RateLimitStatus>);
@@ -247,36 +274,42 @@ impl RateLimits {
         Some(self.tiers.entry(quota).or_insert(Arc::new(tier)).clone())
     }
 
-    /// The bucket of `id` (a key id or an account id) under `quota`, for a cache entry to
-    /// hold: the same cell every time, as long as it is in use or not yet full again.
-    /// Runs the periodic maintenance, since only here can the state grow.
-    pub(crate) fn bucket(&self, quota: Option<RateLimit>, id: &Arc<str>) -> Option<Bucket> {
+    /// The bucket of `id` in `namespace` under `quota`, for a cache entry to hold: the
+    /// same cell every time, as long as it is in use or not yet full again. Runs the
+    /// periodic maintenance, since only here can the state grow.
+    pub(crate) fn bucket(
+        &self,
+        quota: Option<RateLimit>,
+        namespace: Namespace,
+        id: &Arc<str>,
+    ) -> Option<Bucket> {
         self.maybe_maintain(self.clock.now());
         let tier = self.tier_for(quota)?;
-        let cell = tier.cell(id);
+        let cell = tier.cell(namespace, id);
         Some(Bucket { tier, cell })
     }
 
-    /// Takes one request from `bucket`, the bucket of `id` (a key id, or with `account`
-    /// an account id): in Redis when shared limits are configured, else here.
-    /// `Ok(None)`: admitted with nothing to report.
+    /// Takes one request from `bucket`, the bucket of `id` in `namespace`: in Redis when
+    /// shared limits are configured, else here. `Ok(None)`: admitted with nothing to
+    /// report.
     #[inline]
     pub(crate) fn take(
         &self,
         bucket: &Bucket,
-        account: bool,
+        namespace: Namespace,
         id: &Arc<str>,
         now: SystemTime,
     ) -> Result<Option<RateLimitStatus>, Refusal> {
         #[cfg(feature = "redis")]
         if let Some(shared) = &self.shared {
-            let taken = shared.take(bucket.tier.quota, account, id, &self.clock, now, |share| {
-                let local = self.bucket(Some(share), id);
+            let quota = bucket.tier.quota;
+            let taken = shared.take(quota, namespace, id, &self.clock, now, |share| {
+                let local = self.bucket(Some(share), namespace, id);
                 local.map_or(Ok(None), |local| Self::take_local(&local, now))
             });
             return self.reported(taken);
         }
-        let _ = (account, id);
+        let _ = (namespace, id);
         self.reported(Self::take_local(bucket, now))
     }
 

@@ -1,7 +1,8 @@
 //! [`RedisLimiter`]: quotas held in Redis and shared by every instance, taken in small
 //! leases so that the request path never waits for Redis.
 //!
-//! Each bucket lives in Redis under `<prefix>:<per_second>-<burst>:<key|account>:<id>`
+//! Each bucket lives in Redis under
+//! `<prefix>:<per_second>-<burst>:<key|account|external>:<id>`
 //! as a token bucket updated by one Lua script on Redis's own clock (`TIME`), so the
 //! instances' clocks never matter. The script expires a bucket once it would be full
 //! again, so idle buckets vanish. How an instance spends its lease is in
@@ -21,7 +22,7 @@ use super::breaker::{Breaker, BreakerState};
 use super::lease::{Bucket, Take};
 use super::redis_config::{OutagePolicy, RedisLimiterConfig};
 use super::script::SCRIPT;
-use super::{status, RateLimitStatus, Refusal};
+use super::{status, Namespace, RateLimitStatus, Refusal};
 use crate::clock::Clock;
 use crate::error::AuthError;
 use crate::store::record::RateLimit;
@@ -57,7 +58,7 @@ pub struct RedisLimiterStats {
 #[derive(Clone, PartialEq, Eq, Hash)]
 struct BucketKey {
     quota: RateLimit,
-    account: bool,
+    namespace: Namespace,
     id: Arc<str>,
 }
 
@@ -179,12 +180,12 @@ impl RedisLimiter {
         }
     }
 
-    /// Takes one request from the bucket of `id` (a key id, or with `account` an
-    /// account id) under `quota`. `fallback` enforces a local share during an outage.
+    /// Takes one request from the bucket of `id` in `namespace` under `quota`.
+    /// `fallback` enforces a local share during an outage.
     pub(super) fn take(
         &self,
         quota: RateLimit,
-        account: bool,
+        namespace: Namespace,
         id: &Arc<str>,
         clock: &Clock,
         now: SystemTime,
@@ -193,7 +194,7 @@ impl RedisLimiter {
         let now_ms = unix_ms(now);
         let key = BucketKey {
             quota,
-            account,
+            namespace,
             id: id.clone(),
         };
         let bucket = match self.inner.buckets.get(&key) {
@@ -247,14 +248,7 @@ impl RedisLimiter {
 
     fn new_bucket(&self, key: &BucketKey, now_ms: u64) -> Bucket {
         let config = &self.inner.config;
-        let redis_key = format!(
-            "{}:{}-{}:{}:{}",
-            config.key_prefix,
-            key.quota.per_second,
-            key.quota.burst,
-            if key.account { "account" } else { "key" },
-            key.id
-        );
+        let redis_key = redis_key(&config.key_prefix, key.quota, key.namespace, &key.id);
         let lease = config.lease_for(key.quota);
         Bucket::new(redis_key, key.quota, lease, config.instances, now_ms)
     }
@@ -293,6 +287,13 @@ impl RedisLimiter {
     pub(super) fn tracked(&self) -> usize {
         self.inner.buckets.len()
     }
+}
+
+/// A bucket's key in Redis. The namespace sits at a fixed place before the id, which
+/// comes last, so no id can make one namespace's key equal another's.
+pub(super) fn redis_key(prefix: &str, quota: RateLimit, namespace: Namespace, id: &str) -> String {
+    let (rate, burst) = (quota.per_second, quota.burst);
+    format!("{prefix}:{rate}-{burst}:{}:{id}", namespace.as_str())
 }
 
 impl Inner {

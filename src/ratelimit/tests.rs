@@ -13,7 +13,11 @@ fn limits(quota: RateLimit) -> (RateLimits, crate::ManualClock) {
 
 fn bucket(limits: &RateLimits, id: &str) -> Bucket {
     limits
-        .bucket(limits.config().default_quota, &Arc::from(id))
+        .bucket(
+            limits.config().default_quota,
+            Namespace::Key,
+            &Arc::from(id),
+        )
         .expect("a quota is configured")
 }
 
@@ -24,7 +28,7 @@ fn burst_then_refusal_then_replenish() {
     let seen: Vec<u32> = (0..3)
         .map(|_| {
             limits
-                .take(&bucket, false, &Arc::from("ak_1"), manual.now())
+                .take(&bucket, Namespace::Key, &Arc::from("ak_1"), manual.now())
                 .unwrap()
                 .unwrap()
                 .remaining
@@ -32,7 +36,7 @@ fn burst_then_refusal_then_replenish() {
         .collect();
     assert_eq!(seen, [2, 1, 0]);
     let (error, status) = limits
-        .take(&bucket, false, &Arc::from("ak_1"), manual.now())
+        .take(&bucket, Namespace::Key, &Arc::from("ak_1"), manual.now())
         .unwrap_err();
     assert!(matches!(
         error,
@@ -45,7 +49,7 @@ fn burst_then_refusal_then_replenish() {
     assert_eq!(status.reset_after, 2);
     manual.advance(Duration::from_millis(500));
     let status = limits
-        .take(&bucket, false, &Arc::from("ak_1"), manual.now())
+        .take(&bucket, Namespace::Key, &Arc::from("ak_1"), manual.now())
         .unwrap()
         .unwrap();
     assert_eq!(status.remaining, 0);
@@ -56,12 +60,12 @@ fn a_bucket_found_again_keeps_its_state() {
     let (limits, manual) = limits(RateLimit::new(1, 2));
     let first = bucket(&limits, "ak_1");
     limits
-        .take(&first, false, &Arc::from("ak_1"), manual.now())
+        .take(&first, Namespace::Key, &Arc::from("ak_1"), manual.now())
         .unwrap();
     // What a cache refresh does: resolve the key again while the old entry lives...
     let again = bucket(&limits, "ak_1");
     let status = limits
-        .take(&again, false, &Arc::from("ak_1"), manual.now())
+        .take(&again, Namespace::Key, &Arc::from("ak_1"), manual.now())
         .unwrap()
         .unwrap();
     assert_eq!(status.remaining, 0, "the second token of the same bucket");
@@ -70,12 +74,12 @@ fn a_bucket_found_again_keeps_its_state() {
     limits.maintain();
     let after = bucket(&limits, "ak_1");
     assert!(limits
-        .take(&after, false, &Arc::from("ak_1"), manual.now())
+        .take(&after, Namespace::Key, &Arc::from("ak_1"), manual.now())
         .is_err());
     // Another key has a bucket of its own.
     let other = bucket(&limits, "ak_2");
     assert!(limits
-        .take(&other, false, &Arc::from("ak_2"), manual.now())
+        .take(&other, Namespace::Key, &Arc::from("ak_2"), manual.now())
         .is_ok());
 }
 
@@ -90,7 +94,7 @@ fn peek_reports_without_taking() {
     }
     assert_eq!(
         limits
-            .take(&bucket, false, &Arc::from("ak_1"), manual.now())
+            .take(&bucket, Namespace::Key, &Arc::from("ak_1"), manual.now())
             .unwrap()
             .unwrap()
             .remaining,
@@ -106,7 +110,7 @@ fn reported_limit_per_second_reports_the_rate() {
     let limits = RateLimits::new(config, clock);
     let bucket = bucket(&limits, "ak_1");
     let status = limits
-        .take(&bucket, false, &Arc::from("ak_1"), manual.now())
+        .take(&bucket, Namespace::Key, &Arc::from("ak_1"), manual.now())
         .unwrap()
         .unwrap();
     assert_eq!((status.limit, status.remaining), (1000, 999));
@@ -114,21 +118,21 @@ fn reported_limit_per_second_reports_the_rate() {
     // The burst's extra 1000 stays available after Remaining reaches 0.
     for _ in 0..999 {
         limits
-            .take(&bucket, false, &Arc::from("ak_1"), manual.now())
+            .take(&bucket, Namespace::Key, &Arc::from("ak_1"), manual.now())
             .unwrap();
     }
     let status = limits
-        .take(&bucket, false, &Arc::from("ak_1"), manual.now())
+        .take(&bucket, Namespace::Key, &Arc::from("ak_1"), manual.now())
         .unwrap()
         .unwrap();
     assert_eq!(status.remaining, 0);
     for _ in 0..999 {
         assert!(limits
-            .take(&bucket, false, &Arc::from("ak_1"), manual.now())
+            .take(&bucket, Namespace::Key, &Arc::from("ak_1"), manual.now())
             .is_ok());
     }
     let (_, refused) = limits
-        .take(&bucket, false, &Arc::from("ak_1"), manual.now())
+        .take(&bucket, Namespace::Key, &Arc::from("ak_1"), manual.now())
         .unwrap_err();
     assert_eq!(refused.map(|s| (s.limit, s.remaining)), Some((1000, 0)));
 }
@@ -180,12 +184,12 @@ fn idle_state_is_dropped() {
     let (limits, manual) = limits(RateLimit::new(10, 10));
     let held = bucket(&limits, "ak_held");
     limits
-        .take(&held, false, &Arc::from("ak_held"), manual.now())
+        .take(&held, Namespace::Key, &Arc::from("ak_held"), manual.now())
         .unwrap();
     for i in 0..1000 {
         let bucket = bucket(&limits, &format!("ak_{i}"));
         limits
-            .take(&bucket, false, &Arc::from("ak_1"), manual.now())
+            .take(&bucket, Namespace::Key, &Arc::from("ak_1"), manual.now())
             .unwrap();
     }
     let cells = |limits: &RateLimits| -> usize { limits.tiers.iter().map(|t| t.len()).sum() };
@@ -210,4 +214,40 @@ fn reported_limit_reads_from_configuration_files() {
     let config: RateLimitConfig = toml::from_str("").unwrap();
     assert_eq!(config.reported_limit, ReportedLimit::Burst);
     assert!(toml::from_str::<RateLimitConfig>("reported_limit = \"window\"").is_err());
+}
+
+#[test]
+fn keys_accounts_and_subjects_with_equal_ids_have_separate_buckets() {
+    let (limits, manual) = limits(RateLimit::new(1, 1));
+    let id: Arc<str> = Arc::from("acct_1");
+    let quota = limits.config().default_quota;
+    for namespace in [Namespace::Key, Namespace::Account, Namespace::External] {
+        let bucket = limits.bucket(quota, namespace, &id).unwrap();
+        assert!(
+            limits.take(&bucket, namespace, &id, manual.now()).is_ok(),
+            "{namespace:?}: a full bucket of its own"
+        );
+        assert!(limits.take(&bucket, namespace, &id, manual.now()).is_err());
+    }
+}
+
+#[cfg(feature = "redis")]
+#[test]
+fn redis_keys_keep_the_namespaces_apart() {
+    use super::redis::redis_key;
+    let q = RateLimit::new(5, 10);
+    assert_eq!(redis_key("kg", q, Namespace::Key, "a"), "kg:5-10:key:a");
+    assert_eq!(
+        redis_key("kg", q, Namespace::Account, "a"),
+        "kg:5-10:account:a"
+    );
+    assert_eq!(
+        redis_key("kg", q, Namespace::External, "a"),
+        "kg:5-10:external:a"
+    );
+    // An id cannot reach into another namespace: the namespace is not at the end.
+    assert_ne!(
+        redis_key("kg", q, Namespace::Key, "external:a"),
+        redis_key("kg", q, Namespace::External, "a")
+    );
 }

@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use dashmap::DashMap;
 
-use super::RateLimitStatus;
+use super::{Namespace, RateLimitStatus};
 use crate::store::record::RateLimit;
 
 const NANOS_PER_SEC: u64 = 1_000_000_000;
@@ -26,7 +26,9 @@ pub(crate) struct Tier {
     interval: u64,
     /// How far ahead of now the arrival time may run: `interval × burst`.
     tolerance: u64,
-    cells: DashMap<Arc<str>, Arc<Cell>>,
+    /// By namespace and id: a key, an account and a subject with equal ids never share
+    /// a cell.
+    cells: DashMap<(Namespace, Arc<str>), Arc<Cell>>,
 }
 
 /// A bucket's state: the theoretical arrival time, in nanoseconds since the Unix epoch.
@@ -62,12 +64,13 @@ impl Tier {
         })
     }
 
-    /// The cell of `id`, made on first use.
-    pub(crate) fn cell(&self, id: &Arc<str>) -> Arc<Cell> {
-        if let Some(cell) = self.cells.get(id) {
+    /// The cell of `id` in `namespace`, made on first use.
+    pub(crate) fn cell(&self, namespace: Namespace, id: &Arc<str>) -> Arc<Cell> {
+        let key = (namespace, id.clone());
+        if let Some(cell) = self.cells.get(&key) {
             return cell.clone();
         }
-        self.cells.entry(id.clone()).or_default().clone()
+        self.cells.entry(key).or_default().clone()
     }
 
     /// Takes one token from `cell` at `now` (Unix nanoseconds): the status to report, or

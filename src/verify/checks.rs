@@ -1,7 +1,6 @@
 //! The checks that need the key, in the documented order.
 
 use std::net::IpAddr;
-use std::sync::Arc;
 use std::time::SystemTime;
 
 use http::Method;
@@ -10,7 +9,7 @@ use super::Verifier;
 use crate::cache::entry::ResolvedKey;
 use crate::error::AuthError;
 use crate::key::digest::KeyDigest;
-use crate::ratelimit::RateLimitStatus;
+use crate::ratelimit::{Namespace, RateLimitStatus};
 use crate::verify::rules::Rules;
 
 /// A refusal, with the rate-limit state when the limiter was reached.
@@ -104,22 +103,24 @@ impl Verifier {
     ) -> Result<Option<RateLimitStatus>, Refusal> {
         let mut reported: Option<RateLimitStatus> = None;
         let record = &key.record;
-        // A verified credential's subject is limited under `external:<subject>`, a
-        // namespace no key id can name (shared limits find the bucket by this id).
-        let external_id: Arc<str>;
-        let key_id = if key.external {
-            external_id = format!("external:{}", record.id).into();
-            &external_id
+        // A verified credential's subject has a namespace of its own: it never names a
+        // key's bucket, whatever its text.
+        let own = if key.external {
+            Namespace::External
         } else {
-            record.id.shared()
+            Namespace::Key
         };
         let buckets = [
-            (&key.limit, false, key_id),
-            (&key.account_limit, true, record.account_id.shared()),
+            (&key.limit, own, record.id.shared()),
+            (
+                &key.account_limit,
+                Namespace::Account,
+                record.account_id.shared(),
+            ),
         ];
-        for (bucket, account, id) in buckets {
+        for (bucket, namespace, id) in buckets {
             let Some(bucket) = bucket else { continue };
-            let taken = self.limits.take(bucket, account, id, now);
+            let taken = self.limits.take(bucket, namespace, id, now);
             self.cache.metrics.rate_limit(taken.is_ok());
             if let Some(status) = taken? {
                 if reported.is_none_or(|r| status.remaining < r.remaining) {

@@ -6,7 +6,8 @@ use std::time::SystemTime;
 use keygate::manage::parse_rfc3339;
 use keygate::store::PgStore;
 use keygate::{
-    AccountId, Environment, KeyDigest, KeyHasher, KeyId, KeyRecord, KeyStoreWrite, ScopeSet,
+    AccountId, Environment, KeyDigest, KeyFormat, KeyHasher, KeyId, KeyRecord, KeyStoreWrite,
+    ScopeSet,
 };
 use serde::Deserialize;
 
@@ -49,6 +50,7 @@ fn record(line: Line, hasher: &KeyHasher, now: SystemTime) -> Result<KeyRecord, 
         ),
         _ => return Err("give exactly one of `key` and `digest`".into()),
     };
+    let environment = environment(&line, &KeyFormat::default())?;
     let time = |field: &str, text: &Option<String>| -> Result<Option<SystemTime>, String> {
         text.as_deref()
             .map(|t| parse_rfc3339(t).ok_or(format!("{field}: expected an RFC 3339 time")))
@@ -59,10 +61,28 @@ fn record(line: Line, hasher: &KeyHasher, now: SystemTime) -> Result<KeyRecord, 
     record.name = line.name;
     record.prefix = line.prefix.unwrap_or_default();
     record.start = start;
-    record.environment = line.environment;
+    record.environment = environment;
     record.scopes = ScopeSet::parse(&line.scopes).map_err(|e| format!("scopes: {e}"))?;
     record.expires_at = time("expires_at", &line.expires_at)?;
     Ok(record)
+}
+
+/// The key's environment: its prefix's when the prefix (the plaintext's, or the one given
+/// with a digest) is one of keygate's, where a different `environment` is an error;
+/// otherwise the line's.
+fn environment(line: &Line, format: &KeyFormat) -> Result<Option<Environment>, String> {
+    let text = line.key.as_deref().or(line.prefix.as_deref()).unwrap_or("");
+    let Some(prefix) = format.matching_prefix(text) else {
+        return Ok(line.environment);
+    };
+    match (prefix.environment(), line.environment) {
+        (from_prefix, Some(given)) if from_prefix != Some(given) => Err(format!(
+            "environment: the prefix '{}' is for {} keys, not {given} keys",
+            prefix.as_str(),
+            from_prefix.map_or("environment-neutral".into(), |e| e.to_string())
+        )),
+        (from_prefix, _) => Ok(from_prefix),
+    }
 }
 
 /// Imports every line; stops at the first bad one, naming its number (never its key).

@@ -58,7 +58,9 @@ enum Command {
     /// Reads JSON lines of existing keys on stdin and writes them into a PostgreSQL store
     /// (migrating it first). Each line: `id`, `account_id`, `name`, either `key` (the
     /// plaintext, digested here) or `digest` (64 hex characters of its SHA-256), and
-    /// optionally `prefix`, `environment`, `scopes`, `created_at`, `expires_at`.
+    /// optionally `prefix`, `environment`, `scopes`, `created_at`, `expires_at`. A key
+    /// (or a digest's `prefix`) starting with `sk_live_`, `sk_test_` or `tc_` takes that
+    /// prefix's environment; a line naming another `environment` is refused.
     #[cfg(feature = "postgres")]
     Import {
         /// The database, as `postgres://…`.

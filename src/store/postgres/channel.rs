@@ -192,16 +192,22 @@ impl Subscription for PgSubscription {
     }
 }
 
-/// `seq:hex,hex,...`, or `seq:*` when the digests did not fit: then everything.
+/// `seq:hex,hex,...`, `seq:` (no digests), or `seq:*` when the digests did not fit:
+/// then everything. Anything else did not come from keygate: [`Event::Malformed`].
 fn parse(payload: &str) -> Event {
     let Some((seq, list)) = payload.split_once(':') else {
-        return Event::All;
+        return Event::Malformed;
     };
-    let position = seq.parse::<u64>().ok();
+    let Ok(position) = seq.parse::<u64>() else {
+        return Event::Malformed;
+    };
+    if list == "*" {
+        return Event::All;
+    }
     if list.is_empty() {
         return Event::Changed {
             digests: Vec::new(),
-            position,
+            position: Some(position),
         };
     }
     match list
@@ -209,7 +215,48 @@ fn parse(payload: &str) -> Event {
         .map(KeyDigest::from_hex)
         .collect::<Option<Vec<_>>>()
     {
-        Some(digests) => Event::Changed { digests, position },
-        None => Event::All,
+        Some(digests) => Event::Changed {
+            digests,
+            position: Some(position),
+        },
+        None => Event::Malformed,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keygate_payloads_are_read_and_anything_else_is_malformed() {
+        let d = KeyDigest::from_bytes([7; 32]);
+        assert_eq!(
+            parse(&format!("12:{},{}", d.to_hex(), d.to_hex())),
+            Event::Changed {
+                digests: vec![d, d],
+                position: Some(12)
+            }
+        );
+        assert_eq!(
+            parse("12:"),
+            Event::Changed {
+                digests: vec![],
+                position: Some(12)
+            }
+        );
+        assert_eq!(parse("12:*"), Event::All);
+        for bad in [
+            "",
+            "garbage",
+            "x:",
+            "-1:",
+            "12",
+            "12:zz",
+            "1:*,*",
+            ":*",
+            "18446744073709551616:",
+        ] {
+            assert_eq!(parse(bad), Event::Malformed, "{bad:?}");
+        }
     }
 }

@@ -25,7 +25,8 @@
 //! and after a reconnect replays from `changes` what it missed (see
 //! [`crate::invalidation`]). Appends to the log are serialised by an advisory lock held
 //! to the commit, so sequence numbers are in commit order and a replay by "after the
-//! last one seen" misses nothing. The log is trimmed after
+//! last one read from the log" misses nothing. Sequence numbers in notifications are
+//! never trusted for replays (any role may `NOTIFY`): see [`crate::invalidation`]. The log is trimmed after
 //! [`PgStoreBuilder::change_retention`] (1 hour); a listener that was away longer
 //! flushes its whole cache instead.
 //!

@@ -85,3 +85,56 @@ async fn keys_from_another_system_are_imported_and_found_by_digest() {
     assert!(!stderr.contains("secretsecret"));
     pg::drop_schema(&schema).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_digest_takes_its_prefixs_environment_and_a_contradicting_label_is_refused() {
+    let url = services::postgres_url();
+    let schema = pg::schema_name("cli_import_env");
+    let digest = |key: &str| KeyHasher::sha256().digest(key).to_hex();
+    let contradicting = format!(
+        "{}\n",
+        serde_json::json!({"id": "ak_wrong", "account_id": "acct_1", "name": "x",
+            "digest": digest("sk_test_labelled_live"), "prefix": "sk_test_",
+            "environment": "live"})
+    );
+    let (ok, _, stderr) = import(&url, &schema, &contradicting);
+    assert!(!ok);
+    assert!(
+        stderr.contains("line 1: environment: the prefix 'sk_test_' is for test keys"),
+        "{stderr}"
+    );
+
+    let unlabelled = format!(
+        "{}\n{}\n",
+        serde_json::json!({"id": "ak_live", "account_id": "acct_1", "name": "live",
+            "digest": digest("sk_live_unlabelled"), "prefix": "sk_live_"}),
+        serde_json::json!({"id": "ak_test", "account_id": "acct_1", "name": "test",
+            "digest": digest("sk_test_unlabelled"), "prefix": "sk_test_"}),
+    );
+    let (ok, stdout, stderr) = import(&url, &schema, &unlabelled);
+    assert!(ok, "{stderr}");
+    assert_eq!(stdout.trim(), "imported 2 keys");
+    let store = PgStore::builder(&url)
+        .unwrap()
+        .schema(schema.clone())
+        .build()
+        .unwrap();
+    for (id, environment) in [
+        ("ak_live", keygate::Environment::Live),
+        ("ak_test", keygate::Environment::Test),
+    ] {
+        let record = keygate::KeyStoreWrite::get(&store, &keygate::KeyId::new(id))
+            .await
+            .unwrap()
+            .expect("imported");
+        assert_eq!(record.environment, Some(environment), "{id}");
+    }
+    assert!(
+        keygate::KeyStoreWrite::get(&store, &keygate::KeyId::new("ak_wrong"))
+            .await
+            .unwrap()
+            .is_none(),
+        "the refused line wrote nothing"
+    );
+    pg::drop_schema(&schema).await;
+}

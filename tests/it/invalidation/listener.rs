@@ -1,6 +1,7 @@
 //! The invalidation listener's protocol on a custom in-process channel, on tokio's paused
 //! clock: events reach the sink, a silent subscription is found dead within
-//! `dead_after`, and every reconnect catches up by replay or by flushing everything.
+//! `dead_after`, every reconnect catches up by replay or by flushing everything, and
+//! replays start from positions read from the log, never from notifications.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -68,6 +69,8 @@ struct Wire {
     subscribes: AtomicUsize,
     replay: Mutex<Option<Replay>>,
     replay_asked: Mutex<Vec<Option<u64>>>,
+    /// When set, what a replay from `None` answers: the log's current position.
+    position_now: Mutex<Option<u64>>,
 }
 
 struct WireSubscription {
@@ -121,6 +124,12 @@ impl InvalidationChannel for WireChannel {
     }
     async fn replay(&self, after: Option<u64>) -> Result<Replay, ChannelError> {
         self.0.replay_asked.lock().unwrap().push(after);
+        if let (None, Some(position)) = (after, *self.0.position_now.lock().unwrap()) {
+            return Ok(Replay::Changes {
+                digests: vec![],
+                position,
+            });
+        }
         Ok(self
             .0
             .replay
@@ -266,8 +275,9 @@ async fn a_closed_subscription_is_noticed_at_once_and_missed_changes_are_replaye
     assert_eq!(listener.status(), ListenerStatus::Live);
     assert_eq!(
         *wire.replay_asked.lock().unwrap(),
-        [None, Some(9)],
-        "the replay starts after the newest position seen"
+        [None, Some(7)],
+        "the replay starts after the newest position read from the log, not one a \
+         notification claimed"
     );
     assert_eq!(sink.digests(), [digest(1), digest(5), digest(6)]);
     assert_eq!(
@@ -298,5 +308,137 @@ async fn refused_subscriptions_are_retried_with_backoff_while_degraded() {
         sink.degraded(),
         [true, false],
         "degraded once, until the first success"
+    );
+}
+
+/// Waits (on the paused clock) until `done` holds.
+async fn until(done: impl Fn() -> bool) {
+    while !done() {
+        settle().await;
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_notified_position_ahead_of_the_log_never_moves_the_replay_position() {
+    let (wire, sink, listener) = start(Some(Replay::Changes {
+        digests: vec![],
+        position: 7,
+    }));
+    listener.wait_for(ListenerStatus::Live).await;
+    // Anyone who can send on the channel claims a position far ahead of the log.
+    wire.send(Event::Changed {
+        digests: vec![],
+        position: Some(9_000_000_000_000_000_000),
+    });
+    // It only makes the listener read the log, which still stands at 7.
+    until(|| listener.stats().log_reads == 1).await;
+    assert_eq!(*wire.replay_asked.lock().unwrap(), [None, Some(7)]);
+    *wire.replay.lock().unwrap() = Some(Replay::Changes {
+        digests: vec![digest(3)],
+        position: 8,
+    });
+    wire.close();
+    sink.nth_degraded(3).await;
+    assert_eq!(
+        *wire.replay_asked.lock().unwrap(),
+        [None, Some(7), Some(7)],
+        "the replay after the reconnect still starts at the log's position"
+    );
+    assert_eq!(
+        sink.digests(),
+        [digest(3)],
+        "the change made while away is replayed"
+    );
+    assert_eq!(sink.flushes.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn notifications_make_the_listener_read_the_log_at_most_once_per_interval() {
+    let (wire, sink, listener) = start(Some(Replay::Changes {
+        digests: vec![],
+        position: 7,
+    }));
+    listener.wait_for(ListenerStatus::Live).await;
+    let live_at = Instant::now();
+    *wire.replay.lock().unwrap() = Some(Replay::Changes {
+        digests: vec![digest(1), digest(2)],
+        position: 9,
+    });
+    for position in [8, 9] {
+        wire.send(Event::Changed {
+            digests: vec![digest(position as u8)],
+            position: Some(position),
+        });
+    }
+    until(|| listener.stats().log_reads == 1).await;
+    assert!(
+        Instant::now() - live_at >= ListenerConfig::default().log_read_interval,
+        "one read for both notifications, once an interval has passed"
+    );
+    assert_eq!(*wire.replay_asked.lock().unwrap(), [None, Some(7)]);
+    assert_eq!(
+        sink.digests(),
+        [digest(8), digest(9), digest(1), digest(2)],
+        "what the log names is invalidated too"
+    );
+    // Caught up with the log: a reconnect replays after 9.
+    wire.close();
+    sink.nth_degraded(3).await;
+    assert_eq!(*wire.replay_asked.lock().unwrap(), [None, Some(7), Some(9)]);
+    assert_eq!(listener.stats().log_reads, 1);
+    assert_eq!(sink.flushes.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn malformed_notifications_are_counted_and_change_nothing() {
+    let (wire, sink, listener) = start(Some(Replay::Changes {
+        digests: vec![],
+        position: 7,
+    }));
+    listener.wait_for(ListenerStatus::Live).await;
+    for _ in 0..3 {
+        wire.send(Event::Malformed);
+    }
+    until(|| listener.stats().malformed == 3).await;
+    tokio::time::sleep(ListenerConfig::default().log_read_interval * 2).await;
+    let stats = listener.stats();
+    assert_eq!(
+        (stats.flushes, stats.log_reads, stats.invalidated),
+        (1, 0, 0)
+    );
+    assert!(sink.digests().is_empty());
+    assert_eq!(listener.status(), ListenerStatus::Live);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_trimmed_log_flushes_once_then_replays_from_its_current_position() {
+    let (wire, sink, listener) = start(Some(Replay::Changes {
+        digests: vec![],
+        position: 7,
+    }));
+    listener.wait_for(ListenerStatus::Live).await;
+    // The log was trimmed past 7 while the listener was away; it now stands at 20.
+    *wire.replay.lock().unwrap() = Some(Replay::Unknown);
+    *wire.position_now.lock().unwrap() = Some(20);
+    wire.close();
+    sink.nth_degraded(3).await;
+    assert_eq!(sink.flushes.load(Ordering::SeqCst), 2, "cannot tell: flush");
+    assert_eq!(*wire.replay_asked.lock().unwrap(), [None, Some(7), None]);
+    *wire.replay.lock().unwrap() = Some(Replay::Changes {
+        digests: vec![digest(4)],
+        position: 21,
+    });
+    wire.close();
+    sink.nth_degraded(5).await;
+    assert_eq!(
+        *wire.replay_asked.lock().unwrap(),
+        [None, Some(7), None, Some(20)],
+        "the next replay starts where the log stood before the flush"
+    );
+    assert_eq!(sink.digests(), [digest(4)]);
+    assert_eq!(
+        sink.flushes.load(Ordering::SeqCst),
+        2,
+        "a replay, not a flush"
     );
 }

@@ -2,6 +2,7 @@
 //! listener's protocol on a paused clock, and across instances over PostgreSQL
 //! LISTEN/NOTIFY and Redis pub/sub.
 
+mod change_log_trust;
 mod coherence;
 mod listen_notify;
 mod listener;

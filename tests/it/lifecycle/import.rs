@@ -194,3 +194,85 @@ async fn plaintexts_must_match_the_formats_and_environments_of_the_deployment() 
     }
     assert_eq!(h.store.inner.len(), 0);
 }
+
+/// A key of the default format, and its SHA-256 digest: what a digest import is given.
+fn generated(environment: Environment) -> (String, KeyDigest) {
+    let format = KeyFormat::default();
+    let key = format
+        .generate(format.prefix_for(Some(environment)).unwrap())
+        .unwrap()
+        .expose_secret()
+        .to_owned();
+    let digest = sha256(&key);
+    (key, digest)
+}
+
+fn refused_as(err: &ManageError, words: &str) {
+    assert!(matches!(err, ManageError::InvalidRequest(_)), "{err:?}");
+    assert_eq!(err.status(), 400);
+    assert!(err.to_string().contains(words), "{err}");
+}
+
+#[tokio::test]
+async fn a_live_only_deployment_refuses_a_test_digest_however_it_is_labelled() {
+    let h = Harness::with(|b| b.environment(Environment::Live));
+    let (_, digest) = generated(Environment::Test);
+    let err = h
+        .manager
+        .import(
+            acct(),
+            ImportedKey::sha256_digest("test key", digest, "sk_test_")
+                .environment(Environment::Live),
+        )
+        .await
+        .unwrap_err();
+    refused_as(&err, "prefix 'sk_test_' is for test keys, not live keys");
+    let err = h
+        .manager
+        .import(
+            acct(),
+            ImportedKey::sha256_digest("test key", digest, "sk_test_"),
+        )
+        .await
+        .unwrap_err();
+    refused_as(&err, "only accepts live keys");
+    assert_eq!(h.store.inner.len(), 0, "nothing written");
+}
+
+#[tokio::test]
+async fn a_digest_with_a_deployment_prefix_takes_its_environment_and_keeps_it_when_rolled() {
+    let h = Harness::new();
+    let (live_key, live) = generated(Environment::Live);
+    let err = h
+        .manager
+        .import(
+            acct(),
+            ImportedKey::sha256_digest("live key", live, "sk_live_").environment(Environment::Test),
+        )
+        .await
+        .unwrap_err();
+    refused_as(&err, "prefix 'sk_live_' is for live keys, not test keys");
+    assert_eq!(h.store.inner.len(), 0, "nothing written");
+
+    // Unlabelled, each digest takes its prefix's environment.
+    let (test_key, test) = generated(Environment::Test);
+    for (key, digest, prefix, environment) in [
+        (&live_key, live, "sk_live_", Environment::Live),
+        (&test_key, test, "sk_test_", Environment::Test),
+    ] {
+        let view = h
+            .manager
+            .import(acct(), ImportedKey::sha256_digest("k", digest, prefix))
+            .await
+            .unwrap();
+        assert_eq!(view.environment, Some(environment), "{prefix}");
+        let identity = h.gate.verify_key(key).await.unwrap();
+        assert_eq!(identity.environment(), Some(environment), "{prefix}");
+        // A roll keeps the prefix and the environment together.
+        let rolled = h.manager.roll(&acct(), &view.id, None).await.unwrap();
+        let secret = rolled.key.expose_secret();
+        assert!(secret.starts_with(prefix), "{prefix}");
+        let identity = h.gate.verify_key(secret).await.unwrap();
+        assert_eq!(identity.environment(), Some(environment), "{prefix}");
+    }
+}

@@ -5,6 +5,7 @@
 mod header_forms;
 mod headers_and_refusals;
 mod limiter_state;
+mod namespaces;
 mod quotas;
 mod retry_after;
 mod support;
