@@ -13,8 +13,16 @@
 //!
 //! An actor creates, updates, rolls and revokes only keys within itself, and a key it
 //! creates or updates must be within it afterwards.
+//!
+//! An external principal (a verified JWT, say) is an actor like a key: its expiry,
+//! environment, scopes, IP allowlist and quota are its record's. With no environment it
+//! acts in the deployment's one environment; a deployment serving several refuses it
+//! ([`ManageError::EnvironmentRequired`]) unless
+//! [`crate::ManagerConfig::environment_neutral_principals`] is on.
 
+use crate::credential::CredentialKind;
 use crate::identity::Identity;
+use crate::key::Environment;
 use crate::keygate::Keygate;
 use crate::manage::ManageError;
 use crate::store::record::{KeyRecord, RateLimit};
@@ -23,11 +31,55 @@ use crate::store::record::{KeyRecord, RateLimit};
 pub(crate) struct Actor<'a> {
     pub(crate) identity: &'a Identity,
     pub(crate) gate: &'a Keygate,
+    /// The environment it acts in: its own, or for an external principal with none, the
+    /// deployment's only one.
+    pub(crate) environment: Option<Environment>,
+    /// The metadata member that names who last changed a key, when recorded.
+    pub(crate) updated_by: Option<&'a str>,
 }
 
-impl Actor<'_> {
+impl<'a> Actor<'a> {
+    /// `identity` as an actor on `gate`'s keys: refused when it is an external principal
+    /// with no environment on a deployment serving several, unless `neutral_principals`.
+    pub(crate) fn new(
+        identity: &'a Identity,
+        gate: &'a Keygate,
+        neutral_principals: bool,
+    ) -> Result<Self, ManageError> {
+        let mut environment = identity.environment();
+        if identity.credential() == CredentialKind::External && environment.is_none() {
+            let served = served_environments(gate);
+            match served.as_slice() {
+                [] => {}
+                [only] => environment = Some(*only),
+                _ if neutral_principals => {}
+                _ => return Err(ManageError::EnvironmentRequired),
+            }
+        }
+        Ok(Self {
+            identity,
+            gate,
+            environment,
+            updated_by: None,
+        })
+    }
+
     fn record(&self) -> &KeyRecord {
         &self.identity.0.record
+    }
+
+    /// How keys record this actor: an API key by its id, an external principal as
+    /// `external:<subject>`, which no key id can be (`:` is not allowed in key ids).
+    pub(crate) fn label(&self) -> String {
+        actor_label(self.identity)
+    }
+
+    /// Records the actor as the last to change `key`, when the router asks for it.
+    pub(crate) fn stamp(&self, key: &mut KeyRecord) {
+        if let Some(field) = self.updated_by {
+            key.metadata
+                .insert(field.to_owned(), serde_json::Value::from(self.label()));
+        }
     }
 
     /// Whether the actor may see `key` at all: keys of another environment (and, for an
@@ -35,7 +87,7 @@ impl Actor<'_> {
     /// treated as absent.
     pub(crate) fn sees(&self, key: &KeyRecord) -> bool {
         key.account_id == self.record().account_id
-            && match self.record().environment {
+            && match self.environment {
                 None => true,
                 Some(env) => key.environment == Some(env),
             }
@@ -66,7 +118,7 @@ impl Actor<'_> {
     }
 
     fn environment_within(&self, key: &KeyRecord) -> Result<(), ManageError> {
-        match self.record().environment {
+        match self.environment {
             Some(env) if key.environment != Some(env) => Err(ManageError::Escalation(format!(
                 "A {env} API key can only create {env} keys"
             ))),
@@ -152,6 +204,31 @@ impl Actor<'_> {
         }
         Ok(())
     }
+}
+
+/// How management records `identity` as an actor: see [`Actor::label`].
+pub(crate) fn actor_label(identity: &Identity) -> String {
+    match identity.credential() {
+        CredentialKind::External => format!("external:{}", identity.key_id()),
+        _ => identity.key_id().as_str().to_owned(),
+    }
+}
+
+/// The environments `gate` serves: its own when restricted to one, otherwise those its
+/// key format's prefixes name.
+fn served_environments(gate: &Keygate) -> Vec<Environment> {
+    if let Some(env) = gate.environment() {
+        return vec![env];
+    }
+    let mut envs: Vec<Environment> = gate
+        .format()
+        .prefixes()
+        .iter()
+        .filter_map(|p| p.environment())
+        .collect();
+    envs.sort_by_key(|e| e.as_str());
+    envs.dedup();
+    envs
 }
 
 /// Whether a key with quota `key` is limited at least as tightly as an actor with quota

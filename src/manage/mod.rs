@@ -31,6 +31,7 @@ use crate::scope::ScopeSet;
 use crate::store::record::{AccountId, KeyId, KeyRecord};
 use crate::store::{KeyStoreWrite, StoreError};
 
+pub(crate) use confine::actor_label;
 use confine::Actor;
 use validate::{parse_ips, validate_metadata, validate_name, validate_rate_limit};
 
@@ -115,11 +116,14 @@ impl KeyManager {
         ActingManager::new(self, actor)
     }
 
-    pub(crate) fn actor<'a>(&'a self, identity: &'a Identity) -> Actor<'a> {
-        Actor {
+    /// `identity` as an actor on this manager's keys, or the refusal of an external
+    /// principal that may not manage keys here.
+    pub(crate) fn actor<'a>(&'a self, identity: &'a Identity) -> Result<Actor<'a>, ManageError> {
+        Actor::new(
             identity,
-            gate: &self.gate,
-        }
+            &self.gate,
+            self.config.environment_neutral_principals,
+        )
     }
 
     fn now(&self) -> SystemTime {
@@ -252,7 +256,7 @@ impl KeyManager {
             .await?;
         // A "not found" may be cached for this digest by a guess; it is not any more.
         self.gate.invalidate_local(&record);
-        tracing::info!(target: "keygate::audit", action = "create", key_id = record.id.as_str(), account_id = record.account_id.as_str(), "api key created");
+        tracing::info!(target: "keygate::audit", action = "create", key_id = record.id.as_str(), account_id = record.account_id.as_str(), actor = actor.map(Actor::label), "api key created");
         Ok(CreatedKey {
             view: KeyView::from(&record),
             key,

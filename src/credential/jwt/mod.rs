@@ -14,7 +14,13 @@
 //! 6. `exp` (required) and `nbf` against the request time on keygate's clock, with a
 //!    leeway (60 s by default) either way;
 //! 7. the subject and account claims (`sub` for both by default), strings of 1 to 256
-//!    bytes.
+//!    bytes;
+//! 8. with [`JwtVerifierBuilder::environment_claim`], that claim, `"live"` or `"test"`.
+//!
+//! The principal expires with the token (`exp`, without the leeway), and acts in the
+//! environment of [`JwtVerifierBuilder::environment`] or
+//! [`JwtVerifierBuilder::environment_claim`] (none by default). Key management confines
+//! it by both, as it confines an API key: see [`crate::credential::Principal`].
 //!
 //! Scopes come from `scope` (space-separated) or, failing that, `scp` (an array or a
 //! space-separated string), or from the claim named by [`JwtVerifierBuilder::scope_claim`].
@@ -46,6 +52,7 @@
 //! the keys of all of them (after fetching a provider's new JWKS, say).
 
 mod claims;
+mod environment;
 mod keys;
 
 pub use keys::{JwtAlgorithm, JwtConfigError, JwtKey};
@@ -65,6 +72,7 @@ use super::{BearerCredential, CredentialError, CredentialVerifier, Principal};
 use crate::client_ip::IpAllowlist;
 use crate::store::record::RateLimit;
 use claims::ClaimNames;
+use environment::EnvironmentSource;
 use keys::KeyChoice;
 
 /// Verifies signed JWTs against configured public keys: see [the module docs](self).
@@ -81,6 +89,7 @@ struct Config {
     claims: ClaimNames,
     ips: IpAllowlist,
     rate_limit: Option<RateLimit>,
+    environment: EnvironmentSource,
 }
 
 /// Builds a [`JwtVerifier`]; from [`JwtVerifier::builder`].
@@ -94,6 +103,7 @@ pub struct JwtVerifierBuilder {
     claims: ClaimNames,
     ips: IpAllowlist,
     rate_limit: Option<RateLimit>,
+    environment: EnvironmentSource,
 }
 
 impl JwtVerifier {
@@ -108,6 +118,7 @@ impl JwtVerifier {
             claims: ClaimNames::default(),
             ips: IpAllowlist::any(),
             rate_limit: None,
+            environment: EnvironmentSource::None,
         }
     }
 
@@ -119,8 +130,11 @@ impl JwtVerifier {
         Ok(())
     }
 
-    /// Checks `token` as of `credential.now()`: the claims on success.
-    fn check(&self, credential: &BearerCredential) -> Result<Map<String, Value>, CredentialError> {
+    /// Checks `token` as of `credential.now()`: the claims and the expiry on success.
+    fn check(
+        &self,
+        credential: &BearerCredential,
+    ) -> Result<(Map<String, Value>, std::time::SystemTime), CredentialError> {
         let token = credential.expose_secret();
         let header = Header::parse(token).ok_or_else(not_a_jwt)?;
         let keys = self
@@ -167,8 +181,8 @@ impl JwtVerifier {
                 }
                 _ => not_a_jwt(),
             })?;
-        claims::check_time(&data.claims, credential.now(), self.inner.leeway)?;
-        Ok(data.claims)
+        let expires_at = claims::check_time(&data.claims, credential.now(), self.inner.leeway)?;
+        Ok((data.claims, expires_at))
     }
 
     /// The library's checks: the one algorithm, and `iss`/`aud` when configured. Time
@@ -200,10 +214,13 @@ fn not_a_jwt() -> CredentialError {
 #[async_trait]
 impl CredentialVerifier for JwtVerifier {
     async fn verify(&self, credential: BearerCredential) -> Result<Principal, CredentialError> {
-        let claims = self.check(&credential)?;
+        let (claims, expires_at) = self.check(&credential)?;
+        let environment = self.inner.environment.of(&claims)?;
         let mut principal = claims::principal(claims, &self.inner.claims)?;
         principal.ips = self.inner.ips.clone();
         principal.rate_limit = self.inner.rate_limit;
+        principal.expires_at = Some(expires_at);
+        principal.environment = environment;
         Ok(principal)
     }
 }
@@ -343,6 +360,7 @@ impl JwtVerifierBuilder {
                 claims: self.claims,
                 ips: self.ips,
                 rate_limit: self.rate_limit,
+                environment: self.environment,
             }),
         })
     }
