@@ -185,7 +185,9 @@ impl KeyFields {
 
     /// The metadata member recording who last changed a key, when recorded.
     pub(super) fn updated_by(&self) -> Option<&str> {
-        self.actors.as_ref().map(|(_, updated_by)| updated_by.as_str())
+        self.actors
+            .as_ref()
+            .map(|(_, updated_by)| updated_by.as_str())
     }
 
     /// Whether `name` is one of the recorded actor fields.
