@@ -126,3 +126,64 @@ async fn roll_revoke_and_disable_record_who_made_the_change() {
     assert_eq!(updated_by(&disable), b_id.as_str());
     assert_eq!(disable.json()["created_by"], Value::from(a_id.as_str()));
 }
+
+/// A `tracing` writer into a shared buffer.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_hard_delete_by_a_jwt_leaves_no_record_and_its_audit_event_names_the_actor() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let api = Api::new(
+        |b| {
+            b.environment(keygate::Environment::Live)
+                .credential_verifier(crate::jwt_support::verifier())
+        },
+        |r| {
+            r.fields(KeyFields::default().record_actors("created_by", "updated_by"))
+                .delete(keygate::admin::DeleteMode::Delete)
+        },
+    )
+    .await;
+    let jwt = token("u1", "admin", 3600, json!({}));
+    let created = api
+        .call(
+            Method::POST,
+            "/v1/api-keys",
+            &jwt,
+            Some(json!({"name": "short-lived"})),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let id = created.json()["id"].as_str().unwrap().to_owned();
+    let deleted = api.call(Method::DELETE, &key_path(&id), &jwt, None).await;
+    assert_eq!(deleted.status, 204, "{}", deleted.body);
+    assert_error(
+        &api.call(Method::GET, &key_path(&id), &jwt, None).await,
+        404,
+        "not_found",
+    );
+    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let event = log
+        .lines()
+        .find(|l| l.contains("api key deleted"))
+        .expect("a delete audit event");
+    assert!(event.contains(&id), "{event}");
+    assert!(event.contains("external:u1"), "{event}");
+}
