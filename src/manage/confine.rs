@@ -74,6 +74,14 @@ impl<'a> Actor<'a> {
         actor_label(self.identity)
     }
 
+    /// What the actor is, for messages: an API key, or a verified credential.
+    fn noun(&self) -> &'static str {
+        match self.identity.credential() {
+            CredentialKind::External => "credential",
+            _ => "API key",
+        }
+    }
+
     /// Records the actor as the last to change `key`, when the router asks for it.
     pub(crate) fn stamp(&self, key: &mut KeyRecord) {
         if let Some(field) = self.updated_by {
@@ -120,7 +128,8 @@ impl<'a> Actor<'a> {
     fn environment_within(&self, key: &KeyRecord) -> Result<(), ManageError> {
         match self.environment {
             Some(env) if key.environment != Some(env) => Err(ManageError::Escalation(format!(
-                "A {env} API key can only create {env} keys"
+                "A {env} {} can only create {env} keys",
+                self.noun()
             ))),
             _ => Ok(()),
         }
@@ -135,9 +144,10 @@ impl<'a> Actor<'a> {
             .iter()
             .any(|s| restricting.contains(s.as_str()) && !key.scopes.contains(s.as_str()))
         {
-            return Err(ManageError::Escalation(
-                "A read-only API key can only manage read-only keys".into(),
-            ));
+            return Err(ManageError::Escalation(format!(
+                "A read-only {} can only manage read-only keys",
+                self.noun()
+            )));
         }
         // Direct scopes first, for the clearest message, then what they imply.
         if let Some(s) = key
@@ -146,22 +156,25 @@ impl<'a> Actor<'a> {
             .find(|s| !restricting.contains(s.as_str()) && !actor.has_scope(s.as_str()))
         {
             return Err(ManageError::Escalation(format!(
-                "This API key cannot grant the '{s}' scope, which it does not hold itself"
+                "This {} cannot grant the '{s}' scope, which it does not hold itself",
+                self.noun()
             )));
         }
         let granted = self.gate.scope_implications().expand(&key.scopes);
         if granted.has_all() && !actor.0.granted.has_all() {
-            return Err(ManageError::Escalation(
-                "This API key cannot grant every scope, which it does not hold itself".into(),
-            ));
+            return Err(ManageError::Escalation(format!(
+                "This {} cannot grant every scope, which it does not hold itself",
+                self.noun()
+            )));
         }
         if let Some(s) = granted
             .iter()
             .find(|s| !restricting.contains(s.as_str()) && !actor.has_scope(s.as_str()))
         {
             return Err(ManageError::Escalation(format!(
-                "This API key cannot grant the '{s}' scope (implied by the key's scopes), \
-                 which it does not hold itself"
+                "This {} cannot grant the '{s}' scope (implied by the key's scopes), \
+                 which it does not hold itself",
+                self.noun()
             )));
         }
         Ok(())
@@ -170,16 +183,17 @@ impl<'a> Actor<'a> {
     fn restrictions_within(&self, key: &KeyRecord) -> Result<(), ManageError> {
         let actor = self.record();
         if !actor.ips.covers(&key.ips) {
-            return Err(ManageError::Widening(
-                "ips: this API key is restricted to its own IP allowlist; every address \
-                 or network given must lie inside it"
-                    .into(),
-            ));
+            return Err(ManageError::Widening(format!(
+                "ips: this {} is restricted to its own IP allowlist; every address \
+                 or network given must lie inside it",
+                self.noun()
+            )));
         }
         if let Some(limit) = actor.expires_at {
             if key.expires_at.is_none_or(|t| t > limit) {
                 return Err(ManageError::Widening(format!(
-                    "expires_at: must be no later than this API key's own expiry, {}",
+                    "expires_at: must be no later than this {}'s own expiry, {}",
+                    self.noun(),
                     crate::manage::rfc3339(limit)
                 )));
             }
@@ -188,8 +202,9 @@ impl<'a> Actor<'a> {
             return Err(ManageError::Widening(
                 match actor.rate_limit.or(self.gate.default_quota()) {
                     Some(q) => format!(
-                        "rate_limit: must be no higher than this API key's own, {} per second \
+                        "rate_limit: must be no higher than this {}'s own, {} per second \
                      with a burst of {}{}",
+                        self.noun(),
                         q.per_second,
                         q.burst,
                         if actor.rate_limit.is_some() {
@@ -198,7 +213,10 @@ impl<'a> Actor<'a> {
                             ""
                         }
                     ),
-                    None => "rate_limit: must be no higher than this API key's own".into(),
+                    None => format!(
+                        "rate_limit: must be no higher than this {}'s own",
+                        self.noun()
+                    ),
                 },
             ));
         }
