@@ -78,7 +78,8 @@ impl KeyFields {
     /// `external:<subject>` for a verified credential such as a JWT (never mistaken for
     /// a key id), kept in the key's metadata under `created_by` and `updated_by` and
     /// shown under those names (`null` when unknown, as for keys created by server-side
-    /// code).
+    /// code). They are left out of the `metadata` shown, so that the metadata a client
+    /// reads is metadata it may send back.
     ///
     /// Both are the server's: `created_by` is set once, on creation, and never changes;
     /// the router sets `updated_by` on creation and on every change that leaves a
@@ -134,6 +135,12 @@ impl KeyFields {
             out.insert(name.clone(), value.clone());
         }
         if let Some((created, updated)) = &self.actors {
+            // Shown as fields of their own, not in `metadata`, so that the metadata a
+            // client reads is metadata it may send back.
+            if let Some(Value::Object(metadata)) = out.get_mut(self.api_name("metadata")) {
+                metadata.remove(created);
+                metadata.remove(updated);
+            }
             for name in [created, updated] {
                 let by = view.metadata.get(name).cloned().unwrap_or(Value::Null);
                 out.insert(name.clone(), by);

@@ -59,6 +59,18 @@ async fn actor_fields_cannot_be_forged_or_erased_through_a_request() {
     }
     let keys = api.call(Method::GET, "/v1/api-keys", &admin, None).await;
     assert_eq!(listed(&keys).len(), 2, "no forged key was created");
+    // The metadata shown holds no actor field, so sending it back is accepted.
+    let shown = before.json()["metadata"].clone();
+    assert!(shown.get("created_by").is_none(), "{shown}");
+    let echoed = api
+        .call(
+            Method::PATCH,
+            &key_path(&id),
+            &admin,
+            Some(json!({"metadata": shown})),
+        )
+        .await;
+    assert_eq!(echoed.status, 200, "{}", echoed.body);
     // Other metadata stays the client's.
     let ok = api
         .call(
