@@ -6,7 +6,8 @@ use serde_json::{Map, Value};
 use super::body::{from_value, parse_json, CreateBody, UpdateBody, CREATE_FIELDS, UPDATE_FIELDS};
 use super::error::AdminError;
 use crate::identity::Identity;
-use crate::manage::{KeyUpdate, KeyView, NewKey};
+use crate::manage::actor_label;
+use crate::manage::{KeyUpdate, KeyView, ManageError, NewKey};
 
 /// The name of the plaintext field, in keygate's names.
 const PLAINTEXT: &str = "key";
@@ -73,10 +74,19 @@ impl KeyFields {
         self
     }
 
-    /// Records who created and who last changed each key: the acting key's id, kept in
-    /// the key's metadata under `created_by` and `updated_by` and shown under those
-    /// names (`null` when unknown, as for keys created by server-side code). The
-    /// router sets both on creation and `updated_by` on every change.
+    /// Records who created and who last changed each key: the acting key's id, or
+    /// `external:<subject>` for a verified credential such as a JWT (never mistaken for
+    /// a key id), kept in the key's metadata under `created_by` and `updated_by` and
+    /// shown under those names (`null` when unknown, as for keys created by server-side
+    /// code). They are left out of the `metadata` shown, so that the metadata a client
+    /// reads is metadata it may send back.
+    ///
+    /// Both are the server's: `created_by` is set once, on creation, and never changes;
+    /// the router sets `updated_by` on creation and on every change that leaves a
+    /// record (update, disable, roll, revoke; a hard delete leaves none, and its audit
+    /// event names the actor). A body that writes or erases either, as a field of its
+    /// own or in `metadata` (`null` included), is refused with 400 `read_only_field`
+    /// and changes nothing.
     pub fn record_actors(
         mut self,
         created_by: impl Into<String>,
@@ -125,6 +135,12 @@ impl KeyFields {
             out.insert(name.clone(), value.clone());
         }
         if let Some((created, updated)) = &self.actors {
+            // Shown as fields of their own, not in `metadata`, so that the metadata a
+            // client reads is metadata it may send back.
+            if let Some(Value::Object(metadata)) = out.get_mut(self.api_name("metadata")) {
+                metadata.remove(created);
+                metadata.remove(updated);
+            }
             for name in [created, updated] {
                 let by = view.metadata.get(name).cloned().unwrap_or(Value::Null);
                 out.insert(name.clone(), by);
@@ -144,8 +160,9 @@ impl KeyFields {
         let fields = self.read(body, CREATE_FIELDS, true)?;
         let created: CreateBody = from_value(Value::Object(fields)).map_err(|e| self.named(e))?;
         let mut new = created.into_new_key().map_err(|e| self.named(e))?;
+        self.refuse_actor_fields(&new.metadata)?;
         if let Some((created_by, updated_by)) = &self.actors {
-            let by = Value::from(actor.key_id().as_str());
+            let by = Value::from(actor_label(actor));
             new.metadata.insert(created_by.clone(), by.clone());
             new.metadata.insert(updated_by.clone(), by);
         }
@@ -160,14 +177,39 @@ impl KeyFields {
         let fields = self.read(body, UPDATE_FIELDS, false)?;
         let changed: UpdateBody = from_value(Value::Object(fields)).map_err(|e| self.named(e))?;
         let mut update = changed.into_update().map_err(|e| self.named(e))?;
+        if let Some(patch) = &update.metadata_patch {
+            self.refuse_actor_fields(patch)?;
+        }
         if let Some((_, updated_by)) = &self.actors {
-            let by = Value::from(actor.key_id().as_str());
+            let by = Value::from(actor_label(actor));
             update
                 .metadata_patch
                 .get_or_insert_with(Map::new)
                 .insert(updated_by.clone(), by);
         }
         Ok(update)
+    }
+
+    /// The metadata member recording who last changed a key, when recorded.
+    pub(super) fn updated_by(&self) -> Option<&str> {
+        self.actors
+            .as_ref()
+            .map(|(_, updated_by)| updated_by.as_str())
+    }
+
+    /// Whether `name` is one of the recorded actor fields.
+    fn is_actor_field(&self, name: &str) -> bool {
+        self.actors
+            .as_ref()
+            .is_some_and(|(created, updated)| name == created || name == updated)
+    }
+
+    /// Refuses metadata (or a merge patch of it) that names an actor field.
+    fn refuse_actor_fields(&self, metadata: &Map<String, Value>) -> Result<(), AdminError> {
+        match metadata.keys().find(|name| self.is_actor_field(name)) {
+            Some(name) => Err(read_only(&format!("{}.{name}", self.api_name("metadata")))),
+            None => Ok(()),
+        }
     }
 
     /// A body's fields in keygate's names.
@@ -192,6 +234,9 @@ impl KeyFields {
         }
         let mut fields = Map::new();
         for (name, value) in given {
+            if self.is_actor_field(&name) {
+                return Err(read_only(&name));
+            }
             if let Some((_, constant)) = self.constants.iter().find(|(c, _)| *c == name) {
                 if value != *constant {
                     return Err(AdminError::invalid(format!("{name}: must be {constant}")));
@@ -223,4 +268,11 @@ impl KeyFields {
         }
         AdminError::invalid(format!("{name}{rest}"))
     }
+}
+
+/// The refusal of a body writing the actor field `name`.
+fn read_only(name: &str) -> AdminError {
+    AdminError::Manage(ManageError::ReadOnlyField(format!(
+        "{name}: recorded by the server; it cannot be written, changed or removed"
+    )))
 }

@@ -216,7 +216,10 @@ pub(super) async fn remove(
     let outcome = async {
         let actor = actor(identity)?;
         let id = key_id(id)?;
-        let acting = api.manager.acting_as(&actor);
+        let acting = api
+            .manager
+            .acting_as(&actor)
+            .recording_updates_in(api.fields.updated_by());
         match api.delete {
             DeleteMode::Revoke => {
                 acting.revoke(&id).await?;
@@ -270,7 +273,12 @@ pub(super) async fn roll(
             Some(s) => Some(Duration::from_secs(s)),
             None => None,
         };
-        let created = api.manager.acting_as(&actor).roll(&id, grace).await?;
+        let created = api
+            .manager
+            .acting_as(&actor)
+            .recording_updates_in(api.fields.updated_by())
+            .roll(&id, grace)
+            .await?;
         let key = api
             .fields
             .render(&created.view, Some(created.key.expose_secret()));

@@ -14,7 +14,13 @@
 //! makes or touches a key less restricted than itself (403 `insufficient_scope` for
 //! scopes and environments, 403 `widening_refused` for IP allowlists, expiry and rate
 //! limits). A key it creates without `ips`, `expires_at` or `rate_limit` inherits the
-//! caller's own.
+//! caller's own. A verified credential (a JWT) is confined the same way by its
+//! principal's expiry and environment; one naming no environment, on a deployment
+//! serving several, is refused every action with 403 `environment_required` (see
+//! [`crate::ManagerConfig::environment_neutral_principals`]).
+//!
+//! With [`KeyFields::record_actors`], who created and last changed each key is the
+//! server's record: a body writing either field is 400 `read_only_field`.
 //!
 //! `expires_at` is any RFC 3339 time with an offset, and is shown back in UTC. Names are
 //! 1 to 50 characters, not only whitespace or invisible characters, with no control or

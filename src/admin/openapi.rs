@@ -170,6 +170,8 @@ mod tests {
             ManageError::Escalation("no".into()).into(),
             ManageError::Widening("no".into()).into(),
             ManageError::Revoked.into(),
+            ManageError::EnvironmentRequired.into(),
+            ManageError::ReadOnlyField("created_by: no".into()).into(),
             ManageError::Store(StoreError::unavailable("down")).into(),
             ApiError::BodyTooLarge(64 * 1024),
         ];
@@ -182,6 +184,8 @@ mod tests {
                     | ManageError::Escalation(_)
                     | ManageError::Widening(_)
                     | ManageError::Revoked
+                    | ManageError::EnvironmentRequired
+                    | ManageError::ReadOnlyField(_)
                     | ManageError::Store(_),
                 )
                 // Only `KeyManager::import` returns it, which no handler calls.

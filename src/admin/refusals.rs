@@ -18,6 +18,12 @@ pub(super) const ERROR_CODES: &[(StatusCode, &str, &str)] = &[
          over-long or non-ASCII value), or a bad request: the message names the field",
     ),
     (
+        StatusCode::BAD_REQUEST,
+        "read_only_field",
+        "the body writes or erases a field the server records, such as who created or last \
+         changed a key, as a field or in `metadata`",
+    ),
+    (
         StatusCode::UNAUTHORIZED,
         "unauthorized",
         "no credentials were sent",
@@ -68,6 +74,12 @@ pub(super) const ERROR_CODES: &[(StatusCode, &str, &str)] = &[
         "widening_refused",
         "the change would make a key less restricted than the calling key: a wider IP \
          allowlist, a later (or no) expiry, a higher (or the default) rate limit",
+    ),
+    (
+        StatusCode::FORBIDDEN,
+        "environment_required",
+        "a verified credential (a JWT) that names no environment, on a deployment serving \
+         several: it may not manage keys, reads included",
     ),
     (
         StatusCode::NOT_FOUND,
@@ -122,16 +134,17 @@ macro_rules! error_response {
 
 error_response! {
     /// 400, from the layer or the handler.
-    BadRequest: "Bad request" ["invalid_request"];
+    BadRequest: "Bad request" ["invalid_request", "read_only_field"];
     /// 401, from the layer.
     Unauthorized: "The key is missing or not usable"
         ["unauthorized", "invalid_api_key", "revoked_api_key", "disabled_api_key",
          "expired_api_key", "wrong_environment", "invalid_token"];
     /// 403 of a read, from the layer.
-    Forbidden: "The key may not make this request" ["ip_not_allowed", "insufficient_scope"];
+    Forbidden: "The key may not make this request"
+        ["ip_not_allowed", "insufficient_scope", "environment_required"];
     /// 403 of a change, from the layer or the no-widening rules.
     ForbiddenChange: "The key may not make this request or this change"
-        ["ip_not_allowed", "insufficient_scope", "widening_refused"];
+        ["ip_not_allowed", "insufficient_scope", "widening_refused", "environment_required"];
     /// 404.
     NotFound: "No such key" ["not_found"];
     /// 409 of a creation.

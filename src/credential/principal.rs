@@ -1,6 +1,9 @@
 //! [`Principal`]: who a verified credential names.
 
+use std::time::SystemTime;
+
 use crate::client_ip::IpAllowlist;
+use crate::key::Environment;
 use crate::scope::ScopeSet;
 use crate::store::record::{AccountId, KeyId, RateLimit};
 
@@ -11,6 +14,15 @@ use crate::store::record::{AccountId, KeyId, RateLimit};
 /// [`crate::Identity::key_id`], `account` its account, and scopes, IP allowlist and quota
 /// are checked exactly as a key's are (the configured scope implications and read-only
 /// scopes apply too).
+///
+/// In key management ([`crate::ActingManager`], the admin API) it is confined like a key:
+/// it sees and manages only keys of its `environment`, and every key it creates or
+/// changes expires no later than it does (`expires_at`, a JWT's `exp`), with no wider
+/// scopes, IP allowlist or quota. A principal with no environment acts in the
+/// deployment's environment when it serves one; on a deployment serving several it may
+/// not manage keys at all (403 `environment_required`) unless
+/// [`crate::ManagerConfig::environment_neutral_principals`] allows it. Keys it creates
+/// or changes record it as `external:<subject>`, which no key id can be.
 ///
 /// ```
 /// use keygate::credential::Principal;
@@ -41,11 +53,17 @@ pub struct Principal {
     /// Free-form data for the application (a JWT's claims), read with
     /// [`crate::Identity::metadata`].
     pub metadata: serde_json::Map<String, serde_json::Value>,
+    /// When the credential stops being valid (a JWT's `exp`); `None` for never. Keys
+    /// it creates or changes through management expire no later.
+    pub expires_at: Option<SystemTime>,
+    /// The environment it acts in, as a key's prefix gives a key's; `None` for none
+    /// (see the type's docs for what management then allows).
+    pub environment: Option<Environment>,
 }
 
 impl Principal {
     /// `subject` acting for `account`, with no name, scopes, IP restriction, quota
-    /// override or metadata.
+    /// override, metadata, expiry or environment.
     pub fn new(subject: KeyId, account: AccountId) -> Self {
         Self {
             subject,
@@ -55,6 +73,8 @@ impl Principal {
             ips: IpAllowlist::any(),
             rate_limit: None,
             metadata: serde_json::Map::new(),
+            expires_at: None,
+            environment: None,
         }
     }
 
@@ -90,6 +110,20 @@ impl Principal {
     #[must_use]
     pub fn metadata(mut self, metadata: serde_json::Map<String, serde_json::Value>) -> Self {
         self.metadata = metadata;
+        self
+    }
+
+    /// Sets when the credential stops being valid.
+    #[must_use]
+    pub fn expires_at(mut self, at: SystemTime) -> Self {
+        self.expires_at = Some(at);
+        self
+    }
+
+    /// Sets the environment it acts in.
+    #[must_use]
+    pub fn environment(mut self, environment: Environment) -> Self {
+        self.environment = Some(environment);
         self
     }
 }

@@ -104,6 +104,9 @@ impl Resolver {
         record.ips = principal.ips;
         record.rate_limit = principal.rate_limit;
         record.metadata = principal.metadata;
+        // Management confines it by these, as it confines a key by its own.
+        record.expires_at = principal.expires_at;
+        record.environment = principal.environment;
         let mut key = self.resolve_in(record, &digest, 0, Namespace::External);
         key.external = true;
         key

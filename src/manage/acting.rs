@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::identity::Identity;
+use crate::manage::confine::Actor;
 use crate::manage::{
     CreatedKey, KeyManager, KeyUpdate, KeyView, ListQuery, ManageError, NewKey, Page, Revoked,
 };
@@ -40,17 +41,44 @@ use crate::store::record::{AccountId, KeyId};
 /// refused: the narrowest a request can ask for is never refused for being too wide.
 /// Updates do not inherit: `{"ips": []}` from an IP-restricted actor is refused.
 ///
+/// **External principals** (a verified JWT, say) are confined the same way, by the
+/// expiry, environment, scopes, IP allowlist and quota of their
+/// [`crate::credential::Principal`]: a key a token creates expires no later than the
+/// token. One with no environment acts in the deployment's environment when it serves
+/// one; on a deployment serving several, every call, reads included, fails with
+/// [`ManageError::EnvironmentRequired`] (403 `environment_required`) unless
+/// [`crate::ManagerConfig::environment_neutral_principals`] is on.
+///
 /// The plain [`KeyManager`] methods, for server-side code acting with no key, are not
 /// confined by any of this (beyond the deployment's own environment).
 #[derive(Debug)]
 pub struct ActingManager<'a> {
     manager: &'a KeyManager,
     actor: &'a Identity,
+    /// The metadata member recording who last changed a key, set on roll and revoke.
+    updated_by: Option<&'a str>,
 }
 
 impl<'a> ActingManager<'a> {
     pub(crate) fn new(manager: &'a KeyManager, actor: &'a Identity) -> Self {
-        Self { manager, actor }
+        Self {
+            manager,
+            actor,
+            updated_by: None,
+        }
+    }
+
+    /// Also records the actor under `field` of the metadata of every key it rolls or
+    /// revokes (the admin router's `updated_by`).
+    pub(crate) fn recording_updates_in(mut self, field: Option<&'a str>) -> Self {
+        self.updated_by = field;
+        self
+    }
+
+    fn acting(&self) -> Result<Actor<'_>, ManageError> {
+        let mut actor = self.manager.actor(self.actor)?;
+        actor.updated_by = self.updated_by;
+        Ok(actor)
     }
 
     fn account(&self) -> &AccountId {
@@ -61,12 +89,12 @@ impl<'a> ActingManager<'a> {
     /// the actor's environment unless `new` names one, and the actor's IP allowlist,
     /// expiry and rate limit where `new` leaves them open.
     pub async fn create(&self, mut new: NewKey) -> Result<CreatedKey, ManageError> {
-        if let Some(env) = self.actor.environment() {
+        let actor = self.acting()?;
+        if let Some(env) = actor.environment {
             if new.prefix.is_none() {
                 new.environment.get_or_insert(env);
             }
         }
-        let actor = self.manager.actor(self.actor);
         self.manager
             .create_as(self.account().clone(), new, Some(&actor))
             .await
@@ -74,13 +102,13 @@ impl<'a> ActingManager<'a> {
 
     /// A key of the actor's account and environment.
     pub async fn get(&self, id: &KeyId) -> Result<KeyView, ManageError> {
-        let actor = self.manager.actor(self.actor);
+        let actor = self.acting()?;
         self.manager.get_as(self.account(), id, Some(&actor)).await
     }
 
     /// A page of the actor's account's keys, of its environment: see [`KeyManager::list`].
     pub async fn list(&self, query: &ListQuery) -> Result<Page, ManageError> {
-        let actor = self.manager.actor(self.actor);
+        let actor = self.acting()?;
         self.manager
             .list_as(self.account(), query, Some(&actor))
             .await
@@ -88,7 +116,7 @@ impl<'a> ActingManager<'a> {
 
     /// Changes a key no less restricted than the actor, keeping it so.
     pub async fn update(&self, id: &KeyId, update: KeyUpdate) -> Result<KeyView, ManageError> {
-        let actor = self.manager.actor(self.actor);
+        let actor = self.acting()?;
         self.manager
             .update_as(self.account(), id, update, Some(&actor))
             .await
@@ -96,7 +124,7 @@ impl<'a> ActingManager<'a> {
 
     /// Revokes a key no less restricted than the actor.
     pub async fn revoke(&self, id: &KeyId) -> Result<Revoked, ManageError> {
-        let actor = self.manager.actor(self.actor);
+        let actor = self.acting()?;
         self.manager
             .revoke_as(self.account(), id, Some(&actor))
             .await
@@ -104,7 +132,7 @@ impl<'a> ActingManager<'a> {
 
     /// Deletes a key no less restricted than the actor: see [`KeyManager::delete`].
     pub async fn delete(&self, id: &KeyId) -> Result<(), ManageError> {
-        let actor = self.manager.actor(self.actor);
+        let actor = self.acting()?;
         self.manager
             .delete_as(self.account(), id, Some(&actor))
             .await
@@ -116,7 +144,7 @@ impl<'a> ActingManager<'a> {
         id: &KeyId,
         grace: Option<Duration>,
     ) -> Result<CreatedKey, ManageError> {
-        let actor = self.manager.actor(self.actor);
+        let actor = self.acting()?;
         self.manager
             .roll_as(self.account(), id, grace, Some(&actor))
             .await

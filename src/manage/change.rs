@@ -90,11 +90,12 @@ impl KeyManager {
         if let Some(actor) = actor {
             actor.bounds(&old)?;
             actor.bounds(&new)?;
+            actor.stamp(&mut new);
         }
         new.updated_at = self.now();
         self.store.replace(new.clone()).await?;
         self.gate.invalidate_local(&old);
-        tracing::info!(target: "keygate::audit", action = "update", key_id = id.as_str(), account_id = account.as_str(), "api key updated");
+        tracing::info!(target: "keygate::audit", action = "update", key_id = id.as_str(), account_id = account.as_str(), actor = actor.map(Actor::label), "api key updated");
         Ok(KeyView::from(&new))
     }
 
@@ -130,13 +131,16 @@ impl KeyManager {
             actor.bounds(&old)?;
         }
         let mut new = old.clone();
+        if let Some(actor) = actor {
+            actor.stamp(&mut new);
+        }
         let now = self.now();
         new.revoked_at = Some(now);
         new.updated_at = now;
         new.previous = None;
         self.store.replace(new).await?;
         self.gate.invalidate_local(&old);
-        tracing::info!(target: "keygate::audit", action = "revoke", key_id = id.as_str(), account_id = account.as_str(), "api key revoked");
+        tracing::info!(target: "keygate::audit", action = "revoke", key_id = id.as_str(), account_id = account.as_str(), actor = actor.map(Actor::label), "api key revoked");
         Ok(Revoked::Now)
     }
 
@@ -176,7 +180,7 @@ impl KeyManager {
         // since it was read: both sets of digests are dropped.
         self.gate.invalidate_local(&old);
         self.gate.invalidate_local(&deleted);
-        tracing::info!(target: "keygate::audit", action = "delete", key_id = id.as_str(), account_id = account.as_str(), "api key deleted");
+        tracing::info!(target: "keygate::audit", action = "delete", key_id = id.as_str(), account_id = account.as_str(), actor = actor.map(Actor::label), "api key deleted");
         Ok(())
     }
 
@@ -236,10 +240,13 @@ impl KeyManager {
             until: now + g,
         });
         new.updated_at = now;
+        if let Some(actor) = actor {
+            actor.stamp(&mut new);
+        }
         self.store.replace(new.clone()).await?;
         self.gate.invalidate_local(&old);
         self.gate.invalidate_local(&new);
-        tracing::info!(target: "keygate::audit", action = "roll", key_id = id.as_str(), account_id = account.as_str(), grace_seconds = grace.map(|g| g.as_secs()), "api key rolled");
+        tracing::info!(target: "keygate::audit", action = "roll", key_id = id.as_str(), account_id = account.as_str(), actor = actor.map(Actor::label), grace_seconds = grace.map(|g| g.as_secs()), "api key rolled");
         Ok(CreatedKey {
             view: KeyView::from(&new),
             key,

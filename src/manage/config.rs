@@ -21,6 +21,14 @@ pub struct ManagerConfig {
     /// Largest metadata of a key, in bytes of its JSON form. Default: 4096
     /// ([`DEFAULT_MAX_METADATA_BYTES`]).
     pub max_metadata_bytes: usize,
+    /// Whether an external principal with no environment (a JWT whose verifier maps
+    /// none) may manage keys on a deployment serving several environments, seeing and
+    /// changing keys of all of them. Default: `false`: every management action of such a
+    /// principal, reads included, is refused with 403 `environment_required`. Give the
+    /// verifier an environment instead where you can
+    /// (`JwtVerifierBuilder::environment_claim`, feature `jwt`). A
+    /// deployment of one environment never refuses: the principal acts in it.
+    pub environment_neutral_principals: bool,
 }
 
 impl ManagerConfig {
@@ -45,6 +53,13 @@ impl ManagerConfig {
         self
     }
 
+    /// Sets [`ManagerConfig::environment_neutral_principals`].
+    #[must_use]
+    pub fn environment_neutral_principals(mut self, allow: bool) -> Self {
+        self.environment_neutral_principals = allow;
+        self
+    }
+
     /// Sets [`ManagerConfig::allowed_scopes`].
     #[must_use]
     pub fn allowed_scopes(mut self, scopes: Option<ScopeSet>) -> Self {
@@ -60,6 +75,7 @@ impl Default for ManagerConfig {
             id_prefix: "ak_".to_owned(),
             allowed_scopes: None,
             max_metadata_bytes: DEFAULT_MAX_METADATA_BYTES,
+            environment_neutral_principals: false,
         }
     }
 }

@@ -13,8 +13,16 @@
 //!
 //! An actor creates, updates, rolls and revokes only keys within itself, and a key it
 //! creates or updates must be within it afterwards.
+//!
+//! An external principal (a verified JWT, say) is an actor like a key: its expiry,
+//! environment, scopes, IP allowlist and quota are its record's. With no environment it
+//! acts in the deployment's one environment; a deployment serving several refuses it
+//! ([`ManageError::EnvironmentRequired`]) unless
+//! [`crate::ManagerConfig::environment_neutral_principals`] is on.
 
+use crate::credential::CredentialKind;
 use crate::identity::Identity;
+use crate::key::Environment;
 use crate::keygate::Keygate;
 use crate::manage::ManageError;
 use crate::store::record::{KeyRecord, RateLimit};
@@ -23,11 +31,63 @@ use crate::store::record::{KeyRecord, RateLimit};
 pub(crate) struct Actor<'a> {
     pub(crate) identity: &'a Identity,
     pub(crate) gate: &'a Keygate,
+    /// The environment it acts in: its own, or for an external principal with none, the
+    /// deployment's only one.
+    pub(crate) environment: Option<Environment>,
+    /// The metadata member that names who last changed a key, when recorded.
+    pub(crate) updated_by: Option<&'a str>,
 }
 
-impl Actor<'_> {
+impl<'a> Actor<'a> {
+    /// `identity` as an actor on `gate`'s keys: refused when it is an external principal
+    /// with no environment on a deployment serving several, unless `neutral_principals`.
+    pub(crate) fn new(
+        identity: &'a Identity,
+        gate: &'a Keygate,
+        neutral_principals: bool,
+    ) -> Result<Self, ManageError> {
+        let mut environment = identity.environment();
+        if identity.credential() == CredentialKind::External && environment.is_none() {
+            let served = served_environments(gate);
+            match served.as_slice() {
+                [] => {}
+                [only] => environment = Some(*only),
+                _ if neutral_principals => {}
+                _ => return Err(ManageError::EnvironmentRequired),
+            }
+        }
+        Ok(Self {
+            identity,
+            gate,
+            environment,
+            updated_by: None,
+        })
+    }
+
     fn record(&self) -> &KeyRecord {
         &self.identity.0.record
+    }
+
+    /// How keys record this actor: an API key by its id, an external principal as
+    /// `external:<subject>`, which no key id can be (`:` is not allowed in key ids).
+    pub(crate) fn label(&self) -> String {
+        actor_label(self.identity)
+    }
+
+    /// What the actor is, for messages: an API key, or a verified credential.
+    fn noun(&self) -> &'static str {
+        match self.identity.credential() {
+            CredentialKind::External => "credential",
+            _ => "API key",
+        }
+    }
+
+    /// Records the actor as the last to change `key`, when the router asks for it.
+    pub(crate) fn stamp(&self, key: &mut KeyRecord) {
+        if let Some(field) = self.updated_by {
+            key.metadata
+                .insert(field.to_owned(), serde_json::Value::from(self.label()));
+        }
     }
 
     /// Whether the actor may see `key` at all: keys of another environment (and, for an
@@ -35,7 +95,7 @@ impl Actor<'_> {
     /// treated as absent.
     pub(crate) fn sees(&self, key: &KeyRecord) -> bool {
         key.account_id == self.record().account_id
-            && match self.record().environment {
+            && match self.environment {
                 None => true,
                 Some(env) => key.environment == Some(env),
             }
@@ -66,9 +126,10 @@ impl Actor<'_> {
     }
 
     fn environment_within(&self, key: &KeyRecord) -> Result<(), ManageError> {
-        match self.record().environment {
+        match self.environment {
             Some(env) if key.environment != Some(env) => Err(ManageError::Escalation(format!(
-                "A {env} API key can only create {env} keys"
+                "A {env} {} can only create {env} keys",
+                self.noun()
             ))),
             _ => Ok(()),
         }
@@ -83,9 +144,10 @@ impl Actor<'_> {
             .iter()
             .any(|s| restricting.contains(s.as_str()) && !key.scopes.contains(s.as_str()))
         {
-            return Err(ManageError::Escalation(
-                "A read-only API key can only manage read-only keys".into(),
-            ));
+            return Err(ManageError::Escalation(format!(
+                "A read-only {} can only manage read-only keys",
+                self.noun()
+            )));
         }
         // Direct scopes first, for the clearest message, then what they imply.
         if let Some(s) = key
@@ -94,22 +156,25 @@ impl Actor<'_> {
             .find(|s| !restricting.contains(s.as_str()) && !actor.has_scope(s.as_str()))
         {
             return Err(ManageError::Escalation(format!(
-                "This API key cannot grant the '{s}' scope, which it does not hold itself"
+                "This {} cannot grant the '{s}' scope, which it does not hold itself",
+                self.noun()
             )));
         }
         let granted = self.gate.scope_implications().expand(&key.scopes);
         if granted.has_all() && !actor.0.granted.has_all() {
-            return Err(ManageError::Escalation(
-                "This API key cannot grant every scope, which it does not hold itself".into(),
-            ));
+            return Err(ManageError::Escalation(format!(
+                "This {} cannot grant every scope, which it does not hold itself",
+                self.noun()
+            )));
         }
         if let Some(s) = granted
             .iter()
             .find(|s| !restricting.contains(s.as_str()) && !actor.has_scope(s.as_str()))
         {
             return Err(ManageError::Escalation(format!(
-                "This API key cannot grant the '{s}' scope (implied by the key's scopes), \
-                 which it does not hold itself"
+                "This {} cannot grant the '{s}' scope (implied by the key's scopes), \
+                 which it does not hold itself",
+                self.noun()
             )));
         }
         Ok(())
@@ -118,16 +183,17 @@ impl Actor<'_> {
     fn restrictions_within(&self, key: &KeyRecord) -> Result<(), ManageError> {
         let actor = self.record();
         if !actor.ips.covers(&key.ips) {
-            return Err(ManageError::Widening(
-                "ips: this API key is restricted to its own IP allowlist; every address \
-                 or network given must lie inside it"
-                    .into(),
-            ));
+            return Err(ManageError::Widening(format!(
+                "ips: this {} is restricted to its own IP allowlist; every address \
+                 or network given must lie inside it",
+                self.noun()
+            )));
         }
         if let Some(limit) = actor.expires_at {
             if key.expires_at.is_none_or(|t| t > limit) {
                 return Err(ManageError::Widening(format!(
-                    "expires_at: must be no later than this API key's own expiry, {}",
+                    "expires_at: must be no later than this {}'s own expiry, {}",
+                    self.noun(),
                     crate::manage::rfc3339(limit)
                 )));
             }
@@ -136,8 +202,9 @@ impl Actor<'_> {
             return Err(ManageError::Widening(
                 match actor.rate_limit.or(self.gate.default_quota()) {
                     Some(q) => format!(
-                        "rate_limit: must be no higher than this API key's own, {} per second \
+                        "rate_limit: must be no higher than this {}'s own, {} per second \
                      with a burst of {}{}",
+                        self.noun(),
                         q.per_second,
                         q.burst,
                         if actor.rate_limit.is_some() {
@@ -146,12 +213,40 @@ impl Actor<'_> {
                             ""
                         }
                     ),
-                    None => "rate_limit: must be no higher than this API key's own".into(),
+                    None => format!(
+                        "rate_limit: must be no higher than this {}'s own",
+                        self.noun()
+                    ),
                 },
             ));
         }
         Ok(())
     }
+}
+
+/// How management records `identity` as an actor: see [`Actor::label`].
+pub(crate) fn actor_label(identity: &Identity) -> String {
+    match identity.credential() {
+        CredentialKind::External => format!("external:{}", identity.key_id()),
+        _ => identity.key_id().as_str().to_owned(),
+    }
+}
+
+/// The environments `gate` serves: its own when restricted to one, otherwise those its
+/// key format's prefixes name.
+fn served_environments(gate: &Keygate) -> Vec<Environment> {
+    if let Some(env) = gate.environment() {
+        return vec![env];
+    }
+    let mut envs: Vec<Environment> = gate
+        .format()
+        .prefixes()
+        .iter()
+        .filter_map(|p| p.environment())
+        .collect();
+    envs.sort_by_key(|e| e.as_str());
+    envs.dedup();
+    envs
 }
 
 /// Whether a key with quota `key` is limited at least as tightly as an actor with quota

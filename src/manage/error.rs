@@ -30,6 +30,20 @@ pub enum ManageError {
     /// IP allowlist, a later (or no) expiry, or a higher (or the default) rate limit.
     #[error("{0}")]
     Widening(String),
+    /// An external principal (a verified JWT, say) with no environment tried to manage
+    /// keys on a deployment serving several environments, which it would reach all of.
+    /// Refused for every action, reads included, unless
+    /// [`crate::ManagerConfig::environment_neutral_principals`] is on.
+    #[error(
+        "This credential names no environment, and this deployment serves several: it may \
+         not manage keys. Use a credential that names its environment"
+    )]
+    EnvironmentRequired,
+    /// A request tried to write a field the server keeps, such as who created a key
+    /// (`created_by`, `updated_by` of the admin API's `KeyFields::record_actors`); the
+    /// message names it.
+    #[error("{0}")]
+    ReadOnlyField(String),
     /// An imported key's id or secret is already stored; the message says which.
     #[error("{0}")]
     AlreadyExists(String),
@@ -50,6 +64,8 @@ impl ManageError {
             ManageError::LimitReached { .. } => "api_key_limit_reached",
             ManageError::Escalation(_) => "insufficient_scope",
             ManageError::Widening(_) => "widening_refused",
+            ManageError::EnvironmentRequired => "environment_required",
+            ManageError::ReadOnlyField(_) => "read_only_field",
             ManageError::Revoked => "api_key_revoked",
             ManageError::AlreadyExists(_) => "api_key_exists",
             ManageError::Store(_) => "store_unavailable",
@@ -60,11 +76,15 @@ impl ManageError {
     pub fn status(&self) -> StatusCode {
         match self {
             ManageError::NotFound => StatusCode::NOT_FOUND,
-            ManageError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+            ManageError::InvalidRequest(_) | ManageError::ReadOnlyField(_) => {
+                StatusCode::BAD_REQUEST
+            }
             ManageError::LimitReached { .. }
             | ManageError::Revoked
             | ManageError::AlreadyExists(_) => StatusCode::CONFLICT,
-            ManageError::Escalation(_) | ManageError::Widening(_) => StatusCode::FORBIDDEN,
+            ManageError::Escalation(_)
+            | ManageError::Widening(_)
+            | ManageError::EnvironmentRequired => StatusCode::FORBIDDEN,
             ManageError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }

@@ -48,7 +48,14 @@
 //! - a key it creates that leaves `ips`, `expires_at` or `rate_limit` open inherits the
 //!   caller's own, rather than being refused;
 //! - read-only scopes restrict rather than grant: any caller may give them, and a
-//!   read-only caller manages only keys that keep its read-only scopes.
+//!   read-only caller manages only keys that keep its read-only scopes;
+//! - a verified credential (a JWT, say) is confined exactly like a key, by its
+//!   principal's expiry (the token's `exp`: a key it mints expires no later),
+//!   environment, scopes, IP allowlist and quota. One that names no environment acts in
+//!   the deployment's environment when it serves one; on a deployment serving several,
+//!   every management action it tries, reads included, is refused with 403
+//!   `environment_required`, unless [`ManagerConfig::environment_neutral_principals`]
+//!   is on. It is recorded as `external:<subject>`, which no key id can be.
 //!
 //! The plain [`KeyManager`] methods are for server-side code and are not confined,
 //! except that a deployment restricted to one environment never issues or returns a key
@@ -85,6 +92,7 @@ use crate::scope::ScopeSet;
 use crate::store::record::{AccountId, KeyId, KeyRecord};
 use crate::store::{KeyStoreWrite, StoreError};
 
+pub(crate) use confine::actor_label;
 use confine::Actor;
 use validate::{parse_ips, validate_metadata, validate_name, validate_rate_limit};
 
@@ -169,11 +177,14 @@ impl KeyManager {
         ActingManager::new(self, actor)
     }
 
-    pub(crate) fn actor<'a>(&'a self, identity: &'a Identity) -> Actor<'a> {
-        Actor {
+    /// `identity` as an actor on this manager's keys, or the refusal of an external
+    /// principal that may not manage keys here.
+    pub(crate) fn actor<'a>(&'a self, identity: &'a Identity) -> Result<Actor<'a>, ManageError> {
+        Actor::new(
             identity,
-            gate: &self.gate,
-        }
+            &self.gate,
+            self.config.environment_neutral_principals,
+        )
     }
 
     fn now(&self) -> SystemTime {
@@ -306,7 +317,7 @@ impl KeyManager {
             .await?;
         // A "not found" may be cached for this digest by a guess; it is not any more.
         self.gate.invalidate_local(&record);
-        tracing::info!(target: "keygate::audit", action = "create", key_id = record.id.as_str(), account_id = record.account_id.as_str(), "api key created");
+        tracing::info!(target: "keygate::audit", action = "create", key_id = record.id.as_str(), account_id = record.account_id.as_str(), actor = actor.map(Actor::label), "api key created");
         Ok(CreatedKey {
             view: KeyView::from(&record),
             key,

@@ -12,6 +12,7 @@
 //! | `hardening` | each defect of the adversarial review, shown fixed |
 //! | `credential_hook` | credentials other than keygate's keys, through a verifier |
 //! | `jwt` | JWTs as credentials |
+//! | `principals` | verified credentials managing keys: confined like keys, recorded as external |
 //! | `jwks` | a JWT verifier's keys from an issuer's JWKS URL over TLS |
 //! | `invalidation` | revocation reaching every cache, in-process and across instances |
 //! | `postgres` | the PostgreSQL store |
@@ -40,6 +41,7 @@ mod jwks;
 mod jwt;
 mod lifecycle;
 mod postgres;
+mod principals;
 mod quickstart;
 mod ratelimit;
 mod seeds;

@@ -50,12 +50,13 @@ fn numeric_date(claims: &Map<String, Value>, name: &str) -> Result<Option<System
     }
 }
 
-/// `exp` (required) and `nbf` (when present) against `now`, with `leeway` either way.
+/// `exp` (required) and `nbf` (when present) against `now`, with `leeway` either way:
+/// the expiry (without the leeway) when the token is valid now.
 pub(super) fn check_time(
     claims: &Map<String, Value>,
     now: SystemTime,
     leeway: Duration,
-) -> Result<(), CredentialError> {
+) -> Result<SystemTime, CredentialError> {
     let exp = numeric_date(claims, "exp")
         .map_err(|()| refused("The token's 'exp' claim is not a number"))?
         .ok_or_else(|| refused("The token has no expiry ('exp' claim)"))?;
@@ -68,7 +69,7 @@ pub(super) fn check_time(
     if nbf.is_some_and(|nbf| now.checked_add(leeway).is_some_and(|late| late < nbf)) {
         return Err(refused("The token is not valid yet ('nbf' claim)"));
     }
-    Ok(())
+    Ok(exp)
 }
 
 /// A string claim that must be present, non-empty and short.

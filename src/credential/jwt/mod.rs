@@ -14,7 +14,13 @@
 //! 6. `exp` (required) and `nbf` against the request time on keygate's clock, with a
 //!    leeway (60 s by default) either way;
 //! 7. the subject and account claims (`sub` for both by default), strings of 1 to 256
-//!    bytes.
+//!    bytes;
+//! 8. with [`JwtVerifierBuilder::environment_claim`], that claim, `"live"` or `"test"`.
+//!
+//! The principal expires with the token (`exp`, without the leeway), and acts in the
+//! environment of [`JwtVerifierBuilder::environment`] or
+//! [`JwtVerifierBuilder::environment_claim`] (none by default). Key management confines
+//! it by both, as it confines an API key: see [`crate::credential::Principal`].
 //!
 //! Scopes come from `scope` (space-separated) or, failing that, `scp` (an array or a
 //! space-separated string), or from the claim named by [`JwtVerifierBuilder::scope_claim`].
@@ -54,6 +60,7 @@
 //! from the document stops verifying at the next refresh.
 
 mod claims;
+mod environment;
 #[cfg(feature = "jwks")]
 mod jwks;
 mod key_set;
@@ -79,6 +86,7 @@ use super::{BearerCredential, CredentialError, CredentialVerifier, Principal};
 use crate::client_ip::IpAllowlist;
 use crate::store::record::RateLimit;
 use claims::ClaimNames;
+use environment::EnvironmentSource;
 use key_set::KeySet;
 use keys::KeyChoice;
 
@@ -96,6 +104,7 @@ struct Config {
     claims: ClaimNames,
     ips: IpAllowlist,
     rate_limit: Option<RateLimit>,
+    environment: EnvironmentSource,
 }
 
 /// Builds a [`JwtVerifier`]; from [`JwtVerifier::builder`].
@@ -111,6 +120,7 @@ pub struct JwtVerifierBuilder {
     claims: ClaimNames,
     ips: IpAllowlist,
     rate_limit: Option<RateLimit>,
+    environment: EnvironmentSource,
 }
 
 impl JwtVerifier {
@@ -127,6 +137,7 @@ impl JwtVerifier {
             claims: ClaimNames::default(),
             ips: IpAllowlist::any(),
             rate_limit: None,
+            environment: EnvironmentSource::None,
         }
     }
 
@@ -144,11 +155,11 @@ impl JwtVerifier {
         Ok(())
     }
 
-    /// Checks `token` as of `credential.now()`: the claims on success.
+    /// Checks `token` as of `credential.now()`: the claims and the expiry on success.
     async fn check(
         &self,
         credential: &BearerCredential,
-    ) -> Result<Map<String, Value>, CredentialError> {
+    ) -> Result<(Map<String, Value>, std::time::SystemTime), CredentialError> {
         let token = credential.expose_secret();
         let header = Header::parse(token).ok_or_else(not_a_jwt)?;
         let keys = self
@@ -194,8 +205,8 @@ impl JwtVerifier {
                 }
                 _ => not_a_jwt(),
             })?;
-        claims::check_time(&data.claims, credential.now(), self.inner.leeway)?;
-        Ok(data.claims)
+        let expires_at = claims::check_time(&data.claims, credential.now(), self.inner.leeway)?;
+        Ok((data.claims, expires_at))
     }
 
     /// The library's checks: the one algorithm, and `iss`/`aud` when configured. Time
@@ -227,10 +238,13 @@ fn not_a_jwt() -> CredentialError {
 #[async_trait]
 impl CredentialVerifier for JwtVerifier {
     async fn verify(&self, credential: BearerCredential) -> Result<Principal, CredentialError> {
-        let claims = self.check(&credential).await?;
+        let (claims, expires_at) = self.check(&credential).await?;
+        let environment = self.inner.environment.of(&claims)?;
         let mut principal = claims::principal(claims, &self.inner.claims)?;
         principal.ips = self.inner.ips.clone();
         principal.rate_limit = self.inner.rate_limit;
+        principal.expires_at = Some(expires_at);
+        principal.environment = environment;
         Ok(principal)
     }
 }
@@ -378,6 +392,7 @@ impl JwtVerifierBuilder {
                 claims: self.claims,
                 ips: self.ips,
                 rate_limit: self.rate_limit,
+                environment: self.environment,
             }),
         })
     }

@@ -32,10 +32,14 @@ fn actor() -> Identity {
     })
 }
 
-/// A 400 `invalid_request` whose message starts with a field name or `body`.
+/// A 400 `invalid_request` (or `read_only_field`, for a recorded actor field) whose
+/// message starts with a field name or `body`.
 fn is_clear_refusal(e: &AdminError) -> bool {
-    matches!(e, AdminError::Manage(ManageError::InvalidRequest(m)) if m.contains(": "))
-        && e.status() == 400
+    matches!(
+        e,
+        AdminError::Manage(ManageError::InvalidRequest(m) | ManageError::ReadOnlyField(m))
+            if m.contains(": ")
+    ) && e.status() == 400
 }
 
 fn json_value() -> impl Strategy<Value = Value> {

@@ -1,4 +1,5 @@
-//! The property: no key ever ends up with more power than the key that made it.
+//! The property: no key ever ends up with more power than the key that made it, or
+//! than the external principal (a verified JWT) that made it.
 
 use crate::common::*;
 use crate::hardening::support::*;
@@ -13,6 +14,7 @@ use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use std::net::IpAddr;
 use std::time::{Duration, SystemTime};
 
+mod principal;
 mod run_case;
 
 use run_case::run_case;
@@ -255,10 +257,31 @@ pub(super) struct Tally {
     pub(super) ok: usize,
     pub(super) refused: usize,
     pub(super) not_found: usize,
+    /// Cases whose actor was an external principal, and requests of such actors that
+    /// succeeded.
+    pub(super) external_cases: usize,
+    pub(super) external_ok: usize,
+    /// Requests refused because the principal named no environment.
+    pub(super) environment_required: usize,
+}
+
+/// Who acts in a case: an API key, or an external principal of the actor's shape,
+/// on a deployment that lets principals with no environment manage keys or not.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum ActorKind {
+    Key,
+    External { neutral_allowed: bool },
+}
+
+fn actor_kind() -> impl Strategy<Value = ActorKind> {
+    prop_oneof![
+        1 => Just(ActorKind::Key),
+        1 => any::<bool>().prop_map(|neutral_allowed| ActorKind::External { neutral_allowed }),
+    ]
 }
 
 #[test]
-fn no_key_ever_ends_up_with_more_power_than_the_key_that_made_it() {
+fn no_key_ever_ends_up_with_more_power_than_the_key_or_principal_that_made_it() {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -270,13 +293,14 @@ fn no_key_ever_ends_up_with_more_power_than_the_key_that_made_it() {
     });
     let tally = std::cell::RefCell::new(Tally::default());
     let strategy = (
+        actor_kind(),
         shape(),
         proptest::collection::vec(shape(), 1..=4),
         proptest::collection::vec(op(), 1..=12),
     );
-    let result = runner.run(&strategy, |(actor, others, ops)| {
+    let result = runner.run(&strategy, |(kind, actor, others, ops)| {
         let mut t = tally.borrow_mut();
-        rt.block_on(run_case(actor, others, ops, &mut t))
+        rt.block_on(run_case(kind, actor, others, ops, &mut t))
     });
     if let Err(e) = result {
         panic!("{e}");
@@ -287,4 +311,8 @@ fn no_key_ever_ends_up_with_more_power_than_the_key_that_made_it() {
     assert!(tally.ok > CASES as usize, "{tally:?}");
     assert!(tally.refused > CASES as usize / 2, "{tally:?}");
     assert!(tally.not_found > 0, "{tally:?}");
+    // External principals were drawn, acted, and were refused without an environment.
+    assert!(tally.external_cases > CASES as usize / 4, "{tally:?}");
+    assert!(tally.external_ok > CASES as usize / 4, "{tally:?}");
+    assert!(tally.environment_required > 0, "{tally:?}");
 }

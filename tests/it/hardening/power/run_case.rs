@@ -3,29 +3,67 @@
 use super::*;
 
 pub(super) async fn run_case(
+    kind: ActorKind,
     actor_shape: Shape,
     others: Vec<Shape>,
     ops: Vec<Op>,
     tally: &mut Tally,
 ) -> Result<(), TestCaseError> {
+    let account = acct("acct_1");
+    let external = principal::principal(&actor_shape, &account);
+    let neutral_allowed = matches!(
+        kind,
+        ActorKind::External {
+            neutral_allowed: true
+        }
+    );
     let h = Harness::with(|b| {
-        b.scope_implications(implications())
+        let b = b
+            .scope_implications(implications())
             .read_only_scopes(read_only_scopes())
             .rate_limits(RateLimitConfig::default().default_quota(Some(DEFAULT_QUOTA)))
-            .manager_config(ManagerConfig::default().max_active_keys(None))
+            .manager_config(
+                ManagerConfig::default()
+                    .max_active_keys(None)
+                    .environment_neutral_principals(neutral_allowed),
+            );
+        match kind {
+            ActorKind::Key => b,
+            ActorKind::External { .. } => {
+                b.credential_verifier(principal::verifier_of(external.clone()))
+            }
+        }
     });
     let manager = h.manager.clone();
-    let account = acct("acct_1");
-    let actor_key = manager
-        .create(account.clone(), actor_shape.new_key("actor"))
-        .await
-        .unwrap();
-    let actor: Identity = h
-        .gate
-        .verify_key(actor_key.key.expose_secret())
-        .await
-        .unwrap();
-    let actor_record = h.store.get(actor.key_id()).await.unwrap().unwrap();
+    let (actor, actor_record): (Identity, KeyRecord) = match kind {
+        ActorKind::Key => {
+            let actor_key = manager
+                .create(account.clone(), actor_shape.new_key("actor"))
+                .await
+                .unwrap();
+            let actor = h
+                .gate
+                .verify_key(actor_key.key.expose_secret())
+                .await
+                .unwrap();
+            let record = h.store.get(actor.key_id()).await.unwrap().unwrap();
+            (actor, record)
+        }
+        ActorKind::External { .. } => {
+            tally.external_cases += 1;
+            let actor = principal::identity(&h, &external.ips).await;
+            (actor, principal::as_record(&external))
+        }
+    };
+    // A principal naming no environment, on this deployment of two, may not manage
+    // keys at all unless the deployment allows it.
+    let env_refused = matches!(
+        kind,
+        ActorKind::External {
+            neutral_allowed: false
+        }
+    ) && external.environment.is_none();
+    let is_external = matches!(kind, ActorKind::External { .. });
     let granted_actor = implications().expand(&actor_record.scopes);
 
     // Keys the actor may try to act on: others in its account (any environment), one
@@ -67,18 +105,20 @@ pub(super) async fn run_case(
                 };
                 match acting.create(new).await {
                     Ok(created) => {
-                        tally.ok += 1;
+                        succeeded(tally, env_refused, is_external)?;
                         let r = record(&created.view.id).await.unwrap();
                         check(&r, "create")?;
                         known.push(created.view.id);
                     }
                     Err(e) => {
+                        refusal(&e, tally, env_refused)?;
                         tally.refused += 1;
                         prop_assert!(
                             matches!(
                                 e,
                                 ManageError::Escalation(_)
                                     | ManageError::Widening(_)
+                                    | ManageError::EnvironmentRequired
                                     | ManageError::InvalidRequest(_)
                             ),
                             "{e:?}"
@@ -134,11 +174,12 @@ pub(super) async fn run_case(
                     };
                 match acting.update(&id, update).await {
                     Ok(_) => {
-                        tally.ok += 1;
+                        succeeded(tally, env_refused, is_external)?;
                         check(before.as_ref().unwrap(), "updating a key")?;
                         check(&record(&id).await.unwrap(), "update")?;
                     }
                     Err(e) => {
+                        refusal(&e, tally, env_refused)?;
                         if matches!(e, ManageError::NotFound) {
                             tally.not_found += 1;
                         } else {
@@ -153,7 +194,7 @@ pub(super) async fn run_case(
                 let before = record(&id).await;
                 match acting.roll(&id, None).await {
                     Ok(rolled) => {
-                        tally.ok += 1;
+                        succeeded(tally, env_refused, is_external)?;
                         let r = record(&id).await.unwrap();
                         check(&r, "roll")?;
                         // The new secret is the key's, with nothing more.
@@ -163,6 +204,7 @@ pub(super) async fn run_case(
                         }
                     }
                     Err(e) => {
+                        refusal(&e, tally, env_refused)?;
                         if matches!(e, ManageError::NotFound) {
                             tally.not_found += 1;
                         } else {
@@ -177,7 +219,7 @@ pub(super) async fn run_case(
                 let before = record(&id).await;
                 match acting.revoke(&id).await {
                     Ok(Revoked::Now) => {
-                        tally.ok += 1;
+                        succeeded(tally, env_refused, is_external)?;
                         check(before.as_ref().unwrap(), "revoking a key")?;
                     }
                     // Idempotent: an already revoked key is left as it was.
@@ -185,6 +227,7 @@ pub(super) async fn run_case(
                         prop_assert_eq!(frozen(&record(&id).await), frozen(&before));
                     }
                     Err(e) => {
+                        refusal(&e, tally, env_refused)?;
                         if matches!(e, ManageError::NotFound) {
                             tally.not_found += 1;
                         } else {
@@ -197,6 +240,27 @@ pub(super) async fn run_case(
         }
         // Keys of another environment than the actor's, or another account, are never
         // changed by it (checked by `check` for those it did change).
+    }
+    Ok(())
+}
+
+/// Counts a request that succeeded, which a principal refused for its missing
+/// environment never makes.
+fn succeeded(tally: &mut Tally, env_refused: bool, external: bool) -> Result<(), TestCaseError> {
+    prop_assert!(!env_refused, "a principal with no environment managed keys");
+    tally.ok += 1;
+    if external {
+        tally.external_ok += 1;
+    }
+    Ok(())
+}
+
+/// Checks a refusal: a principal with no environment, where that is not allowed, is
+/// refused for exactly that, whatever it asks.
+fn refusal(e: &ManageError, tally: &mut Tally, env_refused: bool) -> Result<(), TestCaseError> {
+    if env_refused {
+        prop_assert!(matches!(e, ManageError::EnvironmentRequired), "{e:?}");
+        tally.environment_required += 1;
     }
     Ok(())
 }
