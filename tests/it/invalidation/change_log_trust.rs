@@ -7,15 +7,13 @@
 
 use crate::common::pg::*;
 
-
-
 use std::sync::Arc;
 
+use crate::common::propagation::*;
+use crate::common::services::*;
 use keygate::invalidation::{Listener, ListenerStatus};
 use keygate::store::{PgStore, PgStoreBuilder};
 use keygate::{AccountId, AuthError, KeyManager, Keygate, NewKey};
-use crate::common::propagation::*;
-use crate::common::services::*;
 
 /// A role that may log in and nothing else: no schema, table or superuser rights.
 struct PlainRole {

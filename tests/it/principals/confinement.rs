@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use crate::common::*;
 use crate::common::jwt_support::{verifier, verifier_builder};
+use crate::common::*;
 use crate::principals::support::*;
 use http::Method;
 use keygate::admin::KeyFields;

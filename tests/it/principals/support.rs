@@ -1,7 +1,7 @@
 //! The admin router on loopback with a JWT verifier, and requests to it.
 
-use crate::common::*;
 use crate::common::jwt_support::{claims, rs256};
+use crate::common::*;
 use http::Method;
 use keygate::admin::RouterBuilder;
 use keygate::builder::Managed;

@@ -3,7 +3,6 @@
 //! key's id, a token's subject, an account id) draws on another tenant's bucket. Time
 //! stands still on the manual clock: no token comes back during a test.
 
-
 use crate::common::*;
 use keygate::credential::{BearerCredential, CredentialError, Principal};
 use keygate::{
