@@ -33,8 +33,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::cache::CacheConfig;
 use crate::client_ip::{IpAllowlist, TrustedProxies};
+use crate::gate::{KeygateBuilder, ReadOnly};
 use crate::key::{Alphabet, Checksum, Environment, KeyBody, KeyFormat, KeyPrefix};
-use crate::keygate::{KeygateBuilder, ReadOnly};
 use crate::manage::{Managed, ManagerConfig};
 use crate::ratelimit::RateLimitConfig;
 use crate::scope::ScopeSet;

@@ -131,7 +131,7 @@ mod axum_impl {
 
     impl IntoResponse for MissingIdentity {
         fn into_response(self) -> Response {
-            let res = crate::verify::render::json_error(
+            let res = crate::refusal::json_error(
                 http::StatusCode::INTERNAL_SERVER_ERROR,
                 "keygate_layer_missing",
                 &self.to_string(),

@@ -41,28 +41,33 @@
 #[cfg_attr(docsrs, doc(cfg(feature = "admin")))]
 pub mod admin;
 mod cache;
+mod check;
 pub mod client_ip;
 mod clock;
 mod config;
 pub mod credential;
 mod error;
+mod gate;
 mod identity;
 pub mod invalidation;
 pub mod key;
-mod keygate;
 pub mod layer;
 pub mod manage;
 pub mod ratelimit;
+pub mod refusal;
 pub mod scope;
 pub mod store;
 mod telemetry;
-pub mod verify;
+/// Reading credentials and rendering refusals.
+pub mod verify {
+    pub use crate::check::credentials::{parse_bearer, MAX_CREDENTIAL_LEN};
+    pub use crate::refusal::{json_error, JsonRenderer, Rejection, RenderRejection};
+}
 
 /// The builder's states: [`builder::ReadOnly`] from [`Keygate::builder`],
 /// [`builder::Managed`] from [`Keygate::managed`].
 pub mod builder {
-    pub use crate::keygate::{KeygateBuilder, ReadOnly};
-    pub use crate::manage::Managed;
+    pub use crate::gate::{KeygateBuilder, Managed, ReadOnly};
 }
 
 pub use cache::CacheConfig;
@@ -70,12 +75,12 @@ pub use client_ip::{ForwardingHeader, IpAllowlist, PeerAddr, TrustedProxies};
 pub use clock::{Clock, ManualClock};
 pub use config::{BodyLength, ConfigError, KeygateConfig, PrefixConfig};
 pub use error::AuthError;
+pub use gate::{Keygate, KeygateBuilder, KeygateStats};
 pub use identity::Identity;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use identity::MissingIdentity;
 pub use key::{ApiKey, Environment, KeyDigest, KeyFormat, KeyHasher, KeyPrefix};
-pub use keygate::{Keygate, KeygateBuilder, KeygateStats};
 pub use layer::KeygateLayer;
 pub use manage::{
     ActingManager, CreatedKey, ImportedKey, KeyManager, KeyUpdate, KeyView, ListQuery, ManageError,

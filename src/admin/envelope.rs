@@ -9,7 +9,7 @@ use http::{Response, StatusCode};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::verify::{Rejection, RenderRejection};
+use crate::refusal::{Rejection, RenderRejection};
 
 /// What the management API answers, before the [`Envelope`] renders it.
 ///
@@ -183,7 +183,7 @@ impl Envelope for JsonEnvelope {
                 *res.status_mut() = StatusCode::NO_CONTENT;
                 res
             }
-            Reply::Error(e) => crate::verify::json_error(e.status, e.code, e.message),
+            Reply::Error(e) => crate::refusal::json_error(e.status, e.code, e.message),
         }
     }
 }

@@ -1,8 +1,8 @@
 //! [`Keygate`] as an [`InvalidationSink`].
 
 use super::InvalidationSink;
+use crate::gate::Keygate;
 use crate::key::digest::KeyDigest;
-use crate::keygate::Keygate;
 
 impl InvalidationSink for Keygate {
     fn invalidate_digest(&self, digest: &KeyDigest) {

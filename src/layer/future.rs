@@ -12,13 +12,13 @@ use tower_service::Service;
 
 use super::body::ResponseBody;
 use crate::cache::entry::ResolvedKey;
+use crate::check::access::Rules;
+use crate::check::external::CredentialFuture;
 use crate::error::AuthError;
+use crate::gate::request::Admission;
+use crate::gate::Keygate;
 use crate::key::digest::KeyDigest;
-use crate::keygate::Keygate;
 use crate::ratelimit::RateLimitStatus;
-use crate::verify::external::CredentialFuture;
-use crate::verify::rules::Rules;
-use crate::verify::Admission;
 
 type LookupFuture =
     Pin<Box<dyn Future<Output = Result<Option<Arc<ResolvedKey>>, AuthError>> + Send + 'static>>;

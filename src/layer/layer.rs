@@ -5,11 +5,11 @@ use std::sync::Arc;
 use tower_layer::Layer;
 
 use super::service::KeygateService;
-use crate::keygate::Keygate;
+use crate::check::access::{AnswerForm, LayerRenderer, Rules};
+use crate::gate::Keygate;
+use crate::refusal::RenderRejection;
 use crate::scope::policy::ScopePolicy;
 use crate::scope::ScopeRequirement;
-use crate::verify::render::RenderRejection;
-use crate::verify::rules::{AnswerForm, LayerRenderer, Rules};
 
 impl Keygate {
     /// A tower layer that requires a valid key on every request.

@@ -8,9 +8,9 @@ use tower_service::Service;
 
 use super::body::ResponseBody;
 use super::future::ResponseFuture;
-use crate::keygate::Keygate;
-use crate::verify::rules::Rules;
-use crate::verify::{Admission, Start};
+use crate::check::access::Rules;
+use crate::gate::request::{Admission, Start};
+use crate::gate::Keygate;
 
 /// The service made by [`crate::KeygateLayer`].
 #[derive(Clone, Debug)]

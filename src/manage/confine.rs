@@ -14,8 +14,8 @@
 //! An actor creates, updates, rolls and revokes only keys within itself, and a key it
 //! creates or updates must be within it afterwards.
 
+use crate::gate::Keygate;
 use crate::identity::Identity;
-use crate::keygate::Keygate;
 use crate::manage::ManageError;
 use crate::store::record::{KeyRecord, RateLimit};
 

@@ -1,7 +1,6 @@
 //! Managing keys over their lifetime: create, get, list, update, revoke, roll.
 
 mod acting;
-mod builder;
 mod change;
 mod config;
 mod confine;
@@ -12,8 +11,8 @@ mod merge_patch;
 mod types;
 pub(crate) mod validate;
 
+pub use crate::gate::Managed;
 pub use acting::ActingManager;
-pub use builder::Managed;
 pub use config::ManagerConfig;
 pub use error::ManageError;
 pub use import::ImportedKey;
@@ -26,7 +25,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::identity::Identity;
 use crate::key::{IdSequence, KeyPrefix};
 
-use crate::keygate::Keygate;
+use crate::gate::Keygate;
 use crate::scope::ScopeSet;
 use crate::store::record::{AccountId, KeyId, KeyRecord};
 use crate::store::{KeyStoreWrite, StoreError};

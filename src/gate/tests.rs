@@ -5,8 +5,8 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use http::{Method, Request};
 
-use super::rules::Rules;
-use super::{Admission, Start};
+use super::request::{Admission, Start};
+use crate::check::access::Rules;
 use crate::client_ip::PeerAddr;
 use crate::clock::Clock;
 use crate::error::AuthError;

@@ -4,12 +4,12 @@ use std::sync::OnceLock;
 
 use http::{Extensions, HeaderMap};
 
-use super::render::{self, Rejection, RenderRejection};
-use super::rules::Rules;
-use super::Verifier;
+use super::request::Verifier;
 use crate::cache::entry::ResolvedKey;
+use crate::check::access::Rules;
 use crate::error::AuthError;
 use crate::ratelimit::RateLimitStatus;
+use crate::refusal::{self as render, Rejection, RenderRejection};
 
 /// A rendered refusal kept for reuse: status, headers, body.
 type Rendered = (http::StatusCode, HeaderMap, bytes::Bytes);
@@ -20,7 +20,7 @@ pub(crate) type Prerendered = [[OnceLock<Rendered>; 2]; 2];
 
 impl Verifier {
     /// The response for a refusal, by the layer's own renderer when it has one.
-    pub(super) fn refusal(
+    pub(crate) fn refusal(
         &self,
         error: &AuthError,
         status: Option<&RateLimitStatus>,
@@ -65,7 +65,7 @@ impl Verifier {
     }
 
     /// Audit event for an accepted key. Never carries key material.
-    pub(super) fn audit_allowed(
+    pub(crate) fn audit_allowed(
         &self,
         key: &ResolvedKey,
         headers: &HeaderMap,
@@ -87,7 +87,7 @@ impl Verifier {
     }
 
     /// Audit event for a refusal. Never carries key material.
-    pub(super) fn audit_refused(
+    pub(crate) fn audit_refused(
         &self,
         error: &AuthError,
         key: Option<&ResolvedKey>,

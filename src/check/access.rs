@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use http::Method;
 
-use super::render::RenderRejection;
 use crate::error::AuthError;
+use crate::refusal::RenderRejection;
 use crate::scope::policy::{PolicyDecision, ScopePolicy};
 use crate::scope::{GrantedScopes, ScopeRequirement};
 

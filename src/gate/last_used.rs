@@ -3,13 +3,13 @@
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
-use super::Verifier;
+use super::request::Verifier;
 use crate::cache::entry::ResolvedKey;
 
 impl Verifier {
     /// Schedules a `last_used_at` write at most once per interval per key, never
     /// waiting for it.
-    pub(super) fn touch(&self, key: &ResolvedKey, now: SystemTime) {
+    pub(crate) fn touch(&self, key: &ResolvedKey, now: SystemTime) {
         let Some(writer) = &self.writer else {
             return;
         };

@@ -11,24 +11,17 @@
 //! verifier](crate::credential) is configured, to `external.rs`: the verifier runs in
 //! place of the lookup, and its principal takes the checks from the IP allowlist on.
 
-mod checks;
-pub(crate) mod credentials;
-pub(crate) mod external;
-mod last_used;
-mod refusal;
-pub(crate) mod render;
-pub(crate) mod rules;
-
-pub use credentials::{parse_bearer, MAX_CREDENTIAL_LEN};
-pub use render::{json_error, JsonRenderer, Rejection, RenderRejection};
-
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use http::HeaderMap;
 
+use super::refusal::Prerendered;
 use crate::cache::entry::ResolvedKey;
 use crate::cache::{Cached, KeyCache};
+use crate::check::access::Rules;
+use crate::check::credentials::{self, KeySource};
+use crate::check::external;
 use crate::client_ip::ClientIpResolver;
 use crate::clock::Clock;
 use crate::credential::BearerCredential;
@@ -37,11 +30,9 @@ use crate::identity::Identity;
 use crate::key::digest::{KeyDigest, KeyHasher};
 use crate::key::{Environment, KeyFormat};
 use crate::ratelimit::{RateLimitStatus, RateLimits};
+use crate::refusal::RenderRejection;
 use crate::scope::{ScopeImplications, ScopeSet};
 use crate::store::KeyStoreWrite;
-use credentials::KeySource;
-use refusal::Prerendered;
-use rules::Rules;
 
 /// Everything on the request path of one [`crate::Keygate`].
 pub(crate) struct Verifier {
@@ -207,6 +198,3 @@ impl Verifier {
         self.limits.config().ietf_headers
     }
 }
-
-#[cfg(test)]
-mod tests;

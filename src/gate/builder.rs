@@ -5,22 +5,22 @@ use std::time::Duration;
 
 use http::header::HeaderName;
 
-use super::resolve::Resolver;
+use super::request::Verifier;
 use super::Keygate;
 use crate::cache::{CacheConfig, KeyCache};
+use crate::check::credentials::KeySource;
+use crate::check::external::CredentialHook;
+use crate::check::lookup::Resolver;
 use crate::client_ip::{ClientIpResolver, PeerIp};
 use crate::clock::Clock;
 use crate::credential::{CredentialVerifier, MAX_VERIFIED_CREDENTIAL_LEN};
 use crate::key::digest::KeyHasher;
 use crate::key::{Environment, KeyFormat};
 use crate::ratelimit::{RateLimitConfig, RateLimits};
+use crate::refusal::{JsonRenderer, RenderRejection};
 use crate::scope::{ScopeImplications, ScopeSet};
 use crate::store::{KeyStore, KeyStoreWrite};
 use crate::telemetry::Metrics;
-use crate::verify::credentials::KeySource;
-use crate::verify::external::CredentialHook;
-use crate::verify::render::{JsonRenderer, RenderRejection};
-use crate::verify::Verifier;
 
 /// The builder state of [`Keygate::builder`]: a read-only store, no manager.
 #[derive(Debug)]

@@ -6,12 +6,12 @@ use std::time::SystemTime;
 
 use http::Method;
 
-use super::Verifier;
+use super::access::Rules;
 use crate::cache::entry::ResolvedKey;
 use crate::error::AuthError;
+use crate::gate::request::Verifier;
 use crate::key::digest::KeyDigest;
 use crate::ratelimit::RateLimitStatus;
-use crate::verify::rules::Rules;
 
 /// A refusal, with the rate-limit state when the limiter was reached.
 pub(super) type Refusal = (AuthError, Option<RateLimitStatus>);
@@ -56,7 +56,7 @@ impl Verifier {
     /// Every check after the lookup, in the documented order; the limiter only when all
     /// others pass. A refusal after the digest matched (IP, scopes, read-only) reports
     /// the key's rate-limit state without taking a token.
-    pub(super) fn authorize<B>(
+    pub(crate) fn authorize<B>(
         &self,
         key: &ResolvedKey,
         presented: &KeyDigest,
@@ -73,7 +73,7 @@ impl Verifier {
 
     /// The key's IP allowlist, the route's scopes, then read-only: the checks keys and
     /// verified credentials share before the limiter.
-    pub(super) fn check_access<B>(
+    pub(crate) fn check_access<B>(
         &self,
         key: &ResolvedKey,
         req: &http::Request<B>,
@@ -97,7 +97,7 @@ impl Verifier {
     /// Takes one token from the key's own bucket, then from its account's shared
     /// bucket (with `PerAccount` limits). Reports the bucket with fewer tokens left.
     #[inline]
-    pub(super) fn limit(
+    pub(crate) fn limit(
         &self,
         key: &ResolvedKey,
         now: SystemTime,
@@ -131,7 +131,7 @@ impl Verifier {
     }
 
     /// The state [`Verifier::limit`] would report, without taking a token.
-    pub(super) fn peek(&self, key: &ResolvedKey, now: SystemTime) -> Option<RateLimitStatus> {
+    pub(crate) fn peek(&self, key: &ResolvedKey, now: SystemTime) -> Option<RateLimitStatus> {
         [&key.limit, &key.account_limit]
             .into_iter()
             .flatten()

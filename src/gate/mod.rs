@@ -1,13 +1,19 @@
 //! [`Keygate`]: the shared core behind the layer and the key manager.
 
 mod builder;
-pub(crate) mod resolve;
+mod last_used;
+mod managed;
+mod refusal;
+pub(crate) mod request;
+#[cfg(test)]
+mod tests;
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 pub use builder::{KeygateBuilder, ReadOnly};
+pub use managed::Managed;
 
 use crate::clock::Clock;
 use crate::error::AuthError;
@@ -15,7 +21,7 @@ use crate::identity::Identity;
 use crate::key::digest::{KeyDigest, KeyHasher};
 use crate::key::{Environment, KeyFormat};
 use crate::store::record::KeyRecord;
-use crate::verify::Verifier;
+use request::Verifier;
 
 static NEXT_GATE_ID: AtomicU64 = AtomicU64::new(1);
 

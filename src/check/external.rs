@@ -12,13 +12,13 @@ use futures_util::FutureExt;
 use http::header::AUTHORIZATION;
 use http::HeaderMap;
 
-use super::rules::Rules;
-use super::{Admission, Verifier};
+use super::access::Rules;
+use super::lookup::Resolver;
 use crate::cache::entry::ResolvedKey;
 use crate::credential::{BearerCredential, CredentialError, CredentialVerifier};
 use crate::error::AuthError;
+use crate::gate::request::{Admission, Verifier};
 use crate::identity::Identity;
-use crate::keygate::resolve::Resolver;
 
 /// A verifier's answer, as a key-like entry or a refusal.
 pub(crate) type CredentialFuture =
@@ -37,7 +37,7 @@ impl Verifier {
     /// `token`, which is not a valid keygate key, as a credential for the hook: only
     /// when a verifier is configured, the token came in `Authorization`, and it does not
     /// start with one of keygate's prefixes (a malformed key stays `invalid_api_key`).
-    pub(super) fn hand_off(&self, token: &str, headers: &HeaderMap) -> Option<BearerCredential> {
+    pub(crate) fn hand_off(&self, token: &str, headers: &HeaderMap) -> Option<BearerCredential> {
         self.credentials.as_ref()?;
         let ours = self
             .format
