@@ -35,7 +35,7 @@ use axum::{Json, Router};
 use bytes::Bytes;
 use keygate::credential::jwt::{JwtKey, JwtVerifier};
 use keygate::{
-    Clock, Environment, Identity, KeyId, KeyManager, Keygate, MemoryStore, NewKey, Rejection,
+    Clock, Environment, Identity, KeyId, KeyManager, Keygate, MemoryStore, NewKey, Refusal,
 };
 use serde_json::{json, Value};
 
@@ -82,7 +82,7 @@ impl Tenbyte {
         let (gate, manager) = Keygate::managed(MemoryStore::new())
             .clock(clock)
             .credential_verifier(jwt)
-            .renderer(|r: &Rejection<'_>| {
+            .renderer(|r: &Refusal<'_>| {
                 envelope_error(r.error.status(), &r.error.message(), r.error.code())
             })
             .build();

@@ -123,7 +123,7 @@ mod axum_impl {
     use axum::response::{IntoResponse, Response};
     use http::request::Parts;
 
-    /// The rejection of the [`Identity`] extractor: the request carries no identity,
+    /// The refusal of the [`Identity`] extractor: the request carries no identity,
     /// which means keygate's layer does not run in front of this route.
     #[derive(Debug, Clone, Copy, thiserror::Error)]
     #[error("no keygate Identity on this request: add keygate's layer in front of this route (Router::layer or route_layer)")]

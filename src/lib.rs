@@ -41,7 +41,7 @@
 #[cfg_attr(docsrs, doc(cfg(feature = "admin")))]
 pub mod admin;
 mod cache;
-mod check;
+pub mod check;
 pub mod client_ip;
 mod clock;
 mod config;
@@ -61,7 +61,7 @@ mod telemetry;
 /// Reading credentials and rendering refusals.
 pub mod verify {
     pub use crate::check::credentials::{parse_bearer, MAX_CREDENTIAL_LEN};
-    pub use crate::refusal::{json_error, JsonRenderer, Rejection, RenderRejection};
+    pub use crate::refusal::{json_error, JsonRenderer, Refusal, RenderRefusal};
 }
 
 /// The builder's states: [`builder::ReadOnly`] from [`Keygate::builder`],
@@ -96,7 +96,7 @@ pub use scope::{Scope, ScopeImplications, ScopePolicy, ScopeRequirement, ScopeSe
 pub use store::{
     AccountId, KeyId, KeyRecord, KeyStore, KeyStoreWrite, MemoryStore, RateLimit, StoreError,
 };
-pub use verify::{JsonRenderer, Rejection, RenderRejection};
+pub use verify::{JsonRenderer, Refusal, RenderRefusal};
 
 /// The README's Rust examples, compiled as doc-tests so they cannot drift from the API.
 #[cfg(doctest)]

@@ -14,7 +14,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use http::{Method, Response, StatusCode};
 use keygate::admin::{self, AdminError, Envelope, JsonEnvelope, KeyFields, Pagination, Reply};
-use keygate::{Identity, KeyManager, Rejection};
+use keygate::{Identity, KeyManager, Refusal};
 use serde_json::{json, Value};
 
 /// An envelope unlike the default: `{"ok":…,"data":…,"next":…,"problem":…}`, and a
@@ -274,7 +274,7 @@ fn parse_json_names_the_field_and_the_default_envelope_keeps_its_shapes() {
 #[tokio::test]
 async fn a_layer_with_its_own_renderer_leaves_the_core_renderer_alone() {
     let h = Harness::new();
-    let own = |r: &Rejection<'_>| {
+    let own = |r: &Refusal<'_>| {
         let body = json!({ "layer": "own", "code": r.error.code() });
         admin::json_response(r.error.status(), &body)
     };

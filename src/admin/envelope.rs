@@ -9,7 +9,7 @@ use http::{Response, StatusCode};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::refusal::{Rejection, RenderRejection};
+use crate::refusal::{Refusal, RenderRefusal};
 
 /// What the management API answers, before the [`Envelope`] renders it.
 ///
@@ -200,9 +200,9 @@ pub fn json_response(status: StatusCode, body: &Value) -> Response<Bytes> {
 /// The keygate layer's refusals, rendered by an [`Envelope`].
 pub(super) struct EnvelopeRefusals(pub(super) Arc<dyn Envelope>);
 
-impl RenderRejection for EnvelopeRefusals {
-    fn render(&self, rejection: &Rejection<'_>) -> Response<Bytes> {
-        let error = rejection.error;
+impl RenderRefusal for EnvelopeRefusals {
+    fn render(&self, refusal: &Refusal<'_>) -> Response<Bytes> {
+        let error = refusal.error;
         let message = error.message();
         self.0.render(Reply::Error(ErrorReply::new(
             error.status(),

@@ -1,4 +1,5 @@
-//! Turning a found record into a cache entry, once per lookup.
+//! Step 3: the lookup. The cache answers first (`crate::cache`), then one shared store
+//! lookup; a found record becomes a cache entry here, once per lookup.
 
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;

@@ -1,10 +1,15 @@
-//! [`Keygate`]: the shared core behind the layer and the key manager.
+//! [`Keygate`]: the one core behind the layer and the key manager, with its builder
+//! ([`KeygateBuilder`]). Every `impl Keygate` is in this module: its settings and
+//! maintenance here, its construction in `builder.rs` and `managed.rs`, and the request
+//! path the layer drives in `request.rs` (the checks, in order, from
+//! [`crate::check`]), with `refusal.rs` (rendering and auditing refusals) and
+//! `last_used.rs`.
 
 mod builder;
 mod last_used;
 mod managed;
 mod refusal;
-pub(crate) mod request;
+mod request;
 #[cfg(test)]
 mod tests;
 
@@ -14,14 +19,28 @@ use std::sync::Arc;
 
 pub use builder::{KeygateBuilder, ReadOnly};
 pub use managed::Managed;
+pub(crate) use request::{Admission, LookupFuture, Start};
 
+use std::time::Duration;
+
+use crate::cache::KeyCache;
+use crate::check::credentials::KeySource;
+use crate::check::external::CredentialHook;
+use crate::check::format::KeyCheck;
+use crate::check::status;
+use crate::client_ip::ClientIpResolver;
 use crate::clock::Clock;
 use crate::error::AuthError;
 use crate::identity::Identity;
 use crate::key::digest::{KeyDigest, KeyHasher};
 use crate::key::{Environment, KeyFormat};
+use crate::layer::KeygateLayer;
+use crate::ratelimit::RateLimits;
+use crate::refusal::RenderRefusal;
+use crate::scope::{ScopeImplications, ScopeSet};
 use crate::store::record::KeyRecord;
-use request::Verifier;
+use crate::store::KeyStoreWrite;
+use refusal::Prerendered;
 
 static NEXT_GATE_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -47,18 +66,45 @@ static NEXT_GATE_ID: AtomicU64 = AtomicU64::new(1);
 /// ```
 #[derive(Clone)]
 pub struct Keygate {
-    pub(crate) inner: Arc<Verifier>,
+    inner: Arc<Shared>,
+}
+
+/// What every clone of one [`Keygate`] shares. Its fields are read in this module only.
+struct Shared {
+    /// Tells this core's identities from another's (nested layers).
+    id: u64,
+    keys: KeyCheck,
+    realm: String,
+    clock: Clock,
+    cache: Arc<KeyCache>,
+    limits: Arc<RateLimits>,
+    implications: ScopeImplications,
+    read_only_scopes: ScopeSet,
+    ip_resolver: Arc<dyn ClientIpResolver>,
+    renderer: Arc<dyn RenderRefusal>,
+    key_source: KeySource,
+    /// Set over a writable store: `last_used_at` tracking.
+    writer: Option<Arc<dyn KeyStoreWrite>>,
+    last_used_interval: Duration,
+    prerendered: Prerendered,
+    /// The credential hook, when a verifier is configured.
+    credentials: Option<Arc<CredentialHook>>,
 }
 
 impl Keygate {
+    /// A tower layer that requires a valid key on every request.
+    pub fn layer(&self) -> KeygateLayer {
+        KeygateLayer::new(self.clone())
+    }
+
     /// The key format.
     pub fn format(&self) -> &KeyFormat {
-        &self.inner.format
+        &self.inner.keys.format
     }
 
     /// The digest function.
     pub fn hasher(&self) -> &KeyHasher {
-        &self.inner.hasher
+        &self.inner.keys.hasher
     }
 
     /// The clock.
@@ -68,14 +114,14 @@ impl Keygate {
 
     /// The environment this deployment accepts, if restricted.
     pub fn environment(&self) -> Option<Environment> {
-        self.inner.environment
+        self.inner.keys.environment
     }
 
     /// Whether this deployment accepts environment-neutral keys: always when it serves
     /// any environment, otherwise only when
     /// [`KeygateBuilder::accept_environment_neutral_keys`] is on.
     pub fn accepts_environment_neutral_keys(&self) -> bool {
-        self.inner.accept_neutral
+        self.inner.keys.accept_neutral
     }
 
     /// The environment of keys made without an explicit one: this deployment's
@@ -83,10 +129,16 @@ impl Keygate {
     /// environment-neutral prefix and the prefixes of one environment only, that
     /// environment; otherwise none (an environment-neutral key).
     pub fn default_environment(&self) -> Option<Environment> {
-        if self.inner.environment.is_some() {
-            return self.inner.environment;
+        if self.inner.keys.environment.is_some() {
+            return self.inner.keys.environment;
         }
-        let mut envs = self.inner.format.prefixes().iter().map(|p| p.environment());
+        let mut envs = self
+            .inner
+            .keys
+            .format
+            .prefixes()
+            .iter()
+            .map(|p| p.environment());
         let first = envs.next().flatten()?;
         envs.all(|e| e == Some(first)).then_some(first)
     }
@@ -174,9 +226,9 @@ impl Keygate {
     /// status. No IP, scope or rate-limit check. For non-HTTP uses and tests.
     pub async fn verify_key(&self, key: &str) -> Result<Identity, AuthError> {
         let v = &self.inner;
-        let digest = v.digest_of(key)?;
+        let digest = v.keys.digest_of(key)?;
         let resolved = v.cache.load(digest).await?.ok_or(AuthError::InvalidKey)?;
-        v.check_status(&resolved, &digest, v.clock.now())?;
+        status::check(&resolved, &digest, v.clock.now(), v.keys.environment)?;
         Ok(Identity(resolved))
     }
 
@@ -188,8 +240,8 @@ impl Keygate {
 impl fmt::Debug for Keygate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Keygate")
-            .field("format", &self.inner.format)
-            .field("environment", &self.inner.environment)
+            .field("format", &self.inner.keys.format)
+            .field("environment", &self.inner.keys.environment)
             .field("realm", &self.inner.realm)
             .field("stats", &self.stats())
             .finish_non_exhaustive()

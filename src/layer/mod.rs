@@ -47,6 +47,7 @@ mod future;
 #[allow(clippy::module_inception)]
 mod layer;
 mod service;
+mod settings;
 
 pub use body::ResponseBody;
 pub use future::ResponseFuture;
