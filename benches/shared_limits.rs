@@ -27,11 +27,12 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use http::Request;
-use keygate::builder::Managed;
+use keygate::gate::Managed;
 use keygate::store::PgStore;
 use keygate::{
-    CacheConfig, Environment, Keygate, KeygateBuilder, ManagerConfig, MemoryStore, NewKey,
-    RateLimit, RateLimitConfig, RedisLimiter, RedisLimiterConfig,
+    gate::CacheConfig, manage::ManagerConfig, ratelimit::RateLimitConfig, ratelimit::RedisLimiter,
+    ratelimit::RedisLimiterConfig, store::RateLimit, Environment, Keygate, KeygateBuilder,
+    MemoryStore, NewKey,
 };
 use tower::Service;
 

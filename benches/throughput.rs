@@ -27,8 +27,8 @@ use http::header::AUTHORIZATION;
 use http::{Request, Response};
 use http_body_util::Full;
 use keygate::{
-    CacheConfig, Environment, Keygate, ManagerConfig, MemoryStore, NewKey, PeerAddr, RateLimit,
-    RateLimitConfig,
+    client_ip::PeerAddr, gate::CacheConfig, manage::ManagerConfig, ratelimit::RateLimitConfig,
+    store::RateLimit, Environment, Keygate, MemoryStore, NewKey,
 };
 use tower::Service;
 

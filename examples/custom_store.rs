@@ -39,8 +39,9 @@ use async_trait::async_trait;
 use axum::routing::get;
 use axum::{Json, Router};
 use keygate::{
-    AccountId, Environment, Identity, IpAllowlist, KeyDigest, KeyFormat, KeyHasher, KeyId,
-    KeyRecord, KeyStore, Keygate, RateLimit, ScopeSet, StoreError,
+    client_ip::IpAllowlist, key::KeyDigest, key::KeyFormat, key::KeyHasher, scope::ScopeSet,
+    store::AccountId, store::KeyId, store::KeyRecord, store::RateLimit, Environment, Identity,
+    KeyStore, Keygate, StoreError,
 };
 use serde::{Deserialize, Serialize};
 

@@ -35,7 +35,8 @@ use axum::{Json, Router};
 use bytes::Bytes;
 use keygate::credential::jwt::{JwtKey, JwtVerifier};
 use keygate::{
-    Clock, Environment, Identity, KeyId, KeyManager, Keygate, MemoryStore, NewKey, Refusal,
+    clock::Clock, refusal::Refusal, store::KeyId, Environment, Identity, KeyManager, Keygate,
+    MemoryStore, NewKey,
 };
 use serde_json::{json, Value};
 

@@ -29,7 +29,7 @@ pub struct Refusal<'a> {
 /// ```
 /// use bytes::Bytes;
 /// use http::Response;
-/// use keygate::Refusal;
+/// use keygate::refusal::Refusal;
 ///
 /// // Vidbeo's envelope instead of the default `{"error":{...}}`.
 /// let vidbeo = |r: &Refusal<'_>| {
@@ -44,7 +44,7 @@ pub struct Refusal<'a> {
 ///         .body(Bytes::from(body.to_string()))
 ///         .unwrap()
 /// };
-/// # fn takes<R: keygate::RenderRefusal>(_: R) {}
+/// # fn takes<R: keygate::refusal::RenderRefusal>(_: R) {}
 /// # takes(vidbeo);
 /// ```
 pub trait RenderRefusal: Send + Sync + 'static {

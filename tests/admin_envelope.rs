@@ -14,7 +14,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use http::{Method, Response, StatusCode};
 use keygate::admin::{self, AdminError, Envelope, JsonEnvelope, KeyFields, Pagination, Reply};
-use keygate::{Identity, KeyManager, Refusal};
+use keygate::{refusal::Refusal, Identity, KeyManager};
 use serde_json::{json, Value};
 
 /// An envelope unlike the default: `{"ok":…,"data":…,"next":…,"problem":…}`, and a
@@ -184,7 +184,8 @@ async fn custom_create(
     let fields = KeyFields::default().rename("key", "token");
     let outcome = async {
         let actor = identity.ok_or(AdminError::MissingIdentity)?;
-        let new = fields.parse_create(&admin::read_body(raw, 1024)?, &actor)?;
+        let raw = raw.map_err(|_| AdminError::invalid("body: could not be read"))?;
+        let new = fields.parse_create(&raw, &actor)?;
         let created = manager.acting_as(&actor).create(new).await?;
         let key = fields.render(&created.view, Some(created.key.expose_secret()));
         Ok::<_, AdminError>(Reply::Key {

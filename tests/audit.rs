@@ -13,7 +13,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::Request;
 use http_body_util::Full;
-use keygate::{AccountId, KeyHasher, PeerAddr};
+use keygate::{client_ip::PeerAddr, key::KeyHasher, store::AccountId};
 use tracing::Level;
 
 /// A `tracing` writer into a shared buffer.

@@ -16,8 +16,9 @@ use async_trait::async_trait;
 use common::*;
 use futures_util::FutureExt;
 use keygate::{
-    AccountId, CacheConfig, KeyDigest, KeyId, KeyRecord, KeyStore, KeyStoreWrite, KeyUpdate,
-    Keygate, MemoryStore, NewKey, RateLimitConfig, StoreError,
+    gate::CacheConfig, key::KeyDigest, manage::KeyUpdate, ratelimit::RateLimitConfig,
+    store::AccountId, store::KeyId, store::KeyRecord, KeyStore, KeyStoreWrite, Keygate,
+    MemoryStore, NewKey, StoreError,
 };
 use tokio::sync::Notify;
 use tower::ServiceExt;
@@ -72,7 +73,7 @@ impl KeyStoreWrite for RacyStore {
     async fn replace(&self, record: KeyRecord) -> Result<(), StoreError> {
         self.inner.replace(record).await
     }
-    async fn delete(&self, id: &keygate::KeyId) -> Result<KeyRecord, StoreError> {
+    async fn delete(&self, id: &keygate::store::KeyId) -> Result<KeyRecord, StoreError> {
         self.inner.delete(id).await
     }
     async fn list(
@@ -91,7 +92,7 @@ impl KeyStoreWrite for RacyStore {
 
 fn setup(cache: CacheConfig) -> (Arc<RacyStore>, Keygate, keygate::KeyManager) {
     let store = Arc::new(RacyStore::default());
-    let (clock, _time) = keygate::Clock::manual(t0());
+    let (clock, _time) = keygate::clock::Clock::manual(t0());
     let (gate, manager) = Keygate::managed(store.clone())
         .clock(clock)
         .cache(cache)

@@ -14,7 +14,7 @@ use bytes::Bytes;
 use common::*;
 use http::Response;
 use keygate::credential::{BearerCredential, CredentialError, CredentialVerifier, Principal};
-use keygate::{PeerAddr, Refusal, ScopeSet};
+use keygate::{client_ip::PeerAddr, refusal::Refusal, scope::ScopeSet};
 
 /// A verifier that accepts `token-<subject>` for account `acct_ext` with scope `read`,
 /// refuses anything else, and counts its calls.

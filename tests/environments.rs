@@ -5,8 +5,8 @@ mod common;
 
 use common::*;
 use keygate::{
-    AccountId, AuthError, Environment, KeyFormat, KeyPrefix, KeygateConfig, ListQuery, ManageError,
-    NewKey,
+    config::KeygateConfig, key::KeyFormat, key::KeyPrefix, manage::ListQuery, store::AccountId,
+    AuthError, Environment, ManageError, NewKey,
 };
 
 fn acct() -> AccountId {

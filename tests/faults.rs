@@ -4,7 +4,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use keygate::{CacheConfig, KeyManager};
+use keygate::{gate::CacheConfig, KeyManager};
 
 fn no_cache(serve_stale: Option<Duration>) -> CacheConfig {
     CacheConfig::default()

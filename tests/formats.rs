@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use keygate::key::{Alphabet, Checksum, KeyBody};
-use keygate::{Environment, KeyFormat, KeyPrefix};
+use keygate::{key::KeyFormat, key::KeyPrefix, Environment};
 
 fn tenuo_and_tenbyte() -> KeyFormat {
     KeyFormat::new([

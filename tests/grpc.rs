@@ -7,7 +7,7 @@ use common::*;
 use std::net::SocketAddr;
 
 use futures_util::stream;
-use keygate::{KeygateLayer, NewKey, RateLimit};
+use keygate::{store::RateLimit, KeygateLayer, NewKey};
 use tonic::metadata::MetadataValue;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Channel, Endpoint, Server};

@@ -7,8 +7,9 @@ use std::time::Duration;
 use common::*;
 use keygate::key::{Alphabet, Checksum, KeyBody};
 use keygate::{
-    AccountId, Environment, ImportedKey, KeyDigest, KeyFormat, KeyHasher, KeyId, KeyPrefix,
-    KeyStoreWrite, ListQuery, ManageError, ManagerConfig, NewKey,
+    key::KeyDigest, key::KeyFormat, key::KeyHasher, key::KeyPrefix, manage::ImportedKey,
+    manage::ListQuery, manage::ManagerConfig, store::AccountId, store::KeyId, Environment,
+    KeyStoreWrite, ManageError, NewKey,
 };
 
 const TENBYTE: &str = "sk_live_1234567890abcdef";
@@ -59,7 +60,7 @@ async fn a_plaintext_import_keeps_id_name_scopes_created_time_and_environment() 
     assert_eq!(view.environment, Some(Environment::Live));
     assert_eq!(view.prefix, "sk_live_");
     assert_eq!(view.start, "sk_live_1234");
-    assert_eq!(view.created_at, keygate::manage::rfc3339(created));
+    assert_eq!(view.created_at, rfc3339(created));
     let identity = h.gate.verify_key(TENBYTE).await.unwrap();
     assert_eq!(identity.key_id().as_str(), "key_0042");
     assert!(identity.has_scope("cdn:read"));
@@ -195,4 +196,9 @@ async fn plaintexts_must_match_the_formats_and_environments_of_the_deployment() 
         assert!(!err.to_string().contains("1234567890"), "{what}: {err}");
     }
     assert_eq!(h.store.inner.len(), 0);
+}
+
+/// RFC 3339 with milliseconds, UTC: the management API's form of a time.
+fn rfc3339(at: std::time::SystemTime) -> String {
+    humantime::format_rfc3339_millis(at).to_string()
 }

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use keygate::invalidation::{InvalidationChannel, ListenerStatus, Replay};
 use keygate::store::{PgStore, PgStoreBuilder};
-use keygate::{AccountId, AuthError, KeyManager, KeyStoreWrite, Keygate, NewKey};
+use keygate::{store::AccountId, AuthError, KeyManager, KeyStoreWrite, Keygate, NewKey};
 use pg::*;
 use propagation::*;
 use services::*;

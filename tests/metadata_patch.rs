@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use keygate::{AccountId, KeyStoreWrite, KeyUpdate, ManageError, NewKey};
+use keygate::{manage::KeyUpdate, store::AccountId, KeyStoreWrite, ManageError, NewKey};
 use serde_json::{json, Map, Value};
 
 fn object(v: Value) -> Map<String, Value> {

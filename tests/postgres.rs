@@ -16,8 +16,8 @@ use keygate::store::KeyStatusFilter::All;
 use keygate::store::ListPosition;
 use keygate::store::PgStore;
 use keygate::{
-    AccountId, AuthError, IpAllowlist, KeyDigest, KeyId, KeyRecord, KeyStore, KeyStoreWrite,
-    Keygate, NewKey, ScopeSet, StoreError,
+    client_ip::IpAllowlist, key::KeyDigest, scope::ScopeSet, store::AccountId, store::KeyId,
+    store::KeyRecord, AuthError, KeyStore, KeyStoreWrite, Keygate, NewKey, StoreError,
 };
 use pg::*;
 use services::*;

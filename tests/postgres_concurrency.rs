@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use keygate::store::{PgStore, PgStoreBuilder};
 use keygate::{
-    AccountId, AuthError, KeyId, KeyManager, KeyStore, KeyStoreWrite, KeyUpdate, Keygate,
-    ManagerConfig, NewKey, StoreError,
+    manage::KeyUpdate, manage::ManagerConfig, store::AccountId, store::KeyId, AuthError,
+    KeyManager, KeyStore, KeyStoreWrite, Keygate, NewKey, StoreError,
 };
 use pg::*;
 use services::*;

@@ -12,8 +12,8 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use keygate::store::KeyStatusFilter;
 use keygate::{
-    AccountId, AuthError, Clock, KeyId, KeyStore, KeyStoreWrite, Keygate, ListQuery, ManageError,
-    ManagerConfig, NewKey,
+    clock::Clock, manage::ListQuery, manage::ManagerConfig, store::AccountId, store::KeyId,
+    AuthError, KeyStore, KeyStoreWrite, Keygate, ManageError, NewKey,
 };
 use pg::*;
 
@@ -91,7 +91,7 @@ async fn delete_and_status_filters_work_on_postgres_in_creation_order() {
 
 #[tokio::test]
 async fn imports_keep_their_fields_refuse_duplicates_and_respect_the_cap_on_postgres() {
-    use keygate::{Environment, ImportedKey, KeyHasher};
+    use keygate::{key::KeyHasher, manage::ImportedKey, Environment};
     let schema = schema_name("import");
     let store = Arc::new(store_on(&schema, "import").await);
     let (gate, manager) = Keygate::managed(store.clone())

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use keygate::invalidation::ListenerStatus;
 use keygate::store::PgStoreBuilder;
-use keygate::{AccountId, AuthError, KeyManager, Keygate, NewKey};
+use keygate::{store::AccountId, AuthError, KeyManager, Keygate, NewKey};
 use propagation::*;
 use services::*;
 use tokio::time::Instant;

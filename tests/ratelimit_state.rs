@@ -12,7 +12,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{Method, Request};
 use http_body_util::Full;
-use keygate::{CacheConfig, NewKey, PeerAddr, RateLimit, RateLimitConfig, ReportedLimit};
+use keygate::{
+    client_ip::PeerAddr, gate::CacheConfig, ratelimit::RateLimitConfig, ratelimit::ReportedLimit,
+    store::RateLimit, NewKey,
+};
 
 /// The three legacy headers as numbers: (limit, remaining, reset).
 fn legacy(a: &Answer) -> (u64, u64, u64) {

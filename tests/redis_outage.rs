@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 
 use keygate::layer::KeygateService;
 use keygate::{
-    BreakerState, Clock, ManualClock, MemoryStore, OutagePolicy, RateLimit, RedisLimiter,
-    RedisLimiterConfig,
+    clock::Clock, clock::ManualClock, ratelimit::BreakerState, ratelimit::OutagePolicy,
+    ratelimit::RedisLimiter, ratelimit::RedisLimiterConfig, store::RateLimit, MemoryStore,
 };
 
 /// A private Redis, one instance on it (4 configured, quota 1/s burst 400: a lease of

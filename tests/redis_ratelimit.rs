@@ -17,7 +17,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use keygate::{
-    Clock, Keygate, MemoryStore, RateLimit, RateLimitKey, RedisLimiter, RedisLimiterConfig,
+    clock::Clock, ratelimit::RateLimitKey, ratelimit::RedisLimiter, ratelimit::RedisLimiterConfig,
+    store::RateLimit, Keygate, MemoryStore,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

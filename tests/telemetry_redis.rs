@@ -8,7 +8,7 @@ mod redis_support;
 use std::sync::Arc;
 
 use common::*;
-use keygate::{Clock, MemoryStore, RateLimit, RedisLimiter};
+use keygate::{clock::Clock, ratelimit::RedisLimiter, store::RateLimit, MemoryStore};
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 
 fn counter(snapshot: &metrics_util::debugging::Snapshotter, name: &str) -> u64 {

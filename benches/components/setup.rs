@@ -8,8 +8,8 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use keygate::{
-    CacheConfig, Environment, KeyFormat, Keygate, ManagerConfig, MemoryStore, NewKey, RateLimit,
-    RateLimitConfig,
+    gate::CacheConfig, key::KeyFormat, manage::ManagerConfig, ratelimit::RateLimitConfig,
+    store::RateLimit, Environment, Keygate, MemoryStore, NewKey,
 };
 
 pub(crate) const HUGE_QUOTA: RateLimit = RateLimit::new(1_000_000_000, 4_000);

@@ -11,8 +11,8 @@ use http::header::AUTHORIZATION;
 use http::{Request, Response};
 use http_body_util::Full;
 use keygate::{
-    CacheConfig, Clock, Environment, KeyManager, Keygate, ManagerConfig, MemoryStore, NewKey,
-    PeerAddr, RateLimitConfig,
+    client_ip::PeerAddr, clock::Clock, gate::CacheConfig, manage::ManagerConfig,
+    ratelimit::RateLimitConfig, Environment, KeyManager, Keygate, MemoryStore, NewKey,
 };
 use tower::Service;
 
@@ -91,7 +91,7 @@ pub(crate) fn create_keys(d: &Deployment, n: usize) -> Vec<String> {
             let created = d
                 .manager
                 .create(
-                    keygate::AccountId::new(format!("acct_{}", i % 100)),
+                    keygate::store::AccountId::new(format!("acct_{}", i % 100)),
                     NewKey::named(format!("key {i}"))
                         .scopes([SCOPE])
                         .ips(["127.0.0.0/8"])

@@ -20,8 +20,8 @@ use http::header::{HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
 use http::{Request, Response};
 use http_body_util::Full;
 use keygate::{
-    CacheConfig, Environment, KeyDigest, Keygate, ManagerConfig, MemoryStore, NewKey, PeerAddr,
-    RateLimit, RateLimitConfig,
+    client_ip::PeerAddr, gate::CacheConfig, key::KeyDigest, manage::ManagerConfig,
+    ratelimit::RateLimitConfig, store::RateLimit, Environment, Keygate, MemoryStore, NewKey,
 };
 use tower::Service;
 

@@ -29,7 +29,8 @@ use std::sync::Arc;
 use clap::Parser;
 use keygate::store::PgStore;
 use keygate::{
-    Environment, Keygate, KeygateConfig, MemoryStore, NewKey, RedisLimiter, RedisLimiterConfig,
+    config::KeygateConfig, ratelimit::RedisLimiter, ratelimit::RedisLimiterConfig, Environment,
+    Keygate, MemoryStore, NewKey,
 };
 
 /// keygate's demo server.

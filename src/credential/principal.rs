@@ -14,7 +14,7 @@ use crate::store::record::{AccountId, KeyId, RateLimit};
 ///
 /// ```
 /// use keygate::credential::Principal;
-/// use keygate::{RateLimit, ScopeSet};
+/// use keygate::{store::RateLimit, scope::ScopeSet};
 ///
 /// let principal = Principal::new("user_42".into(), "org_7".into())
 ///     .name("Ada (dashboard session)")

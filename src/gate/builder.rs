@@ -30,7 +30,7 @@ pub struct ReadOnly(());
 ///
 /// ```
 /// use std::time::Duration;
-/// use keygate::{CacheConfig, Environment, Keygate, MemoryStore, RateLimit, RateLimitConfig};
+/// use keygate::{gate::CacheConfig, Environment, Keygate, MemoryStore, store::RateLimit, ratelimit::RateLimitConfig};
 ///
 /// let (gate, _manager) = Keygate::managed(MemoryStore::new())
 ///     .environment(Environment::Live)

@@ -17,6 +17,8 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+/// The cache settings of [`KeygateBuilder::cache`].
+pub use crate::cache::CacheConfig;
 pub use builder::{KeygateBuilder, ReadOnly};
 pub use managed::Managed;
 pub(crate) use request::{Admission, LookupFuture, Start};
@@ -144,12 +146,12 @@ impl Keygate {
     }
 
     /// How scopes imply one another.
-    pub fn scope_implications(&self) -> &crate::ScopeImplications {
+    pub fn scope_implications(&self) -> &crate::scope::ScopeImplications {
         &self.inner.implications
     }
 
     /// The scopes that make a key read-only.
-    pub fn read_only_scopes(&self) -> &crate::ScopeSet {
+    pub fn read_only_scopes(&self) -> &crate::scope::ScopeSet {
         &self.inner.read_only_scopes
     }
 
@@ -160,7 +162,7 @@ impl Keygate {
     }
 
     /// The rate-limit settings.
-    pub fn rate_limits(&self) -> &crate::RateLimitConfig {
+    pub fn rate_limits(&self) -> &crate::ratelimit::RateLimitConfig {
         self.inner.limits.config()
     }
 
@@ -195,14 +197,14 @@ impl Keygate {
     }
 
     /// Tells the cache whether the invalidation channel is down. While it is, a found
-    /// key is trusted for [`crate::CacheConfig::degraded_ttl`] only (1 s by default)
+    /// key is trusted for [`crate::gate::CacheConfig::degraded_ttl`] only (1 s by default)
     /// instead of the positive lifetime, and "no such key" answers are not used.
     pub fn set_degraded(&self, degraded: bool) {
         self.inner.cache.set_degraded(degraded);
     }
 
     /// Drops idle rate-limiter state and applies pending cache evictions. Runs by itself
-    /// every [`crate::RateLimitConfig::maintenance_interval`]; call it to force it.
+    /// every [`crate::ratelimit::RateLimitConfig::maintenance_interval`]; call it to force it.
     pub fn run_maintenance(&self) {
         // Evictions first, so that the cells only evicted entries held can go.
         self.inner.cache.run_pending_tasks();
@@ -254,7 +256,7 @@ impl fmt::Debug for Keygate {
 pub struct KeygateStats {
     /// Keys in the cache (approximate until maintenance runs).
     pub cached_entries: u64,
-    /// Bytes those keys weigh against [`crate::CacheConfig::max_bytes`].
+    /// Bytes those keys weigh against [`crate::gate::CacheConfig::max_bytes`].
     pub cached_bytes: u64,
     /// "No such key" answers in the cache (approximate until maintenance runs).
     pub cached_unknown: u64,

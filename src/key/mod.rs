@@ -16,7 +16,7 @@ pub(crate) mod digest;
 mod public_id;
 
 pub use body::{Alphabet, Checksum, InvalidBody, KeyBody, MAX_BODY_LEN, MIN_GENERATED_BITS};
-pub use digest::{DigestHasher, KeyDigest, KeyHasher, PassThroughHasher};
+pub use digest::{KeyDigest, KeyHasher};
 pub(crate) use public_id::IdSequence;
 
 use std::fmt;
@@ -79,7 +79,7 @@ impl std::str::FromStr for Environment {
 ///
 /// ```
 /// use keygate::key::{Alphabet, Checksum, KeyBody};
-/// use keygate::{Environment, KeyFormat, KeyPrefix};
+/// use keygate::{Environment, key::KeyFormat, key::KeyPrefix};
 ///
 /// // Tenbyte's `sk_live_1234567890abcdef`: 16 lowercase hex characters, no checksum.
 /// let body = KeyBody::new(Alphabet::Hex, 16..=16, Checksum::Off).unwrap();

@@ -1,4 +1,4 @@
-//! What a key acting through [`crate::ActingManager`] may do: see only its own
+//! What a key acting through [`crate::manage::ActingManager`] may do: see only its own
 //! environment's keys, and never make or touch a key less restricted than itself.
 //!
 //! A key `k` is *within* an actor `a` when every dimension of `k` is at least as narrow:

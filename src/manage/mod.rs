@@ -11,13 +11,13 @@ mod merge_patch;
 mod types;
 pub(crate) mod validate;
 
-pub use crate::gate::Managed;
 pub use acting::ActingManager;
 pub use config::ManagerConfig;
 pub use error::ManageError;
 pub use import::ImportedKey;
-pub use types::{rfc3339, CreatedKey, KeyUpdate, KeyView, ListQuery, NewKey, Page, Revoked};
-pub use validate::parse_rfc3339;
+pub(crate) use types::rfc3339;
+pub use types::{CreatedKey, KeyUpdate, KeyView, ListQuery, NewKey, Page, Revoked};
+pub(crate) use validate::parse_rfc3339;
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -52,7 +52,7 @@ pub const DEFAULT_MAX_METADATA_BYTES: usize = 4096;
 ///
 /// ```
 /// use std::time::Duration;
-/// use keygate::{KeyUpdate, Keygate, MemoryStore, NewKey};
+/// use keygate::{manage::KeyUpdate, Keygate, MemoryStore, NewKey};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), keygate::ManageError> {

@@ -67,7 +67,7 @@ pub enum RateLimitKey {
 /// Rate-limit settings for a deployment.
 ///
 /// ```
-/// use keygate::{RateLimit, RateLimitConfig, RateLimitKey};
+/// use keygate::{store::RateLimit, ratelimit::RateLimitConfig, ratelimit::RateLimitKey};
 ///
 /// let limits = RateLimitConfig::default()
 ///     .default_quota(Some(RateLimit::new(100, 200)))

@@ -25,14 +25,14 @@ pub enum OutagePolicy {
 ///
 /// ```
 /// use std::time::Duration;
-/// use keygate::{OutagePolicy, RedisLimiterConfig};
+/// use keygate::{ratelimit::OutagePolicy, ratelimit::RedisLimiterConfig};
 ///
 /// let config = RedisLimiterConfig::default()
 ///     .key_prefix("myapi:rl")
 ///     .instances(4)
 ///     .outage(OutagePolicy::Closed)
 ///     .breaker(5, Duration::from_secs(2));
-/// assert_eq!(config.lease_for(keygate::RateLimit::new(1000, 2000)), 12);
+/// assert_eq!(config.lease_for(keygate::store::RateLimit::new(1000, 2000)), 12);
 /// ```
 #[derive(Clone, Debug)]
 #[non_exhaustive]

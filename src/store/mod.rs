@@ -69,7 +69,7 @@ impl StoreError {
 /// ```
 /// use std::collections::HashMap;
 /// use std::time::SystemTime;
-/// use keygate::{KeyDigest, KeyHasher, KeyRecord, KeyStore, Keygate, StoreError};
+/// use keygate::{key::KeyDigest, key::KeyHasher, store::KeyRecord, KeyStore, Keygate, StoreError};
 ///
 /// /// Keys hashed elsewhere, read once at start.
 /// struct Fixed(HashMap<[u8; 32], KeyRecord>);
@@ -83,7 +83,7 @@ impl StoreError {
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// let format = keygate::KeyFormat::default();
+/// let format = keygate::key::KeyFormat::default();
 /// let key = format.generate(format.prefix("tc_").unwrap()).unwrap();
 /// let digest = KeyHasher::sha256().digest(key.expose_secret());
 /// let record = KeyRecord::new("ak_1".into(), "acct_1".into(), digest, SystemTime::now());

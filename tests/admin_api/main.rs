@@ -15,7 +15,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use http::Method;
-use keygate::{AccountId, Environment, KeyHasher, ManagerConfig, NewKey, ScopeSet};
+use keygate::{
+    key::KeyHasher, manage::ManagerConfig, scope::ScopeSet, store::AccountId, Environment, NewKey,
+};
 use serde_json::{json, Value};
 use tower::ServiceExt;
 

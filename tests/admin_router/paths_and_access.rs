@@ -4,7 +4,7 @@ use crate::common::*;
 use crate::support::*;
 use http::Method;
 use keygate::admin::{self, Access, Action, RouterBuilder};
-use keygate::{NewKey, RateLimit};
+use keygate::{store::RateLimit, NewKey};
 use serde_json::{json, Value};
 
 #[tokio::test]

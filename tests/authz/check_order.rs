@@ -3,7 +3,9 @@
 use crate::common::*;
 use crate::support::*;
 use http::Method;
-use keygate::{AccountId, Environment, Keygate, NewKey, RateLimit, ScopePolicy, ScopeRequirement};
+use keygate::{
+    store::AccountId, store::RateLimit, Environment, Keygate, NewKey, ScopePolicy, ScopeRequirement,
+};
 
 // ---------------------------------------------------------------- order of checks
 

@@ -2,7 +2,7 @@
 
 use crate::common::*;
 use crate::support::*;
-use keygate::{Identity, ScopeImplications, ScopeSet};
+use keygate::{scope::ScopeImplications, scope::ScopeSet, Identity};
 
 fn stripe_like() -> ScopeImplications {
     ScopeImplications::new()

@@ -2,7 +2,7 @@
 
 use crate::common::*;
 use crate::support::*;
-use keygate::{AccountId, NewKey};
+use keygate::{store::AccountId, NewKey};
 
 // ---------------------------------------------------------------- IP allowlists
 

@@ -4,7 +4,7 @@
 use crate::common::*;
 use crate::support::*;
 use http::Method;
-use keygate::ScopeSet;
+use keygate::scope::ScopeSet;
 
 // ---------------------------------------------------------------- read-only keys
 

@@ -4,7 +4,10 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use keygate::store::{PgStore, PgStoreBuilder};
-use keygate::{AccountId, IpAllowlist, KeyDigest, KeyId, KeyRecord, RateLimit, ScopeSet};
+use keygate::{
+    client_ip::IpAllowlist, key::KeyDigest, scope::ScopeSet, store::AccountId, store::KeyId,
+    store::KeyRecord, store::RateLimit,
+};
 
 use super::services::{pg_admin, pg_config, unique};
 

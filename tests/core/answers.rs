@@ -5,7 +5,7 @@ use crate::support::*;
 use bytes::Bytes;
 use http::header::HeaderValue;
 use http::Response;
-use keygate::{Environment, Keygate, MemoryStore, NewKey, Refusal};
+use keygate::{refusal::Refusal, Environment, Keygate, MemoryStore, NewKey};
 
 // ---------------------------------------------------------------- identity and errors
 
@@ -126,7 +126,7 @@ async fn repeated_refusals_are_identical_and_custom_renderers_run_every_time() {
     let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let seen = calls.clone();
     let h = Harness::with(move |b| {
-        b.renderer(move |r: &keygate::Refusal<'_>| {
+        b.renderer(move |r: &keygate::refusal::Refusal<'_>| {
             let n = seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             http::Response::builder()
                 .status(r.error.status())

@@ -4,7 +4,7 @@
 use crate::common::*;
 use crate::support::*;
 use keygate::manage::Revoked;
-use keygate::{CacheConfig, KeyStoreWrite, KeyUpdate, NewKey};
+use keygate::{gate::CacheConfig, manage::KeyUpdate, KeyStoreWrite, NewKey};
 use std::time::Duration;
 
 // ---------------------------------------------------------------- verification

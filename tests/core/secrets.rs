@@ -2,7 +2,7 @@
 
 use crate::common::*;
 use crate::support::*;
-use keygate::{AuthError, KeyHasher, KeyStoreWrite, Keygate, NewKey};
+use keygate::{key::KeyHasher, AuthError, KeyStoreWrite, Keygate, NewKey};
 
 // ---------------------------------------------------------------- secrets, verify_key, pepper
 

@@ -6,7 +6,7 @@ use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue};
 use http::{Request, Response};
 use http_body_util::Full;
-use keygate::{AccountId, Identity, KeyFormat, Keygate};
+use keygate::{key::KeyFormat, store::AccountId, Identity, Keygate};
 
 pub(crate) const ACCOUNT: &str = "acct_1";
 

@@ -2,7 +2,7 @@
 
 use crate::common::*;
 use crate::support::*;
-use keygate::{ManagerConfig, NewKey};
+use keygate::{manage::ManagerConfig, NewKey};
 use serde_json::{json, Value};
 use std::time::Duration;
 

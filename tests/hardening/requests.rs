@@ -6,7 +6,8 @@ use crate::support::*;
 use axum::routing::get as get_route;
 use http::Method;
 use keygate::{
-    ForwardingHeader, IpAllowlist, NewKey, ScopePolicy, ScopeRequirement, TrustedProxies,
+    client_ip::ForwardingHeader, client_ip::IpAllowlist, client_ip::TrustedProxies, NewKey,
+    ScopePolicy, ScopeRequirement,
 };
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

@@ -2,7 +2,7 @@
 
 use crate::common::*;
 use http::Method;
-use keygate::{AccountId, IpAllowlist, TrustedProxies};
+use keygate::{client_ip::IpAllowlist, client_ip::TrustedProxies, store::AccountId};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::net::SocketAddr;

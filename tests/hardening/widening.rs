@@ -3,7 +3,10 @@
 use crate::common::*;
 use crate::support::*;
 use http::Method;
-use keygate::{KeyId, NewKey, RateLimit, RateLimitConfig, ScopeImplications, ScopeSet};
+use keygate::{
+    ratelimit::RateLimitConfig, scope::ScopeImplications, scope::ScopeSet, store::KeyId,
+    store::RateLimit, NewKey,
+};
 use serde_json::{json, Value};
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 
 use crate::common::*;
 use crate::support::*;
-use keygate::{KeyUpdate, ManageError};
+use keygate::{manage::KeyUpdate, ManageError};
 use std::collections::BTreeSet;
 
 // ---------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 use crate::common::*;
 use crate::support::*;
-use keygate::{ManageError, ManagerConfig, NewKey};
+use keygate::{manage::ManagerConfig, ManageError, NewKey};
 use std::time::Duration;
 
 // ---------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 use crate::common::*;
 use crate::support::*;
 use keygate::manage::Revoked;
-use keygate::{Environment, KeyUpdate, NewKey, ScopeSet};
+use keygate::{manage::KeyUpdate, scope::ScopeSet, Environment, NewKey};
 
 // ---------------------------------------------------------------------------------------
 // Escalation guard

@@ -3,7 +3,7 @@
 use crate::common::*;
 use crate::support::*;
 use keygate::store::KeyStatusFilter;
-use keygate::{KeyId, NewKey};
+use keygate::{store::KeyId, NewKey};
 use std::collections::{BTreeSet, HashSet};
 use std::time::Duration;
 

@@ -3,9 +3,8 @@
 use crate::common::*;
 use crate::support::*;
 use http::Method;
-use keygate::manage::rfc3339;
 use keygate::manage::Revoked;
-use keygate::{KeyId, KeyUpdate, ManageError, ScopeSet};
+use keygate::{manage::KeyUpdate, scope::ScopeSet, store::KeyId, ManageError};
 use std::time::Duration;
 
 // ---------------------------------------------------------------------------------------
@@ -207,4 +206,9 @@ async fn a_disabled_key_is_refused_and_can_be_enabled_again() {
     assert_eq!(a.code(), "disabled_api_key");
     h.manager.update(&account, &id, set(false)).await.unwrap();
     assert_eq!(send(&mut svc, get("/", Some(&key))).await.status, 200);
+}
+
+/// RFC 3339 with milliseconds, UTC: the management API's form of a time.
+fn rfc3339(at: std::time::SystemTime) -> String {
+    humantime::format_rfc3339_millis(at).to_string()
 }

@@ -2,7 +2,10 @@
 
 use crate::common::*;
 use crate::support::*;
-use keygate::{KeyUpdate, ManageError, ManagerConfig, NewKey, RateLimit, ScopeSet};
+use keygate::{
+    manage::KeyUpdate, manage::ManagerConfig, scope::ScopeSet, store::RateLimit, ManageError,
+    NewKey,
+};
 
 // ---------------------------------------------------------------------------------------
 // Validation

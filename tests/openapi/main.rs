@@ -15,7 +15,7 @@ use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 
-use keygate::{NewKey, RateLimit};
+use keygate::{store::RateLimit, NewKey};
 use serde_json::{json, Value};
 
 /// The operations of `keygate::admin::router`: method and path template.

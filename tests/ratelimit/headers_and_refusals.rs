@@ -5,7 +5,10 @@ use crate::support::*;
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
-use keygate::{Environment, Keygate, NewKey, RateLimit, RateLimitConfig, RateLimitKey};
+use keygate::{
+    ratelimit::RateLimitConfig, ratelimit::RateLimitKey, store::RateLimit, Environment, Keygate,
+    NewKey,
+};
 use std::convert::Infallible;
 
 #[tokio::test]

@@ -6,8 +6,8 @@ use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::Full;
 use keygate::{
-    AccountId, CacheConfig, KeyId, KeyRecord, KeyStoreWrite, Keygate, MemoryStore, NewKey,
-    RateLimit,
+    gate::CacheConfig, store::AccountId, store::KeyId, store::KeyRecord, store::RateLimit,
+    KeyStoreWrite, Keygate, MemoryStore, NewKey,
 };
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -74,7 +74,7 @@ async fn limiter_state_for_100_000_keys_is_dropped_once_they_are_idle() {
     // Records go straight into a store (no manager, so no last-used writes), the cache
     // is small, and the inner service does nothing: the work is the limiter's.
     let store = Arc::new(MemoryStore::new());
-    let (clock, time) = keygate::Clock::manual(t0());
+    let (clock, time) = keygate::clock::Clock::manual(t0());
     let gate = Keygate::builder(store.clone())
         .clock(clock)
         .cache(CacheConfig::default().max_entries(1024))

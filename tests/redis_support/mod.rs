@@ -15,8 +15,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use keygate::layer::KeygateService;
 use keygate::{
-    AccountId, Clock, Keygate, MemoryStore, NewKey, RateLimit, RateLimitConfig, RedisLimiter,
-    RedisLimiterConfig,
+    clock::Clock, ratelimit::RateLimitConfig, ratelimit::RedisLimiter,
+    ratelimit::RedisLimiterConfig, store::AccountId, store::RateLimit, Keygate, MemoryStore,
+    NewKey,
 };
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::AbortHandle;

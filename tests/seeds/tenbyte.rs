@@ -15,7 +15,10 @@ use axum::{Json, Router};
 use bytes::Bytes;
 use http::Response;
 use keygate::key::{Alphabet, Checksum, KeyBody};
-use keygate::{AccountId, Environment, ImportedKey, KeyFormat, KeyPrefix, RateLimit, Refusal};
+use keygate::{
+    key::KeyFormat, key::KeyPrefix, manage::ImportedKey, refusal::Refusal, store::AccountId,
+    store::RateLimit, Environment,
+};
 
 /// The seed's example key, verbatim.
 const SEED_KEY: &str = "sk_live_1234567890abcdef";

@@ -3,10 +3,10 @@
 use std::io::BufRead;
 use std::time::SystemTime;
 
-use keygate::manage::parse_rfc3339;
 use keygate::store::PgStore;
 use keygate::{
-    AccountId, Environment, KeyDigest, KeyHasher, KeyId, KeyRecord, KeyStoreWrite, ScopeSet,
+    key::KeyDigest, key::KeyHasher, scope::ScopeSet, store::AccountId, store::KeyId,
+    store::KeyRecord, Environment, KeyStoreWrite,
 };
 use serde::Deserialize;
 
@@ -103,4 +103,11 @@ pub(crate) fn run(
         }
         Ok(imported)
     })
+}
+
+/// An RFC 3339 time with its UTC offset, such as `2024-01-02T03:04:05+01:00`.
+fn parse_rfc3339(text: &str) -> Option<SystemTime> {
+    let parsed =
+        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
+    Some(parsed.into())
 }

@@ -5,8 +5,9 @@ use crate::support::*;
 use keygate::manage::Revoked;
 use keygate::scope::GrantedScopes;
 use keygate::{
-    Environment, Identity, KeyId, KeyRecord, KeyStoreWrite, KeyUpdate, ManageError, ManagerConfig,
-    NewKey, RateLimit, RateLimitConfig, ScopeImplications, ScopeSet,
+    manage::KeyUpdate, manage::ManagerConfig, ratelimit::RateLimitConfig, scope::ScopeImplications,
+    scope::ScopeSet, store::KeyId, store::KeyRecord, store::RateLimit, Environment, Identity,
+    KeyStoreWrite, ManageError, NewKey,
 };
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};

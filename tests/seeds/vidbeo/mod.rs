@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use keygate::{AccountId, KeyManager, MemoryStore, NewKey};
+use keygate::{store::AccountId, KeyManager, MemoryStore, NewKey};
 use serde_json::{json, Value};
 
 use crate::client::{field_names, is_rfc3339_millis, Client};
