@@ -25,7 +25,8 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
-use keygate::{client_ip::PeerAddr, Environment, Identity, Keygate, MemoryStore, NewKey};
+use keygate::client_ip::PeerAddr;
+use keygate::{Environment, Identity, Keygate, MemoryStore, NewKey};
 use tower::ServiceBuilder;
 
 fn parse_args() -> Result<SocketAddr, String> {

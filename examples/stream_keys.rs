@@ -33,11 +33,11 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
 use bytes::Bytes;
+use keygate::clock::Clock;
 use keygate::credential::jwt::{JwtKey, JwtVerifier};
-use keygate::{
-    clock::Clock, refusal::Refusal, store::KeyId, Environment, Identity, KeyManager, Keygate,
-    MemoryStore, NewKey,
-};
+use keygate::refusal::Refusal;
+use keygate::store::KeyId;
+use keygate::{Environment, Identity, KeyManager, Keygate, MemoryStore, NewKey};
 use serde_json::{json, Value};
 
 /// The public half of the identity provider's RSA signing key (test-only).

@@ -1,7 +1,8 @@
 //! [`KeygateConfig`]: a whole deployment's settings, read from a file.
 //!
 //! ```
-//! use keygate::{Keygate, config::KeygateConfig, MemoryStore};
+//! use keygate::{Keygate, MemoryStore};
+//! use keygate::config::KeygateConfig;
 //!
 //! let config: KeygateConfig = toml::from_str(r#"
 //!     environment = "live"

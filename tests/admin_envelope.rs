@@ -14,7 +14,8 @@ use axum::routing::{get, post};
 use axum::Router;
 use http::{Method, Response, StatusCode};
 use keygate::admin::{self, AdminError, Envelope, JsonEnvelope, KeyFields, Pagination, Reply};
-use keygate::{refusal::Refusal, Identity, KeyManager};
+use keygate::refusal::Refusal;
+use keygate::{Identity, KeyManager};
 use serde_json::{json, Value};
 
 /// An envelope unlike the default: `{"ok":…,"data":…,"next":…,"problem":…}`, and a

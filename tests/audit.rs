@@ -13,7 +13,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::Request;
 use http_body_util::Full;
-use keygate::{client_ip::PeerAddr, key::KeyHasher, store::AccountId};
+use keygate::client_ip::PeerAddr;
+use keygate::key::KeyHasher;
+use keygate::store::AccountId;
 use tracing::Level;
 
 /// A `tracing` writer into a shared buffer.

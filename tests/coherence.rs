@@ -15,11 +15,12 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use common::*;
 use futures_util::FutureExt;
-use keygate::{
-    gate::CacheConfig, key::KeyDigest, manage::KeyUpdate, ratelimit::RateLimitConfig,
-    store::AccountId, store::KeyId, store::KeyRecord, KeyStore, KeyStoreWrite, Keygate,
-    MemoryStore, NewKey, StoreError,
-};
+use keygate::gate::CacheConfig;
+use keygate::key::KeyDigest;
+use keygate::manage::KeyUpdate;
+use keygate::ratelimit::RateLimitConfig;
+use keygate::store::{AccountId, KeyId, KeyRecord};
+use keygate::{KeyStore, KeyStoreWrite, Keygate, MemoryStore, NewKey, StoreError};
 use tokio::sync::Notify;
 use tower::ServiceExt;
 

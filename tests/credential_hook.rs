@@ -13,8 +13,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use common::*;
 use http::Response;
+use keygate::client_ip::PeerAddr;
 use keygate::credential::{BearerCredential, CredentialError, CredentialVerifier, Principal};
-use keygate::{client_ip::PeerAddr, refusal::Refusal, scope::ScopeSet};
+use keygate::refusal::Refusal;
+use keygate::scope::ScopeSet;
 
 /// A verifier that accepts `token-<subject>` for account `acct_ext` with scope `read`,
 /// refuses anything else, and counts its calls.

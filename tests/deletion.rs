@@ -6,11 +6,10 @@ mod common;
 use std::time::Duration;
 
 use common::*;
+use keygate::manage::ListQuery;
 use keygate::store::KeyStatusFilter;
-use keygate::{
-    manage::ListQuery, store::AccountId, store::KeyId, KeyStoreWrite, ManageError, NewKey,
-    StoreError,
-};
+use keygate::store::{AccountId, KeyId};
+use keygate::{KeyStoreWrite, ManageError, NewKey, StoreError};
 
 fn ids(page: &keygate::manage::Page) -> Vec<KeyId> {
     page.data.iter().map(|v| v.id.clone()).collect()

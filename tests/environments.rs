@@ -4,10 +4,11 @@
 mod common;
 
 use common::*;
-use keygate::{
-    config::KeygateConfig, key::KeyFormat, key::KeyPrefix, manage::ListQuery, store::AccountId,
-    AuthError, Environment, ManageError, NewKey,
-};
+use keygate::config::KeygateConfig;
+use keygate::key::{KeyFormat, KeyPrefix};
+use keygate::manage::ListQuery;
+use keygate::store::AccountId;
+use keygate::{AuthError, Environment, ManageError, NewKey};
 
 fn acct() -> AccountId {
     AccountId::from("acct_1")

@@ -4,7 +4,8 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use keygate::{gate::CacheConfig, KeyManager};
+use keygate::gate::CacheConfig;
+use keygate::KeyManager;
 
 fn no_cache(serve_stale: Option<Duration>) -> CacheConfig {
     CacheConfig::default()

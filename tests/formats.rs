@@ -5,7 +5,8 @@ mod common;
 
 use common::*;
 use keygate::key::{Alphabet, Checksum, KeyBody};
-use keygate::{key::KeyFormat, key::KeyPrefix, Environment};
+use keygate::key::{KeyFormat, KeyPrefix};
+use keygate::Environment;
 
 fn tenuo_and_tenbyte() -> KeyFormat {
     KeyFormat::new([

@@ -7,7 +7,8 @@ use common::*;
 use std::net::SocketAddr;
 
 use futures_util::stream;
-use keygate::{store::RateLimit, KeygateLayer, NewKey};
+use keygate::store::RateLimit;
+use keygate::{KeygateLayer, NewKey};
 use tonic::metadata::MetadataValue;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Channel, Endpoint, Server};

@@ -14,7 +14,8 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
-use keygate::{client_ip::PeerAddr, Identity, KeygateLayer, NewKey};
+use keygate::client_ip::PeerAddr;
+use keygate::{Identity, KeygateLayer, NewKey};
 use tower::ServiceBuilder;
 
 async fn whoami(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {

@@ -6,11 +6,10 @@ use std::time::Duration;
 
 use common::*;
 use keygate::key::{Alphabet, Checksum, KeyBody};
-use keygate::{
-    key::KeyDigest, key::KeyFormat, key::KeyHasher, key::KeyPrefix, manage::ImportedKey,
-    manage::ListQuery, manage::ManagerConfig, store::AccountId, store::KeyId, Environment,
-    KeyStoreWrite, ManageError, NewKey,
-};
+use keygate::key::{KeyDigest, KeyFormat, KeyHasher, KeyPrefix};
+use keygate::manage::{ImportedKey, ListQuery, ManagerConfig};
+use keygate::store::{AccountId, KeyId};
+use keygate::{Environment, KeyStoreWrite, ManageError, NewKey};
 
 const TENBYTE: &str = "sk_live_1234567890abcdef";
 

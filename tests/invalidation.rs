@@ -17,8 +17,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use keygate::invalidation::{InvalidationChannel, ListenerStatus, Replay};
+use keygate::store::AccountId;
 use keygate::store::{PgStore, PgStoreBuilder};
-use keygate::{store::AccountId, AuthError, KeyManager, KeyStoreWrite, Keygate, NewKey};
+use keygate::{AuthError, KeyManager, KeyStoreWrite, Keygate, NewKey};
 use pg::*;
 use propagation::*;
 use services::*;

@@ -12,7 +12,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use keygate::invalidation::{Listener, ListenerStatus, PublishingStore, RedisChannel};
-use keygate::{store::AccountId, AuthError, KeyManager, Keygate, MemoryStore, NewKey};
+use keygate::store::AccountId;
+use keygate::{AuthError, KeyManager, Keygate, MemoryStore, NewKey};
 use propagation::*;
 use services::*;
 use tokio::time::Instant;

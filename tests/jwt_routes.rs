@@ -12,10 +12,10 @@ use common::*;
 use http::{Method, Request};
 use http_body_util::Full;
 use jwt_support::*;
-use keygate::{
-    client_ip::IpAllowlist, client_ip::PeerAddr, ratelimit::RateLimitConfig,
-    ratelimit::RateLimitKey, store::RateLimit, NewKey,
-};
+use keygate::client_ip::{IpAllowlist, PeerAddr};
+use keygate::ratelimit::{RateLimitConfig, RateLimitKey};
+use keygate::store::RateLimit;
+use keygate::NewKey;
 
 /// A JWT for `sub` of `org_1` with `scope`, valid for an hour.
 fn jwt(sub: &str, scope: &str) -> String {

@@ -4,7 +4,9 @@
 mod common;
 
 use common::*;
-use keygate::{manage::KeyUpdate, store::AccountId, KeyStoreWrite, ManageError, NewKey};
+use keygate::manage::KeyUpdate;
+use keygate::store::AccountId;
+use keygate::{KeyStoreWrite, ManageError, NewKey};
 use serde_json::{json, Map, Value};
 
 fn object(v: Value) -> Map<String, Value> {

@@ -11,14 +11,15 @@ mod services;
 use std::sync::Arc;
 use std::time::Duration;
 
+use keygate::client_ip::IpAllowlist;
+use keygate::key::KeyDigest;
+use keygate::scope::ScopeSet;
 use keygate::store::GraceDigest;
 use keygate::store::KeyStatusFilter::All;
 use keygate::store::ListPosition;
 use keygate::store::PgStore;
-use keygate::{
-    client_ip::IpAllowlist, key::KeyDigest, scope::ScopeSet, store::AccountId, store::KeyId,
-    store::KeyRecord, AuthError, KeyStore, KeyStoreWrite, Keygate, NewKey, StoreError,
-};
+use keygate::store::{AccountId, KeyId, KeyRecord};
+use keygate::{AuthError, KeyStore, KeyStoreWrite, Keygate, NewKey, StoreError};
 use pg::*;
 use services::*;
 

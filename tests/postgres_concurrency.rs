@@ -11,11 +11,10 @@ mod services;
 use std::sync::Arc;
 use std::time::Duration;
 
+use keygate::manage::{KeyUpdate, ManagerConfig};
+use keygate::store::{AccountId, KeyId};
 use keygate::store::{PgStore, PgStoreBuilder};
-use keygate::{
-    manage::KeyUpdate, manage::ManagerConfig, store::AccountId, store::KeyId, AuthError,
-    KeyManager, KeyStore, KeyStoreWrite, Keygate, NewKey, StoreError,
-};
+use keygate::{AuthError, KeyManager, KeyStore, KeyStoreWrite, Keygate, NewKey, StoreError};
 use pg::*;
 use services::*;
 

@@ -10,11 +10,11 @@ mod services;
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
+use keygate::clock::Clock;
+use keygate::manage::{ListQuery, ManagerConfig};
 use keygate::store::KeyStatusFilter;
-use keygate::{
-    clock::Clock, manage::ListQuery, manage::ManagerConfig, store::AccountId, store::KeyId,
-    AuthError, KeyStore, KeyStoreWrite, Keygate, ManageError, NewKey,
-};
+use keygate::store::{AccountId, KeyId};
+use keygate::{AuthError, KeyStore, KeyStoreWrite, Keygate, ManageError, NewKey};
 use pg::*;
 
 fn ids(page: &keygate::manage::Page) -> Vec<KeyId> {
@@ -91,7 +91,9 @@ async fn delete_and_status_filters_work_on_postgres_in_creation_order() {
 
 #[tokio::test]
 async fn imports_keep_their_fields_refuse_duplicates_and_respect_the_cap_on_postgres() {
-    use keygate::{key::KeyHasher, manage::ImportedKey, Environment};
+    use keygate::key::KeyHasher;
+    use keygate::manage::ImportedKey;
+    use keygate::Environment;
     let schema = schema_name("import");
     let store = Arc::new(store_on(&schema, "import").await);
     let (gate, manager) = Keygate::managed(store.clone())

@@ -14,8 +14,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use keygate::invalidation::ListenerStatus;
+use keygate::store::AccountId;
 use keygate::store::PgStoreBuilder;
-use keygate::{store::AccountId, AuthError, KeyManager, Keygate, NewKey};
+use keygate::{AuthError, KeyManager, Keygate, NewKey};
 use propagation::*;
 use services::*;
 use tokio::time::Instant;

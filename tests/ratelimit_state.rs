@@ -12,10 +12,11 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{Method, Request};
 use http_body_util::Full;
-use keygate::{
-    client_ip::PeerAddr, gate::CacheConfig, ratelimit::RateLimitConfig, ratelimit::ReportedLimit,
-    store::RateLimit, NewKey,
-};
+use keygate::client_ip::PeerAddr;
+use keygate::gate::CacheConfig;
+use keygate::ratelimit::{RateLimitConfig, ReportedLimit};
+use keygate::store::RateLimit;
+use keygate::NewKey;
 
 /// The three legacy headers as numbers: (limit, remaining, reset).
 fn legacy(a: &Answer) -> (u64, u64, u64) {

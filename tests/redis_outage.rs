@@ -14,11 +14,11 @@ use redis_support::*;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use keygate::clock::{Clock, ManualClock};
 use keygate::layer::KeygateService;
-use keygate::{
-    clock::Clock, clock::ManualClock, ratelimit::BreakerState, ratelimit::OutagePolicy,
-    ratelimit::RedisLimiter, ratelimit::RedisLimiterConfig, store::RateLimit, MemoryStore,
-};
+use keygate::ratelimit::{BreakerState, OutagePolicy, RedisLimiter, RedisLimiterConfig};
+use keygate::store::RateLimit;
+use keygate::MemoryStore;
 
 /// A private Redis, one instance on it (4 configured, quota 1/s burst 400: a lease of
 /// 2, a local share of 100), two requests, then Redis is killed. Returns the answers

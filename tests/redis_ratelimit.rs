@@ -16,10 +16,10 @@ use redis_support::*;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use keygate::{
-    clock::Clock, ratelimit::RateLimitKey, ratelimit::RedisLimiter, ratelimit::RedisLimiterConfig,
-    store::RateLimit, Keygate, MemoryStore,
-};
+use keygate::clock::Clock;
+use keygate::ratelimit::{RateLimitKey, RedisLimiter, RedisLimiterConfig};
+use keygate::store::RateLimit;
+use keygate::{Keygate, MemoryStore};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn four_instances_admit_one_shared_quota_within_five_percent() {

@@ -10,7 +10,8 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use common::*;
-use keygate::{store::AccountId, store::KeyId, store::RateLimit, NewKey};
+use keygate::store::{AccountId, KeyId, RateLimit};
+use keygate::NewKey;
 
 #[derive(Default)]
 struct Tally {

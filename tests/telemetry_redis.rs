@@ -8,7 +8,10 @@ mod redis_support;
 use std::sync::Arc;
 
 use common::*;
-use keygate::{clock::Clock, ratelimit::RedisLimiter, store::RateLimit, MemoryStore};
+use keygate::clock::Clock;
+use keygate::ratelimit::RedisLimiter;
+use keygate::store::RateLimit;
+use keygate::MemoryStore;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 
 fn counter(snapshot: &metrics_util::debugging::Snapshotter, name: &str) -> u64 {

@@ -6,9 +6,11 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use async_trait::async_trait;
+use keygate::key::KeyDigest;
+use keygate::manage::KeyUpdate;
 use keygate::manage::Revoked;
+use keygate::store::{AccountId, KeyId, KeyRecord};
 use keygate::{
-    key::KeyDigest, manage::KeyUpdate, store::AccountId, store::KeyId, store::KeyRecord,
     KeyManager, KeyStore, KeyStoreWrite, Keygate, ManageError, MemoryStore, NewKey, StoreError,
 };
 

@@ -10,11 +10,13 @@ use std::time::Duration;
 use criterion::{BatchSize, Criterion};
 use http::header::AUTHORIZATION;
 use http::HeaderMap;
+use keygate::client_ip::{IpAllowlist, PeerAddr};
+use keygate::gate::CacheConfig;
+use keygate::key::{KeyDigest, KeyFormat, KeyHasher};
 use keygate::ratelimit::RateLimitStatus;
-use keygate::{
-    client_ip::IpAllowlist, client_ip::PeerAddr, gate::CacheConfig, key::KeyDigest, key::KeyFormat,
-    key::KeyHasher, scope::ScopeImplications, scope::ScopeSet, store::RateLimit, ScopeRequirement,
-};
+use keygate::scope::{ScopeImplications, ScopeSet};
+use keygate::store::RateLimit;
+use keygate::ScopeRequirement;
 
 pub(crate) fn key_parsing(c: &mut Criterion) {
     let format = KeyFormat::default();

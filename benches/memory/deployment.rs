@@ -10,10 +10,12 @@ use bytes::Bytes;
 use http::header::AUTHORIZATION;
 use http::{Request, Response};
 use http_body_util::Full;
-use keygate::{
-    client_ip::PeerAddr, clock::Clock, gate::CacheConfig, manage::ManagerConfig,
-    ratelimit::RateLimitConfig, Environment, KeyManager, Keygate, MemoryStore, NewKey,
-};
+use keygate::client_ip::PeerAddr;
+use keygate::clock::Clock;
+use keygate::gate::CacheConfig;
+use keygate::manage::ManagerConfig;
+use keygate::ratelimit::RateLimitConfig;
+use keygate::{Environment, KeyManager, Keygate, MemoryStore, NewKey};
 use tower::Service;
 
 pub(crate) const SCOPE: &str = "charges:read";

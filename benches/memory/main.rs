@@ -29,9 +29,9 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use http::StatusCode;
-use keygate::{
-    gate::CacheConfig, ratelimit::RateLimitConfig, Environment, Keygate, MemoryStore, NewKey,
-};
+use keygate::gate::CacheConfig;
+use keygate::ratelimit::RateLimitConfig;
+use keygate::{Environment, Keygate, MemoryStore, NewKey};
 use tower::Service;
 
 fn now<F: Future>(fut: F) -> F::Output {

@@ -27,11 +27,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::Parser;
+use keygate::config::KeygateConfig;
+use keygate::ratelimit::{RedisLimiter, RedisLimiterConfig};
 use keygate::store::PgStore;
-use keygate::{
-    config::KeygateConfig, ratelimit::RedisLimiter, ratelimit::RedisLimiterConfig, Environment,
-    Keygate, MemoryStore, NewKey,
-};
+use keygate::{Environment, Keygate, MemoryStore, NewKey};
 
 /// keygate's demo server.
 #[derive(Parser)]

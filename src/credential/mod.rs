@@ -36,7 +36,8 @@
 //!
 //! ```
 //! use keygate::credential::{BearerCredential, CredentialError, Principal};
-//! use keygate::{Keygate, MemoryStore, scope::ScopeSet};
+//! use keygate::{Keygate, MemoryStore};
+//! use keygate::scope::ScopeSet;
 //!
 //! // A verifier for opaque session tokens kept by another service.
 //! let gate = Keygate::builder(MemoryStore::new())

@@ -14,7 +14,8 @@ use crate::store::record::{AccountId, KeyId, RateLimit};
 ///
 /// ```
 /// use keygate::credential::Principal;
-/// use keygate::{store::RateLimit, scope::ScopeSet};
+/// use keygate::scope::ScopeSet;
+/// use keygate::store::RateLimit;
 ///
 /// let principal = Principal::new("user_42".into(), "org_7".into())
 ///     .name("Ada (dashboard session)")

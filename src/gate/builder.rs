@@ -30,7 +30,10 @@ pub struct ReadOnly(());
 ///
 /// ```
 /// use std::time::Duration;
-/// use keygate::{gate::CacheConfig, Environment, Keygate, MemoryStore, store::RateLimit, ratelimit::RateLimitConfig};
+/// use keygate::{Environment, Keygate, MemoryStore};
+/// use keygate::gate::CacheConfig;
+/// use keygate::ratelimit::RateLimitConfig;
+/// use keygate::store::RateLimit;
 ///
 /// let (gate, _manager) = Keygate::managed(MemoryStore::new())
 ///     .environment(Environment::Live)

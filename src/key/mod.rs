@@ -79,7 +79,8 @@ impl std::str::FromStr for Environment {
 ///
 /// ```
 /// use keygate::key::{Alphabet, Checksum, KeyBody};
-/// use keygate::{Environment, key::KeyFormat, key::KeyPrefix};
+/// use keygate::Environment;
+/// use keygate::key::{KeyFormat, KeyPrefix};
 ///
 /// // Tenbyte's `sk_live_1234567890abcdef`: 16 lowercase hex characters, no checksum.
 /// let body = KeyBody::new(Alphabet::Hex, 16..=16, Checksum::Off).unwrap();

@@ -27,7 +27,9 @@ enum Secret {
 /// ```
 /// use std::time::{Duration, UNIX_EPOCH};
 /// use keygate::key::{Alphabet, Checksum, KeyBody};
-/// use keygate::{Environment, manage::ImportedKey, key::KeyFormat, key::KeyPrefix, Keygate, MemoryStore};
+/// use keygate::{Environment, Keygate, MemoryStore};
+/// use keygate::key::{KeyFormat, KeyPrefix};
+/// use keygate::manage::ImportedKey;
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), keygate::ManageError> {

@@ -52,7 +52,8 @@ pub const DEFAULT_MAX_METADATA_BYTES: usize = 4096;
 ///
 /// ```
 /// use std::time::Duration;
-/// use keygate::{manage::KeyUpdate, Keygate, MemoryStore, NewKey};
+/// use keygate::{Keygate, MemoryStore, NewKey};
+/// use keygate::manage::KeyUpdate;
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), keygate::ManageError> {

@@ -112,7 +112,8 @@ struct Inner {
 /// # Example
 ///
 /// ```no_run
-/// use keygate::{Keygate, MemoryStore, ratelimit::RedisLimiter, ratelimit::RedisLimiterConfig};
+/// use keygate::{Keygate, MemoryStore};
+/// use keygate::ratelimit::{RedisLimiter, RedisLimiterConfig};
 ///
 /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let limiter = RedisLimiter::new(

@@ -25,7 +25,7 @@ pub enum OutagePolicy {
 ///
 /// ```
 /// use std::time::Duration;
-/// use keygate::{ratelimit::OutagePolicy, ratelimit::RedisLimiterConfig};
+/// use keygate::ratelimit::{OutagePolicy, RedisLimiterConfig};
 ///
 /// let config = RedisLimiterConfig::default()
 ///     .key_prefix("myapi:rl")

@@ -69,7 +69,9 @@ impl StoreError {
 /// ```
 /// use std::collections::HashMap;
 /// use std::time::SystemTime;
-/// use keygate::{key::KeyDigest, key::KeyHasher, store::KeyRecord, KeyStore, Keygate, StoreError};
+/// use keygate::{KeyStore, Keygate, StoreError};
+/// use keygate::key::{KeyDigest, KeyHasher};
+/// use keygate::store::KeyRecord;
 ///
 /// /// Keys hashed elsewhere, read once at start.
 /// struct Fixed(HashMap<[u8; 32], KeyRecord>);

@@ -15,9 +15,11 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use http::Method;
-use keygate::{
-    key::KeyHasher, manage::ManagerConfig, scope::ScopeSet, store::AccountId, Environment, NewKey,
-};
+use keygate::key::KeyHasher;
+use keygate::manage::ManagerConfig;
+use keygate::scope::ScopeSet;
+use keygate::store::AccountId;
+use keygate::{Environment, NewKey};
 use serde_json::{json, Value};
 use tower::ServiceExt;
 

@@ -4,7 +4,8 @@ use crate::common::*;
 use crate::support::*;
 use http::Method;
 use keygate::admin::{self, Access, Action, RouterBuilder};
-use keygate::{store::RateLimit, NewKey};
+use keygate::store::RateLimit;
+use keygate::NewKey;
 use serde_json::{json, Value};
 
 #[tokio::test]

@@ -3,9 +3,8 @@
 use crate::common::*;
 use crate::support::*;
 use http::Method;
-use keygate::{
-    store::AccountId, store::RateLimit, Environment, Keygate, NewKey, ScopePolicy, ScopeRequirement,
-};
+use keygate::store::{AccountId, RateLimit};
+use keygate::{Environment, Keygate, NewKey, ScopePolicy, ScopeRequirement};
 
 // ---------------------------------------------------------------- order of checks
 

@@ -2,7 +2,8 @@
 
 use crate::common::*;
 use crate::support::*;
-use keygate::{scope::ScopeImplications, scope::ScopeSet, Identity};
+use keygate::scope::{ScopeImplications, ScopeSet};
+use keygate::Identity;
 
 fn stripe_like() -> ScopeImplications {
     ScopeImplications::new()

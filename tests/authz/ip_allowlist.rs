@@ -2,7 +2,8 @@
 
 use crate::common::*;
 use crate::support::*;
-use keygate::{store::AccountId, NewKey};
+use keygate::store::AccountId;
+use keygate::NewKey;
 
 // ---------------------------------------------------------------- IP allowlists
 

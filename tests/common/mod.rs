@@ -12,10 +12,13 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use http::{HeaderMap, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
+use keygate::clock::{Clock, ManualClock};
 use keygate::gate::Managed;
+use keygate::key::KeyDigest;
+use keygate::store::{AccountId, KeyRecord};
 use keygate::{
-    clock::Clock, clock::ManualClock, key::KeyDigest, store::AccountId, store::KeyRecord, Identity,
-    KeyManager, KeyStore, KeyStoreWrite, Keygate, KeygateBuilder, MemoryStore, NewKey, StoreError,
+    Identity, KeyManager, KeyStore, KeyStoreWrite, Keygate, KeygateBuilder, MemoryStore, NewKey,
+    StoreError,
 };
 use tower::{Service, ServiceExt};
 

@@ -3,11 +3,11 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use keygate::client_ip::IpAllowlist;
+use keygate::key::KeyDigest;
+use keygate::scope::ScopeSet;
+use keygate::store::{AccountId, KeyId, KeyRecord, RateLimit};
 use keygate::store::{PgStore, PgStoreBuilder};
-use keygate::{
-    client_ip::IpAllowlist, key::KeyDigest, scope::ScopeSet, store::AccountId, store::KeyId,
-    store::KeyRecord, store::RateLimit,
-};
 
 use super::services::{pg_admin, pg_config, unique};
 

@@ -5,7 +5,8 @@ use crate::support::*;
 use bytes::Bytes;
 use http::header::HeaderValue;
 use http::Response;
-use keygate::{refusal::Refusal, Environment, Keygate, MemoryStore, NewKey};
+use keygate::refusal::Refusal;
+use keygate::{Environment, Keygate, MemoryStore, NewKey};
 
 // ---------------------------------------------------------------- identity and errors
 

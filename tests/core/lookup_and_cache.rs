@@ -3,8 +3,10 @@
 
 use crate::common::*;
 use crate::support::*;
+use keygate::gate::CacheConfig;
+use keygate::manage::KeyUpdate;
 use keygate::manage::Revoked;
-use keygate::{gate::CacheConfig, manage::KeyUpdate, KeyStoreWrite, NewKey};
+use keygate::{KeyStoreWrite, NewKey};
 use std::time::Duration;
 
 // ---------------------------------------------------------------- verification

@@ -5,10 +5,8 @@ use crate::common::*;
 use crate::support::*;
 use axum::routing::get as get_route;
 use http::Method;
-use keygate::{
-    client_ip::ForwardingHeader, client_ip::IpAllowlist, client_ip::TrustedProxies, NewKey,
-    ScopePolicy, ScopeRequirement,
-};
+use keygate::client_ip::{ForwardingHeader, IpAllowlist, TrustedProxies};
+use keygate::{NewKey, ScopePolicy, ScopeRequirement};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 

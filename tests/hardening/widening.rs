@@ -3,10 +3,10 @@
 use crate::common::*;
 use crate::support::*;
 use http::Method;
-use keygate::{
-    ratelimit::RateLimitConfig, scope::ScopeImplications, scope::ScopeSet, store::KeyId,
-    store::RateLimit, NewKey,
-};
+use keygate::ratelimit::RateLimitConfig;
+use keygate::scope::{ScopeImplications, ScopeSet};
+use keygate::store::{KeyId, RateLimit};
+use keygate::NewKey;
 use serde_json::{json, Value};
 use std::time::Duration;
 

@@ -2,7 +2,8 @@
 
 use crate::common::*;
 use crate::support::*;
-use keygate::{manage::KeyUpdate, ManageError};
+use keygate::manage::KeyUpdate;
+use keygate::ManageError;
 use std::collections::BTreeSet;
 
 // ---------------------------------------------------------------------------------------

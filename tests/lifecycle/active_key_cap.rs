@@ -2,7 +2,8 @@
 
 use crate::common::*;
 use crate::support::*;
-use keygate::{manage::ManagerConfig, ManageError, NewKey};
+use keygate::manage::ManagerConfig;
+use keygate::{ManageError, NewKey};
 use std::time::Duration;
 
 // ---------------------------------------------------------------------------------------

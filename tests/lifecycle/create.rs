@@ -2,9 +2,10 @@
 
 use crate::common::*;
 use crate::support::*;
-use keygate::{
-    key::KeyHasher, scope::ScopeSet, store::RateLimit, Environment, KeyStoreWrite, NewKey,
-};
+use keygate::key::KeyHasher;
+use keygate::scope::ScopeSet;
+use keygate::store::RateLimit;
+use keygate::{Environment, KeyStoreWrite, NewKey};
 use std::time::Duration;
 
 // ---------------------------------------------------------------------------------------

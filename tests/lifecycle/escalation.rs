@@ -2,8 +2,10 @@
 
 use crate::common::*;
 use crate::support::*;
+use keygate::manage::KeyUpdate;
 use keygate::manage::Revoked;
-use keygate::{manage::KeyUpdate, scope::ScopeSet, Environment, NewKey};
+use keygate::scope::ScopeSet;
+use keygate::{Environment, NewKey};
 
 // ---------------------------------------------------------------------------------------
 // Escalation guard

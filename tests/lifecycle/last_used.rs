@@ -3,11 +3,11 @@
 use crate::common::*;
 use crate::support::*;
 use async_trait::async_trait;
+use keygate::key::KeyDigest;
+use keygate::manage::KeyUpdate;
+use keygate::store::{AccountId, KeyId, KeyRecord};
 use keygate::KeyStoreWrite;
-use keygate::{
-    key::KeyDigest, manage::KeyUpdate, store::AccountId, store::KeyId, store::KeyRecord, KeyStore,
-    Keygate, MemoryStore, NewKey, StoreError,
-};
+use keygate::{KeyStore, Keygate, MemoryStore, NewKey, StoreError};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 

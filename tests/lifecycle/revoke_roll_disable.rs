@@ -3,8 +3,11 @@
 use crate::common::*;
 use crate::support::*;
 use http::Method;
+use keygate::manage::KeyUpdate;
 use keygate::manage::Revoked;
-use keygate::{manage::KeyUpdate, scope::ScopeSet, store::KeyId, ManageError};
+use keygate::scope::ScopeSet;
+use keygate::store::KeyId;
+use keygate::ManageError;
 use std::time::Duration;
 
 // ---------------------------------------------------------------------------------------

@@ -4,9 +4,10 @@ use crate::common::*;
 use bytes::Bytes;
 use http::Request;
 use http_body_util::Full;
-use keygate::{
-    client_ip::PeerAddr, manage::ManagerConfig, store::AccountId, Identity, ManageError,
-};
+use keygate::client_ip::PeerAddr;
+use keygate::manage::ManagerConfig;
+use keygate::store::AccountId;
+use keygate::{Identity, ManageError};
 use std::net::SocketAddr;
 
 pub(crate) fn acct(name: &str) -> AccountId {

@@ -2,9 +2,10 @@
 
 use crate::common::*;
 use crate::support::*;
-use keygate::{
-    manage::KeyUpdate, scope::ScopeSet, store::KeyId, store::RateLimit, ManageError, NewKey,
-};
+use keygate::manage::KeyUpdate;
+use keygate::scope::ScopeSet;
+use keygate::store::{KeyId, RateLimit};
+use keygate::{ManageError, NewKey};
 use std::time::Duration;
 
 // ---------------------------------------------------------------------------------------

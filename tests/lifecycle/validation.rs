@@ -2,10 +2,10 @@
 
 use crate::common::*;
 use crate::support::*;
-use keygate::{
-    manage::KeyUpdate, manage::ManagerConfig, scope::ScopeSet, store::RateLimit, ManageError,
-    NewKey,
-};
+use keygate::manage::{KeyUpdate, ManagerConfig};
+use keygate::scope::ScopeSet;
+use keygate::store::RateLimit;
+use keygate::{ManageError, NewKey};
 
 // ---------------------------------------------------------------------------------------
 // Validation

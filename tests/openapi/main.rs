@@ -15,7 +15,8 @@ use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 
-use keygate::{store::RateLimit, NewKey};
+use keygate::store::RateLimit;
+use keygate::NewKey;
 use serde_json::{json, Value};
 
 /// The operations of `keygate::admin::router`: method and path template.

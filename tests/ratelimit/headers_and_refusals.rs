@@ -5,10 +5,9 @@ use crate::support::*;
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
-use keygate::{
-    ratelimit::RateLimitConfig, ratelimit::RateLimitKey, store::RateLimit, Environment, Keygate,
-    NewKey,
-};
+use keygate::ratelimit::{RateLimitConfig, RateLimitKey};
+use keygate::store::RateLimit;
+use keygate::{Environment, Keygate, NewKey};
 use std::convert::Infallible;
 
 #[tokio::test]

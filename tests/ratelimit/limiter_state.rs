@@ -5,10 +5,9 @@ use crate::support::*;
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::Full;
-use keygate::{
-    gate::CacheConfig, store::AccountId, store::KeyId, store::KeyRecord, store::RateLimit,
-    KeyStoreWrite, Keygate, MemoryStore, NewKey,
-};
+use keygate::gate::CacheConfig;
+use keygate::store::{AccountId, KeyId, KeyRecord, RateLimit};
+use keygate::{KeyStoreWrite, Keygate, MemoryStore, NewKey};
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;

@@ -3,9 +3,9 @@
 
 use crate::common::*;
 use crate::support::*;
-use keygate::{
-    ratelimit::RateLimitConfig, ratelimit::RateLimitKey, store::AccountId, store::RateLimit, NewKey,
-};
+use keygate::ratelimit::{RateLimitConfig, RateLimitKey};
+use keygate::store::{AccountId, RateLimit};
+use keygate::NewKey;
 use std::time::Duration;
 
 #[tokio::test]

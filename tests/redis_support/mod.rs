@@ -13,12 +13,11 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use keygate::clock::Clock;
 use keygate::layer::KeygateService;
-use keygate::{
-    clock::Clock, ratelimit::RateLimitConfig, ratelimit::RedisLimiter,
-    ratelimit::RedisLimiterConfig, store::AccountId, store::RateLimit, Keygate, MemoryStore,
-    NewKey,
-};
+use keygate::ratelimit::{RateLimitConfig, RedisLimiter, RedisLimiterConfig};
+use keygate::store::{AccountId, RateLimit};
+use keygate::{Keygate, MemoryStore, NewKey};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::AbortHandle;
 

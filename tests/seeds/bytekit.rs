@@ -10,7 +10,9 @@
 use std::sync::Arc;
 
 use http::Method;
-use keygate::{key::KeyHasher, store::AccountId, Environment, KeyManager, KeyStoreWrite, NewKey};
+use keygate::key::KeyHasher;
+use keygate::store::AccountId;
+use keygate::{Environment, KeyManager, KeyStoreWrite, NewKey};
 use serde_json::{json, Value};
 
 use crate::client::{field_names, is_rfc3339_millis, Client};

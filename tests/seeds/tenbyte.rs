@@ -15,10 +15,11 @@ use axum::{Json, Router};
 use bytes::Bytes;
 use http::Response;
 use keygate::key::{Alphabet, Checksum, KeyBody};
-use keygate::{
-    key::KeyFormat, key::KeyPrefix, manage::ImportedKey, refusal::Refusal, store::AccountId,
-    store::RateLimit, Environment,
-};
+use keygate::key::{KeyFormat, KeyPrefix};
+use keygate::manage::ImportedKey;
+use keygate::refusal::Refusal;
+use keygate::store::{AccountId, RateLimit};
+use keygate::Environment;
 
 /// The seed's example key, verbatim.
 const SEED_KEY: &str = "sk_live_1234567890abcdef";

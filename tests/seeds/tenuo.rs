@@ -337,7 +337,7 @@ async fn keys_of_the_documented_tc_43_character_format_are_issued_and_accepted()
 /// the seed's header form is one setting, `ReportedLimit::PerSecond`.
 #[tokio::test]
 async fn rate_limit_headers_match_the_seed() {
-    use keygate::{ratelimit::RateLimitConfig, ratelimit::ReportedLimit};
+    use keygate::ratelimit::{RateLimitConfig, ReportedLimit};
 
     let h = Harness::with(|b| {
         b.rate_limits(RateLimitConfig::default().reported_limit(ReportedLimit::PerSecond))

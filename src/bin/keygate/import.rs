@@ -3,11 +3,11 @@
 use std::io::BufRead;
 use std::time::SystemTime;
 
+use keygate::key::{KeyDigest, KeyHasher};
+use keygate::scope::ScopeSet;
 use keygate::store::PgStore;
-use keygate::{
-    key::KeyDigest, key::KeyHasher, scope::ScopeSet, store::AccountId, store::KeyId,
-    store::KeyRecord, Environment, KeyStoreWrite,
-};
+use keygate::store::{AccountId, KeyId, KeyRecord};
+use keygate::{Environment, KeyStoreWrite};
 use serde::Deserialize;
 
 /// One line of the input.

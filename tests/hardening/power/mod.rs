@@ -3,12 +3,12 @@
 use crate::common::*;
 use crate::support::*;
 use keygate::manage::Revoked;
+use keygate::manage::{KeyUpdate, ManagerConfig};
+use keygate::ratelimit::RateLimitConfig;
 use keygate::scope::GrantedScopes;
-use keygate::{
-    manage::KeyUpdate, manage::ManagerConfig, ratelimit::RateLimitConfig, scope::ScopeImplications,
-    scope::ScopeSet, store::KeyId, store::KeyRecord, store::RateLimit, Environment, Identity,
-    KeyStoreWrite, ManageError, NewKey,
-};
+use keygate::scope::{ScopeImplications, ScopeSet};
+use keygate::store::{KeyId, KeyRecord, RateLimit};
+use keygate::{Environment, Identity, KeyStoreWrite, ManageError, NewKey};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use std::net::IpAddr;

@@ -9,7 +9,8 @@
 
 use std::sync::Arc;
 
-use keygate::{store::AccountId, KeyManager, MemoryStore, NewKey};
+use keygate::store::AccountId;
+use keygate::{KeyManager, MemoryStore, NewKey};
 use serde_json::{json, Value};
 
 use crate::client::{field_names, is_rfc3339_millis, Client};
