@@ -97,7 +97,7 @@ fn the_checksum_catches_every_single_substitution_and_adjacent_swap() {
             checked += 1;
         }
     }
-    println!("checksum: {checked} single-character edits checked, all rejected");
+    println!("checksum: {checked} single-character edits checked, all refused");
     assert!(checked > 70_000);
 }
 

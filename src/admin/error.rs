@@ -74,7 +74,7 @@ impl AdminError {
 }
 
 /// The body, or a refusal: 413 `body_too_large` past `limit`, 400 otherwise (axum's own
-/// rejections are plain text, which no envelope allows).
+/// refusals are plain text, which no envelope allows).
 pub(crate) fn read_body(
     body: Result<Bytes, BytesRejection>,
     limit: usize,

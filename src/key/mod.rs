@@ -3,7 +3,7 @@
 //! keygate's own keys are `sk_live_` (or another prefix) followed by 38 base62 characters.
 //! The first 32 carry about 190 bits from a CSPRNG; the last six are the CRC32 of
 //! everything before them, in base62, as in GitHub's token format. The checksum lets
-//! keygate reject a mistyped or made-up key before it touches the cache, the store or a
+//! keygate refuse a mistyped or made-up key before it touches the cache, the store or a
 //! rate limiter, and lets secret scanners recognise real keys.
 //!
 //! Keys made elsewhere have other shapes: a prefix can carry its own [`KeyBody`] (length

@@ -48,7 +48,7 @@ async fn revoke_is_idempotent_and_refuses_the_key_from_the_next_request() {
 }
 
 #[tokio::test]
-async fn revoked_key_is_rejected_even_when_cached() {
+async fn revoked_key_is_refused_even_when_cached() {
     let h = Harness::new();
     let (id, key) = h.key("acct_1", &[]).await;
     let mut svc = h.service();
