@@ -21,10 +21,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use keygate::invalidation::{Listener, ListenerStatus};
+use keygate::ratelimit::{RedisLimiter, RedisLimiterConfig};
 use keygate::store::PgStore;
-use keygate::{
-    AccountId, AuthError, KeyManager, Keygate, NewKey, RateLimit, RedisLimiter, RedisLimiterConfig,
-};
+use keygate::store::{AccountId, RateLimit};
+use keygate::{AuthError, KeyManager, Keygate, NewKey};
 use tower::{Service, ServiceExt};
 
 const INSTANCES: usize = 4;

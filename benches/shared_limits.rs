@@ -27,12 +27,13 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use http::Request;
-use keygate::builder::Managed;
+use keygate::gate::CacheConfig;
+use keygate::gate::Managed;
+use keygate::manage::ManagerConfig;
+use keygate::ratelimit::{RateLimitConfig, RedisLimiter, RedisLimiterConfig};
 use keygate::store::PgStore;
-use keygate::{
-    CacheConfig, Environment, Keygate, KeygateBuilder, ManagerConfig, MemoryStore, NewKey,
-    RateLimit, RateLimitConfig, RedisLimiter, RedisLimiterConfig,
-};
+use keygate::store::RateLimit;
+use keygate::{Environment, Keygate, KeygateBuilder, MemoryStore, NewKey};
 use tower::Service;
 
 const QUOTA: RateLimit = RateLimit::new(1_000_000_000, 4_000);

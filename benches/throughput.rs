@@ -26,10 +26,12 @@ use bytes::Bytes;
 use http::header::AUTHORIZATION;
 use http::{Request, Response};
 use http_body_util::Full;
-use keygate::{
-    CacheConfig, Environment, Keygate, ManagerConfig, MemoryStore, NewKey, PeerAddr, RateLimit,
-    RateLimitConfig,
-};
+use keygate::client_ip::PeerAddr;
+use keygate::gate::CacheConfig;
+use keygate::manage::ManagerConfig;
+use keygate::ratelimit::RateLimitConfig;
+use keygate::store::RateLimit;
+use keygate::{Environment, Keygate, MemoryStore, NewKey};
 use tower::Service;
 
 const HUGE_QUOTA: RateLimit = RateLimit::new(1_000_000_000, 4_000);

@@ -38,10 +38,11 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use axum::routing::get;
 use axum::{Json, Router};
-use keygate::{
-    AccountId, Environment, Identity, IpAllowlist, KeyDigest, KeyFormat, KeyHasher, KeyId,
-    KeyRecord, KeyStore, Keygate, RateLimit, ScopeSet, StoreError,
-};
+use keygate::client_ip::IpAllowlist;
+use keygate::key::{KeyDigest, KeyFormat, KeyHasher};
+use keygate::scope::ScopeSet;
+use keygate::store::{AccountId, KeyId, KeyRecord, RateLimit};
+use keygate::{Environment, Identity, KeyStore, Keygate, StoreError};
 use serde::{Deserialize, Serialize};
 
 /// One line of the key file.

@@ -12,7 +12,7 @@
 //! ```
 //!
 //! hyper does not tell a service who its peer is, so the accept loop inserts
-//! [`keygate::PeerAddr`] into every request itself; keygate's default client-IP resolver
+//! [`keygate::client_ip::PeerAddr`] into every request itself; keygate's default client-IP resolver
 //! reads it for per-key IP allowlists and audit events.
 
 use std::convert::Infallible;
@@ -25,7 +25,8 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
-use keygate::{Environment, Identity, Keygate, MemoryStore, NewKey, PeerAddr};
+use keygate::client_ip::PeerAddr;
+use keygate::{Environment, Identity, Keygate, MemoryStore, NewKey};
 use tower::ServiceBuilder;
 
 fn parse_args() -> Result<SocketAddr, String> {

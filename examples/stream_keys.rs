@@ -33,10 +33,11 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
 use bytes::Bytes;
+use keygate::clock::Clock;
 use keygate::credential::jwt::{JwtKey, JwtVerifier};
-use keygate::{
-    Clock, Environment, Identity, KeyId, KeyManager, Keygate, MemoryStore, NewKey, Rejection,
-};
+use keygate::refusal::Refusal;
+use keygate::store::KeyId;
+use keygate::{Environment, Identity, KeyManager, Keygate, MemoryStore, NewKey};
 use serde_json::{json, Value};
 
 /// The public half of the identity provider's RSA signing key (test-only).
@@ -82,7 +83,7 @@ impl Tenbyte {
         let (gate, manager) = Keygate::managed(MemoryStore::new())
             .clock(clock)
             .credential_verifier(jwt)
-            .renderer(|r: &Rejection<'_>| {
+            .renderer(|r: &Refusal<'_>| {
                 envelope_error(r.error.status(), &r.error.message(), r.error.code())
             })
             .build();

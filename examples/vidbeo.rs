@@ -17,7 +17,8 @@
 
 use http::StatusCode;
 use keygate::admin::{self, DeleteMode, KeyFields, Reply};
-use keygate::{KeyManager, KeyStoreWrite, Keygate, ScopeSet};
+use keygate::scope::ScopeSet;
+use keygate::{KeyManager, KeyStoreWrite, Keygate};
 use serde_json::{json, Value};
 
 /// Vidbeo's deployment: `fetch` makes a key read-only. Keys hold no other scope, so a

@@ -1,7 +1,8 @@
 //! [`KeygateConfig`]: a whole deployment's settings, read from a file.
 //!
 //! ```
-//! use keygate::{Keygate, KeygateConfig, MemoryStore};
+//! use keygate::{Keygate, MemoryStore};
+//! use keygate::config::KeygateConfig;
 //!
 //! let config: KeygateConfig = toml::from_str(r#"
 //!     environment = "live"
@@ -33,9 +34,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::cache::CacheConfig;
 use crate::client_ip::{IpAllowlist, TrustedProxies};
+use crate::gate::{KeygateBuilder, Managed, ReadOnly};
 use crate::key::{Alphabet, Checksum, Environment, KeyBody, KeyFormat, KeyPrefix};
-use crate::keygate::{KeygateBuilder, ReadOnly};
-use crate::manage::{Managed, ManagerConfig};
+use crate::manage::ManagerConfig;
 use crate::ratelimit::RateLimitConfig;
 use crate::scope::ScopeSet;
 
@@ -78,7 +79,7 @@ pub struct KeygateConfig {
 /// (absent fields: keygate's own, 38 base62 characters with a checksum).
 ///
 /// ```
-/// use keygate::KeygateConfig;
+/// use keygate::config::KeygateConfig;
 ///
 /// let config: KeygateConfig = toml::from_str(r#"
 ///     [[prefixes]]

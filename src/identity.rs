@@ -123,7 +123,7 @@ mod axum_impl {
     use axum::response::{IntoResponse, Response};
     use http::request::Parts;
 
-    /// The rejection of the [`Identity`] extractor: the request carries no identity,
+    /// The refusal of the [`Identity`] extractor: the request carries no identity,
     /// which means keygate's layer does not run in front of this route.
     #[derive(Debug, Clone, Copy, thiserror::Error)]
     #[error("no keygate Identity on this request: add keygate's layer in front of this route (Router::layer or route_layer)")]
@@ -131,7 +131,7 @@ mod axum_impl {
 
     impl IntoResponse for MissingIdentity {
         fn into_response(self) -> Response {
-            let res = crate::verify::render::json_error(
+            let res = crate::refusal::json_error(
                 http::StatusCode::INTERNAL_SERVER_ERROR,
                 "keygate_layer_missing",
                 &self.to_string(),

@@ -41,60 +41,36 @@
 #[cfg_attr(docsrs, doc(cfg(feature = "admin")))]
 pub mod admin;
 mod cache;
+pub mod check;
 pub mod client_ip;
-mod clock;
-mod config;
+pub mod clock;
+pub mod config;
 pub mod credential;
 mod error;
-mod identity;
+pub mod gate;
+pub mod identity;
 pub mod invalidation;
 pub mod key;
-mod keygate;
 pub mod layer;
 pub mod manage;
 pub mod ratelimit;
+pub mod refusal;
 pub mod scope;
 pub mod store;
 mod telemetry;
-pub mod verify;
 
 #[cfg(test)]
 mod documented_codes;
 
-/// The builder's states: [`builder::ReadOnly`] from [`Keygate::builder`],
-/// [`builder::Managed`] from [`Keygate::managed`].
-pub mod builder {
-    pub use crate::keygate::{KeygateBuilder, ReadOnly};
-    pub use crate::manage::Managed;
-}
-
-pub use cache::CacheConfig;
-pub use client_ip::{ForwardingHeader, IpAllowlist, PeerAddr, TrustedProxies};
-pub use clock::{Clock, ManualClock};
-pub use config::{BodyLength, ConfigError, KeygateConfig, PrefixConfig};
+// The names most users need; everything else is in the module that owns it.
 pub use error::AuthError;
+pub use gate::{Keygate, KeygateBuilder};
 pub use identity::Identity;
-#[cfg(feature = "axum")]
-#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
-pub use identity::MissingIdentity;
-pub use key::{ApiKey, Environment, KeyDigest, KeyFormat, KeyHasher, KeyPrefix};
-pub use keygate::{Keygate, KeygateBuilder, KeygateStats};
+pub use key::Environment;
 pub use layer::KeygateLayer;
-pub use manage::{
-    ActingManager, CreatedKey, ImportedKey, KeyManager, KeyUpdate, KeyView, ListQuery, ManageError,
-    ManagerConfig, NewKey,
-};
-#[cfg(feature = "redis")]
-#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-pub use ratelimit::{
-    BreakerState, OutagePolicy, RedisLimiter, RedisLimiterConfig, RedisLimiterStats,
-};
-pub use ratelimit::{RateLimitConfig, RateLimitKey, ReportedLimit};
-pub use scope::{Scope, ScopeImplications, ScopePolicy, ScopeRequirement, ScopeSet};
-pub use store::{
-    AccountId, KeyId, KeyRecord, KeyStore, KeyStoreWrite, MemoryStore, RateLimit, StoreError,
-};
-pub use verify::{JsonRenderer, Rejection, RenderRejection};
+pub use manage::{CreatedKey, KeyManager, KeyView, ManageError, NewKey};
+pub use scope::{ScopePolicy, ScopeRequirement};
+pub use store::{KeyStore, KeyStoreWrite, MemoryStore, StoreError};
 
 /// The README's Rust examples, compiled as doc-tests so they cannot drift from the API.
 #[cfg(doctest)]

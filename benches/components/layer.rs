@@ -9,7 +9,7 @@ use criterion::{BatchSize, Criterion};
 use http::header::AUTHORIZATION;
 use http::{Request, Response};
 use http_body_util::Full;
-use keygate::PeerAddr;
+use keygate::client_ip::PeerAddr;
 use tower::Service;
 
 pub(crate) fn layer_variants(c: &mut Criterion) {

@@ -7,10 +7,12 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use keygate::{
-    CacheConfig, Environment, KeyFormat, Keygate, ManagerConfig, MemoryStore, NewKey, RateLimit,
-    RateLimitConfig,
-};
+use keygate::gate::CacheConfig;
+use keygate::key::KeyFormat;
+use keygate::manage::ManagerConfig;
+use keygate::ratelimit::RateLimitConfig;
+use keygate::store::RateLimit;
+use keygate::{Environment, Keygate, MemoryStore, NewKey};
 
 pub(crate) const HUGE_QUOTA: RateLimit = RateLimit::new(1_000_000_000, 4_000);
 pub(crate) const SCOPE: &str = "charges:read";

@@ -10,10 +10,12 @@ use bytes::Bytes;
 use http::header::AUTHORIZATION;
 use http::{Request, Response};
 use http_body_util::Full;
-use keygate::{
-    CacheConfig, Clock, Environment, KeyManager, Keygate, ManagerConfig, MemoryStore, NewKey,
-    PeerAddr, RateLimitConfig,
-};
+use keygate::client_ip::PeerAddr;
+use keygate::clock::Clock;
+use keygate::gate::CacheConfig;
+use keygate::manage::ManagerConfig;
+use keygate::ratelimit::RateLimitConfig;
+use keygate::{Environment, KeyManager, Keygate, MemoryStore, NewKey};
 use tower::Service;
 
 pub(crate) const SCOPE: &str = "charges:read";
@@ -91,7 +93,7 @@ pub(crate) fn create_keys(d: &Deployment, n: usize) -> Vec<String> {
             let created = d
                 .manager
                 .create(
-                    keygate::AccountId::new(format!("acct_{}", i % 100)),
+                    keygate::store::AccountId::new(format!("acct_{}", i % 100)),
                     NewKey::named(format!("key {i}"))
                         .scopes([SCOPE])
                         .ips(["127.0.0.0/8"])

@@ -29,7 +29,9 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use http::StatusCode;
-use keygate::{CacheConfig, Environment, Keygate, MemoryStore, NewKey, RateLimitConfig};
+use keygate::gate::CacheConfig;
+use keygate::ratelimit::RateLimitConfig;
+use keygate::{Environment, Keygate, MemoryStore, NewKey};
 use tower::Service;
 
 fn now<F: Future>(fut: F) -> F::Output {
@@ -259,7 +261,7 @@ fn hot_path_allocations() {
     }
     // Opaque values, so that the compiler cannot fold the header values away.
     let status = std::hint::black_box(keygate::ratelimit::RateLimitStatus::new(
-        keygate::RateLimit::DEFAULT,
+        keygate::store::RateLimit::DEFAULT,
         1999,
         1_700_000_001,
         1,

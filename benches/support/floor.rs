@@ -28,7 +28,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use http::header::{HeaderName, HeaderValue, AUTHORIZATION};
 use http::{Request, Response, StatusCode};
-use keygate::PeerAddr;
+use keygate::client_ip::PeerAddr;
 use pin_project::pin_project;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;

@@ -19,10 +19,13 @@ use bytes::Bytes;
 use http::header::{HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
 use http::{Request, Response};
 use http_body_util::Full;
-use keygate::{
-    CacheConfig, Environment, KeyDigest, Keygate, ManagerConfig, MemoryStore, NewKey, PeerAddr,
-    RateLimit, RateLimitConfig,
-};
+use keygate::client_ip::PeerAddr;
+use keygate::gate::CacheConfig;
+use keygate::key::KeyDigest;
+use keygate::manage::ManagerConfig;
+use keygate::ratelimit::RateLimitConfig;
+use keygate::store::RateLimit;
+use keygate::{Environment, Keygate, MemoryStore, NewKey};
 use tower::Service;
 
 /// The trivial inner service: a small fixed response.

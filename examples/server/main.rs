@@ -27,10 +27,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::Parser;
+use keygate::config::KeygateConfig;
+use keygate::ratelimit::{RedisLimiter, RedisLimiterConfig};
 use keygate::store::PgStore;
-use keygate::{
-    Environment, Keygate, KeygateConfig, MemoryStore, NewKey, RedisLimiter, RedisLimiterConfig,
-};
+use keygate::{Environment, Keygate, MemoryStore, NewKey};
 
 /// keygate's demo server.
 #[derive(Parser)]

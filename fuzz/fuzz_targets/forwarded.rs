@@ -1,6 +1,6 @@
 #![no_main]
 use keygate::client_ip::{ClientIpResolver, ForwardingHeader};
-use keygate::{IpAllowlist, PeerAddr, TrustedProxies};
+use keygate::client_ip::{IpAllowlist, PeerAddr, TrustedProxies};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

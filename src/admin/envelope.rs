@@ -9,7 +9,7 @@ use http::{Response, StatusCode};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::verify::{Rejection, RenderRejection};
+use crate::refusal::{Refusal, RenderRefusal};
 
 /// What the management API answers, before the [`Envelope`] renders it.
 ///
@@ -183,7 +183,7 @@ impl Envelope for JsonEnvelope {
                 *res.status_mut() = StatusCode::NO_CONTENT;
                 res
             }
-            Reply::Error(e) => crate::verify::json_error(e.status, e.code, e.message),
+            Reply::Error(e) => crate::refusal::json_error(e.status, e.code, e.message),
         }
     }
 }
@@ -200,9 +200,9 @@ pub fn json_response(status: StatusCode, body: &Value) -> Response<Bytes> {
 /// The keygate layer's refusals, rendered by an [`Envelope`].
 pub(super) struct EnvelopeRefusals(pub(super) Arc<dyn Envelope>);
 
-impl RenderRejection for EnvelopeRefusals {
-    fn render(&self, rejection: &Rejection<'_>) -> Response<Bytes> {
-        let error = rejection.error;
+impl RenderRefusal for EnvelopeRefusals {
+    fn render(&self, refusal: &Refusal<'_>) -> Response<Bytes> {
+        let error = refusal.error;
         let message = error.message();
         self.0.render(Reply::Error(ErrorReply::new(
             error.status(),

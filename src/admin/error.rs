@@ -74,8 +74,11 @@ impl AdminError {
 }
 
 /// The body, or a refusal: 413 `body_too_large` past `limit`, 400 otherwise (axum's own
-/// rejections are plain text, which no envelope allows).
-pub fn read_body(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes, AdminError> {
+/// refusals are plain text, which no envelope allows).
+pub(crate) fn read_body(
+    body: Result<Bytes, BytesRejection>,
+    limit: usize,
+) -> Result<Bytes, AdminError> {
     body.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             AdminError::BodyTooLarge(limit)
@@ -87,7 +90,7 @@ pub fn read_body(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<By
 
 /// The key id in the path. Text that cannot be a key id (including a segment that is
 /// not UTF-8 once percent-decoded) names no key: 404 `not_found`.
-pub fn key_id(path: Result<Path<String>, PathRejection>) -> Result<KeyId, AdminError> {
+pub(crate) fn key_id(path: Result<Path<String>, PathRejection>) -> Result<KeyId, AdminError> {
     path.ok()
         .and_then(|Path(raw)| KeyId::parse(&raw))
         .ok_or(AdminError::Manage(ManageError::NotFound))

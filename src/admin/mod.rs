@@ -9,7 +9,7 @@
 //! | `DELETE /v1/api-keys/{id}` | `admin` | 204, also when already revoked; 404 if it never existed |
 //! | `POST /v1/api-keys/{id}/roll` | `admin` | 200 with the new plaintext, once; body `{"grace_seconds": N}` optional |
 //!
-//! Every route acts for the calling key through [`crate::ActingManager`]: it sees only its
+//! Every route acts for the calling key through [`crate::manage::ActingManager`]: it sees only its
 //! own account's keys of its own environment (others answer 404 `not_found`), and never
 //! makes or touches a key less restricted than itself (403 `insufficient_scope` for
 //! scopes and environments, 403 `widening_refused` for IP allowlists, expiry and rate
@@ -17,7 +17,7 @@
 //! caller's own. A verified credential (a JWT) is confined the same way by its
 //! principal's expiry and environment; one naming no environment, on a deployment
 //! serving several, is refused every action with 403 `environment_required` (see
-//! [`crate::ManagerConfig::environment_neutral_principals`]).
+//! [`crate::manage::ManagerConfig::environment_neutral_principals`]).
 //!
 //! With [`KeyFields::record_actors`], who created and last changed each key is the
 //! server's record: a body writing either field is 400 `read_only_field`.
@@ -25,7 +25,7 @@
 //! `expires_at` is any RFC 3339 time with an offset, and is shown back in UTC. Names are
 //! 1 to 50 characters, not only whitespace or invisible characters, with no control or
 //! bidirectional-formatting characters. Metadata is at most
-//! [`crate::ManagerConfig::max_metadata_bytes`] (4 KiB) of JSON.
+//! [`crate::manage::ManagerConfig::max_metadata_bytes`] (4 KiB) of JSON.
 //!
 //! Every refusal, from the keygate layer or a handler, is
 //! `{"error":{"code":"...","message":"..."}}` with `Content-Type: application/json`; a body
@@ -80,9 +80,9 @@
 //! # Building blocks
 //!
 //! A route the builder cannot express is a plain axum handler over the same parts: the
-//! caller's [`crate::Identity`] (an extractor), [`read_body`] and [`key_id`] for the
-//! request, [`KeyFields::parse_create`] / [`KeyFields::parse_update`] or [`parse_json`]
-//! for the body, [`crate::KeyManager::acting_as`] for the change,
+//! caller's [`crate::Identity`] (an extractor), the body and path as axum extracts them
+//! (a failed extraction answered as [`AdminError::invalid`]),
+//! [`KeyFields::parse_create`] / [`KeyFields::parse_update`] or [`parse_json`] for the body, [`crate::KeyManager::acting_as`] for the change,
 //! [`KeyFields::render`] for the key, and [`AdminError::render`] with your [`Envelope`]
 //! for every failure, so it answers exactly as the router does.
 
@@ -107,7 +107,7 @@ pub use builder::RouterBuilder;
 pub use envelope::{
     json_response, Envelope, ErrorReply, IntoReplyResponse, JsonEnvelope, NextPage, Reply,
 };
-pub use error::{key_id, read_body, AdminError};
+pub use error::AdminError;
 pub use fields::KeyFields;
 pub use pagination::{Pagination, MAX_OFFSET};
 pub use settings::{Access, Action, DeleteMode};

@@ -45,7 +45,7 @@ impl Action {
 /// Which keys may take an [`Action`].
 ///
 /// Whoever may take it, the handler acts for the calling key through
-/// [`crate::ActingManager`]: only in its own account and environment, never making or
+/// [`crate::manage::ActingManager`]: only in its own account and environment, never making or
 /// touching a key less restricted than itself. Read-only keys may only read, whatever
 /// this says.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -74,7 +74,7 @@ pub enum DeleteMode {
     /// `revoked_api_key`; deleting it again succeeds too.
     #[default]
     Revoke,
-    /// Deletes the key for good ([`crate::ActingManager::delete`]): it is gone from get
+    /// Deletes the key for good ([`crate::manage::ActingManager::delete`]): it is gone from get
     /// and list, and its cached copies are dropped at once; deleting it again is a 404.
     Delete,
 }

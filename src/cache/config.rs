@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 ///
 /// ```
 /// use std::time::Duration;
-/// use keygate::CacheConfig;
+/// use keygate::gate::CacheConfig;
 ///
 /// let cache = CacheConfig::default()
 ///     .positive_ttl(Duration::from_secs(10))

@@ -254,7 +254,7 @@ pub enum ForwardingHeader {
 /// and the cloud load balancers write `X-Forwarded-For`.
 ///
 /// ```
-/// use keygate::{ForwardingHeader, IpAllowlist, TrustedProxies};
+/// use keygate::client_ip::{ForwardingHeader, IpAllowlist, TrustedProxies};
 ///
 /// let proxies = IpAllowlist::parse(["10.0.0.0/8"]).unwrap();
 /// let xff = TrustedProxies::new(proxies.clone()); // reads X-Forwarded-For only

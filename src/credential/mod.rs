@@ -2,7 +2,7 @@
 //! recognise as one of its own keys, such as a JWT.
 //!
 //! keygate recognises its own keys by prefix (`sk_live_`, `sk_test_`, `tc_`, or the
-//! [`crate::KeyFormat`] configured). With a [`CredentialVerifier`] set by
+//! [`crate::key::KeyFormat`] configured). With a [`CredentialVerifier`] set by
 //! [`crate::KeygateBuilder::credential_verifier`], every other
 //! `Authorization: Bearer` token is handed to it; it answers with a [`Principal`] (who the
 //! token names) or a [`CredentialError`]. A principal then goes through the same checks
@@ -27,7 +27,7 @@
 //! **Rate limits.** A principal is limited by its subject, in a namespace of its own
 //! (`external`, beside `key` and `account`), so a subject can never draw on the bucket of
 //! the API key or the account whose id it happens to equal. Its quota is [`Principal::rate_limit`], or the deployment's
-//! default. With [`crate::RateLimitKey::PerAccount`], it also draws on its account's
+//! default. With [`crate::ratelimit::RateLimitKey::PerAccount`], it also draws on its account's
 //! shared bucket, together with that account's API keys.
 //!
 //! **No caching.** keygate does not cache a verifier's answers: each request is verified
@@ -36,7 +36,8 @@
 //!
 //! ```
 //! use keygate::credential::{BearerCredential, CredentialError, Principal};
-//! use keygate::{Keygate, MemoryStore, ScopeSet};
+//! use keygate::{Keygate, MemoryStore};
+//! use keygate::scope::ScopeSet;
 //!
 //! // A verifier for opaque session tokens kept by another service.
 //! let gate = Keygate::builder(MemoryStore::new())

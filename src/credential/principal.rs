@@ -15,18 +15,19 @@ use crate::store::record::{AccountId, KeyId, RateLimit};
 /// are checked exactly as a key's are (the configured scope implications and read-only
 /// scopes apply too).
 ///
-/// In key management ([`crate::ActingManager`], the admin API) it is confined like a key:
+/// In key management ([`crate::manage::ActingManager`], the admin API) it is confined like a key:
 /// it sees and manages only keys of its `environment`, and every key it creates or
 /// changes expires no later than it does (`expires_at`, a JWT's `exp`), with no wider
 /// scopes, IP allowlist or quota. A principal with no environment acts in the
 /// deployment's environment when it serves one; on a deployment serving several it may
 /// not manage keys at all (403 `environment_required`) unless
-/// [`crate::ManagerConfig::environment_neutral_principals`] allows it. Keys it creates
+/// [`crate::manage::ManagerConfig::environment_neutral_principals`] allows it. Keys it creates
 /// or changes record it as `external:<subject>`, which no key id can be.
 ///
 /// ```
 /// use keygate::credential::Principal;
-/// use keygate::{RateLimit, ScopeSet};
+/// use keygate::scope::ScopeSet;
+/// use keygate::store::RateLimit;
 ///
 /// let principal = Principal::new("user_42".into(), "org_7".into())
 ///     .name("Ada (dashboard session)")

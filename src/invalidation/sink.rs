@@ -1,8 +1,8 @@
 //! [`Keygate`] as an [`InvalidationSink`].
 
 use super::InvalidationSink;
+use crate::gate::Keygate;
 use crate::key::digest::KeyDigest;
-use crate::keygate::Keygate;
 
 impl InvalidationSink for Keygate {
     fn invalidate_digest(&self, digest: &KeyDigest) {
@@ -13,7 +13,7 @@ impl InvalidationSink for Keygate {
         Keygate::invalidate_all(self);
     }
 
-    /// Cuts the positive lifetime to [`crate::CacheConfig::degraded_ttl`] while the
+    /// Cuts the positive lifetime to [`crate::gate::CacheConfig::degraded_ttl`] while the
     /// subscription is down (see [`Keygate::set_degraded`]).
     fn set_degraded(&self, degraded: bool) {
         Keygate::set_degraded(self, degraded);

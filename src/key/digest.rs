@@ -81,11 +81,11 @@ impl fmt::Debug for KeyDigest {
 /// A [`BuildHasher`] for maps keyed by [`KeyDigest`]: it passes the digest's own
 /// randomness through instead of hashing it again.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct DigestHasher;
+pub(crate) struct DigestHasher;
 
 /// The [`Hasher`] built by [`DigestHasher`].
 #[derive(Default)]
-pub struct PassThroughHasher(u64);
+pub(crate) struct PassThroughHasher(u64);
 
 impl BuildHasher for DigestHasher {
     type Hasher = PassThroughHasher;

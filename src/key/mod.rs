@@ -3,7 +3,7 @@
 //! keygate's own keys are `sk_live_` (or another prefix) followed by 38 base62 characters.
 //! The first 32 carry about 190 bits from a CSPRNG; the last six are the CRC32 of
 //! everything before them, in base62, as in GitHub's token format. The checksum lets
-//! keygate reject a mistyped or made-up key before it touches the cache, the store or a
+//! keygate refuse a mistyped or made-up key before it touches the cache, the store or a
 //! rate limiter, and lets secret scanners recognise real keys.
 //!
 //! Keys made elsewhere have other shapes: a prefix can carry its own [`KeyBody`] (length
@@ -17,7 +17,7 @@
 //! logs and identities use instead of the secret. In a configuration file a prefix with
 //! its own shape reads `[[prefixes]] prefix = "tc_"  length = 43  alphabet = "base64url"
 //! checksum = "off"` (`length = { min = 16, max = 48 }` for a range; see
-//! [`crate::KeygateConfig`]).
+//! [`crate::config::KeygateConfig`]).
 //!
 //! # Environments
 //!
@@ -51,7 +51,7 @@ pub(crate) mod digest;
 mod public_id;
 
 pub use body::{Alphabet, Checksum, InvalidBody, KeyBody, MAX_BODY_LEN, MIN_GENERATED_BITS};
-pub use digest::{DigestHasher, KeyDigest, KeyHasher, PassThroughHasher};
+pub use digest::{KeyDigest, KeyHasher};
 pub(crate) use public_id::IdSequence;
 
 use std::fmt;
@@ -114,7 +114,8 @@ impl std::str::FromStr for Environment {
 ///
 /// ```
 /// use keygate::key::{Alphabet, Checksum, KeyBody};
-/// use keygate::{Environment, KeyFormat, KeyPrefix};
+/// use keygate::Environment;
+/// use keygate::key::{KeyFormat, KeyPrefix};
 ///
 /// // Keys made elsewhere, such as `sk_live_1234567890abcdef`: 16 lowercase hex
 /// // characters, no checksum.

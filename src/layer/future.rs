@@ -11,24 +11,18 @@ use pin_project::pin_project;
 use tower_service::Service;
 
 use super::body::ResponseBody;
-use crate::cache::entry::ResolvedKey;
-use crate::error::AuthError;
+use super::settings::LayerSettings;
+use crate::check::external::CredentialFuture;
+use crate::gate::{Admission, Keygate, LookupFuture};
 use crate::key::digest::KeyDigest;
-use crate::keygate::Keygate;
 use crate::ratelimit::RateLimitStatus;
-use crate::verify::external::CredentialFuture;
-use crate::verify::rules::Rules;
-use crate::verify::Admission;
-
-type LookupFuture =
-    Pin<Box<dyn Future<Output = Result<Option<Arc<ResolvedKey>>, AuthError>> + Send + 'static>>;
 
 /// Everything needed to finish a request after the store answers.
 struct Pending<S, ReqB> {
     req: Request<ReqB>,
     inner: S,
     gate: Keygate,
-    rules: Arc<Rules>,
+    settings: Arc<LayerSettings>,
     digest: KeyDigest,
 }
 
@@ -37,7 +31,7 @@ struct PendingCredential<S, ReqB> {
     req: Request<ReqB>,
     inner: S,
     gate: Keygate,
-    rules: Arc<Rules>,
+    settings: Arc<LayerSettings>,
 }
 
 /// The future returned by [`crate::layer::KeygateService`].
@@ -107,7 +101,7 @@ where
         req: Request<ReqB>,
         inner: S,
         gate: Keygate,
-        rules: Arc<Rules>,
+        settings: Arc<LayerSettings>,
     ) -> Self {
         Self {
             state: State::Credential {
@@ -116,7 +110,7 @@ where
                     req,
                     inner,
                     gate,
-                    rules,
+                    settings,
                 }),
             },
         }
@@ -128,7 +122,7 @@ where
         req: Request<ReqB>,
         inner: S,
         gate: Keygate,
-        rules: Arc<Rules>,
+        settings: Arc<LayerSettings>,
         digest: KeyDigest,
     ) -> Self {
         Self {
@@ -138,7 +132,7 @@ where
                     req,
                     inner,
                     gate,
-                    rules,
+                    settings,
                     digest,
                 })),
             },
@@ -166,22 +160,15 @@ where
                         mut req,
                         mut inner,
                         gate,
-                        rules,
+                        settings,
                         digest,
                     } = *pending.take().expect("polled after completion");
-                    let verifier = &gate.inner;
-                    let admission = match found.and_then(|k| k.ok_or(AuthError::InvalidKey)) {
-                        Ok(key) => {
-                            let now = verifier.clock.now();
-                            verifier.admit(key, &digest, &mut req, &rules, now)
-                        }
-                        Err(error) => Admission::Refused(verifier.refuse(&error, &req, &rules)),
-                    };
-                    let next = match admission {
+                    let (scopes, answer) = (&settings.scopes, &settings.answer);
+                    let next = match gate.admit_found(found, &digest, &mut req, scopes, answer) {
                         Admission::Admitted(rate_limit) => State::Called {
                             future: inner.call(req),
                             rate_limit,
-                            ietf: verifier.ietf_headers(),
+                            ietf: gate.ietf_headers(),
                         },
                         Admission::Refused(response) => State::Refused {
                             response: Some(response),
@@ -195,14 +182,14 @@ where
                         mut req,
                         mut inner,
                         gate,
-                        rules,
+                        settings,
                     } = pending.take().expect("polled after completion");
-                    let verifier = &gate.inner;
-                    let next = match verifier.admit_credential(verified, &mut req, &rules) {
+                    let (scopes, answer) = (&settings.scopes, &settings.answer);
+                    let next = match gate.admit_credential(verified, &mut req, scopes, answer) {
                         Admission::Admitted(rate_limit) => State::Called {
                             future: inner.call(req),
                             rate_limit,
-                            ietf: verifier.ietf_headers(),
+                            ietf: gate.ietf_headers(),
                         },
                         Admission::Refused(response) => State::Refused {
                             response: Some(response),

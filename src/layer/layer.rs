@@ -5,21 +5,11 @@ use std::sync::Arc;
 use tower_layer::Layer;
 
 use super::service::KeygateService;
-use crate::keygate::Keygate;
+use super::settings::LayerSettings;
+use crate::gate::Keygate;
+use crate::refusal::{AnswerForm, LayerRenderer, RenderRefusal};
 use crate::scope::policy::ScopePolicy;
 use crate::scope::ScopeRequirement;
-use crate::verify::render::RenderRejection;
-use crate::verify::rules::{AnswerForm, LayerRenderer, Rules};
-
-impl Keygate {
-    /// A tower layer that requires a valid key on every request.
-    pub fn layer(&self) -> KeygateLayer {
-        KeygateLayer {
-            gate: self.clone(),
-            rules: Arc::new(Rules::default()),
-        }
-    }
-}
 
 /// Requires a valid API key, and optionally scopes, on every request.
 ///
@@ -31,12 +21,20 @@ impl Keygate {
 #[must_use]
 pub struct KeygateLayer {
     gate: Keygate,
-    rules: Arc<Rules>,
+    settings: Arc<LayerSettings>,
 }
 
 impl KeygateLayer {
-    fn with_rules(mut self, f: impl FnOnce(&mut Rules)) -> Self {
-        f(Arc::make_mut(&mut self.rules));
+    /// A layer of `gate` with no settings of its own: see [`Keygate::layer`].
+    pub(crate) fn new(gate: Keygate) -> Self {
+        Self {
+            gate,
+            settings: Arc::new(LayerSettings::default()),
+        }
+    }
+
+    fn with_settings(mut self, f: impl FnOnce(&mut LayerSettings)) -> Self {
+        f(Arc::make_mut(&mut self.settings));
         self
     }
 
@@ -55,7 +53,7 @@ impl KeygateLayer {
     /// );
     /// ```
     pub fn require(self, requirement: ScopeRequirement) -> Self {
-        self.with_rules(|r| r.requirements.push(requirement))
+        self.with_settings(|s| s.scopes.requirements.push(requirement))
     }
 
     /// Also requires at least one of `scopes`. Panics on an invalid scope name.
@@ -78,13 +76,13 @@ impl KeygateLayer {
 
     /// Also applies a method-and-path table of requirements.
     pub fn policy(self, policy: ScopePolicy) -> Self {
-        self.with_rules(|r| r.policies.push(policy))
+        self.with_settings(|s| s.scopes.policies.push(policy))
     }
 
     /// Lets requests without credentials through without an [`crate::Identity`].
     /// Requests with bad credentials are still refused.
     pub fn allow_anonymous(self) -> Self {
-        self.with_rules(|r| r.anonymous = true)
+        self.with_settings(|s| s.anonymous = true)
     }
 
     /// Also lets every request under `prefix` through untouched, with no identity: for
@@ -93,14 +91,14 @@ impl KeygateLayer {
     /// `/health/live` but not `/healthz`.
     pub fn exempt(self, prefix: impl Into<String>) -> Self {
         let prefix = prefix.into();
-        self.with_rules(|r| r.exempt.push(prefix))
+        self.with_settings(|s| s.exempt.push(prefix))
     }
 
     /// Answers refusals in gRPC form (HTTP 200 with `grpc-status` 16, 7, 8 or 14), for
     /// a tonic server. Without it a refusal keeps its HTTP status whatever
     /// `content-type` the client sends, so a client can never turn a 401 into a 200.
     pub fn grpc(self) -> Self {
-        self.with_rules(|r| r.answer = AnswerForm::Grpc)
+        self.with_settings(|s| s.answer.form = AnswerForm::Grpc)
     }
 
     /// Renders this layer's refusals with `renderer` instead of the core's
@@ -108,9 +106,9 @@ impl KeygateLayer {
     /// shape, such as a management API with its own envelope. keygate still adds
     /// `WWW-Authenticate`, `Retry-After` and the rate-limit headers, and gRPC answers
     /// stay gRPC.
-    pub fn renderer(self, renderer: impl RenderRejection) -> Self {
+    pub fn renderer(self, renderer: impl RenderRefusal) -> Self {
         let renderer = LayerRenderer(Arc::new(renderer));
-        self.with_rules(|r| r.renderer = Some(renderer))
+        self.with_settings(|s| s.answer.renderer = Some(renderer))
     }
 
     /// The core this layer uses.
@@ -123,6 +121,6 @@ impl<S> Layer<S> for KeygateLayer {
     type Service = KeygateService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        KeygateService::new(inner, self.gate.clone(), self.rules.clone())
+        KeygateService::new(inner, self.gate.clone(), self.settings.clone())
     }
 }

@@ -3,20 +3,30 @@
 //!
 //! # The request path
 //!
-//! A request goes through three files, in this order:
+//! This module is tower glue only; the checks live in [`crate::check`], one step per
+//! file, and [`crate::Keygate`] runs them in order. A request goes:
 //!
-//! 1. `layer/service.rs`: [`KeygateService::call`](tower_service::Service::call) skips
-//!    exempt paths, then asks the verifier to start.
-//! 2. `verify/mod.rs`: `Verifier::start` does everything without I/O: credentials,
-//!    format and checksum, the environment the prefix names, and the cache (the front,
-//!    then moka, then "no such key"). A request an outer layer of the same `Keygate`
-//!    already admitted skips all of that and gets only this layer's scope rules.
-//! 3. `cache/lookup.rs`: on a miss, one shared store lookup; then `layer/future.rs`
-//!    finishes the request with `Verifier::admit`.
+//! 1. `layer/service.rs`: [`KeygateService::call`](tower_service::Service::call) lets
+//!    exempt paths through, then asks the gate to start (`gate/request.rs`), which runs
+//!    the steps that need no I/O: `check/credentials.rs`, `check/format.rs`, and the
+//!    cache (`cache/`: the front, then moka, then "no such key"). A cached key goes on to
+//!    the checks of step 3 at once, with no future state of its own. A request an outer
+//!    layer of the same `Keygate` already admitted gets only this layer's scope rules.
+//! 2. On a miss, `layer/future.rs` awaits the cache's one shared store lookup
+//!    (`cache/lookup.rs`, with `check/lookup.rs` turning the record into an entry); a
+//!    bearer that is not a keygate key awaits the credential verifier instead
+//!    (`check/external.rs`).
+//! 3. The gate admits or refuses: `check/status.rs`, `check/access.rs`, then
+//!    `check/limit.rs`; a refusal is rendered and audited by `gate/refusal.rs`, and the
+//!    answer leaves through `layer/future.rs` with the rate-limit headers and the
+//!    [`ResponseBody`].
 //!
 //! # The order of checks
 //!
-//! A refused request reaches nothing after its refusal, so it consumes no quota:
+//! A refused request reaches nothing after its refusal, so it consumes no quota. The
+//! steps map onto the files of [`crate::check`]: 1 `credentials.rs`, 2 and 3
+//! `format.rs`, 4 `lookup.rs`, 5 to 7 `status.rs`, 8 and 9 `access.rs`, 10 `limit.rs`.
+//!
 //!
 //! 1. credentials present and well formed (`unauthorized`, `invalid_request`): one
 //!    `Authorization: Bearer <key>` header, the scheme case-insensitive; none is 401
@@ -62,7 +72,7 @@
 //!
 //! - tonic: `Server::builder().layer(gate.layer().grpc().exempt("/grpc.reflection.v1.ServerReflection/"))`;
 //!   the key is read from the `authorization` metadata (`examples/grpc.rs`).
-//! - hyper: insert [`PeerAddr`](crate::PeerAddr)`(remote)` into each request for the
+//! - hyper: insert [`PeerAddr`](crate::client_ip::PeerAddr)`(remote)` into each request for the
 //!   client IP (`examples/hyper.rs`).
 //! - Every decision is a `tracing` event on target `keygate::audit` with `outcome`,
 //!   `key_id`, `account_id` and `client_ip` (accepted keys at DEBUG, refusals at INFO).
@@ -74,6 +84,7 @@ mod future;
 #[allow(clippy::module_inception)]
 mod layer;
 mod service;
+mod settings;
 
 pub use body::ResponseBody;
 pub use future::ResponseFuture;

@@ -8,21 +8,34 @@ use tower_service::Service;
 
 use super::body::ResponseBody;
 use super::future::ResponseFuture;
-use crate::keygate::Keygate;
-use crate::verify::rules::Rules;
-use crate::verify::{Admission, Start};
+use super::settings::LayerSettings;
+use crate::gate::{Admission, Keygate, Start};
 
 /// The service made by [`crate::KeygateLayer`].
 #[derive(Clone, Debug)]
 pub struct KeygateService<S> {
     inner: S,
     gate: Keygate,
-    rules: Arc<Rules>,
+    settings: Arc<LayerSettings>,
 }
 
 impl<S> KeygateService<S> {
-    pub(crate) fn new(inner: S, gate: Keygate, rules: Arc<Rules>) -> Self {
-        Self { inner, gate, rules }
+    pub(crate) fn new(inner: S, gate: Keygate, settings: Arc<LayerSettings>) -> Self {
+        Self {
+            inner,
+            gate,
+            settings,
+        }
+    }
+
+    /// The service that `poll_ready` prepared, leaving a fresh clone for the next request
+    /// (tower's "be careful when cloning inner services").
+    fn take_ready<R>(&mut self) -> S
+    where
+        S: Service<R> + Clone,
+    {
+        let fresh = self.inner.clone();
+        std::mem::replace(&mut self.inner, fresh)
     }
 }
 
@@ -39,53 +52,36 @@ where
     }
 
     fn call(&mut self, mut req: Request<ReqB>) -> Self::Future {
-        if self.rules.is_exempt(req.uri().path()) {
+        let settings = &*self.settings;
+        if settings.is_exempt(req.uri().path()) {
             return ResponseFuture::called(self.inner.call(req), None, false);
         }
-        let verifier = &self.gate.inner;
-        match verifier.start(req.headers(), req.extensions(), &self.rules) {
-            Start::Refused(error) => {
-                ResponseFuture::refused(verifier.refuse(&error, &req, &self.rules))
-            }
+        let gate = &self.gate;
+        let (scopes, answer) = (&settings.scopes, &settings.answer);
+        match gate.start(req.headers(), req.extensions(), settings.anonymous) {
+            Start::Refused(error) => ResponseFuture::refused(gate.refuse(&error, &req, answer)),
             Start::Anonymous => ResponseFuture::called(self.inner.call(req), None, false),
-            Start::Verified => match verifier.admit_verified(&req, &self.rules) {
+            Start::Verified => match gate.admit_verified(&req, scopes, answer) {
                 None => ResponseFuture::called(self.inner.call(req), None, false),
                 Some(refusal) => ResponseFuture::refused(refusal),
             },
             Start::Cached(key, digest, now) => {
-                match verifier.admit(key, &digest, &mut req, &self.rules, now) {
-                    Admission::Admitted(status) => ResponseFuture::called(
-                        self.inner.call(req),
-                        status,
-                        verifier.ietf_headers(),
-                    ),
+                match gate.admit(key, &digest, &mut req, scopes, answer, now) {
+                    Admission::Admitted(status) => {
+                        ResponseFuture::called(self.inner.call(req), status, gate.ietf_headers())
+                    }
                     Admission::Refused(refusal) => ResponseFuture::refused(refusal),
                 }
             }
             Start::Credential(credential) => {
-                let fresh = self.inner.clone();
-                let ready = std::mem::replace(&mut self.inner, fresh);
-                ResponseFuture::credential(
-                    verifier.verify_credential(credential),
-                    req,
-                    ready,
-                    self.gate.clone(),
-                    self.rules.clone(),
-                )
+                let verify = gate.verify_credential(credential);
+                let (gate, settings) = (gate.clone(), self.settings.clone());
+                ResponseFuture::credential(verify, req, self.take_ready(), gate, settings)
             }
             Start::Lookup(digest) => {
-                // Call the service that `poll_ready` prepared, and keep a fresh clone for
-                // the next request (tower's "be careful when cloning inner services").
-                let fresh = self.inner.clone();
-                let ready = std::mem::replace(&mut self.inner, fresh);
-                ResponseFuture::lookup(
-                    Box::pin(verifier.cache.load(digest)),
-                    req,
-                    ready,
-                    self.gate.clone(),
-                    self.rules.clone(),
-                    digest,
-                )
+                let lookup = gate.lookup(digest);
+                let (gate, settings) = (gate.clone(), self.settings.clone());
+                ResponseFuture::lookup(lookup, req, self.take_ready(), gate, settings, digest)
             }
         }
     }

@@ -47,7 +47,7 @@ use crate::store::record::{AccountId, KeyId};
 /// token. One with no environment acts in the deployment's environment when it serves
 /// one; on a deployment serving several, every call, reads included, fails with
 /// [`ManageError::EnvironmentRequired`] (403 `environment_required`) unless
-/// [`crate::ManagerConfig::environment_neutral_principals`] is on.
+/// [`crate::manage::ManagerConfig::environment_neutral_principals`] is on.
 ///
 /// The plain [`KeyManager`] methods, for server-side code acting with no key, are not
 /// confined by any of this (beyond the deployment's own environment).

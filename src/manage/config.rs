@@ -5,7 +5,7 @@ use serde::Serialize;
 use super::DEFAULT_MAX_METADATA_BYTES;
 use crate::scope::ScopeSet;
 
-/// Settings for a [`crate::KeyManager`], given to [`crate::builder::KeygateBuilder::manager_config`].
+/// Settings for a [`crate::KeyManager`], given to [`crate::gate::KeygateBuilder::manager_config`].
 ///
 /// It reads from configuration files; missing fields keep their defaults.
 #[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]

@@ -1,4 +1,4 @@
-//! What a key acting through [`crate::ActingManager`] may do: see only its own
+//! What a key acting through [`crate::manage::ActingManager`] may do: see only its own
 //! environment's keys, and never make or touch a key less restricted than itself.
 //!
 //! A key `k` is *within* an actor `a` when every dimension of `k` is at least as narrow:
@@ -18,12 +18,12 @@
 //! environment, scopes, IP allowlist and quota are its record's. With no environment it
 //! acts in the deployment's one environment; a deployment serving several refuses it
 //! ([`ManageError::EnvironmentRequired`]) unless
-//! [`crate::ManagerConfig::environment_neutral_principals`] is on.
+//! [`crate::manage::ManagerConfig::environment_neutral_principals`] is on.
 
 use crate::credential::CredentialKind;
+use crate::gate::Keygate;
 use crate::identity::Identity;
 use crate::key::Environment;
-use crate::keygate::Keygate;
 use crate::manage::ManageError;
 use crate::store::record::{KeyRecord, RateLimit};
 

@@ -33,7 +33,7 @@ pub enum ManageError {
     /// An external principal (a verified JWT, say) with no environment tried to manage
     /// keys on a deployment serving several environments, which it would reach all of.
     /// Refused for every action, reads included, unless
-    /// [`crate::ManagerConfig::environment_neutral_principals`] is on.
+    /// [`crate::manage::ManagerConfig::environment_neutral_principals`] is on.
     #[error(
         "This credential names no environment, and this deployment serves several: it may \
          not manage keys. Use a credential that names its environment"

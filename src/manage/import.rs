@@ -27,7 +27,9 @@ enum Secret {
 /// ```
 /// use std::time::{Duration, UNIX_EPOCH};
 /// use keygate::key::{Alphabet, Checksum, KeyBody};
-/// use keygate::{Environment, ImportedKey, KeyFormat, KeyPrefix, Keygate, MemoryStore};
+/// use keygate::{Environment, Keygate, MemoryStore};
+/// use keygate::key::{KeyFormat, KeyPrefix};
+/// use keygate::manage::ImportedKey;
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), keygate::ManageError> {
@@ -104,7 +106,7 @@ impl ImportedKey {
     }
 
     /// A key given in plaintext. It must match one of the deployment's formats
-    /// ([`crate::KeyFormat::parse`]), which gives its prefix and environment.
+    /// ([`crate::key::KeyFormat::parse`]), which gives its prefix and environment.
     pub fn plaintext(name: impl Into<String>, key: impl Into<String>) -> Self {
         Self::with(Secret::Plaintext(Zeroizing::new(key.into())), name)
     }
@@ -112,7 +114,7 @@ impl ImportedKey {
     /// A key known only by the SHA-256 of its plaintext, as systems that hashed keys
     /// store them; `prefix` is shown in listings. When `prefix` starts with one of the
     /// deployment's prefixes, the key's environment is that prefix's, as for a plaintext.
-    /// Refused by a deployment with a pepper ([`crate::KeyHasher::with_pepper`]), whose
+    /// Refused by a deployment with a pepper ([`crate::key::KeyHasher::with_pepper`]), whose
     /// digests are not plain SHA-256.
     pub fn sha256_digest(
         name: impl Into<String>,

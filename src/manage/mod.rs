@@ -62,7 +62,6 @@
 //! of another.
 
 mod acting;
-mod builder;
 mod change;
 mod config;
 mod confine;
@@ -74,12 +73,12 @@ mod types;
 pub(crate) mod validate;
 
 pub use acting::ActingManager;
-pub use builder::Managed;
 pub use config::ManagerConfig;
 pub use error::ManageError;
 pub use import::ImportedKey;
-pub use types::{rfc3339, CreatedKey, KeyUpdate, KeyView, ListQuery, NewKey, Page, Revoked};
-pub use validate::parse_rfc3339;
+pub(crate) use types::rfc3339;
+pub use types::{CreatedKey, KeyUpdate, KeyView, ListQuery, NewKey, Page, Revoked};
+pub(crate) use validate::parse_rfc3339;
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -87,7 +86,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::identity::Identity;
 use crate::key::{IdSequence, KeyPrefix};
 
-use crate::keygate::Keygate;
+use crate::gate::Keygate;
 use crate::scope::ScopeSet;
 use crate::store::record::{AccountId, KeyId, KeyRecord};
 use crate::store::{KeyStoreWrite, StoreError};
@@ -115,7 +114,8 @@ pub const DEFAULT_MAX_METADATA_BYTES: usize = 4096;
 ///
 /// ```
 /// use std::time::Duration;
-/// use keygate::{KeyUpdate, Keygate, MemoryStore, NewKey};
+/// use keygate::{Keygate, MemoryStore, NewKey};
+/// use keygate::manage::KeyUpdate;
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), keygate::ManageError> {

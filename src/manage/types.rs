@@ -19,15 +19,15 @@ pub struct NewKey {
     pub name: String,
     /// Scope names.
     pub scopes: Vec<String>,
-    /// Addresses and CIDR networks; empty for any (or, through an [`crate::ActingManager`],
+    /// Addresses and CIDR networks; empty for any (or, through an [`crate::manage::ActingManager`],
     /// for the acting key's own allowlist).
     pub ips: Vec<String>,
-    /// Expiry (through an [`crate::ActingManager`], `None` is the acting key's own).
+    /// Expiry (through an [`crate::manage::ActingManager`], `None` is the acting key's own).
     pub expires_at: Option<SystemTime>,
-    /// Per-key quota; `None` for the deployment default (through an [`crate::ActingManager`],
+    /// Per-key quota; `None` for the deployment default (through an [`crate::manage::ActingManager`],
     /// the acting key's own quota when it has one).
     pub rate_limit: Option<RateLimit>,
-    /// Free-form metadata, at most [`crate::ManagerConfig::max_metadata_bytes`] as JSON.
+    /// Free-form metadata, at most [`crate::manage::ManagerConfig::max_metadata_bytes`] as JSON.
     pub metadata: serde_json::Map<String, serde_json::Value>,
     /// The environment, which picks the prefix. `None` picks the deployment's default
     /// ([`crate::Keygate::default_environment`]): its environment when it has one, the
@@ -93,7 +93,7 @@ impl NewKey {
 /// The input of [`crate::KeyManager::update`]: `None` leaves a field as it is.
 ///
 /// ```
-/// use keygate::KeyUpdate;
+/// use keygate::manage::KeyUpdate;
 ///
 /// let update = KeyUpdate::default().name("renamed").disabled(true);
 /// assert_eq!(update.disabled, Some(true));
@@ -118,7 +118,7 @@ pub struct KeyUpdate {
     /// other value replaces the member. It is applied to the stored metadata as read in
     /// the same compare-and-set as the rest of the update, so concurrent patches of
     /// different members all survive. The patch and the result are each held to
-    /// [`crate::ManagerConfig::max_metadata_bytes`].
+    /// [`crate::manage::ManagerConfig::max_metadata_bytes`].
     pub metadata_patch: Option<serde_json::Map<String, serde_json::Value>>,
     /// Disable (`true`) or enable (`false`) the key.
     pub disabled: Option<bool>,
@@ -171,7 +171,7 @@ impl KeyUpdate {
     /// [`KeyUpdate::metadata_patch`]).
     ///
     /// ```
-    /// use keygate::KeyUpdate;
+    /// use keygate::manage::KeyUpdate;
     /// use serde_json::json;
     ///
     /// let patch = json!({"team": "payments", "old": null});
@@ -241,7 +241,7 @@ pub struct KeyView {
 }
 
 /// RFC 3339 with milliseconds, UTC.
-pub fn rfc3339(at: SystemTime) -> String {
+pub(crate) fn rfc3339(at: SystemTime) -> String {
     humantime::format_rfc3339_millis(at).to_string()
 }
 
@@ -295,7 +295,7 @@ pub struct Page {
 ///
 /// ```
 /// use keygate::store::KeyStatusFilter;
-/// use keygate::ListQuery;
+/// use keygate::manage::ListQuery;
 ///
 /// let query = ListQuery::new().limit(10).status(KeyStatusFilter::All);
 /// assert_eq!(query.limit, Some(10));

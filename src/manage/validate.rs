@@ -142,15 +142,8 @@ fn invalid(message: &str) -> ManageError {
 /// space (section 5.6, note). A leap second (`:60`) is read as the next second. An
 /// offset is required: a time without one names no instant. `None` for anything else.
 ///
-/// The management API reads `expires_at` with it; [`crate::manage::rfc3339`] writes times back.
-///
-/// ```
-/// use keygate::manage::{parse_rfc3339, rfc3339};
-/// let t = parse_rfc3339("2099-01-01T00:00:00+14:00").unwrap();
-/// assert_eq!(rfc3339(t), "2098-12-31T10:00:00.000Z");
-/// assert!(parse_rfc3339("2099-01-01T00:00:00").is_none());
-/// ```
-pub fn parse_rfc3339(text: &str) -> Option<SystemTime> {
+/// The management API reads `expires_at` with it; `rfc3339` writes times back.
+pub(crate) fn parse_rfc3339(text: &str) -> Option<SystemTime> {
     parse(text).ok()
 }
 

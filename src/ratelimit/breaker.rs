@@ -4,14 +4,14 @@
 //! Closed: every refill may go to Redis. After `threshold` consecutive failures it
 //! opens: no refill is sent until the cool-down has passed. Then it is half-open: one
 //! refill goes through as a probe. Its success closes the breaker; its failure opens it
-//! again for another cool-down. Time is keygate's [`crate::Clock`], in Unix milliseconds,
+//! again for another cool-down. Time is keygate's [`crate::clock::Clock`], in Unix milliseconds,
 //! so a manual clock drives the breaker in tests.
 
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-/// The state of a [`crate::RedisLimiter`]'s circuit breaker.
+/// The state of a [`crate::ratelimit::RedisLimiter`]'s circuit breaker.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BreakerState {
     /// Redis is answering: refills go through.

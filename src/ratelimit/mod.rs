@@ -124,7 +124,8 @@ pub enum RateLimitKey {
 /// Rate-limit settings for a deployment.
 ///
 /// ```
-/// use keygate::{RateLimit, RateLimitConfig, RateLimitKey};
+/// use keygate::ratelimit::{RateLimitConfig, RateLimitKey};
+/// use keygate::store::RateLimit;
 ///
 /// let limits = RateLimitConfig::default()
 ///     .default_quota(Some(RateLimit::new(100, 200)))

@@ -86,8 +86,8 @@ struct Inner {
 /// Rate limits shared by every instance through Redis. Cheap to clone; give it to
 /// [`crate::KeygateBuilder::shared_rate_limits`].
 ///
-/// Quotas, overrides and [`crate::RateLimitKey`] stay as configured with
-/// [`crate::RateLimitConfig`]; only where the buckets live changes. The request path
+/// Quotas, overrides and [`crate::ratelimit::RateLimitKey`] stay as configured with
+/// [`crate::ratelimit::RateLimitConfig`]; only where the buckets live changes. The request path
 /// stays synchronous: each instance spends tokens it leased from Redis beforehand and
 /// refills in the background. See [`OutagePolicy`] on what happens while Redis is
 /// down.
@@ -113,7 +113,8 @@ struct Inner {
 /// # Example
 ///
 /// ```no_run
-/// use keygate::{Keygate, MemoryStore, RedisLimiter, RedisLimiterConfig};
+/// use keygate::{Keygate, MemoryStore};
+/// use keygate::ratelimit::{RedisLimiter, RedisLimiterConfig};
 ///
 /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let limiter = RedisLimiter::new(

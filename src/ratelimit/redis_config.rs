@@ -25,14 +25,14 @@ pub enum OutagePolicy {
 ///
 /// ```
 /// use std::time::Duration;
-/// use keygate::{OutagePolicy, RedisLimiterConfig};
+/// use keygate::ratelimit::{OutagePolicy, RedisLimiterConfig};
 ///
 /// let config = RedisLimiterConfig::default()
 ///     .key_prefix("myapi:rl")
 ///     .instances(4)
 ///     .outage(OutagePolicy::Closed)
 ///     .breaker(5, Duration::from_secs(2));
-/// assert_eq!(config.lease_for(keygate::RateLimit::new(1000, 2000)), 12);
+/// assert_eq!(config.lease_for(keygate::store::RateLimit::new(1000, 2000)), 12);
 /// ```
 ///
 /// # What a client sees
@@ -48,7 +48,7 @@ pub enum OutagePolicy {
 /// - After 3 consecutive failures no instance calls Redis for 2 s; then one probe
 ///   decides whether to close again ([`RedisLimiterConfig::breaker`]). In the tests,
 ///   2,000 requests over 20 keys during an outage made 2 connection attempts.
-///   [`crate::RedisLimiter::stats`] counts leases, Redis errors, skipped refills, breaker
+///   [`crate::ratelimit::RedisLimiter::stats`] counts leases, Redis errors, skipped refills, breaker
 ///   trips and outage decisions.
 /// - A cache hit with the Redis limiter measured 827 ns at the median against 810 ns
 ///   with the in-memory limiter in the same run (`cargo bench --bench shared_limits`).

@@ -2,7 +2,7 @@
 
 use super::*;
 
-fn limits(quota: RateLimit) -> (RateLimits, crate::ManualClock) {
+fn limits(quota: RateLimit) -> (RateLimits, crate::clock::ManualClock) {
     let (clock, manual) = Clock::manual(UNIX_EPOCH + Duration::from_secs(1_000));
     let config = RateLimitConfig {
         default_quota: Some(quota),

@@ -262,7 +262,7 @@ where
 /// How scopes imply one another, configured per deployment.
 ///
 /// ```
-/// use keygate::ScopeImplications;
+/// use keygate::scope::ScopeImplications;
 /// let rules = ScopeImplications::new()
 ///     .grants_all("admin")             // admin implies every scope
 ///     .write_implies_read()            // x:write implies x:read

@@ -53,13 +53,13 @@
 //! - **One call per key per cache lifetime.** A found key is cached for `positive_ttl`
 //!   (30 s, on keygate's clock); its expiry and grace deadline are checked on every
 //!   request. The cache is bounded in entries and in bytes
-//!   ([`crate::CacheConfig::max_bytes`]). Concurrent misses for one digest share a single
+//!   ([`crate::gate::CacheConfig::max_bytes`]). Concurrent misses for one digest share a single
 //!   `find_by_digest` call; a client that gives up mid-lookup leaves nothing behind.
 //! - **Negative caching.** "Not found" is cached for `negative_ttl` (5 s), so a flood of
 //!   unknown but well-formed keys costs one call per key per 5 s. Creating a key through
 //!   a `KeyManager` drops any cached "not found" for it.
 //! - **Errors are never cached.** A failed call fails the requests waiting on it (503);
-//!   the next request asks the store again. [`crate::CacheConfig::serve_stale`] keeps
+//!   the next request asks the store again. [`crate::gate::CacheConfig::serve_stale`] keeps
 //!   recently verified keys working through an outage (never a key invalidated since).
 //! - **Timeout and panics.** A call that takes longer than `store_timeout` (2 s) fails the
 //!   request with 503 instead of holding it; a panic inside the store becomes a 503 for
@@ -137,7 +137,9 @@ impl StoreError {
 /// ```
 /// use std::collections::HashMap;
 /// use std::time::SystemTime;
-/// use keygate::{KeyDigest, KeyHasher, KeyRecord, KeyStore, Keygate, StoreError};
+/// use keygate::{KeyStore, Keygate, StoreError};
+/// use keygate::key::{KeyDigest, KeyHasher};
+/// use keygate::store::KeyRecord;
 ///
 /// /// Keys hashed elsewhere, read once at start.
 /// struct Fixed(HashMap<[u8; 32], KeyRecord>);
@@ -151,7 +153,7 @@ impl StoreError {
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// let format = keygate::KeyFormat::default();
+/// let format = keygate::key::KeyFormat::default();
 /// let key = format.generate(format.prefix("tc_").unwrap()).unwrap();
 /// let digest = KeyHasher::sha256().digest(key.expose_secret());
 /// let record = KeyRecord::new("ak_1".into(), "acct_1".into(), digest, SystemTime::now());

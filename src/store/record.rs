@@ -125,7 +125,8 @@ pub struct GraceDigest {
 ///
 /// ```
 /// use std::time::SystemTime;
-/// use keygate::{KeyHasher, KeyRecord};
+/// use keygate::key::KeyHasher;
+/// use keygate::store::KeyRecord;
 ///
 /// let now = SystemTime::now();
 /// let digest = KeyHasher::sha256().digest("sk_test_example");

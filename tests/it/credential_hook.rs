@@ -11,8 +11,10 @@ use std::time::Duration;
 use crate::common::*;
 use bytes::Bytes;
 use http::Response;
+use keygate::client_ip::PeerAddr;
 use keygate::credential::{BearerCredential, CredentialError, CredentialVerifier, Principal};
-use keygate::{PeerAddr, Rejection, ScopeSet};
+use keygate::refusal::Refusal;
+use keygate::scope::ScopeSet;
 
 /// A verifier that accepts `token-<subject>` for account `acct_ext` with scope `read`,
 /// refuses anything else, and counts its calls.
@@ -180,7 +182,7 @@ async fn a_hanging_verifier_fails_closed_after_the_store_timeout() {
 async fn refusals_use_the_configured_renderer_and_the_grpc_form() {
     let h = Harness::with(|b| {
         b.credential_verifier(Counting::default())
-            .renderer(|r: &Rejection<'_>| {
+            .renderer(|r: &Refusal<'_>| {
                 let body = serde_json::json!({"success": false, "errors": [r.error.code()]});
                 Response::builder()
                     .status(r.error.status())

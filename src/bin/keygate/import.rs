@@ -3,12 +3,11 @@
 use std::io::BufRead;
 use std::time::SystemTime;
 
-use keygate::manage::parse_rfc3339;
+use keygate::key::{KeyDigest, KeyFormat, KeyHasher};
+use keygate::scope::ScopeSet;
 use keygate::store::PgStore;
-use keygate::{
-    AccountId, Environment, KeyDigest, KeyFormat, KeyHasher, KeyId, KeyRecord, KeyStoreWrite,
-    ScopeSet,
-};
+use keygate::store::{AccountId, KeyId, KeyRecord};
+use keygate::{Environment, KeyStoreWrite};
 use serde::Deserialize;
 
 /// One line of the input.
@@ -123,4 +122,11 @@ pub(crate) fn run(
         }
         Ok(imported)
     })
+}
+
+/// An RFC 3339 time with its UTC offset, such as `2024-01-02T03:04:05+01:00`.
+fn parse_rfc3339(text: &str) -> Option<SystemTime> {
+    let parsed =
+        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
+    Some(parsed.into())
 }

@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use keygate::{KeyFormat, KeyHasher};
+use keygate::key::{KeyFormat, KeyHasher};
 
 #[derive(Parser)]
 #[command(

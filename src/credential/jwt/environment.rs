@@ -51,7 +51,7 @@ impl JwtVerifierBuilder {
     ///
     /// A principal with no environment acts in the deployment's environment when it
     /// serves one, and may not manage keys on a deployment serving several (403
-    /// `environment_required`) unless [`crate::ManagerConfig::environment_neutral_principals`]
+    /// `environment_required`) unless [`crate::manage::ManagerConfig::environment_neutral_principals`]
     /// is on.
     pub fn environment(mut self, environment: Environment) -> Self {
         self.environment = EnvironmentSource::Fixed(environment);

@@ -23,7 +23,7 @@ fn record(id: &str, account: &str) -> KeyRecord {
         disabled: false,
         rate_limit: None,
         metadata: Default::default(),
-        digest: crate::KeyHasher::sha256().digest(id),
+        digest: crate::key::KeyHasher::sha256().digest(id),
         previous: None,
         created_at: at(0),
         updated_at: at(0),
@@ -114,7 +114,7 @@ async fn delete_removes_every_trace_of_a_key_in_any_state() {
     let store = MemoryStore::new();
     let mut rolled = record("ak_1", "a");
     rolled.previous = Some(crate::store::GraceDigest {
-        digest: crate::KeyHasher::sha256().digest("old"),
+        digest: crate::key::KeyHasher::sha256().digest("old"),
         until: at(1000),
     });
     store.insert(rolled.clone(), None, at(0)).await.unwrap();

@@ -13,7 +13,8 @@ use axum::routing::{get, post};
 use axum::Router;
 use http::{Method, Response, StatusCode};
 use keygate::admin::{self, AdminError, Envelope, JsonEnvelope, KeyFields, Pagination, Reply};
-use keygate::{Identity, KeyManager, Rejection};
+use keygate::refusal::Refusal;
+use keygate::{Identity, KeyManager};
 use serde_json::{json, Value};
 
 /// An envelope unlike the default: `{"ok":…,"data":…,"next":…,"problem":…}`, and a
@@ -183,7 +184,8 @@ async fn custom_create(
     let fields = KeyFields::default().rename("key", "token");
     let outcome = async {
         let actor = identity.ok_or(AdminError::MissingIdentity)?;
-        let new = fields.parse_create(&admin::read_body(raw, 1024)?, &actor)?;
+        let raw = raw.map_err(|_| AdminError::invalid("body: could not be read"))?;
+        let new = fields.parse_create(&raw, &actor)?;
         let created = manager.acting_as(&actor).create(new).await?;
         let key = fields.render(&created.view, Some(created.key.expose_secret()));
         Ok::<_, AdminError>(Reply::Key {
@@ -273,7 +275,7 @@ fn parse_json_names_the_field_and_the_default_envelope_keeps_its_shapes() {
 #[tokio::test]
 async fn a_layer_with_its_own_renderer_leaves_the_core_renderer_alone() {
     let h = Harness::new();
-    let own = |r: &Rejection<'_>| {
+    let own = |r: &Refusal<'_>| {
         let body = json!({ "layer": "own", "code": r.error.code() });
         admin::json_response(r.error.status(), &body)
     };

@@ -3,7 +3,8 @@
 use crate::authz::support::*;
 use crate::common::*;
 use http::Method;
-use keygate::{AccountId, Environment, Keygate, NewKey, RateLimit, ScopePolicy, ScopeRequirement};
+use keygate::store::{AccountId, RateLimit};
+use keygate::{Environment, Keygate, NewKey, ScopePolicy, ScopeRequirement};
 
 // ---------------------------------------------------------------- order of checks
 

@@ -5,7 +5,7 @@ use crate::common::*;
 use axum::routing::get as get_route;
 use axum::Router;
 use http::Method;
-use keygate::{ForwardingHeader, IpAllowlist, TrustedProxies};
+use keygate::client_ip::{ForwardingHeader, IpAllowlist, TrustedProxies};
 
 #[tokio::test]
 async fn default_resolver_ignores_forwarding_headers() {

@@ -2,7 +2,8 @@
 
 use crate::authz::support::*;
 use crate::common::*;
-use keygate::{Identity, ScopeImplications, ScopeSet};
+use keygate::scope::{ScopeImplications, ScopeSet};
+use keygate::Identity;
 
 fn stripe_like() -> ScopeImplications {
     ScopeImplications::new()

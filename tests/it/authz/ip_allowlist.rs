@@ -2,7 +2,8 @@
 
 use crate::authz::support::*;
 use crate::common::*;
-use keygate::{AccountId, NewKey};
+use keygate::store::AccountId;
+use keygate::NewKey;
 
 // ---------------------------------------------------------------- IP allowlists
 

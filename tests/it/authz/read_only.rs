@@ -4,7 +4,7 @@
 use crate::authz::support::*;
 use crate::common::*;
 use http::Method;
-use keygate::ScopeSet;
+use keygate::scope::ScopeSet;
 
 // ---------------------------------------------------------------- read-only keys
 

@@ -4,7 +4,8 @@ use crate::common::*;
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::Full;
-use keygate::{KeygateLayer, NewKey, PeerAddr};
+use keygate::client_ip::PeerAddr;
+use keygate::{KeygateLayer, NewKey};
 use std::net::SocketAddr;
 
 pub(crate) const ACCOUNT: &str = "acct_1";

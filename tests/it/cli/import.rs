@@ -8,8 +8,8 @@ use crate::common::services;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
+use keygate::key::KeyHasher;
 use keygate::store::PgStore;
-use keygate::KeyHasher;
 
 fn import(url: &str, schema: &str, input: &str) -> (bool, String, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_keygate"))
@@ -65,10 +65,7 @@ async fn keys_from_another_system_are_imported_and_found_by_digest() {
         .unwrap()
         .unwrap();
     assert_eq!(record.start, "sk_live_1234");
-    assert_eq!(
-        keygate::manage::rfc3339(record.created_at),
-        "2024-01-02T02:04:05.000Z"
-    );
+    assert_eq!(rfc3339(record.created_at), "2024-01-02T02:04:05.000Z");
 
     // A bad line names its number, never its key, and nothing after it is written.
     let bad = format!(
@@ -123,18 +120,23 @@ async fn a_digest_takes_its_prefixs_environment_and_a_contradicting_label_is_ref
         ("ak_live", keygate::Environment::Live),
         ("ak_test", keygate::Environment::Test),
     ] {
-        let record = keygate::KeyStoreWrite::get(&store, &keygate::KeyId::new(id))
+        let record = keygate::KeyStoreWrite::get(&store, &keygate::store::KeyId::new(id))
             .await
             .unwrap()
             .expect("imported");
         assert_eq!(record.environment, Some(environment), "{id}");
     }
     assert!(
-        keygate::KeyStoreWrite::get(&store, &keygate::KeyId::new("ak_wrong"))
+        keygate::KeyStoreWrite::get(&store, &keygate::store::KeyId::new("ak_wrong"))
             .await
             .unwrap()
             .is_none(),
         "the refused line wrote nothing"
     );
     pg::drop_schema(&schema).await;
+}
+
+/// RFC 3339 with milliseconds, UTC: the management API's form of a time.
+fn rfc3339(at: std::time::SystemTime) -> String {
+    humantime::format_rfc3339_millis(at).to_string()
 }

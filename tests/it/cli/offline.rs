@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
-use keygate::{KeyFormat, KeyHasher};
+use keygate::key::{KeyFormat, KeyHasher};
 
 fn keygate(args: &[&str], stdin: Option<&str>) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_keygate"))

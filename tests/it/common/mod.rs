@@ -24,10 +24,13 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use http::{HeaderMap, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
-use keygate::builder::Managed;
+use keygate::clock::{Clock, ManualClock};
+use keygate::gate::Managed;
+use keygate::key::KeyDigest;
+use keygate::store::{AccountId, KeyRecord};
 use keygate::{
-    AccountId, Clock, Identity, KeyDigest, KeyManager, KeyRecord, KeyStore, KeyStoreWrite, Keygate,
-    KeygateBuilder, ManualClock, MemoryStore, NewKey, StoreError,
+    Identity, KeyManager, KeyStore, KeyStoreWrite, Keygate, KeygateBuilder, MemoryStore, NewKey,
+    StoreError,
 };
 use tower::{Service, ServiceExt};
 
@@ -93,7 +96,7 @@ impl KeyStore for FaultyStore {
 
 #[async_trait]
 impl KeyStoreWrite for FaultyStore {
-    async fn get(&self, id: &keygate::KeyId) -> Result<Option<KeyRecord>, StoreError> {
+    async fn get(&self, id: &keygate::store::KeyId) -> Result<Option<KeyRecord>, StoreError> {
         self.inner.get(id).await
     }
     async fn insert(
@@ -107,7 +110,7 @@ impl KeyStoreWrite for FaultyStore {
     async fn replace(&self, record: KeyRecord) -> Result<(), StoreError> {
         self.inner.replace(record).await
     }
-    async fn delete(&self, id: &keygate::KeyId) -> Result<KeyRecord, StoreError> {
+    async fn delete(&self, id: &keygate::store::KeyId) -> Result<KeyRecord, StoreError> {
         self.inner.delete(id).await
     }
     async fn list(
@@ -121,7 +124,7 @@ impl KeyStoreWrite for FaultyStore {
     }
     async fn record_last_used(
         &self,
-        id: &keygate::KeyId,
+        id: &keygate::store::KeyId,
         at: SystemTime,
     ) -> Result<(), StoreError> {
         self.last_used_writes.fetch_add(1, Ordering::SeqCst);
@@ -170,7 +173,7 @@ impl Harness {
     }
 
     /// Creates a key in `account` with `scopes`; returns (id, plaintext).
-    pub async fn key(&self, account: &str, scopes: &[&str]) -> (keygate::KeyId, String) {
+    pub async fn key(&self, account: &str, scopes: &[&str]) -> (keygate::store::KeyId, String) {
         self.key_with(
             account,
             NewKey::named("test key").scopes(scopes.iter().copied()),
@@ -178,7 +181,7 @@ impl Harness {
         .await
     }
 
-    pub async fn key_with(&self, account: &str, new: NewKey) -> (keygate::KeyId, String) {
+    pub async fn key_with(&self, account: &str, new: NewKey) -> (keygate::store::KeyId, String) {
         let created = self
             .manager
             .create(AccountId::from(account), new)
@@ -333,9 +336,9 @@ pub fn bearer(key: &str) -> String {
     format!("Bearer {key}")
 }
 
-/// A [`keygate::ListQuery`] of active keys with this page size and cursor.
-pub fn page_query(limit: Option<usize>, cursor: Option<&str>) -> keygate::ListQuery {
-    let mut query = keygate::ListQuery::new();
+/// A [`keygate::manage::ListQuery`] of active keys with this page size and cursor.
+pub fn page_query(limit: Option<usize>, cursor: Option<&str>) -> keygate::manage::ListQuery {
+    let mut query = keygate::manage::ListQuery::new();
     if let Some(limit) = limit {
         query = query.limit(limit);
     }

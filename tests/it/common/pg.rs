@@ -3,8 +3,11 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use keygate::client_ip::IpAllowlist;
+use keygate::key::KeyDigest;
+use keygate::scope::ScopeSet;
+use keygate::store::{AccountId, KeyId, KeyRecord, RateLimit};
 use keygate::store::{PgStore, PgStoreBuilder};
-use keygate::{AccountId, IpAllowlist, KeyDigest, KeyId, KeyRecord, RateLimit, ScopeSet};
 
 use super::services::{pg_admin, pg_config, unique};
 

@@ -5,7 +5,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use keygate::invalidation::{InvalidationSink, Listener, ListenerStatus};
-use keygate::{AuthError, KeyDigest, Keygate};
+use keygate::key::KeyDigest;
+use keygate::{AuthError, Keygate};
 use tokio::time::{timeout, Instant};
 
 use super::services::eventually;

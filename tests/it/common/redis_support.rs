@@ -13,11 +13,11 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use keygate::clock::Clock;
 use keygate::layer::KeygateService;
-use keygate::{
-    AccountId, Clock, Keygate, MemoryStore, NewKey, RateLimit, RateLimitConfig, RedisLimiter,
-    RedisLimiterConfig,
-};
+use keygate::ratelimit::{RateLimitConfig, RedisLimiter, RedisLimiterConfig};
+use keygate::store::{AccountId, RateLimit};
+use keygate::{Keygate, MemoryStore, NewKey};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::AbortHandle;
 

@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use crate::common::*;
-use keygate::{CacheConfig, KeyManager};
+use keygate::gate::CacheConfig;
+use keygate::KeyManager;
 
 fn no_cache(serve_stale: Option<Duration>) -> CacheConfig {
     CacheConfig::default()

@@ -5,9 +5,9 @@ use crate::common::*;
 use bytes::Bytes;
 use http::{HeaderValue, Request};
 use http_body_util::Full;
+use keygate::check::parse_bearer;
+use keygate::key::KeyFormat;
 use keygate::key::MalformedKey;
-use keygate::verify::parse_bearer;
-use keygate::KeyFormat;
 use proptest::prelude::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tower::ServiceExt;
@@ -95,7 +95,7 @@ fn the_checksum_catches_every_single_substitution_and_adjacent_swap() {
             checked += 1;
         }
     }
-    println!("checksum: {checked} single-character edits checked, all rejected");
+    println!("checksum: {checked} single-character edits checked, all refused");
     assert!(checked > 70_000);
 }
 
@@ -122,7 +122,7 @@ proptest! {
 async fn over_long_credentials_are_refused_with_400_before_any_lookup() {
     let h = Harness::new();
     for size in [
-        keygate::verify::MAX_CREDENTIAL_LEN + 1,
+        keygate::check::MAX_CREDENTIAL_LEN + 1,
         64 * 1024,
         1024 * 1024,
     ] {
@@ -303,7 +303,8 @@ fn malformed_key_reasons_are_distinguished() {
 
 #[tokio::test]
 async fn a_flood_of_unknown_keys_is_bounded_and_never_evicts_real_keys() {
-    let h = Harness::with(|b| b.cache(keygate::CacheConfig::default().max_negative_entries(500)));
+    let h =
+        Harness::with(|b| b.cache(keygate::gate::CacheConfig::default().max_negative_entries(500)));
     let (_, key) = h.key("acct", &[]).await;
     let mut svc = h.service();
     assert_eq!(send(&mut svc, get("/", Some(&key))).await.status, 200);

@@ -9,7 +9,8 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use crate::common::*;
-use keygate::{AccountId, KeyId, NewKey, RateLimit};
+use keygate::store::{AccountId, KeyId, RateLimit};
+use keygate::NewKey;
 
 #[derive(Default)]
 struct Tally {
@@ -30,7 +31,7 @@ async fn mixed_traffic_with_concurrent_revokes_and_rolls_keeps_every_invariant()
     // The manual clock stands still, so give ordinary keys a quota no soak exhausts.
     let h = Arc::new(Harness::with(|b| {
         b.rate_limits(
-            keygate::RateLimitConfig::default()
+            keygate::ratelimit::RateLimitConfig::default()
                 .default_quota(Some(RateLimit::new(1_000_000, u32::MAX / 2))),
         )
     }));
@@ -188,7 +189,7 @@ async fn mixed_traffic_with_concurrent_revokes_and_rolls_keeps_every_invariant()
     let stats = h.gate.stats();
     assert_eq!(stats.inflight_lookups, 0);
     assert_eq!(stats.rate_limit_buckets, 0);
-    assert!(stats.cached_entries <= keygate::CacheConfig::default().max_entries);
+    assert!(stats.cached_entries <= keygate::gate::CacheConfig::default().max_entries);
 
     let t = &tally;
     println!(

@@ -5,7 +5,8 @@ use crate::gate::support::*;
 use bytes::Bytes;
 use http::header::HeaderValue;
 use http::Response;
-use keygate::{Environment, Keygate, MemoryStore, NewKey, Rejection};
+use keygate::refusal::Refusal;
+use keygate::{Environment, Keygate, MemoryStore, NewKey};
 
 // ---------------------------------------------------------------- identity and errors
 
@@ -49,7 +50,7 @@ async fn error_body_is_exactly_error_code_and_message() {
     );
 }
 
-fn vidbeo(r: &Rejection<'_>) -> Response<Bytes> {
+fn vidbeo(r: &Refusal<'_>) -> Response<Bytes> {
     let body = serde_json::json!({
         "success": false,
         "result": null,
@@ -65,7 +66,7 @@ fn vidbeo(r: &Rejection<'_>) -> Response<Bytes> {
 #[tokio::test]
 async fn custom_renderer_closure_shapes_the_body_and_keeps_the_challenge() {
     let gate = Keygate::builder(MemoryStore::new())
-        .renderer(|r: &Rejection<'_>| vidbeo(r))
+        .renderer(|r: &Refusal<'_>| vidbeo(r))
         .build();
     let answer = send(&mut service_for(&gate), get("/", None)).await;
     assert_eq!(answer.status, 401);
@@ -94,7 +95,7 @@ async fn custom_renderer_closure_shapes_the_body_and_keeps_the_challenge() {
 #[tokio::test]
 async fn custom_renderer_keeps_its_own_challenge() {
     let gate = Keygate::builder(MemoryStore::new())
-        .renderer(|r: &Rejection<'_>| {
+        .renderer(|r: &Refusal<'_>| {
             let mut res = vidbeo(r);
             res.headers_mut().insert(
                 "www-authenticate",
@@ -126,7 +127,7 @@ async fn repeated_refusals_are_identical_and_custom_renderers_run_every_time() {
     let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let seen = calls.clone();
     let h = Harness::with(move |b| {
-        b.renderer(move |r: &keygate::Rejection<'_>| {
+        b.renderer(move |r: &keygate::refusal::Refusal<'_>| {
             let n = seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             http::Response::builder()
                 .status(r.error.status())

@@ -112,7 +112,7 @@ async fn over_long_authorization_value_is_400_invalid_request() {
     let h = Harness::new();
     let long = format!(
         "Bearer sk_test_{}",
-        "a".repeat(keygate::verify::MAX_CREDENTIAL_LEN)
+        "a".repeat(keygate::check::MAX_CREDENTIAL_LEN)
     );
     let answer = send(&mut h.service(), with_authorization(&long)).await;
     assert_json_error(&answer, 400, "invalid_request");

@@ -3,7 +3,8 @@
 
 use crate::common::*;
 use keygate::key::{Alphabet, Checksum, KeyBody};
-use keygate::{Environment, KeyFormat, KeyPrefix};
+use keygate::key::{KeyFormat, KeyPrefix};
+use keygate::Environment;
 
 fn tenuo_and_tenbyte() -> KeyFormat {
     KeyFormat::new([

@@ -64,7 +64,7 @@ async fn a_layer_of_another_gate_verifies_again() {
 
 #[tokio::test]
 async fn accumulated_requirements_are_all_enforced_without_implications() {
-    let h = Harness::with(|b| b.scope_implications(keygate::ScopeImplications::new()));
+    let h = Harness::with(|b| b.scope_implications(keygate::scope::ScopeImplications::new()));
     let layer = h
         .gate
         .layer()
@@ -148,9 +148,9 @@ fn a_gate_built_read_only_has_no_manager_and_a_managed_one_shares_its_store() {
 async fn per_account_quota_cannot_be_multiplied_with_per_key_overrides_over_http() {
     let h = Harness::with(|b| {
         b.rate_limits(
-            keygate::RateLimitConfig::default()
-                .default_quota(Some(keygate::RateLimit::new(1, 5)))
-                .key(keygate::RateLimitKey::PerAccount),
+            keygate::ratelimit::RateLimitConfig::default()
+                .default_quota(Some(keygate::store::RateLimit::new(1, 5)))
+                .key(keygate::ratelimit::RateLimitKey::PerAccount),
         )
     });
     let mut keys = Vec::new();
@@ -158,7 +158,7 @@ async fn per_account_quota_cannot_be_multiplied_with_per_key_overrides_over_http
         let (_, key) = h
             .key_with(
                 "acct_tenant",
-                NewKey::named(format!("k{i}")).rate_limit(keygate::RateLimit::new(100, 100)),
+                NewKey::named(format!("k{i}")).rate_limit(keygate::store::RateLimit::new(100, 100)),
             )
             .await;
         keys.push(key);
@@ -202,7 +202,7 @@ async fn per_account_quota_cannot_be_multiplied_with_per_key_overrides_over_http
     let (_, low) = h
         .key_with(
             "acct_low",
-            NewKey::named("low").rate_limit(keygate::RateLimit::new(1, 2)),
+            NewKey::named("low").rate_limit(keygate::store::RateLimit::new(1, 2)),
         )
         .await;
     let mut admitted = 0;

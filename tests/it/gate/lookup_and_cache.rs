@@ -3,8 +3,10 @@
 
 use crate::common::*;
 use crate::gate::support::*;
+use keygate::gate::CacheConfig;
+use keygate::manage::KeyUpdate;
 use keygate::manage::Revoked;
-use keygate::{CacheConfig, KeyStoreWrite, KeyUpdate, NewKey};
+use keygate::{KeyStoreWrite, NewKey};
 use std::time::Duration;
 
 // ---------------------------------------------------------------- verification
@@ -82,7 +84,7 @@ async fn expired_key_is_refused_even_while_cached() {
 }
 
 #[tokio::test]
-async fn revoked_key_is_rejected_even_when_cached() {
+async fn revoked_key_is_refused_even_when_cached() {
     let h = Harness::new();
     let (id, key) = h.key(ACCOUNT, &[]).await;
     let mut svc = h.service();
@@ -99,7 +101,7 @@ async fn revoked_key_is_rejected_even_when_cached() {
 }
 
 #[tokio::test]
-async fn key_revoked_behind_the_cache_is_rejected_once_invalidated() {
+async fn key_revoked_behind_the_cache_is_refused_once_invalidated() {
     let h = Harness::new();
     let (id, key) = h.key(ACCOUNT, &[]).await;
     let mut svc = h.service();

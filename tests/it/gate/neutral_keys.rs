@@ -2,10 +2,11 @@
 //! deployment restricted to one environment.
 
 use crate::common::*;
-use keygate::{
-    AccountId, AuthError, Environment, KeyFormat, KeyPrefix, KeygateConfig, ListQuery, ManageError,
-    NewKey,
-};
+use keygate::config::KeygateConfig;
+use keygate::key::{KeyFormat, KeyPrefix};
+use keygate::manage::ListQuery;
+use keygate::store::AccountId;
+use keygate::{AuthError, Environment, ManageError, NewKey};
 
 fn acct() -> AccountId {
     AccountId::from("acct_1")

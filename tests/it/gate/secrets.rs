@@ -2,7 +2,8 @@
 
 use crate::common::*;
 use crate::gate::support::*;
-use keygate::{AuthError, KeyHasher, KeyStoreWrite, Keygate, NewKey};
+use keygate::key::KeyHasher;
+use keygate::{AuthError, KeyStoreWrite, Keygate, NewKey};
 
 // ---------------------------------------------------------------- secrets, verify_key, pepper
 

@@ -6,7 +6,9 @@ use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue};
 use http::{Request, Response};
 use http_body_util::Full;
-use keygate::{AccountId, Identity, KeyFormat, Keygate};
+use keygate::key::KeyFormat;
+use keygate::store::AccountId;
+use keygate::{Identity, Keygate};
 
 pub(crate) const ACCOUNT: &str = "acct_1";
 

@@ -2,7 +2,8 @@
 
 use crate::common::*;
 use crate::hardening::support::*;
-use keygate::{ManagerConfig, NewKey};
+use keygate::manage::ManagerConfig;
+use keygate::NewKey;
 use serde_json::{json, Value};
 use std::time::Duration;
 

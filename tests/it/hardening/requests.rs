@@ -5,9 +5,8 @@ use crate::common::*;
 use crate::hardening::support::*;
 use axum::routing::get as get_route;
 use http::Method;
-use keygate::{
-    ForwardingHeader, IpAllowlist, NewKey, ScopePolicy, ScopeRequirement, TrustedProxies,
-};
+use keygate::client_ip::{ForwardingHeader, IpAllowlist, TrustedProxies};
+use keygate::{NewKey, ScopePolicy, ScopeRequirement};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 

@@ -2,7 +2,8 @@
 
 use crate::common::*;
 use http::Method;
-use keygate::{AccountId, IpAllowlist, TrustedProxies};
+use keygate::client_ip::{IpAllowlist, TrustedProxies};
+use keygate::store::AccountId;
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::net::SocketAddr;

@@ -3,7 +3,10 @@
 use crate::common::*;
 use crate::hardening::support::*;
 use http::Method;
-use keygate::{KeyId, NewKey, RateLimit, RateLimitConfig, ScopeImplications, ScopeSet};
+use keygate::ratelimit::RateLimitConfig;
+use keygate::scope::{ScopeImplications, ScopeSet};
+use keygate::store::{KeyId, RateLimit};
+use keygate::NewKey;
 use serde_json::{json, Value};
 use std::time::Duration;
 

@@ -12,8 +12,9 @@ use std::sync::Arc;
 use crate::common::propagation::*;
 use crate::common::services::*;
 use keygate::invalidation::{Listener, ListenerStatus};
+use keygate::store::AccountId;
 use keygate::store::{PgStore, PgStoreBuilder};
-use keygate::{AccountId, AuthError, KeyManager, Keygate, NewKey};
+use keygate::{AuthError, KeyManager, Keygate, NewKey};
 
 /// A role that may log in and nothing else: no schema, table or superuser rights.
 struct PlainRole {

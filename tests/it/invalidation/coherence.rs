@@ -13,10 +13,12 @@ use std::time::{Duration, SystemTime};
 use crate::common::*;
 use async_trait::async_trait;
 use futures_util::FutureExt;
-use keygate::{
-    AccountId, CacheConfig, KeyDigest, KeyId, KeyRecord, KeyStore, KeyStoreWrite, KeyUpdate,
-    Keygate, MemoryStore, NewKey, RateLimitConfig, StoreError,
-};
+use keygate::gate::CacheConfig;
+use keygate::key::KeyDigest;
+use keygate::manage::KeyUpdate;
+use keygate::ratelimit::RateLimitConfig;
+use keygate::store::{AccountId, KeyId, KeyRecord};
+use keygate::{KeyStore, KeyStoreWrite, Keygate, MemoryStore, NewKey, StoreError};
 use tokio::sync::Notify;
 use tower::ServiceExt;
 
@@ -70,7 +72,7 @@ impl KeyStoreWrite for RacyStore {
     async fn replace(&self, record: KeyRecord) -> Result<(), StoreError> {
         self.inner.replace(record).await
     }
-    async fn delete(&self, id: &keygate::KeyId) -> Result<KeyRecord, StoreError> {
+    async fn delete(&self, id: &keygate::store::KeyId) -> Result<KeyRecord, StoreError> {
         self.inner.delete(id).await
     }
     async fn list(
@@ -89,7 +91,7 @@ impl KeyStoreWrite for RacyStore {
 
 fn setup(cache: CacheConfig) -> (Arc<RacyStore>, Keygate, keygate::KeyManager) {
     let store = Arc::new(RacyStore::default());
-    let (clock, _time) = keygate::Clock::manual(t0());
+    let (clock, _time) = keygate::clock::Clock::manual(t0());
     let (gate, manager) = Keygate::managed(store.clone())
         .clock(clock)
         .cache(cache)

@@ -12,8 +12,9 @@ use crate::common::pg::*;
 use crate::common::propagation::*;
 use crate::common::services::*;
 use keygate::invalidation::{InvalidationChannel, ListenerStatus, Replay};
+use keygate::store::AccountId;
 use keygate::store::{PgStore, PgStoreBuilder};
-use keygate::{AccountId, AuthError, KeyManager, KeyStoreWrite, Keygate, NewKey};
+use keygate::{AuthError, KeyManager, KeyStoreWrite, Keygate, NewKey};
 use tokio::time::Instant;
 
 /// Instance `name`: a store with its own pool, a core and a manager over it.

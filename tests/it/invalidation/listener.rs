@@ -12,7 +12,7 @@ use keygate::invalidation::{
     ChannelError, Event, InvalidationChannel, InvalidationSink, Listener, ListenerConfig,
     ListenerStatus, Replay, Subscription,
 };
-use keygate::KeyDigest;
+use keygate::key::KeyDigest;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 

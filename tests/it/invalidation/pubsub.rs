@@ -8,7 +8,8 @@ use std::sync::Arc;
 use crate::common::propagation::*;
 use crate::common::services::*;
 use keygate::invalidation::{Listener, ListenerStatus, PublishingStore, RedisChannel};
-use keygate::{AccountId, AuthError, KeyManager, Keygate, MemoryStore, NewKey};
+use keygate::store::AccountId;
+use keygate::{AuthError, KeyManager, Keygate, MemoryStore, NewKey};
 use tokio::time::Instant;
 
 /// Instance A over a shared store, publishing on `channel`.

@@ -11,9 +11,9 @@ mod transport;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use keygate::clock::{Clock, ManualClock};
 use keygate::credential::jwt::{JwksSource, JwksSourceBuilder, JwtVerifier};
 use keygate::credential::{BearerCredential, CredentialError, CredentialVerifier};
-use keygate::{Clock, ManualClock};
 use support::tokens::{secs, SigningKey};
 use support::{Issuer, TestCa};
 

@@ -9,7 +9,10 @@ use crate::common::*;
 use bytes::Bytes;
 use http::{Method, Request};
 use http_body_util::Full;
-use keygate::{IpAllowlist, NewKey, PeerAddr, RateLimit, RateLimitConfig, RateLimitKey};
+use keygate::client_ip::{IpAllowlist, PeerAddr};
+use keygate::ratelimit::{RateLimitConfig, RateLimitKey};
+use keygate::store::RateLimit;
+use keygate::NewKey;
 
 /// A JWT for `sub` of `org_1` with `scope`, valid for an hour.
 fn jwt(sub: &str, scope: &str) -> String {

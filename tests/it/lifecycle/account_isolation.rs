@@ -2,7 +2,8 @@
 
 use crate::common::*;
 use crate::lifecycle::support::*;
-use keygate::{KeyUpdate, ManageError};
+use keygate::manage::KeyUpdate;
+use keygate::ManageError;
 use std::collections::BTreeSet;
 
 // ---------------------------------------------------------------------------------------

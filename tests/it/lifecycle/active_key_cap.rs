@@ -2,7 +2,8 @@
 
 use crate::common::*;
 use crate::lifecycle::support::*;
-use keygate::{ManageError, ManagerConfig, NewKey};
+use keygate::manage::ManagerConfig;
+use keygate::{ManageError, NewKey};
 use std::time::Duration;
 
 // ---------------------------------------------------------------------------------------

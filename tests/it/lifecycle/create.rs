@@ -2,8 +2,10 @@
 
 use crate::common::*;
 use crate::lifecycle::support::*;
-use keygate::manage::rfc3339;
-use keygate::{Environment, KeyHasher, KeyStoreWrite, NewKey, RateLimit, ScopeSet};
+use keygate::key::KeyHasher;
+use keygate::scope::ScopeSet;
+use keygate::store::RateLimit;
+use keygate::{Environment, KeyStoreWrite, NewKey};
 use std::time::Duration;
 
 // ---------------------------------------------------------------------------------------
@@ -106,4 +108,9 @@ async fn a_created_key_authenticates_with_the_recorded_attributes() {
     assert_eq!(who.key_id(), &v.id);
     assert_eq!(who.account_id(), &acct("acct_1"));
     assert_eq!(who.metadata(), &meta);
+}
+
+/// RFC 3339 with milliseconds, UTC: the management API's form of a time.
+fn rfc3339(at: std::time::SystemTime) -> String {
+    humantime::format_rfc3339_millis(at).to_string()
 }

@@ -4,8 +4,10 @@
 use std::time::Duration;
 
 use crate::common::*;
+use keygate::manage::ListQuery;
 use keygate::store::KeyStatusFilter;
-use keygate::{AccountId, KeyId, KeyStoreWrite, ListQuery, ManageError, NewKey, StoreError};
+use keygate::store::{AccountId, KeyId};
+use keygate::{KeyStoreWrite, ManageError, NewKey, StoreError};
 
 fn ids(page: &keygate::manage::Page) -> Vec<KeyId> {
     page.data.iter().map(|v| v.id.clone()).collect()
@@ -118,7 +120,7 @@ async fn list_shows_active_keys_by_default_and_revoked_ones_on_request() {
         .update(
             &acct("acct_1"),
             &c,
-            keygate::KeyUpdate::default().disabled(true),
+            keygate::manage::KeyUpdate::default().disabled(true),
         )
         .await
         .unwrap();
@@ -140,7 +142,7 @@ async fn list_shows_active_keys_by_default_and_revoked_ones_on_request() {
 #[tokio::test]
 async fn keys_created_in_one_millisecond_list_in_creation_order_across_pages() {
     let h = Harness::with(|b| {
-        b.manager_config(keygate::ManagerConfig::default().max_active_keys(None))
+        b.manager_config(keygate::manage::ManagerConfig::default().max_active_keys(None))
     });
     // The manual clock stands still: every key is created in the same millisecond.
     let mut created = Vec::new();

@@ -2,8 +2,10 @@
 
 use crate::common::*;
 use crate::lifecycle::support::*;
+use keygate::manage::KeyUpdate;
 use keygate::manage::Revoked;
-use keygate::{Environment, KeyUpdate, NewKey, ScopeSet};
+use keygate::scope::ScopeSet;
+use keygate::{Environment, NewKey};
 
 // ---------------------------------------------------------------------------------------
 // Escalation guard

@@ -4,10 +4,10 @@ use std::time::Duration;
 
 use crate::common::*;
 use keygate::key::{Alphabet, Checksum, KeyBody};
-use keygate::{
-    AccountId, Environment, ImportedKey, KeyDigest, KeyFormat, KeyHasher, KeyId, KeyPrefix,
-    KeyStoreWrite, ListQuery, ManageError, ManagerConfig, NewKey,
-};
+use keygate::key::{KeyDigest, KeyFormat, KeyHasher, KeyPrefix};
+use keygate::manage::{ImportedKey, ListQuery, ManagerConfig};
+use keygate::store::{AccountId, KeyId};
+use keygate::{Environment, KeyStoreWrite, ManageError, NewKey};
 
 const TENBYTE: &str = "sk_live_1234567890abcdef";
 
@@ -57,7 +57,7 @@ async fn a_plaintext_import_keeps_id_name_scopes_created_time_and_environment() 
     assert_eq!(view.environment, Some(Environment::Live));
     assert_eq!(view.prefix, "sk_live_");
     assert_eq!(view.start, "sk_live_1234");
-    assert_eq!(view.created_at, keygate::manage::rfc3339(created));
+    assert_eq!(view.created_at, rfc3339(created));
     let identity = h.gate.verify_key(TENBYTE).await.unwrap();
     assert_eq!(identity.key_id().as_str(), "key_0042");
     assert!(identity.has_scope("cdn:read"));
@@ -275,4 +275,9 @@ async fn a_digest_with_a_deployment_prefix_takes_its_environment_and_keeps_it_wh
         let identity = h.gate.verify_key(secret).await.unwrap();
         assert_eq!(identity.environment(), Some(environment), "{prefix}");
     }
+}
+
+/// RFC 3339 with milliseconds, UTC: the management API's form of a time.
+fn rfc3339(at: std::time::SystemTime) -> String {
+    humantime::format_rfc3339_millis(at).to_string()
 }

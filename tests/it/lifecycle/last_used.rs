@@ -3,12 +3,11 @@
 use crate::common::*;
 use crate::lifecycle::support::*;
 use async_trait::async_trait;
-use keygate::manage::rfc3339;
+use keygate::key::KeyDigest;
+use keygate::manage::KeyUpdate;
+use keygate::store::{AccountId, KeyId, KeyRecord};
 use keygate::KeyStoreWrite;
-use keygate::{
-    AccountId, KeyDigest, KeyId, KeyRecord, KeyStore, KeyUpdate, Keygate, MemoryStore, NewKey,
-    StoreError,
-};
+use keygate::{KeyStore, Keygate, MemoryStore, NewKey, StoreError};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -128,7 +127,7 @@ impl KeyStoreWrite for StuckWrites {
     async fn replace(&self, record: KeyRecord) -> Result<(), StoreError> {
         self.0.replace(record).await
     }
-    async fn delete(&self, id: &keygate::KeyId) -> Result<KeyRecord, StoreError> {
+    async fn delete(&self, id: &keygate::store::KeyId) -> Result<KeyRecord, StoreError> {
         self.0.delete(id).await
     }
     async fn list(
@@ -148,7 +147,7 @@ impl KeyStoreWrite for StuckWrites {
 #[tokio::test(start_paused = true)]
 async fn authenticating_requests_never_wait_for_the_last_used_write() {
     let store = Arc::new(StuckWrites::default());
-    let (clock, time) = keygate::Clock::manual(t0());
+    let (clock, time) = keygate::clock::Clock::manual(t0());
     let (gate, manager) = Keygate::managed(store.clone())
         .clock(clock)
         .last_used_interval(Duration::from_secs(1))
@@ -172,4 +171,9 @@ async fn authenticating_requests_never_wait_for_the_last_used_write() {
         assert_eq!(answer.status, 200);
         time.advance(Duration::from_secs(2));
     }
+}
+
+/// RFC 3339 with milliseconds, UTC: the management API's form of a time.
+fn rfc3339(at: std::time::SystemTime) -> String {
+    humantime::format_rfc3339_millis(at).to_string()
 }

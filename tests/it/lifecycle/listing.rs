@@ -2,8 +2,9 @@
 
 use crate::common::*;
 use crate::lifecycle::support::*;
+use keygate::store::KeyId;
 use keygate::store::KeyStatusFilter;
-use keygate::{KeyId, NewKey};
+use keygate::NewKey;
 use std::collections::{BTreeSet, HashSet};
 use std::time::Duration;
 

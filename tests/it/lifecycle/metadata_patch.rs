@@ -2,7 +2,9 @@
 //! result, and the admin API's PATCH.
 
 use crate::common::*;
-use keygate::{AccountId, KeyStoreWrite, KeyUpdate, ManageError, NewKey};
+use keygate::manage::KeyUpdate;
+use keygate::store::AccountId;
+use keygate::{KeyStoreWrite, ManageError, NewKey};
 use serde_json::{json, Map, Value};
 
 fn object(v: Value) -> Map<String, Value> {

@@ -3,9 +3,11 @@
 use crate::common::*;
 use crate::lifecycle::support::*;
 use http::Method;
-use keygate::manage::rfc3339;
+use keygate::manage::KeyUpdate;
 use keygate::manage::Revoked;
-use keygate::{KeyId, KeyUpdate, ManageError, ScopeSet};
+use keygate::scope::ScopeSet;
+use keygate::store::KeyId;
+use keygate::ManageError;
 use std::time::Duration;
 
 // ---------------------------------------------------------------------------------------
@@ -46,7 +48,7 @@ async fn revoke_is_idempotent_and_refuses_the_key_from_the_next_request() {
 }
 
 #[tokio::test]
-async fn revoked_key_is_rejected_even_when_cached() {
+async fn revoked_key_is_refused_even_when_cached() {
     let h = Harness::new();
     let (id, key) = h.key("acct_1", &[]).await;
     let mut svc = h.service();
@@ -207,4 +209,9 @@ async fn a_disabled_key_is_refused_and_can_be_enabled_again() {
     assert_eq!(a.code(), "disabled_api_key");
     h.manager.update(&account, &id, set(false)).await.unwrap();
     assert_eq!(send(&mut svc, get("/", Some(&key))).await.status, 200);
+}
+
+/// RFC 3339 with milliseconds, UTC: the management API's form of a time.
+fn rfc3339(at: std::time::SystemTime) -> String {
+    humantime::format_rfc3339_millis(at).to_string()
 }

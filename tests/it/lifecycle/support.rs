@@ -4,7 +4,10 @@ use crate::common::*;
 use bytes::Bytes;
 use http::Request;
 use http_body_util::Full;
-use keygate::{AccountId, Identity, ManageError, ManagerConfig, PeerAddr};
+use keygate::client_ip::PeerAddr;
+use keygate::manage::ManagerConfig;
+use keygate::store::AccountId;
+use keygate::{Identity, ManageError};
 use std::net::SocketAddr;
 
 pub(crate) fn acct(name: &str) -> AccountId {

@@ -2,8 +2,10 @@
 
 use crate::common::*;
 use crate::lifecycle::support::*;
-use keygate::manage::rfc3339;
-use keygate::{KeyId, KeyUpdate, ManageError, NewKey, RateLimit, ScopeSet};
+use keygate::manage::KeyUpdate;
+use keygate::scope::ScopeSet;
+use keygate::store::{KeyId, RateLimit};
+use keygate::{ManageError, NewKey};
 use std::time::Duration;
 
 // ---------------------------------------------------------------------------------------
@@ -132,4 +134,9 @@ async fn update_of_an_unknown_or_revoked_key_fails() {
     assert_eq!(err.code(), "api_key_revoked");
     assert_eq!(err.status(), 409);
     assert_eq!(h.manager.get(&account, &id).await.unwrap().name, "test key");
+}
+
+/// RFC 3339 with milliseconds, UTC: the management API's form of a time.
+fn rfc3339(at: std::time::SystemTime) -> String {
+    humantime::format_rfc3339_millis(at).to_string()
 }

@@ -2,7 +2,10 @@
 
 use crate::common::*;
 use crate::lifecycle::support::*;
-use keygate::{KeyUpdate, ManageError, ManagerConfig, NewKey, RateLimit, ScopeSet};
+use keygate::manage::{KeyUpdate, ManagerConfig};
+use keygate::scope::ScopeSet;
+use keygate::store::RateLimit;
+use keygate::{ManageError, NewKey};
 
 // ---------------------------------------------------------------------------------------
 // Validation

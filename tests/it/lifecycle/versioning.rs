@@ -6,10 +6,12 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use async_trait::async_trait;
+use keygate::key::KeyDigest;
+use keygate::manage::KeyUpdate;
 use keygate::manage::Revoked;
+use keygate::store::{AccountId, KeyId, KeyRecord};
 use keygate::{
-    AccountId, KeyDigest, KeyId, KeyManager, KeyRecord, KeyStore, KeyStoreWrite, KeyUpdate,
-    Keygate, ManageError, MemoryStore, NewKey, StoreError,
+    KeyManager, KeyStore, KeyStoreWrite, Keygate, ManageError, MemoryStore, NewKey, StoreError,
 };
 
 #[tokio::test]
@@ -75,7 +77,7 @@ impl KeyStoreWrite for RacingStore {
         }
         self.inner.replace(record).await
     }
-    async fn delete(&self, id: &keygate::KeyId) -> Result<KeyRecord, StoreError> {
+    async fn delete(&self, id: &keygate::store::KeyId) -> Result<KeyRecord, StoreError> {
         self.inner.delete(id).await
     }
     async fn list(
@@ -201,7 +203,7 @@ impl KeyStoreWrite for AlwaysStale {
     async fn replace(&self, _: KeyRecord) -> Result<(), StoreError> {
         Err(StoreError::VersionConflict)
     }
-    async fn delete(&self, id: &keygate::KeyId) -> Result<KeyRecord, StoreError> {
+    async fn delete(&self, id: &keygate::store::KeyId) -> Result<KeyRecord, StoreError> {
         self.0.delete(id).await
     }
     async fn list(

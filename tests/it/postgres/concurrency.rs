@@ -8,11 +8,10 @@ use std::time::Duration;
 
 use crate::common::pg::*;
 use crate::common::services::*;
+use keygate::manage::{KeyUpdate, ManagerConfig};
+use keygate::store::{AccountId, KeyId};
 use keygate::store::{PgStore, PgStoreBuilder};
-use keygate::{
-    AccountId, AuthError, KeyId, KeyManager, KeyStore, KeyStoreWrite, KeyUpdate, Keygate,
-    ManagerConfig, NewKey, StoreError,
-};
+use keygate::{AuthError, KeyManager, KeyStore, KeyStoreWrite, Keygate, NewKey, StoreError};
 
 #[tokio::test]
 async fn the_active_key_cap_holds_against_concurrent_creators_on_separate_pools() {

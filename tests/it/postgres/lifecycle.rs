@@ -6,11 +6,11 @@ use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use crate::common::pg::*;
+use keygate::clock::Clock;
+use keygate::manage::{ListQuery, ManagerConfig};
 use keygate::store::KeyStatusFilter;
-use keygate::{
-    AccountId, AuthError, Clock, KeyId, KeyStore, KeyStoreWrite, Keygate, ListQuery, ManageError,
-    ManagerConfig, NewKey,
-};
+use keygate::store::{AccountId, KeyId};
+use keygate::{AuthError, KeyStore, KeyStoreWrite, Keygate, ManageError, NewKey};
 
 fn ids(page: &keygate::manage::Page) -> Vec<KeyId> {
     page.data.iter().map(|v| v.id.clone()).collect()
@@ -86,7 +86,9 @@ async fn delete_and_status_filters_work_on_postgres_in_creation_order() {
 
 #[tokio::test]
 async fn imports_keep_their_fields_refuse_duplicates_and_respect_the_cap_on_postgres() {
-    use keygate::{Environment, ImportedKey, KeyHasher};
+    use keygate::key::KeyHasher;
+    use keygate::manage::ImportedKey;
+    use keygate::Environment;
     let schema = schema_name("import");
     let store = Arc::new(store_on(&schema, "import").await);
     let (gate, manager) = Keygate::managed(store.clone())

@@ -11,8 +11,9 @@ use std::time::Duration;
 use crate::common::propagation::*;
 use crate::common::services::*;
 use keygate::invalidation::ListenerStatus;
+use keygate::store::AccountId;
 use keygate::store::PgStoreBuilder;
-use keygate::{AccountId, AuthError, KeyManager, Keygate, NewKey};
+use keygate::{AuthError, KeyManager, Keygate, NewKey};
 use tokio::time::Instant;
 
 fn instance(url: &str, name: &str) -> (Arc<keygate::store::PgStore>, Keygate, KeyManager) {

@@ -8,14 +8,15 @@ use std::time::Duration;
 
 use crate::common::pg::*;
 use crate::common::services::*;
+use keygate::client_ip::IpAllowlist;
+use keygate::key::KeyDigest;
+use keygate::scope::ScopeSet;
 use keygate::store::GraceDigest;
 use keygate::store::KeyStatusFilter::All;
 use keygate::store::ListPosition;
 use keygate::store::PgStore;
-use keygate::{
-    AccountId, AuthError, IpAllowlist, KeyDigest, KeyId, KeyRecord, KeyStore, KeyStoreWrite,
-    Keygate, NewKey, ScopeSet, StoreError,
-};
+use keygate::store::{AccountId, KeyId, KeyRecord};
+use keygate::{AuthError, KeyStore, KeyStoreWrite, Keygate, NewKey, StoreError};
 
 #[tokio::test]
 async fn a_stored_record_reads_back_field_for_field() {

@@ -8,11 +8,12 @@ use crate::common::*;
 use crate::principals::support::*;
 use http::Method;
 use keygate::admin::KeyFields;
-use keygate::{Environment, ManagerConfig, NewKey};
+use keygate::manage::ManagerConfig;
+use keygate::{Environment, NewKey};
 use serde_json::{json, Value};
 
 fn at(secs_after_t0: u64) -> String {
-    keygate::manage::rfc3339(t0() + Duration::from_secs(secs_after_t0))
+    humantime::format_rfc3339_millis(t0() + Duration::from_secs(secs_after_t0)).to_string()
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@ use crate::common::jwt_support::{claims, rs256};
 use crate::common::*;
 use http::Method;
 use keygate::admin::RouterBuilder;
-use keygate::builder::Managed;
+use keygate::gate::Managed;
 use keygate::KeygateBuilder;
 use serde_json::Value;
 use std::net::SocketAddr;

@@ -11,7 +11,11 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{Method, Request};
 use http_body_util::Full;
-use keygate::{CacheConfig, NewKey, PeerAddr, RateLimit, RateLimitConfig, ReportedLimit};
+use keygate::client_ip::PeerAddr;
+use keygate::gate::CacheConfig;
+use keygate::ratelimit::{RateLimitConfig, ReportedLimit};
+use keygate::store::RateLimit;
+use keygate::NewKey;
 
 /// The three legacy headers as numbers: (limit, remaining, reset).
 fn legacy(a: &Answer) -> (u64, u64, u64) {

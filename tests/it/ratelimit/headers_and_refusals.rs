@@ -5,7 +5,9 @@ use crate::ratelimit::support::*;
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
-use keygate::{Environment, Keygate, NewKey, RateLimit, RateLimitConfig, RateLimitKey};
+use keygate::ratelimit::{RateLimitConfig, RateLimitKey};
+use keygate::store::RateLimit;
+use keygate::{Environment, Keygate, NewKey};
 use std::convert::Infallible;
 
 #[tokio::test]

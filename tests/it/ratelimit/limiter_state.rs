@@ -5,10 +5,9 @@ use crate::ratelimit::support::*;
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::Full;
-use keygate::{
-    AccountId, CacheConfig, KeyId, KeyRecord, KeyStoreWrite, Keygate, MemoryStore, NewKey,
-    RateLimit,
-};
+use keygate::gate::CacheConfig;
+use keygate::store::{AccountId, KeyId, KeyRecord, RateLimit};
+use keygate::{KeyStoreWrite, Keygate, MemoryStore, NewKey};
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
@@ -74,7 +73,7 @@ async fn limiter_state_for_100_000_keys_is_dropped_once_they_are_idle() {
     // Records go straight into a store (no manager, so no last-used writes), the cache
     // is small, and the inner service does nothing: the work is the limiter's.
     let store = Arc::new(MemoryStore::new());
-    let (clock, time) = keygate::Clock::manual(t0());
+    let (clock, time) = keygate::clock::Clock::manual(t0());
     let gate = Keygate::builder(store.clone())
         .clock(clock)
         .cache(CacheConfig::default().max_entries(1024))

@@ -5,10 +5,11 @@
 
 use crate::common::*;
 use keygate::credential::{BearerCredential, CredentialError, Principal};
-use keygate::{
-    AccountId, Environment, ImportedKey, KeyFormat, KeyId, NewKey, RateLimit, RateLimitConfig,
-    RateLimitKey,
-};
+use keygate::key::KeyFormat;
+use keygate::manage::ImportedKey;
+use keygate::ratelimit::{RateLimitConfig, RateLimitKey};
+use keygate::store::{AccountId, KeyId, RateLimit};
+use keygate::{Environment, NewKey};
 
 /// One token a second, five at once: the quota of every bucket here.
 const QUOTA: RateLimit = RateLimit::new(1, 5);

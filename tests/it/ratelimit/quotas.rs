@@ -3,7 +3,9 @@
 
 use crate::common::*;
 use crate::ratelimit::support::*;
-use keygate::{AccountId, NewKey, RateLimit, RateLimitConfig, RateLimitKey};
+use keygate::ratelimit::{RateLimitConfig, RateLimitKey};
+use keygate::store::{AccountId, RateLimit};
+use keygate::NewKey;
 use std::time::Duration;
 
 #[tokio::test]
@@ -43,7 +45,7 @@ async fn override_set_by_update_applies_on_the_next_request() {
         .update(
             &AccountId::from("acct_1"),
             &id,
-            keygate::KeyUpdate::default().rate_limit(Some(RateLimit::new(1, 1))),
+            keygate::manage::KeyUpdate::default().rate_limit(Some(RateLimit::new(1, 1))),
         )
         .await
         .unwrap();

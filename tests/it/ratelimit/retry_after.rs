@@ -2,7 +2,7 @@
 
 use crate::common::*;
 use crate::ratelimit::support::*;
-use keygate::RateLimit;
+use keygate::store::RateLimit;
 use std::time::Duration;
 
 #[tokio::test]

@@ -4,7 +4,9 @@ use crate::common::*;
 use bytes::Bytes;
 use http::{Request, StatusCode};
 use http_body_util::Full;
-use keygate::{PeerAddr, RateLimit, RateLimitConfig};
+use keygate::client_ip::PeerAddr;
+use keygate::ratelimit::RateLimitConfig;
+use keygate::store::RateLimit;
 use std::net::SocketAddr;
 
 /// A harness whose deployment default quota is `quota`, per key.

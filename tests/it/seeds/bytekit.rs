@@ -10,7 +10,9 @@
 use std::sync::Arc;
 
 use http::Method;
-use keygate::{AccountId, Environment, KeyHasher, KeyManager, KeyStoreWrite, NewKey};
+use keygate::key::KeyHasher;
+use keygate::store::AccountId;
+use keygate::{Environment, KeyManager, KeyStoreWrite, NewKey};
 use serde_json::{json, Value};
 
 use crate::common::{Answer, FaultyStore};
@@ -102,7 +104,7 @@ async fn create_returns_id_name_created_at_and_the_plaintext_key_exactly_once() 
     assert!(key.starts_with("sk_live_"), "{key}");
 
     // "The key is stored as a SHA-256 hash on the server."
-    let id = keygate::KeyId::parse(body["id"].as_str().unwrap()).unwrap();
+    let id = keygate::store::KeyId::parse(body["id"].as_str().unwrap()).unwrap();
     let record = b.store.inner.get(&id).await.unwrap().unwrap();
     assert_eq!(record.digest, KeyHasher::sha256().digest(&key));
 

@@ -15,7 +15,11 @@ use axum::{Json, Router};
 use bytes::Bytes;
 use http::Response;
 use keygate::key::{Alphabet, Checksum, KeyBody};
-use keygate::{AccountId, Environment, ImportedKey, KeyFormat, KeyPrefix, RateLimit, Rejection};
+use keygate::key::{KeyFormat, KeyPrefix};
+use keygate::manage::ImportedKey;
+use keygate::refusal::Refusal;
+use keygate::store::{AccountId, RateLimit};
+use keygate::Environment;
 
 /// The seed's example key, verbatim.
 const SEED_KEY: &str = "sk_live_1234567890abcdef";
@@ -49,7 +53,7 @@ fn tenbyte_format() -> KeyFormat {
 }
 
 /// Every refusal as a row of the seed's table, chosen by its HTTP status.
-fn tenbyte_renderer(r: &Rejection<'_>) -> Response<Bytes> {
+fn tenbyte_renderer(r: &Refusal<'_>) -> Response<Bytes> {
     let status = r.error.status();
     let (_, error, description) = ERRORS
         .iter()

@@ -139,7 +139,7 @@ struct Service {
 
 impl Service {
     async fn start() -> (Self, Tenbyte) {
-        let app = Tenbyte::new(keygate::Clock::system(), JWT_PUBLIC_KEY);
+        let app = Tenbyte::new(keygate::clock::Clock::system(), JWT_PUBLIC_KEY);
         let addr = serve(app.router()).await;
         (Self { addr }, app)
     }

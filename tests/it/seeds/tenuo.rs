@@ -240,7 +240,7 @@ async fn invalid_api_key_body_matches_the_seed() {
     let mut typo = key.clone().into_bytes();
     typo[10] = if typo[10] == b'a' { b'b' } else { b'a' };
     let typo = String::from_utf8(typo).unwrap();
-    let format = keygate::KeyFormat::default();
+    let format = keygate::key::KeyFormat::default();
     let unknown = format.generate(format.prefix("tc_").unwrap()).unwrap();
     for bad in [forged.as_str(), typo.as_str(), unknown.expose_secret()] {
         let answer = send(&mut app, get("/v1/keys", Some(bad))).await;
@@ -285,10 +285,10 @@ async fn over_tcp_the_seed_table_holds_for_a_read_only_key() {
 
 /// Tenuo's documented key format: `tc_` and 43 characters (base64url, as 32 random bytes
 /// encode), with no checksum.
-fn tenuo_format() -> keygate::KeyFormat {
+fn tenuo_format() -> keygate::key::KeyFormat {
     use keygate::key::{Alphabet, Checksum, KeyBody};
     let body = KeyBody::new(Alphabet::Base64Url, 43..=43, Checksum::Off).unwrap();
-    keygate::KeyFormat::new([keygate::KeyPrefix::new("tc_", None)
+    keygate::key::KeyFormat::new([keygate::key::KeyPrefix::new("tc_", None)
         .unwrap()
         .with_body(body)])
     .unwrap()
@@ -337,7 +337,7 @@ async fn keys_of_the_documented_tc_43_character_format_are_issued_and_accepted()
 /// the seed's header form is one setting, `ReportedLimit::PerSecond`.
 #[tokio::test]
 async fn rate_limit_headers_match_the_seed() {
-    use keygate::{RateLimitConfig, ReportedLimit};
+    use keygate::ratelimit::{RateLimitConfig, ReportedLimit};
 
     let h = Harness::with(|b| {
         b.rate_limits(RateLimitConfig::default().reported_limit(ReportedLimit::PerSecond))

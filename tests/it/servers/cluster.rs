@@ -14,7 +14,8 @@ use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use keygate::{RateLimit, RedisLimiterConfig};
+use keygate::ratelimit::RedisLimiterConfig;
+use keygate::store::RateLimit;
 
 use crate::common::{bearer, http};
 use http::Method;

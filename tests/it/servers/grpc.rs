@@ -6,7 +6,8 @@ use crate::common::*;
 use std::net::SocketAddr;
 
 use futures_util::stream;
-use keygate::{KeygateLayer, NewKey, RateLimit};
+use keygate::store::RateLimit;
+use keygate::{KeygateLayer, NewKey};
 use tonic::metadata::MetadataValue;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Channel, Endpoint, Server};

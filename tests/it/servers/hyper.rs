@@ -13,7 +13,8 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
-use keygate::{Identity, KeygateLayer, NewKey, PeerAddr};
+use keygate::client_ip::PeerAddr;
+use keygate::{Identity, KeygateLayer, NewKey};
 use tower::ServiceBuilder;
 
 async fn whoami(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {

@@ -11,11 +11,11 @@ use crate::common::*;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use keygate::clock::{Clock, ManualClock};
 use keygate::layer::KeygateService;
-use keygate::{
-    BreakerState, Clock, ManualClock, MemoryStore, OutagePolicy, RateLimit, RedisLimiter,
-    RedisLimiterConfig,
-};
+use keygate::ratelimit::{BreakerState, OutagePolicy, RedisLimiter, RedisLimiterConfig};
+use keygate::store::RateLimit;
+use keygate::MemoryStore;
 
 /// A private Redis, one instance on it (4 configured, quota 1/s burst 400: a lease of
 /// 2, a local share of 100), two requests, then Redis is killed. Returns the answers

@@ -14,9 +14,10 @@ use crate::common::*;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use keygate::{
-    Clock, Keygate, MemoryStore, RateLimit, RateLimitKey, RedisLimiter, RedisLimiterConfig,
-};
+use keygate::clock::Clock;
+use keygate::ratelimit::{RateLimitKey, RedisLimiter, RedisLimiterConfig};
+use keygate::store::RateLimit;
+use keygate::{Keygate, MemoryStore};
 
 /// Tokens the Redis bucket of a 1-per-second quota can have regained since `started`:
 /// Redis's clock is real, so the documented bounds allow for it.

@@ -12,7 +12,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::Request;
 use http_body_util::Full;
-use keygate::{AccountId, KeyHasher, PeerAddr};
+use keygate::client_ip::PeerAddr;
+use keygate::key::KeyHasher;
+use keygate::store::AccountId;
 use tracing::Level;
 
 /// A `tracing` writer into a shared buffer.

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 
 use crate::common::*;
-use keygate::RateLimitConfig;
+use keygate::ratelimit::RateLimitConfig;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use metrics_util::{CompositeKey, MetricKind};
 
@@ -56,7 +56,8 @@ fn every_documented_metric_is_recorded_with_its_labels() {
         rt.block_on(async {
             let h = Harness::with(|b| {
                 b.rate_limits(
-                    RateLimitConfig::default().default_quota(Some(keygate::RateLimit::new(1, 2))),
+                    RateLimitConfig::default()
+                        .default_quota(Some(keygate::store::RateLimit::new(1, 2))),
                 )
             });
             let (id, key) = h.key("acct_1", &[]).await;
@@ -71,7 +72,7 @@ fn every_documented_metric_is_recorded_with_its_labels() {
             )
             .await;
             h.manager
-                .revoke(&keygate::AccountId::from("acct_1"), &id)
+                .revoke(&keygate::store::AccountId::from("acct_1"), &id)
                 .await
                 .unwrap();
             h.gate.invalidate_all();

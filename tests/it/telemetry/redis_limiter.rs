@@ -8,7 +8,10 @@ use crate::common::redis_support;
 use std::sync::Arc;
 
 use crate::common::*;
-use keygate::{Clock, MemoryStore, RateLimit, RedisLimiter};
+use keygate::clock::Clock;
+use keygate::ratelimit::RedisLimiter;
+use keygate::store::RateLimit;
+use keygate::MemoryStore;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 
 fn counter(snapshot: &metrics_util::debugging::Snapshotter, name: &str) -> u64 {

@@ -35,7 +35,7 @@ use super::JwtKey;
 ///   [`JwksSourceBuilder::max_lifetime`] (1 h); without `max-age`, for the floor.
 ///   Lifetimes run on keygate's clock (the request time handed to the verifier, see
 ///   [`crate::KeygateBuilder::clock`]), so tests drive them with a
-///   [`crate::ManualClock`]. The next token after the lifetime waits for a
+///   [`crate::clock::ManualClock`]. The next token after the lifetime waits for a
 ///   refetch; a key that is gone from the new document no longer verifies.
 /// - **Unknown `kid`.** A token naming a `kid` the document lacks makes the source
 ///   fetch again (a key may just have been rotated in), but at most once per

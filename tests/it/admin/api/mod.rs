@@ -13,7 +13,11 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use http::Method;
-use keygate::{AccountId, Environment, KeyHasher, ManagerConfig, NewKey, ScopeSet};
+use keygate::key::KeyHasher;
+use keygate::manage::ManagerConfig;
+use keygate::scope::ScopeSet;
+use keygate::store::AccountId;
+use keygate::{Environment, NewKey};
 use serde_json::{json, Value};
 use tower::ServiceExt;
 

@@ -13,7 +13,8 @@ use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 
-use keygate::{NewKey, RateLimit};
+use keygate::store::RateLimit;
+use keygate::NewKey;
 use serde_json::{json, Value};
 
 /// The operations of `keygate::admin::router`: method and path template.

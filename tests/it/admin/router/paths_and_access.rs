@@ -4,7 +4,8 @@ use crate::admin::router::support::*;
 use crate::common::*;
 use http::Method;
 use keygate::admin::{self, Access, Action, RouterBuilder};
-use keygate::{NewKey, RateLimit};
+use keygate::store::RateLimit;
+use keygate::NewKey;
 use serde_json::{json, Value};
 
 #[tokio::test]

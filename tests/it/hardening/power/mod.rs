@@ -4,11 +4,12 @@
 use crate::common::*;
 use crate::hardening::support::*;
 use keygate::manage::Revoked;
+use keygate::manage::{KeyUpdate, ManagerConfig};
+use keygate::ratelimit::RateLimitConfig;
 use keygate::scope::GrantedScopes;
-use keygate::{
-    Environment, Identity, KeyId, KeyRecord, KeyStoreWrite, KeyUpdate, ManageError, ManagerConfig,
-    NewKey, RateLimit, RateLimitConfig, ScopeImplications, ScopeSet,
-};
+use keygate::scope::{ScopeImplications, ScopeSet};
+use keygate::store::{KeyId, KeyRecord, RateLimit};
+use keygate::{Environment, Identity, KeyStoreWrite, ManageError, NewKey};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use std::net::IpAddr;

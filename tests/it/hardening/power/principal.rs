@@ -4,8 +4,10 @@
 use super::*;
 use bytes::Bytes;
 use http_body_util::Full;
+use keygate::client_ip::{IpAllowlist, PeerAddr};
 use keygate::credential::{BearerCredential, Principal};
-use keygate::{AccountId, IpAllowlist, KeyDigest, PeerAddr};
+use keygate::key::KeyDigest;
+use keygate::store::AccountId;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};

@@ -9,7 +9,8 @@
 
 use std::sync::Arc;
 
-use keygate::{AccountId, KeyManager, MemoryStore, NewKey};
+use keygate::store::AccountId;
+use keygate::{KeyManager, MemoryStore, NewKey};
 use serde_json::{json, Value};
 
 use crate::seeds::client::{field_names, is_rfc3339_millis, Client};

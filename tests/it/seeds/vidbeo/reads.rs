@@ -1,7 +1,8 @@
 //! Vidbeo: `POST /keys`, `GET /keys`, `GET /keys/:id`.
 
 use http::Method;
-use keygate::{AccountId, NewKey};
+use keygate::store::AccountId;
+use keygate::NewKey;
 use serde_json::{json, Value};
 
 use super::{assert_key_format, ok, refused, Vidbeo};

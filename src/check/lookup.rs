@@ -1,4 +1,5 @@
-//! Turning a found record into a cache entry, once per lookup.
+//! Step 3: the lookup. The cache answers first (`crate::cache`), then one shared store
+//! lookup; a found record becomes a cache entry here, once per lookup.
 
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
@@ -16,16 +17,16 @@ use crate::store::record::KeyRecord;
 /// What a resolver needs.
 #[derive(Clone)]
 pub(crate) struct Resolver {
-    pub(super) gate: u64,
-    pub(super) clock: Clock,
-    pub(super) positive_ttl: Duration,
-    pub(super) implications: ScopeImplications,
-    pub(super) read_only_scopes: ScopeSet,
-    pub(super) limits: Arc<RateLimits>,
+    pub(crate) gate: u64,
+    pub(crate) clock: Clock,
+    pub(crate) positive_ttl: Duration,
+    pub(crate) implications: ScopeImplications,
+    pub(crate) read_only_scopes: ScopeSet,
+    pub(crate) limits: Arc<RateLimits>,
 }
 
 impl Resolver {
-    pub(super) fn boxed(self) -> Box<Resolve> {
+    pub(crate) fn boxed(self) -> Box<Resolve> {
         Box::new(move |record, digest, epoch| self.resolve(record, digest, epoch))
     }
 

@@ -1,21 +1,48 @@
-//! [`Keygate`]: the shared core behind the layer and the key manager.
+//! [`Keygate`]: the one core behind the layer and the key manager, with its builder
+//! ([`KeygateBuilder`]). Every `impl Keygate` is in this module: its settings and
+//! maintenance here, its construction in `builder.rs` and `managed.rs`, and the request
+//! path the layer drives in `request.rs` (the checks, in order, from
+//! [`crate::check`]), with `refusal.rs` (rendering and auditing refusals) and
+//! `last_used.rs`.
 
 mod builder;
-pub(crate) mod resolve;
+mod last_used;
+mod managed;
+mod refusal;
+mod request;
+#[cfg(test)]
+mod tests;
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+/// The cache settings of [`KeygateBuilder::cache`].
+pub use crate::cache::CacheConfig;
 pub use builder::{KeygateBuilder, ReadOnly};
+pub use managed::Managed;
+pub(crate) use request::{Admission, LookupFuture, Start};
 
+use std::time::Duration;
+
+use crate::cache::KeyCache;
+use crate::check::credentials::KeySource;
+use crate::check::external::CredentialHook;
+use crate::check::format::KeyCheck;
+use crate::check::status;
+use crate::client_ip::ClientIpResolver;
 use crate::clock::Clock;
 use crate::error::AuthError;
 use crate::identity::Identity;
 use crate::key::digest::{KeyDigest, KeyHasher};
 use crate::key::{Environment, KeyFormat};
+use crate::layer::KeygateLayer;
+use crate::ratelimit::RateLimits;
+use crate::refusal::RenderRefusal;
+use crate::scope::{ScopeImplications, ScopeSet};
 use crate::store::record::KeyRecord;
-use crate::verify::Verifier;
+use crate::store::KeyStoreWrite;
+use refusal::Prerendered;
 
 static NEXT_GATE_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -41,18 +68,45 @@ static NEXT_GATE_ID: AtomicU64 = AtomicU64::new(1);
 /// ```
 #[derive(Clone)]
 pub struct Keygate {
-    pub(crate) inner: Arc<Verifier>,
+    inner: Arc<Shared>,
+}
+
+/// What every clone of one [`Keygate`] shares. Its fields are read in this module only.
+struct Shared {
+    /// Tells this core's identities from another's (nested layers).
+    id: u64,
+    keys: KeyCheck,
+    realm: String,
+    clock: Clock,
+    cache: Arc<KeyCache>,
+    limits: Arc<RateLimits>,
+    implications: ScopeImplications,
+    read_only_scopes: ScopeSet,
+    ip_resolver: Arc<dyn ClientIpResolver>,
+    renderer: Arc<dyn RenderRefusal>,
+    key_source: KeySource,
+    /// Set over a writable store: `last_used_at` tracking.
+    writer: Option<Arc<dyn KeyStoreWrite>>,
+    last_used_interval: Duration,
+    prerendered: Prerendered,
+    /// The credential hook, when a verifier is configured.
+    credentials: Option<Arc<CredentialHook>>,
 }
 
 impl Keygate {
+    /// A tower layer that requires a valid key on every request.
+    pub fn layer(&self) -> KeygateLayer {
+        KeygateLayer::new(self.clone())
+    }
+
     /// The key format.
     pub fn format(&self) -> &KeyFormat {
-        &self.inner.format
+        &self.inner.keys.format
     }
 
     /// The digest function.
     pub fn hasher(&self) -> &KeyHasher {
-        &self.inner.hasher
+        &self.inner.keys.hasher
     }
 
     /// The clock.
@@ -62,14 +116,14 @@ impl Keygate {
 
     /// The environment this deployment accepts, if restricted.
     pub fn environment(&self) -> Option<Environment> {
-        self.inner.environment
+        self.inner.keys.environment
     }
 
     /// Whether this deployment accepts environment-neutral keys: always when it serves
     /// any environment, otherwise only when
     /// [`KeygateBuilder::accept_environment_neutral_keys`] is on.
     pub fn accepts_environment_neutral_keys(&self) -> bool {
-        self.inner.accept_neutral
+        self.inner.keys.accept_neutral
     }
 
     /// The environment of keys made without an explicit one: this deployment's
@@ -77,21 +131,27 @@ impl Keygate {
     /// environment-neutral prefix and the prefixes of one environment only, that
     /// environment; otherwise none (an environment-neutral key).
     pub fn default_environment(&self) -> Option<Environment> {
-        if self.inner.environment.is_some() {
-            return self.inner.environment;
+        if self.inner.keys.environment.is_some() {
+            return self.inner.keys.environment;
         }
-        let mut envs = self.inner.format.prefixes().iter().map(|p| p.environment());
+        let mut envs = self
+            .inner
+            .keys
+            .format
+            .prefixes()
+            .iter()
+            .map(|p| p.environment());
         let first = envs.next().flatten()?;
         envs.all(|e| e == Some(first)).then_some(first)
     }
 
     /// How scopes imply one another.
-    pub fn scope_implications(&self) -> &crate::ScopeImplications {
+    pub fn scope_implications(&self) -> &crate::scope::ScopeImplications {
         &self.inner.implications
     }
 
     /// The scopes that make a key read-only.
-    pub fn read_only_scopes(&self) -> &crate::ScopeSet {
+    pub fn read_only_scopes(&self) -> &crate::scope::ScopeSet {
         &self.inner.read_only_scopes
     }
 
@@ -102,7 +162,7 @@ impl Keygate {
     }
 
     /// The rate-limit settings.
-    pub fn rate_limits(&self) -> &crate::RateLimitConfig {
+    pub fn rate_limits(&self) -> &crate::ratelimit::RateLimitConfig {
         self.inner.limits.config()
     }
 
@@ -137,14 +197,14 @@ impl Keygate {
     }
 
     /// Tells the cache whether the invalidation channel is down. While it is, a found
-    /// key is trusted for [`crate::CacheConfig::degraded_ttl`] only (1 s by default)
+    /// key is trusted for [`crate::gate::CacheConfig::degraded_ttl`] only (1 s by default)
     /// instead of the positive lifetime, and "no such key" answers are not used.
     pub fn set_degraded(&self, degraded: bool) {
         self.inner.cache.set_degraded(degraded);
     }
 
     /// Drops idle rate-limiter state and applies pending cache evictions. Runs by itself
-    /// every [`crate::RateLimitConfig::maintenance_interval`]; call it to force it.
+    /// every [`crate::ratelimit::RateLimitConfig::maintenance_interval`]; call it to force it.
     pub fn run_maintenance(&self) {
         // Evictions first, so that the cells only evicted entries held can go.
         self.inner.cache.run_pending_tasks();
@@ -168,9 +228,9 @@ impl Keygate {
     /// status. No IP, scope or rate-limit check. For non-HTTP uses and tests.
     pub async fn verify_key(&self, key: &str) -> Result<Identity, AuthError> {
         let v = &self.inner;
-        let digest = v.digest_of(key)?;
+        let digest = v.keys.digest_of(key)?;
         let resolved = v.cache.load(digest).await?.ok_or(AuthError::InvalidKey)?;
-        v.check_status(&resolved, &digest, v.clock.now())?;
+        status::check(&resolved, &digest, v.clock.now(), v.keys.environment)?;
         Ok(Identity(resolved))
     }
 
@@ -182,8 +242,8 @@ impl Keygate {
 impl fmt::Debug for Keygate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Keygate")
-            .field("format", &self.inner.format)
-            .field("environment", &self.inner.environment)
+            .field("format", &self.inner.keys.format)
+            .field("environment", &self.inner.keys.environment)
             .field("realm", &self.inner.realm)
             .field("stats", &self.stats())
             .finish_non_exhaustive()
@@ -196,7 +256,7 @@ impl fmt::Debug for Keygate {
 pub struct KeygateStats {
     /// Keys in the cache (approximate until maintenance runs).
     pub cached_entries: u64,
-    /// Bytes those keys weigh against [`crate::CacheConfig::max_bytes`].
+    /// Bytes those keys weigh against [`crate::gate::CacheConfig::max_bytes`].
     pub cached_bytes: u64,
     /// "No such key" answers in the cache (approximate until maintenance runs).
     pub cached_unknown: u64,

@@ -4,12 +4,11 @@ use std::sync::OnceLock;
 
 use http::{Extensions, HeaderMap};
 
-use super::render::{self, Rejection, RenderRejection};
-use super::rules::Rules;
-use super::Verifier;
+use super::Keygate;
 use crate::cache::entry::ResolvedKey;
 use crate::error::AuthError;
 use crate::ratelimit::RateLimitStatus;
+use crate::refusal::{self as render, Refusal, RefusalAnswer, RenderRefusal};
 
 /// A rendered refusal kept for reuse: status, headers, body.
 type Rendered = (http::StatusCode, HeaderMap, bytes::Bytes);
@@ -18,18 +17,19 @@ type Rendered = (http::StatusCode, HeaderMap, bytes::Bytes);
 /// renderer is deterministic.
 pub(crate) type Prerendered = [[OnceLock<Rendered>; 2]; 2];
 
-impl Verifier {
+impl Keygate {
     /// The response for a refusal, by the layer's own renderer when it has one.
-    pub(super) fn refusal(
+    pub(super) fn render(
         &self,
         error: &AuthError,
         status: Option<&RateLimitStatus>,
-        rules: &Rules,
+        answer: &RefusalAnswer,
     ) -> http::Response<bytes::Bytes> {
-        let grpc = rules.grpc();
-        let renderer: &dyn RenderRejection = match &rules.renderer {
+        let v = &*self.inner;
+        let grpc = answer.grpc();
+        let renderer: &dyn RenderRefusal = match &answer.renderer {
             Some(own) => &*own.0,
-            None => &*self.renderer,
+            None => &*v.renderer,
         };
         // Only the core's renderer has prerendered slots.
         let slot = match error {
@@ -37,24 +37,21 @@ impl Verifier {
             AuthError::InvalidKey => Some(1),
             _ => None,
         }
-        .filter(|_| {
-            status.is_none() && rules.renderer.is_none() && self.renderer.is_deterministic()
-        });
+        .filter(|_| status.is_none() && answer.renderer.is_none() && v.renderer.is_deterministic());
         let render = || {
-            let rejection = Rejection {
+            let refusal = Refusal {
                 error,
-                realm: &self.realm,
+                realm: &v.realm,
                 rate_limit: status,
             };
-            render::finish(renderer, &rejection, grpc, self.ietf_headers())
+            render::finish(renderer, &refusal, grpc, self.ietf_headers())
         };
         match slot {
             Some(i) => {
-                let (code, headers, body) =
-                    self.prerendered[usize::from(grpc)][i].get_or_init(|| {
-                        let (parts, body) = render().into_parts();
-                        (parts.status, parts.headers, body)
-                    });
+                let (code, headers, body) = v.prerendered[usize::from(grpc)][i].get_or_init(|| {
+                    let (parts, body) = render().into_parts();
+                    (parts.status, parts.headers, body)
+                });
                 let mut res = http::Response::new(body.clone());
                 *res.status_mut() = *code;
                 *res.headers_mut() = headers.clone();
@@ -71,7 +68,7 @@ impl Verifier {
         headers: &HeaderMap,
         extensions: &Extensions,
     ) {
-        self.cache.metrics.admitted(key);
+        self.inner.cache.metrics.admitted(key);
         tracing::debug!(
             target: "keygate::audit",
             outcome = "ok",
@@ -79,6 +76,7 @@ impl Verifier {
             key_id = key.record.id.as_str(),
             account_id = key.record.account_id.as_str(),
             client_ip = self
+                .inner
                 .ip_resolver
                 .client_ip(headers, extensions)
                 .map(tracing::field::display),
@@ -94,7 +92,7 @@ impl Verifier {
         headers: &HeaderMap,
         extensions: &Extensions,
     ) {
-        self.cache.metrics.refused(error.code(), key);
+        self.inner.cache.metrics.refused(error.code(), key);
         tracing::info!(
             target: "keygate::audit",
             outcome = error.code(),
@@ -103,6 +101,7 @@ impl Verifier {
             key_id = key.map(|k| k.record.id.as_str()),
             account_id = key.map(|k| k.record.account_id.as_str()),
             client_ip = self
+                .inner
                 .ip_resolver
                 .client_ip(headers, extensions)
                 .map(tracing::field::display),

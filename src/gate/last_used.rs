@@ -3,18 +3,18 @@
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
-use super::Verifier;
+use super::Keygate;
 use crate::cache::entry::ResolvedKey;
 
-impl Verifier {
+impl Keygate {
     /// Schedules a `last_used_at` write at most once per interval per key, never
     /// waiting for it.
     pub(super) fn touch(&self, key: &ResolvedKey, now: SystemTime) {
-        let Some(writer) = &self.writer else {
+        let Some(writer) = &self.inner.writer else {
             return;
         };
         let last = key.last_used_written.load(Ordering::Relaxed);
-        let interval = self.last_used_interval.as_secs().max(1);
+        let interval = self.inner.last_used_interval.as_secs().max(1);
         // Compared as times, so that the common case (written recently) converts nothing.
         let due =
             SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(last.saturating_add(interval)));

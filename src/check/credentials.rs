@@ -83,7 +83,7 @@ fn single<'h>(
 /// The scheme is matched case-insensitively; spaces and tabs around either part are
 /// allowed. Anything else — another scheme, an empty token, characters outside RFC 6750's
 /// `b64token` — is [`AuthError::InvalidRequest`]. The token is not checked against a
-/// [`crate::KeyFormat`].
+/// [`crate::key::KeyFormat`].
 pub fn parse_bearer(value: &str) -> Result<&str, AuthError> {
     let token = bearer_token(value.as_bytes())?;
     token68(token)

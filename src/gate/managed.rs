@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use super::{KeyManager, ManagerConfig};
-use crate::keygate::{Keygate, KeygateBuilder};
+use super::{Keygate, KeygateBuilder};
+use crate::manage::{KeyManager, ManagerConfig};
 use crate::store::KeyStoreWrite;
 
 /// The builder state of [`Keygate::managed`]: a writable store, which both the core and

@@ -5,22 +5,22 @@ use std::time::Duration;
 
 use http::header::HeaderName;
 
-use super::resolve::Resolver;
-use super::Keygate;
+use super::{Keygate, Shared};
 use crate::cache::{CacheConfig, KeyCache};
+use crate::check::credentials::KeySource;
+use crate::check::external::CredentialHook;
+use crate::check::format::KeyCheck;
+use crate::check::lookup::Resolver;
 use crate::client_ip::{ClientIpResolver, PeerIp};
 use crate::clock::Clock;
 use crate::credential::{CredentialVerifier, MAX_VERIFIED_CREDENTIAL_LEN};
 use crate::key::digest::KeyHasher;
 use crate::key::{Environment, KeyFormat};
 use crate::ratelimit::{RateLimitConfig, RateLimits};
+use crate::refusal::{JsonRenderer, RenderRefusal};
 use crate::scope::{ScopeImplications, ScopeSet};
 use crate::store::{KeyStore, KeyStoreWrite};
 use crate::telemetry::Metrics;
-use crate::verify::credentials::KeySource;
-use crate::verify::external::CredentialHook;
-use crate::verify::render::{JsonRenderer, RenderRejection};
-use crate::verify::Verifier;
 
 /// The builder state of [`Keygate::builder`]: a read-only store, no manager.
 #[derive(Debug)]
@@ -30,7 +30,10 @@ pub struct ReadOnly(());
 ///
 /// ```
 /// use std::time::Duration;
-/// use keygate::{CacheConfig, Environment, Keygate, MemoryStore, RateLimit, RateLimitConfig};
+/// use keygate::{Environment, Keygate, MemoryStore};
+/// use keygate::gate::CacheConfig;
+/// use keygate::ratelimit::RateLimitConfig;
+/// use keygate::store::RateLimit;
 ///
 /// let (gate, _manager) = Keygate::managed(MemoryStore::new())
 ///     .environment(Environment::Live)
@@ -56,7 +59,7 @@ pub struct KeygateBuilder<M = ReadOnly> {
     implications: ScopeImplications,
     read_only_scopes: ScopeSet,
     ip_resolver: Arc<dyn ClientIpResolver>,
-    renderer: Arc<dyn RenderRejection>,
+    renderer: Arc<dyn RenderRefusal>,
     key_source: KeySource,
     store_timeout: Duration,
     last_used_interval: Duration,
@@ -74,7 +77,7 @@ impl Keygate {
 }
 
 impl<M> KeygateBuilder<M> {
-    pub(crate) fn new(store: Arc<dyn KeyStore>, mode: M) -> Self {
+    pub(super) fn new(store: Arc<dyn KeyStore>, mode: M) -> Self {
         Self {
             mode,
             store,
@@ -174,7 +177,7 @@ impl<M> KeygateBuilder<M> {
     }
 
     /// How refusals are rendered. Default: [`JsonRenderer`].
-    pub fn renderer(mut self, renderer: impl RenderRejection) -> Self {
+    pub fn renderer(mut self, renderer: impl RenderRefusal) -> Self {
         self.renderer = Arc::new(renderer);
         self
     }
@@ -231,12 +234,12 @@ impl<M> KeygateBuilder<M> {
     }
 
     /// The builder's state.
-    pub(crate) fn mode_mut(&mut self) -> &mut M {
+    pub(super) fn mode_mut(&mut self) -> &mut M {
         &mut self.mode
     }
 
     /// Builds the core; `writer` turns on `last_used_at` tracking.
-    pub(crate) fn build_core(self, writer: Option<Arc<dyn KeyStoreWrite>>) -> (Keygate, M) {
+    pub(super) fn build_core(self, writer: Option<Arc<dyn KeyStoreWrite>>) -> (Keygate, M) {
         let id = Keygate::next_id();
         let limits = RateLimits::new(self.rate_limits, self.clock.clone());
         #[cfg(feature = "redis")]
@@ -276,12 +279,14 @@ impl<M> KeygateBuilder<M> {
             .filter(|c| (' '..='~').contains(c) && *c != '"' && *c != '\\')
             .collect();
         let gate = Keygate {
-            inner: Arc::new(Verifier {
+            inner: Arc::new(Shared {
                 id,
-                format: self.format,
-                hasher: self.hasher,
-                environment: self.environment,
-                accept_neutral: self.accept_neutral || self.environment.is_none(),
+                keys: KeyCheck {
+                    format: self.format,
+                    hasher: self.hasher,
+                    environment: self.environment,
+                    accept_neutral: self.accept_neutral || self.environment.is_none(),
+                },
                 realm,
                 clock: self.clock,
                 cache: Arc::new(cache),

@@ -10,7 +10,7 @@ use crate::ratelimit::RateLimitStatus;
 /// A refusal about to be rendered.
 #[derive(Debug)]
 #[non_exhaustive]
-pub struct Rejection<'a> {
+pub struct Refusal<'a> {
     /// Why the request was refused.
     pub error: &'a AuthError,
     /// The configured realm.
@@ -20,7 +20,7 @@ pub struct Rejection<'a> {
     pub rate_limit: Option<&'a RateLimitStatus>,
 }
 
-/// Renders refusals. Implemented for closures `Fn(&Rejection) -> Response<Bytes>`.
+/// Renders refusals. Implemented for closures `Fn(&Refusal) -> Response<Bytes>`.
 ///
 /// The renderer chooses the status and body. keygate then adds, unless the renderer set
 /// them itself, `WWW-Authenticate` (RFC 6750 §3), `Retry-After` and the rate-limit
@@ -29,10 +29,10 @@ pub struct Rejection<'a> {
 /// ```
 /// use bytes::Bytes;
 /// use http::Response;
-/// use keygate::Rejection;
+/// use keygate::refusal::Refusal;
 ///
 /// // An envelope of success/result/errors instead of the default `{"error":{...}}`.
-/// let envelope = |r: &Rejection<'_>| {
+/// let envelope = |r: &Refusal<'_>| {
 ///     let body = serde_json::json!({
 ///         "success": false,
 ///         "result": null,
@@ -44,14 +44,14 @@ pub struct Rejection<'a> {
 ///         .body(Bytes::from(body.to_string()))
 ///         .unwrap()
 /// };
-/// # fn takes<R: keygate::RenderRejection>(_: R) {}
+/// # fn takes<R: keygate::refusal::RenderRefusal>(_: R) {}
 /// # takes(envelope);
 /// ```
-pub trait RenderRejection: Send + Sync + 'static {
-    /// The response for `rejection`.
-    fn render(&self, rejection: &Rejection<'_>) -> Response<Bytes>;
+pub trait RenderRefusal: Send + Sync + 'static {
+    /// The response for `refusal`.
+    fn render(&self, refusal: &Refusal<'_>) -> Response<Bytes>;
 
-    /// Whether the response depends only on the rejection (the same error and realm
+    /// Whether the response depends only on the refusal (the same error and realm
     /// always render the same response). keygate then renders the refusals that floods
     /// of junk produce (`unauthorized`, `invalid_api_key`) once and reuses them.
     /// Default: `false`.
@@ -60,12 +60,12 @@ pub trait RenderRejection: Send + Sync + 'static {
     }
 }
 
-impl<F> RenderRejection for F
+impl<F> RenderRefusal for F
 where
-    F: Fn(&Rejection<'_>) -> Response<Bytes> + Send + Sync + 'static,
+    F: Fn(&Refusal<'_>) -> Response<Bytes> + Send + Sync + 'static,
 {
-    fn render(&self, rejection: &Rejection<'_>) -> Response<Bytes> {
-        self(rejection)
+    fn render(&self, refusal: &Refusal<'_>) -> Response<Bytes> {
+        self(refusal)
     }
 }
 
@@ -73,12 +73,12 @@ where
 #[derive(Clone, Copy, Debug, Default)]
 pub struct JsonRenderer;
 
-impl RenderRejection for JsonRenderer {
-    fn render(&self, rejection: &Rejection<'_>) -> Response<Bytes> {
+impl RenderRefusal for JsonRenderer {
+    fn render(&self, refusal: &Refusal<'_>) -> Response<Bytes> {
         json_error(
-            rejection.error.status(),
-            rejection.error.code(),
-            &rejection.error.message(),
+            refusal.error.status(),
+            refusal.error.code(),
+            &refusal.error.message(),
         )
     }
 
@@ -95,6 +95,42 @@ pub fn json_error(status: StatusCode, code: &str, message: &str) -> Response<Byt
     res.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     res
+}
+
+/// How one layer answers its refusals: in HTTP or gRPC form, by its own renderer or
+/// by the core's.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct RefusalAnswer {
+    pub(crate) form: AnswerForm,
+    /// Renders this layer's refusals instead of the core's renderer.
+    pub(crate) renderer: Option<LayerRenderer>,
+}
+
+impl RefusalAnswer {
+    /// Whether the answer is in gRPC form.
+    pub(crate) fn grpc(&self) -> bool {
+        self.form == AnswerForm::Grpc
+    }
+}
+
+/// The form of a layer's refusals.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum AnswerForm {
+    /// HTTP status, JSON body, `WWW-Authenticate`: whatever the client sends.
+    #[default]
+    Http,
+    /// HTTP 200 with `grpc-status` and `grpc-message` (tonic servers).
+    Grpc,
+}
+
+/// A layer's own refusal renderer.
+#[derive(Clone)]
+pub(crate) struct LayerRenderer(pub(crate) std::sync::Arc<dyn RenderRefusal>);
+
+impl std::fmt::Debug for LayerRenderer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LayerRenderer")
+    }
 }
 
 /// A trailers-only gRPC response: HTTP 200 with `grpc-status` and `grpc-message`.
@@ -158,23 +194,23 @@ fn quoted_safe(text: &str) -> String {
 
 /// Builds the final refusal: rendered (or gRPC) response plus standard headers.
 pub(crate) fn finish(
-    renderer: &dyn RenderRejection,
-    rejection: &Rejection<'_>,
+    renderer: &dyn RenderRefusal,
+    refusal: &Refusal<'_>,
     grpc: bool,
     ietf_headers: bool,
 ) -> Response<Bytes> {
     let mut res = if grpc {
-        grpc_response(rejection.error)
+        grpc_response(refusal.error)
     } else {
-        renderer.render(rejection)
+        renderer.render(refusal)
     };
     let headers = res.headers_mut();
     if !grpc && !headers.contains_key(WWW_AUTHENTICATE) {
-        if let Some(v) = www_authenticate(rejection.error, rejection.realm) {
+        if let Some(v) = www_authenticate(refusal.error, refusal.realm) {
             headers.insert(WWW_AUTHENTICATE, v);
         }
     }
-    if let AuthError::RateLimited { retry_after } = rejection.error {
+    if let AuthError::RateLimited { retry_after } = refusal.error {
         if !headers.contains_key(RETRY_AFTER) {
             headers.insert(
                 RETRY_AFTER,
@@ -182,7 +218,7 @@ pub(crate) fn finish(
             );
         }
     }
-    if let Some(status) = rejection.rate_limit {
+    if let Some(status) = refusal.rate_limit {
         status.write_headers(headers, ietf_headers);
     }
     res

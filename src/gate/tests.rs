@@ -5,14 +5,15 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use http::{Method, Request};
 
-use super::rules::Rules;
-use super::{Admission, Start};
+use super::request::{Admission, Start};
+use crate::check::access::ScopeRules;
 use crate::client_ip::PeerAddr;
 use crate::clock::Clock;
 use crate::error::AuthError;
 use crate::key::Environment;
 use crate::manage::{KeyManager, NewKey};
 use crate::ratelimit::RateLimitConfig;
+use crate::refusal::RefusalAnswer;
 use crate::scope::ScopeRequirement;
 use crate::store::record::RateLimit;
 use crate::store::MemoryStore;
@@ -38,12 +39,12 @@ fn request(method: Method, key: &str, peer: &str) -> Request<()> {
 }
 
 /// Runs `start` then, for a found key, `admit`; the refusal code or "ok".
-async fn outcome(gate: &Keygate, req: &mut Request<()>, rules: &Rules) -> String {
-    let v = &gate.inner;
-    let (key, digest) = match v.start(req.headers(), req.extensions(), rules) {
+async fn outcome(gate: &Keygate, req: &mut Request<()>, scopes: &ScopeRules) -> String {
+    let answer = RefusalAnswer::default();
+    let (key, digest) = match gate.start(req.headers(), req.extensions(), false) {
         Start::Refused(e) => return e.code().to_owned(),
         Start::Cached(key, digest, _) => (key, digest),
-        Start::Lookup(digest) => match v.cache.load(digest).await {
+        Start::Lookup(digest) => match gate.lookup(digest).await {
             Ok(Some(key)) => (key, digest),
             Ok(None) => return AuthError::InvalidKey.code().to_owned(),
             Err(e) => return e.code().to_owned(),
@@ -51,7 +52,7 @@ async fn outcome(gate: &Keygate, req: &mut Request<()>, rules: &Rules) -> String
         Start::Anonymous | Start::Verified => return "passed".to_owned(),
         Start::Credential(_) => return "handed to the credential verifier".to_owned(),
     };
-    match v.admit(key, &digest, req, rules, v.clock.now()) {
+    match gate.admit(key, &digest, req, scopes, &answer, gate.clock().now()) {
         Admission::Admitted(_) => "ok".to_owned(),
         Admission::Refused(res) => {
             let body: serde_json::Value = serde_json::from_slice(res.body()).unwrap();
@@ -76,11 +77,11 @@ async fn refusals_come_in_the_documented_order_and_none_takes_a_token() {
         .unwrap()
         .key;
     let key = key.expose_secret();
-    let admin = Rules {
+    let admin = ScopeRules {
         requirements: vec![ScopeRequirement::scope("billing")],
-        ..Rules::default()
+        ..ScopeRules::default()
     };
-    let open = Rules::default();
+    let open = ScopeRules::default();
     // IP before scopes, scopes before read-only, read-only before the limiter.
     let cases = [
         (Method::GET, "192.0.2.1", &admin, "ip_not_allowed"),
@@ -118,16 +119,14 @@ async fn start_settles_junk_and_foreign_environments_without_the_store() {
     let (gate, _) = deployment();
     let prefix = gate.format().prefix("sk_live_").unwrap().clone();
     let live = gate.format().generate(&prefix).unwrap();
-    let rules = Rules::default();
-    let v = &gate.inner;
     let req = request(Method::GET, live.expose_secret(), "10.0.0.1");
     assert!(matches!(
-        v.start(req.headers(), req.extensions(), &rules),
+        gate.start(req.headers(), req.extensions(), false),
         Start::Refused(AuthError::WrongEnvironment { .. })
     ));
     let req = request(Method::GET, "sk_test_not_a_real_key", "10.0.0.1");
     assert!(matches!(
-        v.start(req.headers(), req.extensions(), &rules),
+        gate.start(req.headers(), req.extensions(), false),
         Start::Refused(AuthError::InvalidKey)
     ));
     assert_eq!(gate.stats().store_lookups, 0);

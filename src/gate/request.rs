@@ -1,0 +1,253 @@
+//! The request path the layer drives: the checks of [`crate::check`] in the documented
+//! order (see [`crate::layer`]), with no tower types.
+//!
+//! [`Keygate::start`] does everything that needs no I/O: credentials, format and
+//! checksum, the environment named by the prefix, and the cache. On a miss the layer
+//! awaits the cache's shared lookup ([`Keygate::lookup`]), then [`Keygate::admit`] runs
+//! the checks that need the key: status, access (IP, the route's scopes, read-only),
+//! and finally the rate limit, so a refused request consumes no quota.
+//!
+//! A bearer that is not a keygate key goes, when a [credential
+//! verifier](crate::credential) is configured, to the verifier in place of the lookup,
+//! and its principal takes the checks from access on ([`Keygate::admit_credential`]).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use http::HeaderMap;
+
+use super::Keygate;
+use crate::cache::entry::ResolvedKey;
+use crate::cache::Cached;
+use crate::check::access::{self, ScopeRules};
+use crate::check::external::CredentialFuture;
+use crate::check::limit::{self, Refused};
+use crate::check::{credentials, status};
+use crate::credential::BearerCredential;
+use crate::error::AuthError;
+use crate::identity::Identity;
+use crate::key::digest::KeyDigest;
+use crate::ratelimit::RateLimitStatus;
+use crate::refusal::RefusalAnswer;
+
+/// The store lookup of a cache miss, shared by every request for the same key.
+pub(crate) type LookupFuture =
+    Pin<Box<dyn Future<Output = Result<Option<Arc<ResolvedKey>>, AuthError>> + Send + 'static>>;
+
+/// The first, synchronous step of checking a request.
+pub(crate) enum Start {
+    /// Refused without I/O.
+    Refused(AuthError),
+    /// No credentials, and the route allows anonymous callers.
+    Anonymous,
+    /// Already verified by an outer layer of the same gate: only this layer's route
+    /// rules remain.
+    Verified,
+    /// Found in the cache, at this time.
+    Cached(Arc<ResolvedKey>, KeyDigest, SystemTime),
+    /// Needs a store lookup.
+    Lookup(KeyDigest),
+    /// Not a keygate key: for the credential verifier.
+    Credential(BearerCredential),
+}
+
+/// The outcome of [`Keygate::admit`].
+pub(crate) enum Admission {
+    /// Every check passed; the identity is attached. Carries the rate-limit state to
+    /// report, when limiting applies.
+    Admitted(Option<RateLimitStatus>),
+    /// Refused, with the rendered response.
+    Refused(http::Response<bytes::Bytes>),
+}
+
+impl Keygate {
+    /// Steps 1 to 3 as far as they go without I/O: credentials, format, the cache.
+    pub(crate) fn start(
+        &self,
+        headers: &HeaderMap,
+        extensions: &http::Extensions,
+        anonymous: bool,
+    ) -> Start {
+        let v = &*self.inner;
+        if extensions
+            .get::<Identity>()
+            .is_some_and(|identity| identity.0.gate == v.id)
+        {
+            return Start::Verified;
+        }
+        let token = match v.key_source.token(headers) {
+            Ok(Some(token)) => token,
+            Ok(None) if anonymous => return Start::Anonymous,
+            Ok(None) => return Start::Refused(AuthError::MissingCredentials),
+            Err(e) => return Start::Refused(e),
+        };
+        let digest = match v.keys.digest_of(token) {
+            Ok(digest) => digest,
+            Err(e) => {
+                // A token that is not even RFC 6750's `b64token` is a malformed request.
+                if let Err(malformed) = credentials::check_token68(token) {
+                    return Start::Refused(malformed);
+                }
+                let handed = v
+                    .credentials
+                    .as_ref()
+                    .and_then(|hook| hook.hand_off(&v.keys.format, &v.clock, token, headers));
+                return match handed {
+                    Some(credential) => Start::Credential(credential),
+                    None => Start::Refused(e),
+                };
+            }
+        };
+        let now = v.clock.now();
+        match v.cache.get(&digest, now) {
+            Cached::Hit(key) => Start::Cached(key, digest, now),
+            Cached::Unknown => Start::Refused(AuthError::InvalidKey),
+            Cached::Miss => Start::Lookup(digest),
+        }
+    }
+
+    /// Step 3 on a miss: the cache's one shared store lookup for `digest`.
+    pub(crate) fn lookup(&self, digest: KeyDigest) -> LookupFuture {
+        Box::pin(self.inner.cache.load(digest))
+    }
+
+    /// Step 3 for a credential that is not a keygate key: the credential verifier.
+    pub(crate) fn verify_credential(&self, credential: BearerCredential) -> CredentialFuture {
+        self.inner
+            .credentials
+            .as_ref()
+            .expect("start hands off only with a verifier configured")
+            .verify(credential)
+    }
+
+    /// Finishes a request after the store answered: [`Keygate::admit`] for a found key,
+    /// the refusal otherwise.
+    pub(crate) fn admit_found<B>(
+        &self,
+        found: Result<Option<Arc<ResolvedKey>>, AuthError>,
+        digest: &KeyDigest,
+        req: &mut http::Request<B>,
+        scopes: &ScopeRules,
+        answer: &RefusalAnswer,
+    ) -> Admission {
+        match found.and_then(|k| k.ok_or(AuthError::InvalidKey)) {
+            Ok(key) => {
+                let now = self.inner.clock.now();
+                self.admit(key, digest, req, scopes, answer, now)
+            }
+            Err(error) => Admission::Refused(self.refuse(&error, req, answer)),
+        }
+    }
+
+    /// Runs every check after the lookup on `req`. On success it attaches the identity;
+    /// on refusal it renders the response. Both outcomes are audited.
+    pub(crate) fn admit<B>(
+        &self,
+        key: Arc<ResolvedKey>,
+        digest: &KeyDigest,
+        req: &mut http::Request<B>,
+        scopes: &ScopeRules,
+        answer: &RefusalAnswer,
+        now: SystemTime,
+    ) -> Admission {
+        let v = &*self.inner;
+        let checked = status::check(&key, digest, now, v.keys.environment)
+            .map_err(|e| (e, None))
+            .and_then(|()| self.access_then_limit(&key, req, scopes, now));
+        self.conclude(key, checked, req, answer, now)
+    }
+
+    /// Finishes a request carrying a verified credential, or the verifier's refusal: the
+    /// same checks as a key's after its status (access, rate limit), the same audit
+    /// events and the same rendering.
+    pub(crate) fn admit_credential<B>(
+        &self,
+        verified: Result<Arc<ResolvedKey>, AuthError>,
+        req: &mut http::Request<B>,
+        scopes: &ScopeRules,
+        answer: &RefusalAnswer,
+    ) -> Admission {
+        let key = match verified {
+            Ok(key) => key,
+            Err(error) => return Admission::Refused(self.refuse(&error, req, answer)),
+        };
+        let now = self.inner.clock.now();
+        let checked = self.access_then_limit(&key, req, scopes, now);
+        self.conclude(key, checked, req, answer, now)
+    }
+
+    /// For a request an outer layer of this gate already admitted: this layer's route
+    /// rules only. No parsing, hashing, lookup or quota. `Some` is the refusal.
+    pub(crate) fn admit_verified<B>(
+        &self,
+        req: &http::Request<B>,
+        scopes: &ScopeRules,
+        answer: &RefusalAnswer,
+    ) -> Option<http::Response<bytes::Bytes>> {
+        let key = &req.extensions().get::<Identity>()?.0;
+        let error = scopes
+            .check(&key.granted, req.method(), req.uri().path())
+            .err()?;
+        self.audit_refused(&error, Some(key), req.headers(), req.extensions());
+        Some(self.render(&error, None, answer))
+    }
+
+    /// Audits and renders a refusal made before any key was found.
+    pub(crate) fn refuse<B>(
+        &self,
+        error: &AuthError,
+        req: &http::Request<B>,
+        answer: &RefusalAnswer,
+    ) -> http::Response<bytes::Bytes> {
+        self.audit_refused(error, None, req.headers(), req.extensions());
+        self.render(error, None, answer)
+    }
+
+    /// Whether the rate-limit headers use the IETF draft's names.
+    pub(crate) fn ietf_headers(&self) -> bool {
+        self.inner.limits.config().ietf_headers
+    }
+
+    /// Steps 5 and 6: access, then the limiter only when access passed. A refusal of
+    /// access reports the key's rate-limit state without taking a token.
+    #[inline]
+    fn access_then_limit<B>(
+        &self,
+        key: &ResolvedKey,
+        req: &http::Request<B>,
+        scopes: &ScopeRules,
+        now: SystemTime,
+    ) -> Result<Option<RateLimitStatus>, Refused> {
+        let v = &*self.inner;
+        access::check(&*v.ip_resolver, key, req, scopes)
+            .map_err(|e| (e, limit::peek(&v.limits, key, now)))?;
+        limit::take(&v.limits, &v.cache.metrics, key, now)
+    }
+
+    /// Attaches the identity of an admitted request, or renders its refusal; audits both.
+    fn conclude<B>(
+        &self,
+        key: Arc<ResolvedKey>,
+        checked: Result<Option<RateLimitStatus>, Refused>,
+        req: &mut http::Request<B>,
+        answer: &RefusalAnswer,
+        now: SystemTime,
+    ) -> Admission {
+        match checked {
+            Ok(status) => {
+                self.audit_allowed(&key, req.headers(), req.extensions());
+                if !key.external {
+                    self.touch(&key, now);
+                }
+                req.extensions_mut().insert(Identity(key));
+                Admission::Admitted(status)
+            }
+            Err((error, status)) => {
+                self.audit_refused(&error, Some(&key), req.headers(), req.extensions());
+                Admission::Refused(self.render(&error, status.as_ref(), answer))
+            }
+        }
+    }
+}
