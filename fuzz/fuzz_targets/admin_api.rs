@@ -7,7 +7,8 @@
 //! - bits 0-2: the route: 0 create, 1 list, 2 get, 3 update, 4 delete, 5 roll,
 //!   6 list by `POST` body too, 7 `PUT` on a key (405);
 //! - bit 3: the router with offset paging and hard deletes, instead of the defaults;
-//! - bit 4: the key id in the path is the query's bytes (percent-encoded), not a real key;
+//! - bit 4: the key id in the path is the query's bytes (percent-encoded, not empty), not
+//!   a real key;
 //! - bit 5: no `Content-Type` header.
 //!
 //! Invariants: no panic and no 5xx; every refusal is JSON `{"error":{"code","message"}}`
@@ -114,6 +115,9 @@ async fn one_request(selector: u8, query: &[u8], body: &[u8]) {
 
     let (id, query) = if selector & 0x10 == 0 {
         (target.view.id.as_str().to_owned(), encode(query, true))
+    } else if query.is_empty() {
+        // `/v1/api-keys/` is no route of the router: the application's fallback answers.
+        return;
     } else {
         (encode(query, false), String::new())
     };
@@ -163,7 +167,10 @@ async fn one_request(selector: u8, query: &[u8], body: &[u8]) {
         "{method} {uri} answered {status}: {text}"
     );
     for secret in [admin.key.expose_secret(), target.key.expose_secret()] {
-        assert!(!text.contains(secret), "{method} {uri} repeated a plaintext");
+        assert!(
+            !text.contains(secret),
+            "{method} {uri} repeated a plaintext"
+        );
     }
     if status.is_client_error() {
         assert!(

@@ -19,7 +19,10 @@ fuzz_target!(|data: &[u8]| {
     let again = toml::to_string(&config).expect("a parsed config serialises to TOML");
     let back: KeygateConfig = toml::from_str(&again)
         .unwrap_or_else(|e| panic!("the serialised config reads back: {e}\n{again}"));
-    assert_eq!(back, config, "the config round-trips through TOML:\n{again}");
+    assert_eq!(
+        back, config,
+        "the config round-trips through TOML:\n{again}"
+    );
 
     if let Ok(builder) = Keygate::builder(MemoryStore::new()).config(&config) {
         let _ = builder.build();

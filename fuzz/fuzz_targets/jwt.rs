@@ -40,8 +40,16 @@ fn setup() -> &'static Setup {
     static SETUP: OnceLock<Setup> = OnceLock::new();
     SETUP.get_or_init(|| Setup {
         verifier: JwtVerifier::builder()
-            .key(JwtKey::ed25519_pem(ED_PUBLIC.as_bytes()).unwrap().kid("ed-1"))
-            .key(JwtKey::rs256_pem(RSA_PUBLIC.as_bytes()).unwrap().kid("rsa-1"))
+            .key(
+                JwtKey::ed25519_pem(ED_PUBLIC.as_bytes())
+                    .unwrap()
+                    .kid("ed-1"),
+            )
+            .key(
+                JwtKey::rs256_pem(RSA_PUBLIC.as_bytes())
+                    .unwrap()
+                    .kid("rsa-1"),
+            )
             .issuer("https://auth.test/")
             .audience("keygate-tests")
             .account_claim("org")
@@ -62,8 +70,8 @@ fn signed(setup: &Setup, header: &[u8], claims: &[u8]) -> String {
         URL_SAFE_NO_PAD.encode(header),
         URL_SAFE_NO_PAD.encode(claims)
     );
-    let signature = jsonwebtoken::crypto::sign(message.as_bytes(), &setup.signer, Algorithm::EdDSA)
-        .unwrap();
+    let signature =
+        jsonwebtoken::crypto::sign(message.as_bytes(), &setup.signer, Algorithm::EdDSA).unwrap();
     format!("{message}.{signature}")
 }
 
@@ -89,9 +97,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let now = UNIX_EPOCH + Duration::from_secs(NOW);
     let credential = BearerCredential::new(token.clone(), now);
-    let verdict = setup
-        .runtime
-        .block_on(setup.verifier.verify(credential));
+    let verdict = setup.runtime.block_on(setup.verifier.verify(credential));
     match verdict {
         Err(CredentialError::Refused(message)) => {
             if claims.is_some() {
@@ -111,7 +117,10 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(principal.subject.as_str(), subject);
             assert_eq!(principal.account.as_str(), claims["org"].as_str().unwrap());
             let exp = claims["exp"].as_f64().unwrap();
-            assert!(exp + LEEWAY as f64 > NOW as f64, "expired token accepted: {exp}");
+            assert!(
+                exp + LEEWAY as f64 > NOW as f64,
+                "expired token accepted: {exp}"
+            );
             for scope in principal.scopes.iter() {
                 let named = [&claims.get("scope"), &claims.get("scp")]
                     .into_iter()
