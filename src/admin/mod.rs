@@ -136,3 +136,22 @@ pub fn builder(manager: KeyManager) -> RouterBuilder {
 pub fn openapi() -> utoipa::openapi::OpenApi {
     openapi::ApiDoc::openapi()
 }
+
+/// [`openapi`] for `manager`'s deployment: a new key's `prefix` is listed as one of the
+/// prefixes the deployment accepts, and its `environment` as the deployment's own (when
+/// it is bound to one), so that a client (or a fuzzer) following the document sends only
+/// what this deployment accepts. Serve this one when the document describes a running
+/// service.
+///
+/// ```
+/// use keygate::{Environment, Keygate, MemoryStore};
+///
+/// let (_gate, manager) = Keygate::managed(MemoryStore::new())
+///     .environment(Environment::Live)
+///     .build();
+/// let doc = keygate::admin::openapi_for(&manager).to_json().unwrap();
+/// assert!(doc.contains(r#""enum":["live",null]"#));
+/// ```
+pub fn openapi_for(manager: &KeyManager) -> utoipa::openapi::OpenApi {
+    openapi::for_deployment(manager.keygate())
+}

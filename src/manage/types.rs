@@ -22,7 +22,9 @@ pub struct NewKey {
     /// Addresses and CIDR networks; empty for any (or, through an [`crate::ActingManager`],
     /// for the acting key's own allowlist).
     pub ips: Vec<String>,
-    /// Expiry (through an [`crate::ActingManager`], `None` is the acting key's own).
+    /// Expiry (through an [`crate::ActingManager`], `None` is the acting key's own). A
+    /// time already past is accepted, as in [`KeyUpdate::expires_at`]: the key is created
+    /// expired (`expired_api_key`) and does not count towards the active-key cap.
     pub expires_at: Option<SystemTime>,
     /// Per-key quota; `None` for the deployment default (through an [`crate::ActingManager`],
     /// the acting key's own quota when it has one).

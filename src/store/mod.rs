@@ -9,6 +9,7 @@ mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
 pub(crate) mod record;
+pub(crate) mod whole_number;
 
 use std::time::SystemTime;
 

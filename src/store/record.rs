@@ -80,9 +80,13 @@ id_type!(
 #[cfg_attr(feature = "admin", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RateLimit {
-    /// Requests replenished per second.
+    /// Requests replenished per second; at least 1.
+    #[serde(deserialize_with = "super::whole_number::whole")]
+    #[cfg_attr(feature = "admin", schema(minimum = 1))]
     pub per_second: u32,
-    /// Requests that may be made at once from a full bucket.
+    /// Requests that may be made at once from a full bucket; at least 1.
+    #[serde(deserialize_with = "super::whole_number::whole")]
+    #[cfg_attr(feature = "admin", schema(minimum = 1))]
     pub burst: u32,
 }
 
