@@ -219,6 +219,13 @@ impl KeyRecord {
         self.revoked_at.is_none() && !self.disabled && self.expires_at.is_none_or(|t| now < t)
     }
 
+    /// Whether the key counts towards the cap on active keys at `now`: it is neither
+    /// revoked nor expired. A disabled key counts, as it can be enabled again without a
+    /// new key being created; see [`crate::ManagerConfig::max_active_keys`].
+    pub fn counts_towards_cap(&self, now: SystemTime) -> bool {
+        self.revoked_at.is_none() && self.expires_at.is_none_or(|t| now < t)
+    }
+
     /// The digests that currently index this key: the current one, and the previous one
     /// while its grace period lasts.
     pub fn digests(&self) -> impl Iterator<Item = KeyDigest> + '_ {
