@@ -197,8 +197,58 @@ pub fn json_response(status: StatusCode, body: &Value) -> Response<Bytes> {
     res
 }
 
-/// The keygate layer's refusals, rendered by an [`Envelope`].
-pub(super) struct EnvelopeRefusals(pub(super) Arc<dyn Envelope>);
+/// The keygate layer's refusals rendered by an [`Envelope`], as [`Reply::Error`]: a
+/// [`crate::RenderRejection`] for [`crate::KeygateLayer::renderer`].
+///
+/// The management router renders the layer's refusals on its own routes this way when
+/// it has an envelope ([`super::RouterBuilder::envelope`]). Routes of your own mounted
+/// beside it answer in the same shape with it, so that a client meets one error format
+/// across the API. keygate still adds `WWW-Authenticate`, `Retry-After` and the
+/// rate-limit headers.
+///
+/// ```
+/// use axum::{routing::get, Router};
+/// use bytes::Bytes;
+/// use http::Response;
+/// use keygate::admin::{self, json_response, EnvelopeRefusals, JsonEnvelope, Reply};
+/// use keygate::{Keygate, MemoryStore};
+/// use serde_json::json;
+///
+/// // `{"success": false, "errors": [{"code": …, "message": …}]}` for every refusal.
+/// fn envelope(reply: Reply<'_>) -> Response<Bytes> {
+///     match reply {
+///         Reply::Error(e) => json_response(
+///             e.status,
+///             &json!({ "success": false, "errors": [{ "code": e.code, "message": e.message }] }),
+///         ),
+///         other => JsonEnvelope.render(other),
+///     }
+/// }
+/// # use keygate::admin::Envelope as _;
+///
+/// let (gate, manager) = Keygate::managed(MemoryStore::new()).build();
+/// let app: Router = Router::new()
+///     .route(
+///         "/v1/usage",
+///         get(|| async { "ok" }).route_layer(gate.layer().renderer(EnvelopeRefusals::new(envelope))),
+///     )
+///     .merge(admin::builder(manager).envelope(envelope).build());
+/// ```
+#[derive(Clone)]
+pub struct EnvelopeRefusals(pub(super) Arc<dyn Envelope>);
+
+impl EnvelopeRefusals {
+    /// Renders the layer's refusals with `envelope`.
+    pub fn new(envelope: impl Envelope) -> Self {
+        Self(Arc::new(envelope))
+    }
+}
+
+impl std::fmt::Debug for EnvelopeRefusals {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EnvelopeRefusals").finish_non_exhaustive()
+    }
+}
 
 impl RenderRejection for EnvelopeRefusals {
     fn render(&self, rejection: &Rejection<'_>) -> Response<Bytes> {

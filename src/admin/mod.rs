@@ -47,7 +47,9 @@
 //! huge bodies) is a clear refusal through the envelope, naming the field by the API's
 //! name. With an envelope set, the keygate layer's refusals on these routes (401, 403,
 //! 429, 503) are rendered by it too ([`crate::KeygateLayer::renderer`]); without one they
-//! use the core's renderer. [`openapi`] describes the default router only.
+//! use the core's renderer. Your own routes beside the router answer the layer's refusals
+//! in the same envelope with [`EnvelopeRefusals`]. [`openapi`] describes the default
+//! router only.
 //!
 //! Bytekit's `/v1/account/api-keys`, where any key of the account manages keys
 //! (`examples/bytekit.rs`):
@@ -97,7 +99,8 @@ mod settings;
 pub use body::parse_json;
 pub use builder::RouterBuilder;
 pub use envelope::{
-    json_response, Envelope, ErrorReply, IntoReplyResponse, JsonEnvelope, NextPage, Reply,
+    json_response, Envelope, EnvelopeRefusals, ErrorReply, IntoReplyResponse, JsonEnvelope,
+    NextPage, Reply,
 };
 pub use error::{key_id, read_body, AdminError};
 pub use fields::KeyFields;
