@@ -71,10 +71,11 @@ impl<'a> ErrorReply<'a> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct NextPage {
-    /// The path and query that fetch it, such as `/v2/keys?limit=25&cursor=ak_…`: a
-    /// relative reference to put in a `links.next`. It starts with the router's base
-    /// path, so a router mounted with `Router::nest` should have the whole path as its
-    /// base path instead.
+    /// The path and query that fetch it, such as `/v2/keys?limit=25&cursor=…`: a
+    /// relative reference to put in a `links.next`, or an absolute URL after the
+    /// router's [`super::RouterBuilder::public_base_url`]. It starts with the router's
+    /// base path, so a router mounted with `Router::nest` should have the whole path as
+    /// its base path instead.
     pub url: String,
     /// With cursor pagination, the `cursor` parameter of that page.
     pub cursor: Option<String>,

@@ -121,7 +121,7 @@ pub(super) async fn list(
         let actor = actor(identity)?;
         let acting = api.manager.acting_as(&actor);
         api.pagination
-            .page(&acting, &api.fields, &api.base_path, query.as_deref())
+            .page(&acting, &api.fields, &api.links_base, query.as_deref())
             .await
     };
     api.answer(outcome.await)

@@ -34,6 +34,7 @@
 //! | Part | Builder call | Default |
 //! |---|---|---|
 //! | where it lives | [`RouterBuilder::base_path`] | `/v1/api-keys` |
+//! | absolute `links.next` | [`RouterBuilder::public_base_url`] | relative links |
 //! | which keys may take each action | [`RouterBuilder::access`], [`RouterBuilder::any_key`] | the table above |
 //! | field names, shown fields, constants, who changed a key | [`RouterBuilder::fields`] with [`KeyFields`] | keygate's names, every field |
 //! | the plaintext's name | `KeyFields::rename("key", "value")` | `key` |

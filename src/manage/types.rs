@@ -242,9 +242,13 @@ pub struct KeyView {
     pub metadata: serde_json::Map<String, serde_json::Value>,
 }
 
-/// RFC 3339 with milliseconds, UTC.
+/// RFC 3339 with milliseconds, UTC. Times before 1970 (an expiry far in the past is
+/// accepted) are written too.
 pub fn rfc3339(at: SystemTime) -> String {
-    humantime::format_rfc3339_millis(at).to_string()
+    match at.duration_since(std::time::UNIX_EPOCH) {
+        Ok(_) => humantime::format_rfc3339_millis(at).to_string(),
+        Err(e) => super::validate::rfc3339_before_epoch(e.duration()),
+    }
 }
 
 impl From<&KeyRecord> for KeyView {
