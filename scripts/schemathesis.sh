@@ -88,7 +88,8 @@ excluded="use_after_free"
 
 start=$(date +%s)
 status=0
-"$st" run "http://$addr/openapi.json" \
+# From the scratch directory: schemathesis keeps a cache (`.schemathesis/`) where it runs.
+(cd "$work" && "$st" run "http://$addr/openapi.json" \
     --checks "$checks" \
     ${excluded:+--exclude-checks "$excluded"} \
     --phases examples,coverage,fuzzing,stateful \
@@ -101,7 +102,7 @@ status=0
     --request-timeout 10 \
     --workers 1 \
     --report vcr --report-vcr-path "$work/cassette.yaml" \
-    --no-color || status=$?
+    --no-color) || status=$?
 elapsed=$(( $(date +%s) - start ))
 
 # Every request is one interaction in the network log; a failed one is not SUCCESS.

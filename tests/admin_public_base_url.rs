@@ -42,7 +42,10 @@ async fn links_to_the_next_page_are_absolute_after_a_public_base_url() {
     h.key("acct_links", &[]).await;
 
     let relative = next_link(admin::builder(h.manager.clone()), &admin_key).await;
-    assert!(relative.starts_with("/v1/api-keys?limit=1&cursor="), "{relative}");
+    assert!(
+        relative.starts_with("/v1/api-keys?limit=1&cursor="),
+        "{relative}"
+    );
 
     let absolute = next_link(
         admin::builder(h.manager.clone()).public_base_url("https://api.example.com/edge"),
@@ -54,7 +57,14 @@ async fn links_to_the_next_page_are_absolute_after_a_public_base_url() {
     // The link's path and query fetch the next page.
     let addr = serve(admin::router(h.manager.clone())).await;
     let auth = bearer(&admin_key);
-    let a = http(addr, Method::GET, &relative, &[("authorization", auth.as_str())], "").await;
+    let a = http(
+        addr,
+        Method::GET,
+        &relative,
+        &[("authorization", auth.as_str())],
+        "",
+    )
+    .await;
     assert_eq!(a.status, 200, "{}", a.body);
     assert_eq!(a.json()["data"].as_array().unwrap().len(), 1);
 }

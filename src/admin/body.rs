@@ -306,7 +306,13 @@ mod ip_entry_tests {
     fn the_pattern_matches_the_usual_forms() {
         let re = proptest::string::string_regex(unanchored()).unwrap();
         let _ = re; // compiles as a regular expression
-        for ok in ["203.0.113.7", "10.0.0.0/8", "::1", "2001:db8::/32", "::ffff:1.2.3.4"] {
+        for ok in [
+            "203.0.113.7",
+            "10.0.0.0/8",
+            "::1",
+            "2001:db8::/32",
+            "::ffff:1.2.3.4",
+        ] {
             assert!(IpAllowlist::parse([ok]).is_ok(), "{ok}");
         }
     }

@@ -2,20 +2,20 @@
 //! types they use, plus the refusals of the keygate layer in front of every route.
 
 use utoipa::openapi::schema::{ObjectBuilder, Ref, Schema, SchemaType, Type};
-use utoipa::openapi::RefOr;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::OpenApi;
+use utoipa::openapi::RefOr;
 use utoipa::{Modify, OpenApi as _, ToResponse};
 
 use serde_json::{json, Value};
 
 use super::body::NAME_PATTERN;
 use super::handlers;
-use crate::Keygate;
 use super::refusals::{
     error_schema, BadRequest, BodyTooLarge, Forbidden, ForbiddenChange, LimitReached, NotFound,
     RateLimited, RevokedConflict, Unauthorized, Unavailable,
 };
+use crate::Keygate;
 
 /// The keygate layer in front of every route: the bearer scheme, the error schema, and
 /// its refusals on every operation.
@@ -125,13 +125,15 @@ pub(super) struct ApiDoc;
 pub(super) fn for_deployment(gate: &Keygate) -> OpenApi {
     let mut doc = ApiDoc::openapi();
     let expected = gate.environment();
-    let accepted = gate.format().prefixes().iter().filter(|p| {
-        match (expected, p.environment()) {
+    let accepted = gate
+        .format()
+        .prefixes()
+        .iter()
+        .filter(|p| match (expected, p.environment()) {
             (None, _) => true,
             (Some(e), Some(env)) => e == env,
             (Some(_), None) => gate.accepts_environment_neutral_keys(),
-        }
-    });
+        });
     let mut prefixes: Vec<Value> = accepted.map(|p| p.as_str().into()).collect();
     prefixes.push(Value::Null);
     let new_key = doc
