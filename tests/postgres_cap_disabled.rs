@@ -34,7 +34,9 @@ async fn disabled_keys_count_towards_the_cap_on_postgres() {
         .unwrap();
     // A create at the cap is refused although one key is disabled.
     assert!(matches!(
-        manager.create(account.clone(), NewKey::named("third")).await,
+        manager
+            .create(account.clone(), NewKey::named("third"))
+            .await,
         Err(ManageError::LimitReached { limit: 2 })
     ));
     // Enabling it again keeps the account at the cap.
@@ -43,7 +45,9 @@ async fn disabled_keys_count_towards_the_cap_on_postgres() {
         .await
         .unwrap();
     assert!(matches!(
-        manager.create(account.clone(), NewKey::named("third")).await,
+        manager
+            .create(account.clone(), NewKey::named("third"))
+            .await,
         Err(ManageError::LimitReached { limit: 2 })
     ));
     // Revoking one frees a place.
