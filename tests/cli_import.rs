@@ -14,9 +14,26 @@ use std::process::{Command, Stdio};
 use keygate::store::PgStore;
 use keygate::KeyHasher;
 
+/// The deployment's configuration: Tenbyte-shaped live keys (16 to 48 characters, no
+/// checksum) and keygate's environment-neutral `tc_` keys.
+const CONFIG: &str = r#"
+[[prefixes]]
+prefix = "sk_live_"
+environment = "live"
+length = { min = 16, max = 48 }
+checksum = "off"
+
+[[prefixes]]
+prefix = "tc_"
+"#;
+
 fn import(url: &str, schema: &str, input: &str) -> (bool, String, String) {
+    let config = std::env::temp_dir().join(format!("{schema}.toml"));
+    std::fs::write(&config, CONFIG).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_keygate"))
         .args(["import", "--database-url", url, "--schema", schema])
+        .arg("--config")
+        .arg(&config)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -86,5 +103,34 @@ async fn keys_from_another_system_are_imported_and_found_by_digest() {
         "{stderr}"
     );
     assert!(!stderr.contains("secretsecret"));
+    pg::drop_schema(&schema).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_import_checks_keys_as_the_key_manager_does() {
+    let url = services::postgres_url();
+    let schema = pg::schema_name("cli_import_checks");
+    let line = |id: &str, key: &str| {
+        format!(
+            "{}\n",
+            serde_json::json!({"id": id, "account_id": "acct_1", "name": "k", "key": key})
+        )
+    };
+    let key = "sk_live_abcdefghijklmnop";
+    let (ok, _, stderr) = import(&url, &schema, &line("ak_once", key));
+    assert!(ok, "{stderr}");
+
+    // The same secret again: refused as a duplicate, naming the line, not the key.
+    let (ok, _, stderr) = import(&url, &schema, &line("ak_twice", key));
+    assert!(!ok);
+    assert!(stderr.contains("line 1:"), "{stderr}");
+    assert!(stderr.contains("already"), "{stderr}");
+    assert!(!stderr.contains("abcdefghijklmnop"), "{stderr}");
+
+    // A key that matches none of the deployment's formats (a body too short).
+    let (ok, _, stderr) = import(&url, &schema, &line("ak_short", "sk_live_tooshort"));
+    assert!(!ok);
+    assert!(stderr.contains("line 1:"), "{stderr}");
+    assert!(!stderr.contains("tooshort"), "{stderr}");
     pg::drop_schema(&schema).await;
 }
