@@ -9,8 +9,8 @@ use serde::Serialize;
 use crate::cache::entry::ResolvedKey;
 use crate::credential::CredentialKind;
 use crate::key::Environment;
-use crate::scope::ScopeSet;
-use crate::store::record::{AccountId, KeyId};
+use crate::scope::{ScopeImplications, ScopeSet};
+use crate::store::record::{AccountId, KeyId, KeyRecord};
 
 /// Who is calling: inserted into the request's extensions after a key passes every check.
 ///
@@ -87,6 +87,63 @@ impl Identity {
     /// The key's free-form metadata (a verified JWT's claims).
     pub fn metadata(&self) -> &serde_json::Map<String, serde_json::Value> {
         &self.0.record.metadata
+    }
+
+    /// An identity for the tests of your own handlers, as keygate's layer would attach
+    /// for a key `key_id` of `account_id` holding `scopes` (exactly these: no configured
+    /// implications, not read-only), named `test key`, in no environment, without
+    /// metadata. It belongs to no [`crate::Keygate`]: put it into a request's
+    /// extensions, or pass it to a handler directly. Panics on an invalid id or scope
+    /// name, as a test should.
+    ///
+    /// ```
+    /// use axum::body::Body;
+    /// use axum::http::Request;
+    /// use axum::{routing::get, Router};
+    /// use keygate::Identity;
+    /// use tower::ServiceExt as _;
+    ///
+    /// async fn account(identity: Identity) -> String {
+    ///     identity.account_id().to_string()
+    /// }
+    ///
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let app = Router::new().route("/account", get(account));
+    /// let mut req = Request::get("/account").body(Body::empty()).unwrap();
+    /// req.extensions_mut()
+    ///     .insert(Identity::for_test("ak_test", "acct_1", ["billing:read"]));
+    /// let res = app.oneshot(req).await.unwrap();
+    /// let body = axum::body::to_bytes(res.into_body(), 1024).await.unwrap();
+    /// assert_eq!(&body[..], b"acct_1");
+    /// # });
+    /// ```
+    pub fn for_test<I, S>(key_id: &str, account_id: &str, scopes: I) -> Identity
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let id = KeyId::parse(key_id).expect("a key id: 1 to 64 ASCII letters, digits or '_'");
+        let scopes = ScopeSet::parse(scopes).expect("valid scope names");
+        let now = std::time::SystemTime::now();
+        let digest = crate::key::KeyHasher::default().digest(key_id);
+        let mut record = KeyRecord::new(id, AccountId::new(account_id), digest, now);
+        record.name = "test key".to_owned();
+        record.scopes = scopes;
+        let granted = ScopeImplications::default().expand(&record.scopes);
+        Identity(Arc::new(ResolvedKey {
+            record,
+            granted,
+            read_only: false,
+            limit: None,
+            account_limit: None,
+            last_used_written: std::sync::atomic::AtomicU64::new(0),
+            fresh_until: now,
+            verified_at: now,
+            epoch: 0,
+            // Gate ids start at 1: this identity belongs to none.
+            gate: 0,
+            external: false,
+        }))
     }
 }
 

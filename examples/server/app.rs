@@ -51,7 +51,8 @@ pub(crate) fn app(gate: &Keygate, manager: KeyManager, metrics: PrometheusHandle
             .route_layer(need(&["admin"])),
         )
         .route("/v1/whoami", get(whoami).route_layer(gate.layer()));
-    let openapi = Json(keygate::admin::openapi());
+    // This deployment's prefixes and environment.
+    let openapi = Json(keygate::admin::openapi_for(&manager));
     Router::new()
         .route("/health", get(health))
         // Unauthenticated, like most scrape endpoints; keep it off public interfaces.

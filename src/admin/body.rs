@@ -66,6 +66,50 @@ where
     Option::<T>::deserialize(d).map(Some)
 }
 
+/// The pattern of a key's name, as [`crate::manage`] validates it: no control,
+/// line-separator or bidirectional-formatting characters, and at least one character that
+/// is neither whitespace nor invisible. (The supplementary-plane invisible characters are
+/// written as themselves: JSON Schema's and Python's escapes for them differ.)
+pub(super) const NAME_PATTERN: &str = concat!(
+    r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]*",
+    r"[^\u0000-\u0020\u007F-\u00A0\u2028\u2029\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069",
+    r"\u00AD\u034F\u115F\u1160\u1680\u17B4\u17B5\u180B-\u180F\u2000-\u200F\u202F\u205F",
+    r"\u2060-\u2064\u206A-\u206F\u3000\u3164\uFE00-\uFE0F\uFEFF\uFFA0\uFFF9-\uFFFB",
+    "\u{1D173}-\u{1D17A}\u{E0000}-\u{E007F}\u{E0100}-\u{E01EF}",
+    r"][^\u0000-\u001F\u007F-\u009F\u2028\u2029\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]*$",
+);
+
+/// The pattern of an IP allowlist entry: an IPv4 or IPv6 address (RFC 3986's grammar,
+/// which the standard library's parser follows), optionally with a prefix length.
+pub(super) const IP_ENTRY_PATTERN: &str = concat!(
+    "^(?:(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(?:/(?:3[0-2]|[12]?[0-9]))?|(?:(?:[0-9A-Fa-f]{1,4}:){6}(?:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}|(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9]))|",
+    "::(?:[0-9A-Fa-f]{1,4}:){5}(?:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}|(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9]))|",
+    "(?:[0-9A-Fa-f]{1,4})?::(?:[0-9A-Fa-f]{1,4}:){4}(?:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}|(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9]))|",
+    "(?:(?:[0-9A-Fa-f]{1,4}:){0,1}[0-9A-Fa-f]{1,4})?::(?:[0-9A-Fa-f]{1,4}:){3}(?:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}|(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9]))|",
+    "(?:(?:[0-9A-Fa-f]{1,4}:){0,2}[0-9A-Fa-f]{1,4})?::(?:[0-9A-Fa-f]{1,4}:){2}(?:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}|(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9]))|",
+    "(?:(?:[0-9A-Fa-f]{1,4}:){0,3}[0-9A-Fa-f]{1,4})?::[0-9A-Fa-f]{1,4}:(?:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}|(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9]))|",
+    "(?:(?:[0-9A-Fa-f]{1,4}:){0,4}[0-9A-Fa-f]{1,4})?::(?:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}|(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9]))|",
+    "(?:(?:[0-9A-Fa-f]{1,4}:){0,5}[0-9A-Fa-f]{1,4})?::[0-9A-Fa-f]{1,4}|(?:(?:[0-9A-Fa-f]{1,4}:){0,6}[0-9A-Fa-f]{1,4})?::)(?:/(?:12[0-8]|1[01][0-9]|[1-9]?[0-9]))?)$",
+);
+
+/// An entry of an IP allowlist, for the document only: an address or a CIDR network.
+pub(super) struct IpEntry;
+
+impl utoipa::PartialSchema for IpEntry {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .pattern(Some(IP_ENTRY_PATTERN))
+            .description(Some(
+                "An IPv4 or IPv6 address, or a CIDR network (`10.0.0.0/8`, `2001:db8::/32`)",
+            ))
+            .examples(["203.0.113.7", "10.0.0.0/8", "2001:db8::/32"])
+            .into()
+    }
+}
+
+impl ToSchema for IpEntry {}
+
 /// A new key. Left out, `ips`, `expires_at` and `rate_limit` are the calling key's own.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -81,6 +125,7 @@ pub(super) struct CreateBody {
     pub(super) scopes: Vec<String>,
     /// Addresses and CIDR networks the key may be used from.
     #[serde(default)]
+    #[schema(value_type = Vec<IpEntry>, max_items = 100)]
     pub(super) ips: Vec<String>,
     /// Expiry: an RFC 3339 time with an offset.
     #[serde(default)]
@@ -116,6 +161,7 @@ pub(super) struct UpdateBody {
     pub(super) scopes: Option<Vec<String>>,
     /// New IP allowlist; empty for any address.
     #[serde(default)]
+    #[schema(value_type = Option<Vec<IpEntry>>, max_items = 100)]
     pub(super) ips: Option<Vec<String>>,
     /// New expiry (RFC 3339); `null` removes it.
     #[serde(default, deserialize_with = "double_option")]
@@ -142,7 +188,7 @@ pub(super) struct UpdateBody {
 pub(super) struct RollBody {
     /// How long the old secret keeps working, in seconds (at most 30 days); none or 0
     /// ends it at once.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::store::whole_number::whole_opt")]
     #[schema(maximum = 2_592_000)]
     pub(super) grace_seconds: Option<u64>,
 }
@@ -218,5 +264,56 @@ impl UpdateBody {
             disabled: self.disabled,
             ..KeyUpdate::default()
         })
+    }
+}
+
+#[cfg(test)]
+mod ip_entry_tests {
+    use proptest::prelude::*;
+
+    use super::{IP_ENTRY_PATTERN, NAME_PATTERN};
+    use crate::client_ip::IpAllowlist;
+
+    fn unanchored() -> &'static str {
+        IP_ENTRY_PATTERN
+            .trim_start_matches('^')
+            .trim_end_matches('$')
+    }
+
+    proptest! {
+        #[test]
+        fn every_entry_the_document_allows_is_accepted(entry in unanchored()) {
+            prop_assert!(IpAllowlist::parse([&entry]).is_ok(), "{entry}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn every_name_the_document_allows_is_accepted(
+            name in NAME_PATTERN.trim_start_matches('^').trim_end_matches('$')
+        ) {
+            let name: String = name.chars().take(50).collect();
+            let visible = name.chars().any(|c| {
+                !c.is_whitespace() && !crate::manage::validate::is_invisible(c)
+            });
+            // Cut to 50 characters, the one visible character may be gone.
+            prop_assume!(visible);
+            prop_assert!(crate::manage::validate::validate_name(&name).is_ok(), "{name:?}");
+        }
+    }
+
+    #[test]
+    fn the_pattern_matches_the_usual_forms() {
+        let re = proptest::string::string_regex(unanchored()).unwrap();
+        let _ = re; // compiles as a regular expression
+        for ok in [
+            "203.0.113.7",
+            "10.0.0.0/8",
+            "::1",
+            "2001:db8::/32",
+            "::ffff:1.2.3.4",
+        ] {
+            assert!(IpAllowlist::parse([ok]).is_ok(), "{ok}");
+        }
     }
 }

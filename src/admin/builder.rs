@@ -34,6 +34,7 @@ use crate::manage::KeyManager;
 pub struct RouterBuilder {
     manager: KeyManager,
     base_path: String,
+    public_base_url: Option<String>,
     access: [Access; 6],
     fields: KeyFields,
     envelope: Option<Arc<dyn Envelope>>,
@@ -46,6 +47,7 @@ impl std::fmt::Debug for RouterBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RouterBuilder")
             .field("base_path", &self.base_path)
+            .field("public_base_url", &self.public_base_url)
             .field("access", &self.access)
             .field("fields", &self.fields)
             .field("pagination", &self.pagination)
@@ -65,6 +67,7 @@ impl RouterBuilder {
         Self {
             manager,
             base_path: "/v1/api-keys".to_owned(),
+            public_base_url: None,
             access: [
                 reader.clone(),
                 reader,
@@ -90,6 +93,44 @@ impl RouterBuilder {
             "a base path starts with '/', does not end with '/' and has no '{{' or '}}': {path:?}"
         );
         self.base_path = path;
+        self
+    }
+
+    /// Makes the links to next pages ([`super::NextPage::url`], a `links.next`)
+    /// absolute: `url` followed by the base path, such as
+    /// `https://api.example.com/v1/api-keys?limit=25&cursor=…`. Default: relative links
+    /// (the base path and query only).
+    ///
+    /// Panics unless `url` is an absolute `http` or `https` URL with a host, without a
+    /// query, a fragment, user information, whitespace or a trailing `/`
+    /// (`https://api.example.com`, `https://example.com/api`).
+    ///
+    /// ```
+    /// use keygate::{Keygate, MemoryStore};
+    ///
+    /// let (_gate, manager) = Keygate::managed(MemoryStore::new()).build();
+    /// let app: axum::Router = keygate::admin::builder(manager)
+    ///     .public_base_url("https://api.example.com")
+    ///     .build();
+    /// ```
+    pub fn public_base_url(mut self, url: impl Into<String>) -> Self {
+        let url = url.into();
+        let rest = url
+            .strip_prefix("https://")
+            .or_else(|| url.strip_prefix("http://"));
+        let host = rest.map(|r| r.split('/').next().unwrap_or(""));
+        let valid = rest.is_some_and(|r| {
+            !r.is_empty()
+                && !r.ends_with('/')
+                && !r.contains(['?', '#', '@', '{', '}'])
+                && !r.chars().any(|c| c.is_whitespace() || c.is_control())
+        }) && host.is_some_and(|h| !h.is_empty());
+        assert!(
+            valid,
+            "a public base URL is an absolute http(s) URL with a host, without a query, \
+             fragment, user information or trailing '/': {url:?}"
+        );
+        self.public_base_url = Some(url);
         self
     }
 
@@ -163,7 +204,11 @@ impl RouterBuilder {
         let base = self.base_path.clone();
         let api = Arc::new(AdminApi {
             manager: self.manager.clone(),
-            base_path: self.base_path.clone(),
+            links_base: format!(
+                "{}{}",
+                self.public_base_url.as_deref().unwrap_or(""),
+                self.base_path
+            ),
             fields: self.fields.clone(),
             envelope: self
                 .envelope

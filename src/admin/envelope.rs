@@ -71,10 +71,11 @@ impl<'a> ErrorReply<'a> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct NextPage {
-    /// The path and query that fetch it, such as `/v2/keys?limit=25&cursor=ak_…`: a
-    /// relative reference to put in a `links.next`. It starts with the router's base
-    /// path, so a router mounted with `Router::nest` should have the whole path as its
-    /// base path instead.
+    /// The path and query that fetch it, such as `/v2/keys?limit=25&cursor=…`: a
+    /// relative reference to put in a `links.next`, or an absolute URL after the
+    /// router's [`super::RouterBuilder::public_base_url`]. It starts with the router's
+    /// base path, so a router mounted with `Router::nest` should have the whole path as
+    /// its base path instead.
     pub url: String,
     /// With cursor pagination, the `cursor` parameter of that page.
     pub cursor: Option<String>,
@@ -197,8 +198,58 @@ pub fn json_response(status: StatusCode, body: &Value) -> Response<Bytes> {
     res
 }
 
-/// The keygate layer's refusals, rendered by an [`Envelope`].
-pub(super) struct EnvelopeRefusals(pub(super) Arc<dyn Envelope>);
+/// The keygate layer's refusals rendered by an [`Envelope`], as [`Reply::Error`]: a
+/// [`crate::refusal::RenderRefusal`] for [`crate::KeygateLayer::renderer`].
+///
+/// The management router renders the layer's refusals on its own routes this way when
+/// it has an envelope ([`super::RouterBuilder::envelope`]). Routes of your own mounted
+/// beside it answer in the same shape with it, so that a client meets one error format
+/// across the API. keygate still adds `WWW-Authenticate`, `Retry-After` and the
+/// rate-limit headers.
+///
+/// ```
+/// use axum::{routing::get, Router};
+/// use bytes::Bytes;
+/// use http::Response;
+/// use keygate::admin::{self, json_response, EnvelopeRefusals, JsonEnvelope, Reply};
+/// use keygate::{Keygate, MemoryStore};
+/// use serde_json::json;
+///
+/// // `{"success": false, "errors": [{"code": …, "message": …}]}` for every refusal.
+/// fn envelope(reply: Reply<'_>) -> Response<Bytes> {
+///     match reply {
+///         Reply::Error(e) => json_response(
+///             e.status,
+///             &json!({ "success": false, "errors": [{ "code": e.code, "message": e.message }] }),
+///         ),
+///         other => JsonEnvelope.render(other),
+///     }
+/// }
+/// # use keygate::admin::Envelope as _;
+///
+/// let (gate, manager) = Keygate::managed(MemoryStore::new()).build();
+/// let app: Router = Router::new()
+///     .route(
+///         "/v1/usage",
+///         get(|| async { "ok" }).route_layer(gate.layer().renderer(EnvelopeRefusals::new(envelope))),
+///     )
+///     .merge(admin::builder(manager).envelope(envelope).build());
+/// ```
+#[derive(Clone)]
+pub struct EnvelopeRefusals(pub(super) Arc<dyn Envelope>);
+
+impl EnvelopeRefusals {
+    /// Renders the layer's refusals with `envelope`.
+    pub fn new(envelope: impl Envelope) -> Self {
+        Self(Arc::new(envelope))
+    }
+}
+
+impl std::fmt::Debug for EnvelopeRefusals {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EnvelopeRefusals").finish_non_exhaustive()
+    }
+}
 
 impl RenderRefusal for EnvelopeRefusals {
     fn render(&self, refusal: &Refusal<'_>) -> Response<Bytes> {

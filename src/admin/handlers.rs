@@ -101,7 +101,9 @@ pub(super) async fn create(
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 100,
             description = "Keys per page, 1 to 100 (default 25)"),
         ("cursor" = Option<String>, Query,
-            description = "The `next_cursor` of the previous page"),
+            pattern = r"^([A-Za-z0-9_-]{12}[A-Za-z0-9_]{1,64})?$",
+            description = "The `next_cursor` of the previous page: an opaque token; \
+                           empty or left out for the first page"),
         ("status" = Option<KeyStatusFilter>, Query,
             description = "Which keys: `active` (not revoked; the default), `revoked` or `all`"),
     ),
@@ -119,7 +121,7 @@ pub(super) async fn list(
         let actor = actor(identity)?;
         let acting = api.manager.acting_as(&actor);
         api.pagination
-            .page(&acting, &api.fields, &api.base_path, query.as_deref())
+            .page(&acting, &api.fields, &api.links_base, query.as_deref())
             .await
     };
     api.answer(outcome.await)

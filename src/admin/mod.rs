@@ -42,6 +42,7 @@
 //! | Part | Builder call | Default |
 //! |---|---|---|
 //! | where it lives | [`RouterBuilder::base_path`] | `/v1/api-keys` |
+//! | absolute `links.next` | [`RouterBuilder::public_base_url`] | relative links |
 //! | which keys may take each action | [`RouterBuilder::access`], [`RouterBuilder::any_key`] | the table above |
 //! | field names, shown fields, constants, who changed a key | [`RouterBuilder::fields`] with [`KeyFields`] | keygate's names, every field |
 //! | the plaintext's name | `KeyFields::rename("key", "value")` | `key` |
@@ -55,7 +56,9 @@
 //! huge bodies) is a clear refusal through the envelope, naming the field by the API's
 //! name. With an envelope set, the keygate layer's refusals on these routes (401, 403,
 //! 429, 503) are rendered by it too ([`crate::KeygateLayer::renderer`]); without one they
-//! use the core's renderer. [`openapi`] describes the default router only.
+//! use the core's renderer. Your own routes beside the router answer the layer's refusals
+//! in the same envelope with [`EnvelopeRefusals`]. [`openapi`] describes the default
+//! router only.
 //!
 //! An API under `/v1/account/api-keys`, where any key of the account manages keys and
 //! only three fields are shown:
@@ -105,7 +108,8 @@ mod settings;
 pub use body::parse_json;
 pub use builder::RouterBuilder;
 pub use envelope::{
-    json_response, Envelope, ErrorReply, IntoReplyResponse, JsonEnvelope, NextPage, Reply,
+    json_response, Envelope, EnvelopeRefusals, ErrorReply, IntoReplyResponse, JsonEnvelope,
+    NextPage, Reply,
 };
 pub use error::AdminError;
 pub use fields::KeyFields;
@@ -143,4 +147,23 @@ pub fn builder(manager: KeyManager) -> RouterBuilder {
 /// ```
 pub fn openapi() -> utoipa::openapi::OpenApi {
     openapi::ApiDoc::openapi()
+}
+
+/// [`openapi`] for `manager`'s deployment: a new key's `prefix` is listed as one of the
+/// prefixes the deployment accepts, and its `environment` as the deployment's own (when
+/// it is bound to one), so that a client (or a fuzzer) following the document sends only
+/// what this deployment accepts. Serve this one when the document describes a running
+/// service.
+///
+/// ```
+/// use keygate::{Environment, Keygate, MemoryStore};
+///
+/// let (_gate, manager) = Keygate::managed(MemoryStore::new())
+///     .environment(Environment::Live)
+///     .build();
+/// let doc = keygate::admin::openapi_for(&manager).to_json().unwrap();
+/// assert!(doc.contains(r#""enum":["live",null]"#));
+/// ```
+pub fn openapi_for(manager: &KeyManager) -> utoipa::openapi::OpenApi {
+    openapi::for_deployment(manager.keygate())
 }

@@ -1,16 +1,21 @@
 //! The OpenAPI 3.1 document of the management API, generated from the handlers and the
 //! types they use, plus the refusals of the keygate layer in front of every route.
 
-use utoipa::openapi::schema::Ref;
+use utoipa::openapi::schema::{ObjectBuilder, Ref, Schema, SchemaType, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::OpenApi;
-use utoipa::{Modify, ToResponse};
+use utoipa::openapi::RefOr;
+use utoipa::{Modify, OpenApi as _, ToResponse};
 
+use serde_json::{json, Value};
+
+use super::body::NAME_PATTERN;
 use super::handlers;
 use super::refusals::{
     error_schema, BadRequest, BodyTooLarge, Forbidden, ForbiddenChange, LimitReached, NotFound,
     RateLimited, RevokedConflict, Unauthorized, Unavailable,
 };
+use crate::Keygate;
 
 /// The keygate layer in front of every route: the bearer scheme, the error schema, and
 /// its refusals on every operation.
@@ -59,6 +64,24 @@ impl Modify for LayerRefusals {
     }
 }
 
+/// The constraints the derive cannot state: a name's characters.
+struct Patterns;
+
+impl Modify for Patterns {
+    fn modify(&self, doc: &mut OpenApi) {
+        let Some(components) = doc.components.as_mut() else {
+            return;
+        };
+        for body in ["NewApiKey", "ApiKeyUpdate"] {
+            if let Some(RefOr::T(Schema::Object(body))) = components.schemas.get_mut(body) {
+                if let Some(RefOr::T(Schema::Object(name))) = body.properties.get_mut("name") {
+                    name.pattern = Some(NAME_PATTERN.to_owned());
+                }
+            }
+        }
+    }
+}
+
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(
@@ -93,9 +116,50 @@ impl Modify for LayerRefusals {
     ),
     security(("bearer" = [])),
     tags((name = "api-keys", description = "API keys")),
-    modifiers(&LayerRefusals),
+    modifiers(&LayerRefusals, &Patterns),
 )]
 pub(super) struct ApiDoc;
+
+/// [`ApiDoc`] narrowed to `gate`'s deployment: a new key's `prefix` is one of the
+/// prefixes it accepts, and its `environment` the deployment's own, if it has one.
+pub(super) fn for_deployment(gate: &Keygate) -> OpenApi {
+    let mut doc = ApiDoc::openapi();
+    let expected = gate.environment();
+    let accepted = gate
+        .format()
+        .prefixes()
+        .iter()
+        .filter(|p| match (expected, p.environment()) {
+            (None, _) => true,
+            (Some(e), Some(env)) => e == env,
+            (Some(_), None) => gate.accepts_environment_neutral_keys(),
+        });
+    let mut prefixes: Vec<Value> = accepted.map(|p| p.as_str().into()).collect();
+    prefixes.push(Value::Null);
+    let new_key = doc
+        .components
+        .as_mut()
+        .and_then(|c| c.schemas.get_mut("NewApiKey"));
+    let Some(RefOr::T(Schema::Object(new_key))) = new_key else {
+        return doc;
+    };
+    if let Some(RefOr::T(Schema::Object(prefix))) = new_key.properties.get_mut("prefix") {
+        prefix.enum_values = Some(prefixes);
+    }
+    if let Some(env) = expected {
+        let schema = ObjectBuilder::new()
+            .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+            .enum_values(Some([json!(env), Value::Null]))
+            .description(Some(
+                "The environment: this deployment's own; left out or `null` for it",
+            ))
+            .build();
+        new_key
+            .properties
+            .insert("environment".into(), RefOr::T(Schema::Object(schema)));
+    }
+    doc
+}
 
 #[cfg(test)]
 mod tests {
@@ -245,6 +309,43 @@ mod tests {
         let max =
             &doc["components"]["schemas"]["ApiKeyRoll"]["properties"]["grace_seconds"]["maximum"];
         assert_eq!(max.as_u64(), Some(crate::admin::MAX_GRACE_SECONDS));
+    }
+
+    #[test]
+    fn the_cursor_pattern_is_the_one_the_manager_decodes() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        let params = doc["paths"]["/v1/api-keys"]["get"]["parameters"]
+            .as_array()
+            .unwrap();
+        let cursor = params.iter().find(|p| p["name"] == "cursor").unwrap();
+        let inner = crate::manage::cursor::CURSOR_PATTERN
+            .trim_start_matches('^')
+            .trim_end_matches('$');
+        // Empty is the first page, as is no cursor.
+        assert_eq!(
+            cursor["schema"]["pattern"].as_str(),
+            Some(format!("^({inner})?$").as_str())
+        );
+    }
+
+    #[test]
+    fn the_deployment_document_names_the_prefixes_and_environment_it_accepts() {
+        let gate = Keygate::builder(crate::MemoryStore::new())
+            .environment(Environment::Test)
+            .build();
+        let doc = serde_json::to_value(for_deployment(&gate)).unwrap();
+        let new = &doc["components"]["schemas"]["NewApiKey"]["properties"];
+        let prefixes = new["prefix"]["enum"].as_array().unwrap();
+        assert!(prefixes.contains(&Value::Null), "{prefixes:?}");
+        for p in prefixes.iter().filter_map(Value::as_str) {
+            let prefix = gate.format().prefix(p).unwrap();
+            assert_eq!(prefix.environment(), Some(Environment::Test), "{p}");
+        }
+        assert!(prefixes.len() > 1);
+        assert_eq!(new["environment"]["enum"], json!(["test", null]));
+        // The rest is the default document.
+        let default = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        assert_eq!(doc["paths"], default["paths"]);
     }
 
     /// Every `$ref` in `value`.

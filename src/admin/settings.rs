@@ -82,7 +82,9 @@ pub enum DeleteMode {
 /// Everything a handler needs: the router's configuration.
 pub(super) struct AdminApi {
     pub(super) manager: KeyManager,
-    pub(super) base_path: String,
+    /// Where the links to next pages point: the base path, after the public base URL
+    /// when one is set.
+    pub(super) links_base: String,
     pub(super) fields: KeyFields,
     pub(super) envelope: Arc<dyn Envelope>,
     pub(super) pagination: Pagination,

@@ -13,6 +13,12 @@ use crate::scope::ScopeSet;
 #[non_exhaustive]
 pub struct ManagerConfig {
     /// Most active keys per account; `None` for no cap. Default: 50.
+    ///
+    /// A key counts while it is neither revoked nor expired
+    /// ([`crate::store::KeyRecord::counts_towards_cap`]). A disabled key counts: it can be enabled
+    /// again at any time, so enabling it never takes the account past the cap, and a
+    /// create at the cap is refused (409 `api_key_limit_reached`) until a key is revoked
+    /// or expires, whether or not some of the keys are disabled.
     pub max_active_keys: Option<usize>,
     /// Prefix of public key ids. Default: `ak_`.
     pub id_prefix: String,

@@ -1,10 +1,9 @@
 //! Listing an account's keys, a page at a time.
 
-use std::time::UNIX_EPOCH;
-
 use super::confine::Actor;
+use super::cursor;
 use super::{KeyManager, KeyView, ListQuery, ManageError, Page, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
-use crate::store::record::{AccountId, KeyId};
+use crate::store::record::AccountId;
 use crate::store::ListPosition;
 
 impl KeyManager {
@@ -12,7 +11,8 @@ impl KeyManager {
     /// revoked), oldest first: by creation time, then by id, which grows with creation
     /// (so keys created in the same millisecond keep the order they were created in).
     /// `query.limit` defaults to 25 and may be at most 100; `query.cursor` is the
-    /// `next_cursor` of the previous page. A cursor holds a position, not a key, so keys
+    /// `next_cursor` of the previous page, an opaque token (a text that is not one is
+    /// refused with `invalid_request` naming `cursor`). A cursor holds a position, not a key, so keys
     /// created, revoked or deleted meanwhile never make another key appear twice or be
     /// skipped.
     pub async fn list(&self, account: &AccountId, query: &ListQuery) -> Result<Page, ManageError> {
@@ -33,7 +33,7 @@ impl KeyManager {
         }
         let mut after = match query.cursor.as_deref() {
             None | Some("") => None,
-            Some(c) => Some(decode_cursor(c)?),
+            Some(c) => Some(cursor::decode(c)?),
         };
         // Keys this caller may not see are skipped, so a page may take several store
         // reads of a page and one key each.
@@ -58,7 +58,7 @@ impl KeyManager {
         let more = records.len() > limit;
         records.truncate(limit);
         let next_cursor = if more {
-            records.last().map(|r| encode_cursor(&ListPosition::of(r)))
+            records.last().map(|r| cursor::encode(&ListPosition::of(r)))
         } else {
             None
         };
@@ -67,30 +67,4 @@ impl KeyManager {
             next_cursor,
         })
     }
-}
-
-/// A cursor: the position's creation time in nanoseconds since the Unix epoch, `_`, and
-/// its id. Opaque to clients.
-fn encode_cursor(position: &ListPosition) -> String {
-    let nanos = position
-        .created_at
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    format!("{nanos}_{}", position.id)
-}
-
-fn decode_cursor(cursor: &str) -> Result<ListPosition, ManageError> {
-    let bad = || ManageError::InvalidRequest("cursor: not a cursor returned by this API".into());
-    let (nanos, id) = cursor.split_once('_').ok_or_else(bad)?;
-    if nanos.is_empty() || nanos.len() > 30 || !nanos.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(bad());
-    }
-    let nanos: u128 = nanos.parse().map_err(|_| bad())?;
-    let secs = u64::try_from(nanos / 1_000_000_000).map_err(|_| bad())?;
-    let sub = u32::try_from(nanos % 1_000_000_000).map_err(|_| bad())?;
-    let created_at = UNIX_EPOCH
-        .checked_add(std::time::Duration::new(secs, sub))
-        .ok_or_else(bad)?;
-    let id = KeyId::parse(id).ok_or_else(bad)?;
-    Ok(ListPosition::new(created_at, id))
 }

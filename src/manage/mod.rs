@@ -65,6 +65,7 @@ mod acting;
 mod change;
 mod config;
 mod confine;
+pub(crate) mod cursor;
 mod error;
 mod import;
 mod listing;
@@ -277,11 +278,6 @@ impl KeyManager {
         self.check_metadata(&new.metadata)?;
         let prefix = self.prefix(&new)?;
         let now = self.now();
-        if new.expires_at.is_some_and(|t| t <= now) {
-            return Err(ManageError::InvalidRequest(
-                "expires_at: must be in the future".into(),
-            ));
-        }
         let key = self
             .gate
             .format()

@@ -22,7 +22,9 @@ pub struct NewKey {
     /// Addresses and CIDR networks; empty for any (or, through an [`crate::manage::ActingManager`],
     /// for the acting key's own allowlist).
     pub ips: Vec<String>,
-    /// Expiry (through an [`crate::manage::ActingManager`], `None` is the acting key's own).
+    /// Expiry (through an [`crate::manage::ActingManager`], `None` is the acting key's own). A
+    /// time already past is accepted, as in [`KeyUpdate::expires_at`]: the key is created
+    /// expired (`expired_api_key`) and does not count towards the active-key cap.
     pub expires_at: Option<SystemTime>,
     /// Per-key quota; `None` for the deployment default (through an [`crate::manage::ActingManager`],
     /// the acting key's own quota when it has one).
@@ -240,9 +242,13 @@ pub struct KeyView {
     pub metadata: serde_json::Map<String, serde_json::Value>,
 }
 
-/// RFC 3339 with milliseconds, UTC.
+/// RFC 3339 with milliseconds, UTC. Times before 1970 (an expiry far in the past is
+/// accepted) are written too.
 pub(crate) fn rfc3339(at: SystemTime) -> String {
-    humantime::format_rfc3339_millis(at).to_string()
+    match at.duration_since(std::time::UNIX_EPOCH) {
+        Ok(_) => humantime::format_rfc3339_millis(at).to_string(),
+        Err(e) => super::validate::rfc3339_before_epoch(e.duration()),
+    }
 }
 
 impl From<&KeyRecord> for KeyView {

@@ -260,6 +260,33 @@ fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// RFC 3339 with milliseconds, UTC, of the time `back` before the Unix epoch, rounded
+/// down to the millisecond as later times are.
+pub(crate) fn rfc3339_before_epoch(back: Duration) -> String {
+    let millis = i128::try_from(back.as_nanos().div_ceil(1_000_000)).unwrap_or(i128::MAX);
+    let millis = -millis;
+    let secs = millis.div_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let of_day = secs.rem_euclid(86_400);
+    // Days to a civil date (proleptic Gregorian), after Howard Hinnant's `civil_from_days`.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i128::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        of_day / 3600,
+        of_day / 60 % 60,
+        of_day % 60,
+        millis.rem_euclid(1000)
+    )
+}
+
 #[cfg(test)]
 #[path = "validate_tests.rs"]
 mod tests;

@@ -133,3 +133,21 @@ fn metadata_is_measured_as_json() {
     assert!(validate_metadata(&map, 18).is_ok());
     assert!(validate_metadata(&map, 17).is_err());
 }
+
+#[test]
+fn times_before_1970_are_written_back_as_they_were_read() {
+    for text in [
+        "1969-12-31T23:59:59.999Z",
+        "0690-09-08T04:44:39.900Z",
+        "1250-06-13T17:49:19.000Z",
+        "0000-01-01T00:00:00.000Z",
+        "1900-02-28T12:00:00.001Z",
+        "1600-02-29T00:00:00.000Z",
+    ] {
+        let at = parse_rfc3339(text).unwrap();
+        assert_eq!(crate::manage::rfc3339(at), text);
+    }
+    // Rounded down to the millisecond, as after 1970.
+    let at = UNIX_EPOCH - Duration::from_micros(1500);
+    assert_eq!(crate::manage::rfc3339(at), "1969-12-31T23:59:59.998Z");
+}

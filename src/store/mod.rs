@@ -77,6 +77,7 @@ mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
 pub(crate) mod record;
+pub(crate) mod whole_number;
 
 use std::time::SystemTime;
 
@@ -183,8 +184,8 @@ pub trait KeyStoreWrite: KeyStore {
     async fn get(&self, id: &KeyId) -> Result<Option<KeyRecord>, StoreError>;
 
     /// Adds a new key. Atomically refuses with [`StoreError::LimitReached`] when
-    /// `max_active` is set and the account already has that many keys active at `now`
-    /// (see [`KeyRecord::is_active`]), and with [`StoreError::Conflict`] on a duplicate
+    /// `max_active` is set and the account already has that many keys counting towards
+    /// the cap at `now` (see [`KeyRecord::counts_towards_cap`]: disabled keys count), and with [`StoreError::Conflict`] on a duplicate
     /// id or digest. Nothing is written on failure.
     async fn insert(
         &self,

@@ -80,9 +80,13 @@ id_type!(
 #[cfg_attr(feature = "admin", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RateLimit {
-    /// Requests replenished per second.
+    /// Requests replenished per second; at least 1.
+    #[serde(deserialize_with = "super::whole_number::whole")]
+    #[cfg_attr(feature = "admin", schema(minimum = 1))]
     pub per_second: u32,
-    /// Requests that may be made at once from a full bucket.
+    /// Requests that may be made at once from a full bucket; at least 1.
+    #[serde(deserialize_with = "super::whole_number::whole")]
+    #[cfg_attr(feature = "admin", schema(minimum = 1))]
     pub burst: u32,
 }
 
@@ -214,6 +218,13 @@ impl KeyRecord {
     /// Whether the key is usable at `now`: not revoked, disabled or expired.
     pub fn is_active(&self, now: SystemTime) -> bool {
         self.revoked_at.is_none() && !self.disabled && self.expires_at.is_none_or(|t| now < t)
+    }
+
+    /// Whether the key counts towards the cap on active keys at `now`: it is neither
+    /// revoked nor expired. A disabled key counts, as it can be enabled again without a
+    /// new key being created; see [`crate::manage::ManagerConfig::max_active_keys`].
+    pub fn counts_towards_cap(&self, now: SystemTime) -> bool {
+        self.revoked_at.is_none() && self.expires_at.is_none_or(|t| now < t)
     }
 
     /// The digests that currently index this key: the current one, and the previous one

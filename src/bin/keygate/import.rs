@@ -1,13 +1,18 @@
-//! `keygate import`: JSON lines of existing keys into a `PgStore`.
+//! `keygate import`: JSON lines of existing keys into a `PgStore`, through
+//! `KeyManager::import`, so that they are checked exactly as the library checks an
+//! import (the deployment's formats and environment, names, scopes, the active-key cap,
+//! duplicates).
 
 use std::io::BufRead;
+use std::sync::Arc;
 use std::time::SystemTime;
 
-use keygate::key::{KeyDigest, KeyFormat, KeyHasher};
-use keygate::scope::ScopeSet;
+use keygate::config::KeygateConfig;
+use keygate::key::{KeyDigest, KeyHasher};
+use keygate::manage::ImportedKey;
 use keygate::store::PgStore;
-use keygate::store::{AccountId, KeyId, KeyRecord};
-use keygate::{Environment, KeyStoreWrite};
+use keygate::store::{AccountId, KeyId};
+use keygate::{Environment, Keygate};
 use serde::Deserialize;
 
 /// One line of the input.
@@ -33,62 +38,42 @@ struct Line {
     expires_at: Option<String>,
 }
 
-fn record(line: Line, hasher: &KeyHasher, now: SystemTime) -> Result<KeyRecord, String> {
+/// The key to import from `line`, and its account. Errors never hold the key.
+fn key_of(line: Line) -> Result<(AccountId, ImportedKey), String> {
     let id = KeyId::parse(&line.id).ok_or("id: 1-64 ASCII letters, digits or '_'")?;
-    let (digest, start) = match (&line.key, &line.digest) {
-        (Some(key), None) => {
-            let start: String = key
-                .chars()
-                .take(line.prefix.as_deref().map_or(0, str::len) + 4)
-                .collect();
-            (hasher.digest(key), start)
-        }
-        (None, Some(hex)) => (
+    let key = match (line.key, &line.digest) {
+        (Some(key), None) => ImportedKey::plaintext(line.name, key),
+        (None, Some(hex)) => ImportedKey::sha256_digest(
+            line.name,
             KeyDigest::from_hex(hex).ok_or("digest: expected 64 hex characters")?,
-            line.prefix.clone().unwrap_or_default(),
+            line.prefix.unwrap_or_default(),
         ),
         _ => return Err("give exactly one of `key` and `digest`".into()),
     };
-    let environment = environment(&line, &KeyFormat::default())?;
-    let time = |field: &str, text: &Option<String>| -> Result<Option<SystemTime>, String> {
-        text.as_deref()
-            .map(|t| parse_rfc3339(t).ok_or(format!("{field}: expected an RFC 3339 time")))
-            .transpose()
+    let time = |field: &str, text: &str| {
+        parse_rfc3339(text).ok_or(format!("{field}: expected an RFC 3339 time"))
     };
-    let created = time("created_at", &line.created_at)?.unwrap_or(now);
-    let mut record = KeyRecord::new(id, AccountId::new(line.account_id), digest, created);
-    record.name = line.name;
-    record.prefix = line.prefix.unwrap_or_default();
-    record.start = start;
-    record.environment = environment;
-    record.scopes = ScopeSet::parse(&line.scopes).map_err(|e| format!("scopes: {e}"))?;
-    record.expires_at = time("expires_at", &line.expires_at)?;
-    Ok(record)
-}
-
-/// The key's environment: its prefix's when the prefix (the plaintext's, or the one given
-/// with a digest) is one of keygate's, where a different `environment` is an error;
-/// otherwise the line's.
-fn environment(line: &Line, format: &KeyFormat) -> Result<Option<Environment>, String> {
-    let text = line.key.as_deref().or(line.prefix.as_deref()).unwrap_or("");
-    let Some(prefix) = format.matching_prefix(text) else {
-        return Ok(line.environment);
-    };
-    match (prefix.environment(), line.environment) {
-        (from_prefix, Some(given)) if from_prefix != Some(given) => Err(format!(
-            "environment: the prefix '{}' is for {} keys, not {given} keys",
-            prefix.as_str(),
-            from_prefix.map_or("environment-neutral".into(), |e| e.to_string())
-        )),
-        (from_prefix, _) => Ok(from_prefix),
+    let mut key = key.id(id).scopes(line.scopes);
+    if let Some(env) = line.environment {
+        key = key.environment(env);
     }
+    if let Some(at) = line.created_at.as_deref() {
+        key = key.created_at(time("created_at", at)?);
+    }
+    if let Some(at) = line.expires_at.as_deref() {
+        key = key.expires_at(time("expires_at", at)?);
+    }
+    Ok((AccountId::new(line.account_id), key))
 }
 
 /// Imports every line; stops at the first bad one, naming its number (never its key).
+/// `config` is the deployment's (its prefixes and formats, environment and management
+/// settings); `hasher` digests plaintext keys.
 pub(crate) fn run(
     url: &str,
     schema: &str,
-    hasher: &KeyHasher,
+    config: &KeygateConfig,
+    hasher: KeyHasher,
     input: impl BufRead,
 ) -> Result<usize, String> {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -103,6 +88,11 @@ pub(crate) fn run(
             .migrate()
             .await
             .map_err(|e| format!("cannot migrate the database: {e}"))?;
+        let (_gate, manager) = Keygate::managed(Arc::new(store))
+            .config(config)
+            .map_err(|e| format!("--config: {e}"))?
+            .hasher(hasher)
+            .build();
         let mut imported = 0;
         for (n, line) in input.lines().enumerate() {
             let n = n + 1;
@@ -112,10 +102,9 @@ pub(crate) fn run(
             }
             let parsed: Line = serde_json::from_str(&line)
                 .map_err(|e| format!("line {n}: not a key object (column {})", e.column()))?;
-            let record =
-                record(parsed, hasher, SystemTime::now()).map_err(|e| format!("line {n}: {e}"))?;
-            store
-                .insert(record, None, SystemTime::now())
+            let (account, key) = key_of(parsed).map_err(|e| format!("line {n}: {e}"))?;
+            manager
+                .import(account, key)
                 .await
                 .map_err(|e| format!("line {n}: {e}"))?;
             imported += 1;

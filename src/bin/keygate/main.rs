@@ -4,7 +4,7 @@
 //! keygate mint --prefix sk_live_          # a new key and its digest
 //! keygate hash [--pepper-file FILE] < key # the digest of a key read on stdin
 //! keygate check [KEY|-]                   # format and checksum, offline
-//! keygate import --database-url URL < keys.jsonl   # existing keys into a PgStore
+//! keygate import --database-url URL [--config keygate.toml] < keys.jsonl  # existing keys
 //! ```
 //!
 //! Only `mint` prints a secret (the key it made). `hash` and `check` read the key from
@@ -72,6 +72,11 @@ enum Command {
         /// Digest plaintext keys with HMAC-SHA-256 under the pepper in this file.
         #[arg(long)]
         pepper_file: Option<PathBuf>,
+        /// The deployment's configuration (TOML, as `KeygateConfig`): the prefixes and
+        /// key formats plaintext keys must match, the environment, and the management
+        /// settings such as the active-key cap. Default: keygate's defaults.
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
 }
 
@@ -140,9 +145,19 @@ fn run(cli: Cli) -> Result<(), String> {
             database_url,
             schema,
             pepper_file,
+            config,
         } => {
             let hasher = hasher(pepper_file.as_ref())?;
-            let imported = import::run(&database_url, &schema, &hasher, std::io::stdin().lock())?;
+            let config = match config {
+                None => keygate::config::KeygateConfig::default(),
+                Some(path) => {
+                    let text = std::fs::read_to_string(&path)
+                        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                    toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?
+                }
+            };
+            let stdin = std::io::stdin().lock();
+            let imported = import::run(&database_url, &schema, &config, hasher, stdin)?;
             print(&mut out, format!("imported {imported} keys"))
         }
         Command::Check { key } => {

@@ -211,7 +211,11 @@ impl KeyStoreWrite for MemoryStore {
             let active = index.accounts.get(&record.account_id).map_or(0, |keys| {
                 keys.listed
                     .iter()
-                    .filter(|(_, id)| self.records.get(id).is_some_and(|r| r.is_active(now)))
+                    .filter(|(_, id)| {
+                        self.records
+                            .get(id)
+                            .is_some_and(|r| r.counts_towards_cap(now))
+                    })
                     .count()
             });
             if active >= limit {

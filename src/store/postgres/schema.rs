@@ -139,7 +139,7 @@ impl Sql {
             lock_account: format!("SELECT id FROM {s}.accounts WHERE id = $1 FOR UPDATE"),
             count_active: format!(
                 "SELECT count(*) FROM {s}.keys WHERE account_id = $1 AND revoked_at IS NULL \
-                 AND NOT disabled AND (expires_at IS NULL OR expires_at > $2)"
+                 AND (expires_at IS NULL OR expires_at > $2)"
             ),
             insert_key: format!(
                 "INSERT INTO {s}.keys (id, account_id, name, prefix, key_start, environment, \

@@ -4,6 +4,8 @@
 
 mod api;
 mod envelope;
+mod envelope_refusals;
 mod fields;
 mod openapi;
+mod public_base_url;
 mod router;

@@ -11,9 +11,33 @@ use std::process::{Command, Stdio};
 use keygate::key::KeyHasher;
 use keygate::store::PgStore;
 
+/// The deployment's configuration: Tenbyte-shaped live keys (16 to 48 characters, no
+/// checksum) and keygate's environment-neutral `tc_` keys.
+const CONFIG: &str = r#"
+[[prefixes]]
+prefix = "sk_live_"
+environment = "live"
+length = { min = 16, max = 48 }
+checksum = "off"
+
+[[prefixes]]
+prefix = "tc_"
+"#;
+
+/// keygate's default key formats: `sk_live_`, `sk_test_` and `tc_`.
+const DEFAULT_PREFIXES: &str = "";
+
 fn import(url: &str, schema: &str, input: &str) -> (bool, String, String) {
+    import_with(url, schema, input, CONFIG)
+}
+
+fn import_with(url: &str, schema: &str, input: &str, config_text: &str) -> (bool, String, String) {
+    let config = std::env::temp_dir().join(format!("{schema}.toml"));
+    std::fs::write(&config, config_text).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_keygate"))
         .args(["import", "--database-url", url, "--schema", schema])
+        .arg("--config")
+        .arg(&config)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -94,10 +118,10 @@ async fn a_digest_takes_its_prefixs_environment_and_a_contradicting_label_is_ref
             "digest": digest("sk_test_labelled_live"), "prefix": "sk_test_",
             "environment": "live"})
     );
-    let (ok, _, stderr) = import(&url, &schema, &contradicting);
+    let (ok, _, stderr) = import_with(&url, &schema, &contradicting, DEFAULT_PREFIXES);
     assert!(!ok);
     assert!(
-        stderr.contains("line 1: environment: the prefix 'sk_test_' is for test keys"),
+        stderr.contains("line 1:") && stderr.contains("prefix 'sk_test_' is for test keys"),
         "{stderr}"
     );
 
@@ -108,7 +132,7 @@ async fn a_digest_takes_its_prefixs_environment_and_a_contradicting_label_is_ref
         serde_json::json!({"id": "ak_test", "account_id": "acct_1", "name": "test",
             "digest": digest("sk_test_unlabelled"), "prefix": "sk_test_"}),
     );
-    let (ok, stdout, stderr) = import(&url, &schema, &unlabelled);
+    let (ok, stdout, stderr) = import_with(&url, &schema, &unlabelled, DEFAULT_PREFIXES);
     assert!(ok, "{stderr}");
     assert_eq!(stdout.trim(), "imported 2 keys");
     let store = PgStore::builder(&url)
@@ -139,4 +163,33 @@ async fn a_digest_takes_its_prefixs_environment_and_a_contradicting_label_is_ref
 /// RFC 3339 with milliseconds, UTC: the management API's form of a time.
 fn rfc3339(at: std::time::SystemTime) -> String {
     humantime::format_rfc3339_millis(at).to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_import_checks_keys_as_the_key_manager_does() {
+    let url = services::postgres_url();
+    let schema = pg::schema_name("cli_import_checks");
+    let line = |id: &str, key: &str| {
+        format!(
+            "{}\n",
+            serde_json::json!({"id": id, "account_id": "acct_1", "name": "k", "key": key})
+        )
+    };
+    let key = "sk_live_abcdefghijklmnop";
+    let (ok, _, stderr) = import(&url, &schema, &line("ak_once", key));
+    assert!(ok, "{stderr}");
+
+    // The same secret again: refused as a duplicate, naming the line, not the key.
+    let (ok, _, stderr) = import(&url, &schema, &line("ak_twice", key));
+    assert!(!ok);
+    assert!(stderr.contains("line 1:"), "{stderr}");
+    assert!(stderr.contains("already"), "{stderr}");
+    assert!(!stderr.contains("abcdefghijklmnop"), "{stderr}");
+
+    // A key that matches none of the deployment's formats (a body too short).
+    let (ok, _, stderr) = import(&url, &schema, &line("ak_short", "sk_live_tooshort"));
+    assert!(!ok);
+    assert!(stderr.contains("line 1:"), "{stderr}");
+    assert!(!stderr.contains("tooshort"), "{stderr}");
+    pg::drop_schema(&schema).await;
 }

@@ -125,3 +125,83 @@ async fn the_cap_is_configurable() {
             .unwrap();
     }
 }
+
+#[tokio::test]
+async fn a_disabled_key_counts_so_a_create_at_the_cap_is_refused() {
+    let h = harness_with(ManagerConfig::default().max_active_keys(Some(2)));
+    let account = acct("acct_cap_disabled");
+    let first = h
+        .manager
+        .create(account.clone(), NewKey::named("paused"))
+        .await
+        .unwrap();
+    h.manager
+        .create(account.clone(), NewKey::named("working"))
+        .await
+        .unwrap();
+    h.manager
+        .update(
+            &account,
+            &first.view.id,
+            keygate::manage::KeyUpdate::default().disabled(true),
+        )
+        .await
+        .unwrap();
+    let err = h
+        .manager
+        .create(account.clone(), NewKey::named("third"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ManageError::LimitReached { limit: 2 }),
+        "{err:?}"
+    );
+    // Revoking the disabled key frees its place.
+    h.manager.revoke(&account, &first.view.id).await.unwrap();
+    h.manager
+        .create(account.clone(), NewKey::named("third"))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn re_enabling_a_key_at_the_cap_never_takes_the_account_past_it() {
+    let h = harness_with(ManagerConfig::default().max_active_keys(Some(2)));
+    let account = acct("acct_cap_reenable");
+    let paused = h
+        .manager
+        .create(account.clone(), NewKey::named("paused"))
+        .await
+        .unwrap();
+    let set = |disabled| keygate::manage::KeyUpdate::default().disabled(disabled);
+    h.manager
+        .update(&account, &paused.view.id, set(true))
+        .await
+        .unwrap();
+    // The disabled key holds its place: only one more fits.
+    h.manager
+        .create(account.clone(), NewKey::named("second"))
+        .await
+        .unwrap();
+    assert!(matches!(
+        h.manager.create(account.clone(), NewKey::named("x")).await,
+        Err(ManageError::LimitReached { limit: 2 })
+    ));
+    // Enabling it again is allowed, and the account is at the cap, not past it.
+    let view = h
+        .manager
+        .update(&account, &paused.view.id, set(false))
+        .await
+        .unwrap();
+    assert!(!view.disabled);
+    let listed = h
+        .manager
+        .list(&account, &page_query(Some(100), None))
+        .await
+        .unwrap();
+    assert_eq!(listed.data.iter().filter(|k| !k.disabled).count(), 2);
+    assert!(matches!(
+        h.manager.create(account.clone(), NewKey::named("x")).await,
+        Err(ManageError::LimitReached { limit: 2 })
+    ));
+}

@@ -75,7 +75,8 @@ async fn list_refuses_limits_outside_1_to_100_and_foreign_cursors() {
             .len(),
         1
     );
-    for cursor in ["not a cursor", "../../etc", &"x".repeat(65), "ak_é"] {
+    // (Twelve characters of position, then an id of at most 64.)
+    for cursor in ["not a cursor", "../../etc", &"x".repeat(12 + 65), "ak_é"] {
         invalid_field(
             h.manager
                 .list(&acct("acct_1"), &page_query(None, Some(cursor)))

@@ -36,10 +36,6 @@ async fn create_validation_errors_name_the_field() {
             "rate_limit",
         );
     }
-    invalid_field(
-        create(NewKey::named("k").expires_at(t0())).await,
-        "expires_at",
-    );
     invalid_field(create(NewKey::named("k").prefix("zz_")).await, "prefix");
 
     // Only the two valid names were created.

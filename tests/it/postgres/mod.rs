@@ -2,6 +2,7 @@
 //! concurrency, lifecycle through a `KeyManager`, and a server restart. Each test works
 //! in a schema of its own.
 
+mod cap_disabled;
 mod concurrency;
 mod lifecycle;
 mod restart;

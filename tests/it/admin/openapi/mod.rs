@@ -349,7 +349,26 @@ fn start_demo_server() -> DemoServer {
 async fn the_demo_server_serves_the_document_without_authentication() {
     let server = start_demo_server();
     let mut contract = Contract::fetch(server.addr).await;
-    let expected = serde_json::to_value(keygate::admin::openapi()).unwrap();
+    // The document of this deployment (`admin::openapi_for`): a new key's prefix and
+    // environment are the deployment's; everything else is the default document.
+    let mut expected = serde_json::to_value(keygate::admin::openapi()).unwrap();
+    let served = contract.doc["components"]["schemas"]["NewApiKey"]["properties"].clone();
+    assert_eq!(
+        served["environment"]["enum"],
+        serde_json::json!(["test", null])
+    );
+    let prefixes = served["prefix"]["enum"].as_array().unwrap();
+    assert!(
+        prefixes.contains(&serde_json::json!("sk_test_")),
+        "{prefixes:?}"
+    );
+    assert!(
+        !prefixes.contains(&serde_json::json!("sk_live_")),
+        "{prefixes:?}"
+    );
+    let new_key = &mut expected["components"]["schemas"]["NewApiKey"]["properties"];
+    new_key["prefix"] = served["prefix"].clone();
+    new_key["environment"] = served["environment"].clone();
     assert_eq!(contract.doc, expected);
     let key = server.admin_key.as_str();
     let a = send_as(server.addr, "get", "/v1/api-keys", &[key], "").await;
