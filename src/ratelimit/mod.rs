@@ -34,7 +34,7 @@
 //! it. `X-RateLimit-Limit` is the burst, or the rate:
 //!
 //! ```
-//! use keygate::{RateLimitConfig, ReportedLimit};
+//! use keygate::ratelimit::{RateLimitConfig, ReportedLimit};
 //!
 //! let limits = RateLimitConfig::default().reported_limit(ReportedLimit::PerSecond);
 //! assert_eq!(limits.reported_limit, ReportedLimit::PerSecond);

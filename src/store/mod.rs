@@ -11,7 +11,9 @@
 //!
 //! ```
 //! use std::collections::HashMap;
-//! use keygate::{KeyDigest, KeyRecord, KeyStore, StoreError};
+//! use keygate::key::KeyDigest;
+//! use keygate::store::KeyRecord;
+//! use keygate::{KeyStore, StoreError};
 //!
 //! struct MyStore {
 //!     // Stands in for a table indexed by digest.
