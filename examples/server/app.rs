@@ -1,8 +1,12 @@
 //! The demo server's routes: the Tenuo Cloud scope table, the management API and its
 //! OpenAPI document, health, metrics.
 
+use std::sync::Arc;
+
+use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
+use keygate::invalidation::Listener;
 use keygate::{Identity, KeyManager, Keygate};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::{json, Value};
@@ -11,11 +15,30 @@ async fn whoami(identity: Identity) -> Json<Identity> {
     Json(identity)
 }
 
-async fn health() -> Json<Value> {
-    Json(json!({ "status": "ok" }))
+/// `GET /health`: 200 when every configured component works, 503 otherwise; the body
+/// is `{"status":"ok"|"unavailable"}` with the fields of `keygate::gate::Health`.
+async fn health(gate: Keygate, listener: Option<Arc<Listener>>) -> (StatusCode, Json<Value>) {
+    let health = gate.health(listener.as_deref()).await;
+    let (status, label) = if health.is_healthy() {
+        (StatusCode::OK, "ok")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+    };
+    let mut body = json!({ "status": label });
+    if let (Value::Object(out), Ok(Value::Object(fields))) =
+        (&mut body, serde_json::to_value(health))
+    {
+        out.extend(fields);
+    }
+    (status, Json(body))
 }
 
-pub(crate) fn app(gate: &Keygate, manager: KeyManager, metrics: PrometheusHandle) -> Router {
+pub(crate) fn app(
+    gate: &Keygate,
+    listener: Option<Arc<Listener>>,
+    manager: KeyManager,
+    metrics: PrometheusHandle,
+) -> Router {
     let need = |scopes: &[&str]| gate.layer().require_any(scopes.iter().copied());
     // The Tenuo Cloud scope table.
     let tenuo = Router::new()
@@ -54,7 +77,13 @@ pub(crate) fn app(gate: &Keygate, manager: KeyManager, metrics: PrometheusHandle
     // This deployment's prefixes and environment.
     let openapi = Json(keygate::admin::openapi_for(&manager));
     Router::new()
-        .route("/health", get(health))
+        .route(
+            "/health",
+            get({
+                let gate = gate.clone();
+                move || health(gate, listener)
+            }),
+        )
         // Unauthenticated, like most scrape endpoints; keep it off public interfaces.
         .route("/metrics", get(move || async move { metrics.render() }))
         // The management API's contract, unauthenticated like any published document.

@@ -18,6 +18,7 @@
 //! curl -X POST -H "Authorization: Bearer $KEY" -H 'content-type: application/json' \
 //!      -d '{"name":"CI pipeline key","scopes":["read-only"]}' http://127.0.0.1:3000/v1/api-keys
 //! curl http://127.0.0.1:3000/metrics
+//! curl http://127.0.0.1:3000/health   # 200, or 503 when the store, listener or Redis is down
 //! ```
 
 mod app;
@@ -109,7 +110,7 @@ async fn main() {
             .instances(args.instances.max(1));
         RedisLimiter::new(url, limits).unwrap_or_else(|e| fail(format!("--redis-url: {e}")))
     });
-    let (gate, manager, _listener) = match &args.database_url {
+    let (gate, manager, invalidation) = match &args.database_url {
         None => {
             let mut b = Keygate::managed(MemoryStore::new())
                 .config(&config)
@@ -136,7 +137,7 @@ async fn main() {
                 b = b.shared_rate_limits(limits);
             }
             let (gate, manager) = b.build();
-            let listener = store.listen(Arc::new(gate.clone()));
+            let listener = Arc::new(store.listen(Arc::new(gate.clone())));
             (gate, manager, Some(listener))
         }
     };
@@ -158,7 +159,8 @@ async fn main() {
     println!("admin key: {}", admin.key.expose_secret());
     axum::serve(
         listener,
-        app::app(&gate, manager, metrics).into_make_service_with_connect_info::<SocketAddr>(),
+        app::app(&gate, invalidation, manager, metrics)
+            .into_make_service_with_connect_info::<SocketAddr>(),
     )
     .await
     .expect("server error");

@@ -3,9 +3,10 @@
 //! maintenance here, its construction in `builder.rs` and `managed.rs`, and the request
 //! path the layer drives in `request.rs` (the checks, in order, from
 //! [`crate::check`]), with `refusal.rs` (rendering and auditing refusals) and
-//! `last_used.rs`.
+//! `last_used.rs`; `health.rs` reports on its dependencies ([`Keygate::health`]).
 
 mod builder;
+mod health;
 mod last_used;
 mod managed;
 mod refusal;
@@ -20,6 +21,7 @@ use std::sync::Arc;
 /// The cache settings of [`KeygateBuilder::cache`].
 pub use crate::cache::CacheConfig;
 pub use builder::{KeygateBuilder, ReadOnly};
+pub use health::{Health, ListenerHealth, SharedLimiterHealth, StoreHealth};
 pub use managed::Managed;
 pub(crate) use request::{Admission, LookupFuture, Start};
 

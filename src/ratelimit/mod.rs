@@ -254,6 +254,12 @@ impl RateLimits {
         }
     }
 
+    /// The limiter sharing the buckets through Redis, when configured.
+    #[cfg(feature = "redis")]
+    pub(crate) fn shared(&self) -> Option<&RedisLimiter> {
+        self.shared.as_ref()
+    }
+
     /// Keeps the buckets in Redis, shared by every instance.
     #[cfg(feature = "redis")]
     pub(crate) fn with_shared(mut self, shared: Option<RedisLimiter>) -> Self {

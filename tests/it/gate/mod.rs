@@ -8,6 +8,7 @@ mod axum_extractors;
 mod credentials;
 mod environments;
 mod formats;
+mod health;
 mod identity_for_test;
 mod layering;
 mod lookup_and_cache;

@@ -110,3 +110,67 @@ async fn a_bad_config_file_stops_the_server_with_a_message() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("positive_tll"), "{stderr}");
 }
+
+#[tokio::test]
+async fn the_health_route_answers_200_with_every_component_as_json() {
+    let server = start(&["--config", "examples/keygate.toml"]);
+    let health = http(server.addr, http::Method::GET, "/health", &[], "").await;
+    assert_eq!(health.status, 200, "{health:?}");
+    assert_eq!(
+        health.json(),
+        serde_json::json!({
+            "status": "ok",
+            "healthy": true,
+            "store": "reachable",
+            "listener": "not_configured",
+            "shared_limiter": "not_configured",
+        })
+    );
+}
+
+#[cfg(feature = "redis")]
+#[tokio::test]
+async fn the_health_route_answers_503_once_the_shared_limiters_redis_is_found_down() {
+    use crate::common::redis_support::{shared_url, Proxy};
+
+    let proxy = Proxy::start(&shared_url()).await;
+    proxy.cut();
+    let url = proxy.url();
+    let server = start(&["--config", "examples/keygate.toml", "--redis-url", &url]);
+    let auth = bearer(&server.admin_key);
+    let before = http(server.addr, http::Method::GET, "/health", &[], "").await;
+    assert_eq!(before.status, 200, "no refill tried yet: {before:?}");
+    assert_eq!(before.json()["shared_limiter"], "up");
+
+    // Requests make the refills that fail; after three the breaker opens.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let health = loop {
+        let me = http(
+            server.addr,
+            http::Method::GET,
+            "/v1/whoami",
+            &[("authorization", &auth)],
+            "",
+        )
+        .await;
+        assert_ne!(me.status, 500, "{me:?}");
+        let health = http(server.addr, http::Method::GET, "/health", &[], "").await;
+        if health.status != 200 {
+            break health;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the health route never reported Redis down"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    };
+    assert_eq!(health.status, 503, "{health:?}");
+    let body = health.json();
+    assert_eq!(body["status"], "unavailable");
+    assert_eq!(body["healthy"], false);
+    assert_eq!(body["store"], "reachable");
+    assert!(
+        matches!(body["shared_limiter"].as_str(), Some("down" | "probing")),
+        "{body}"
+    );
+}
