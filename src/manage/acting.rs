@@ -70,6 +70,7 @@ impl<'a> ActingManager<'a> {
 
     /// Also records the actor under `field` of the metadata of every key it rolls or
     /// revokes (the admin router's `updated_by`).
+    #[cfg(feature = "admin")]
     pub(crate) fn recording_updates_in(mut self, field: Option<&'a str>) -> Self {
         self.updated_by = field;
         self

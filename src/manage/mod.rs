@@ -79,6 +79,7 @@ pub use error::ManageError;
 pub use import::ImportedKey;
 pub(crate) use types::rfc3339;
 pub use types::{CreatedKey, KeyUpdate, KeyView, ListQuery, NewKey, Page, Revoked};
+#[cfg(feature = "admin")]
 pub(crate) use validate::parse_rfc3339;
 
 use std::sync::Arc;
@@ -92,6 +93,7 @@ use crate::scope::ScopeSet;
 use crate::store::record::{AccountId, KeyId, KeyRecord};
 use crate::store::{KeyStoreWrite, StoreError};
 
+#[cfg(feature = "admin")]
 pub(crate) use confine::actor_label;
 use confine::Actor;
 use validate::{parse_ips, validate_metadata, validate_name, validate_rate_limit};

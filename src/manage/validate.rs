@@ -143,6 +143,7 @@ fn invalid(message: &str) -> ManageError {
 /// offset is required: a time without one names no instant. `None` for anything else.
 ///
 /// The management API reads `expires_at` with it; `rfc3339` writes times back.
+#[cfg_attr(not(feature = "admin"), allow(dead_code))]
 pub(crate) fn parse_rfc3339(text: &str) -> Option<SystemTime> {
     parse(text).ok()
 }

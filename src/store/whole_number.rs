@@ -19,6 +19,7 @@ where
 }
 
 /// Like [`whole`], for an optional field (`null` is `None`).
+#[cfg_attr(not(feature = "admin"), allow(dead_code))]
 pub(crate) fn whole_opt<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
 where
     D: Deserializer<'de>,
