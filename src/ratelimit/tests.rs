@@ -1,6 +1,7 @@
 //! Unit tests of the in-process limiter and its headers.
 
 use super::*;
+use std::time::Duration;
 
 fn limits(quota: RateLimit) -> (RateLimits, crate::clock::ManualClock) {
     let (clock, manual) = Clock::manual(UNIX_EPOCH + Duration::from_secs(1_000));
