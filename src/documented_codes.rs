@@ -10,7 +10,7 @@ use crate::scope::ScopeRequirement;
 
 /// One of every variant. The `match` makes a new variant a compile error here until it
 /// is added, so the tables cannot silently miss it.
-fn every_refusal() -> Vec<AuthError> {
+pub(crate) fn every_refusal() -> Vec<AuthError> {
     let all = vec![
         AuthError::MissingCredentials,
         AuthError::InvalidRequest("two Authorization headers"),

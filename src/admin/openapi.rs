@@ -163,69 +163,21 @@ pub(super) fn for_deployment(gate: &Keygate) -> OpenApi {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
 
     use utoipa::OpenApi as _;
 
     use super::*;
     use crate::admin::error::AdminError as ApiError;
     use crate::admin::refusals::ERROR_CODES;
+    use crate::documented_codes::every_refusal;
     use crate::error::AuthError;
     use crate::key::Environment;
     use crate::manage::ManageError;
-    use crate::scope::ScopeRequirement;
     use crate::store::StoreError;
     use axum::http::StatusCode;
 
-    /// One of each refusal of the layer. The match has no wildcard, so a new variant
-    /// does not compile until it is listed here, and so documented.
-    fn every_refusal() -> Vec<AuthError> {
-        let all = vec![
-            AuthError::MissingCredentials,
-            AuthError::InvalidRequest("bad"),
-            AuthError::InvalidKey,
-            AuthError::RevokedKey,
-            AuthError::DisabledKey,
-            AuthError::ExpiredKey,
-            AuthError::RolledKey,
-            AuthError::WrongEnvironment {
-                key: Environment::Test,
-                expected: Environment::Live,
-            },
-            AuthError::IpNotAllowed,
-            AuthError::InsufficientScope(ScopeRequirement::AnyOf(Vec::new())),
-            AuthError::ReadOnlyKey,
-            AuthError::RateLimited {
-                retry_after: Duration::from_secs(1),
-            },
-            AuthError::StoreUnavailable,
-            AuthError::InvalidToken("refused".into()),
-            AuthError::VerifierUnavailable,
-        ];
-        for e in &all {
-            match e {
-                AuthError::MissingCredentials
-                | AuthError::InvalidRequest(_)
-                | AuthError::InvalidKey
-                | AuthError::RevokedKey
-                | AuthError::DisabledKey
-                | AuthError::ExpiredKey
-                | AuthError::RolledKey
-                | AuthError::WrongEnvironment { .. }
-                | AuthError::IpNotAllowed
-                | AuthError::InsufficientScope(_)
-                | AuthError::ReadOnlyKey
-                | AuthError::RateLimited { .. }
-                | AuthError::StoreUnavailable
-                | AuthError::InvalidToken(_)
-                | AuthError::VerifierUnavailable => {}
-            }
-        }
-        all
-    }
-
-    /// One of each failure a documented operation's handler can answer with,
-    /// exhaustively as above.
+    /// One of each failure a documented operation's handler can answer with; the match
+    /// has no wildcard, as in `every_refusal`, so a new variant must be listed here.
     fn every_handler_error() -> Vec<ApiError> {
         let all = vec![
             ManageError::NotFound.into(),
