@@ -34,7 +34,7 @@ pub(crate) fn check<B>(
     }
     scopes.check(&key.granted, req.method(), req.uri().path())?;
     // After the route's scopes, so that a read-only key on a route it lacks the scope
-    // for hears which scope the route requires (Tenuo's wording), as any other key would.
+    // for hears which scope the route requires, as any other key would.
     if key.read_only && !is_safe(req.method()) {
         return Err(AuthError::ReadOnlyKey);
     }
