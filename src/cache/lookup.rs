@@ -14,6 +14,7 @@ use super::entry::ResolvedKey;
 use super::{Cached, KeyCache};
 use crate::error::AuthError;
 use crate::key::digest::KeyDigest;
+use crate::store::{KeyRecord, StoreError};
 use crate::telemetry::StoreResult;
 
 /// How many times a request looks up again after an invalidation raced its lookup.
@@ -24,6 +25,20 @@ const MAX_ATTEMPTS: usize = 4;
 pub(crate) struct Loaded {
     epoch: u64,
     key: Option<Arc<ResolvedKey>>,
+}
+
+/// How one store call ended. Moved once per store call: boxing the record would only
+/// add an allocation to every miss.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum StoreCall {
+    /// The store answered: the record, or `None` for no such key.
+    Answered(Option<KeyRecord>),
+    /// The store returned an error.
+    Failed(StoreError),
+    /// The store's future panicked.
+    Panicked,
+    /// No answer within the store timeout.
+    TimedOut,
 }
 
 /// One store lookup shared by every request waiting on the same digest. `Err` when the
@@ -127,6 +142,18 @@ impl KeyCache {
         }
     }
 
+    /// One call to the store for `digest`, bounded by the store timeout and with a panic
+    /// contained: what a lookup on a miss and the health probe both make.
+    pub(crate) async fn call_store(&self, digest: &KeyDigest) -> StoreCall {
+        let call = AssertUnwindSafe(self.store.find_by_digest(digest)).catch_unwind();
+        match tokio::time::timeout(self.store_timeout, call).await {
+            Ok(Ok(Ok(record))) => StoreCall::Answered(record),
+            Ok(Ok(Err(error))) => StoreCall::Failed(error),
+            Ok(Err(_panic)) => StoreCall::Panicked,
+            Err(_elapsed) => StoreCall::TimedOut,
+        }
+    }
+
     /// One store call (rule 2).
     async fn fetch(&self, digest: KeyDigest) -> Result<Loaded, ()> {
         // A lookup that finished between our miss and our joining left its answer.
@@ -143,11 +170,10 @@ impl KeyCache {
         }
         self.store_calls.fetch_add(1, Ordering::Relaxed);
         let started = std::time::Instant::now();
-        let call = AssertUnwindSafe(self.store.find_by_digest(&digest)).catch_unwind();
-        let outcome = tokio::time::timeout(self.store_timeout, call).await;
+        let outcome = self.call_store(&digest).await;
         let seconds = started.elapsed().as_secs_f64();
         let record = match outcome {
-            Ok(Ok(Ok(record))) => {
+            StoreCall::Answered(record) => {
                 self.metrics.store_call(
                     if record.is_some() {
                         StoreResult::Found
@@ -158,17 +184,17 @@ impl KeyCache {
                 );
                 record
             }
-            Ok(Ok(Err(error))) => {
+            StoreCall::Failed(error) => {
                 self.metrics.store_call(StoreResult::Error, seconds);
                 tracing::error!(target: "keygate", %error, "key store lookup failed; refusing the request");
                 return Err(());
             }
-            Ok(Err(_panic)) => {
+            StoreCall::Panicked => {
                 self.metrics.store_call(StoreResult::Panic, seconds);
                 tracing::error!(target: "keygate", "key store lookup panicked; refusing the request");
                 return Err(());
             }
-            Err(_elapsed) => {
+            StoreCall::TimedOut => {
                 self.metrics.store_call(StoreResult::Timeout, seconds);
                 tracing::error!(target: "keygate", timeout = ?self.store_timeout, "key store lookup timed out; refusing the request");
                 return Err(());

@@ -43,6 +43,7 @@ pub(crate) mod entry;
 mod epochs;
 pub(crate) mod front;
 mod lookup;
+pub(crate) use lookup::StoreCall;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -98,12 +99,6 @@ pub(crate) struct KeyCache {
 }
 
 impl KeyCache {
-    /// The store and the longest a call to it may take: for the gate's health probe,
-    /// which calls the store directly (not through the cache).
-    pub(crate) fn store(&self) -> (&Arc<dyn KeyStore>, Duration) {
-        (&self.store, self.store_timeout)
-    }
-
     pub(crate) fn new(
         gate: u64,
         store: Arc<dyn KeyStore>,

@@ -1,12 +1,10 @@
 //! [`Keygate::health`]: the state of the store, the invalidation listener and the shared
 //! rate limiter, in one [`Health`] value.
 
-use std::panic::AssertUnwindSafe;
-
-use futures_util::FutureExt;
 use serde::ser::{Serialize, SerializeStruct, Serializer};
 
 use super::Keygate;
+use crate::cache::StoreCall;
 use crate::invalidation::{Listener, ListenerStatus};
 use crate::key::digest::KeyDigest;
 
@@ -164,20 +162,18 @@ impl Keygate {
     }
 
     async fn probe_store(&self) -> StoreHealth {
-        let (store, timeout) = self.inner.cache.store();
-        let call = AssertUnwindSafe(store.find_by_digest(&PROBE_DIGEST)).catch_unwind();
-        match tokio::time::timeout(timeout, call).await {
-            Ok(Ok(Ok(_))) => StoreHealth::Reachable,
-            Ok(Ok(Err(error))) => {
+        match self.inner.cache.call_store(&PROBE_DIGEST).await {
+            StoreCall::Answered(_) => StoreHealth::Reachable,
+            StoreCall::Failed(error) => {
                 tracing::warn!(target: "keygate", %error, "health: key store lookup failed");
                 StoreHealth::Failing
             }
-            Ok(Err(_)) => {
+            StoreCall::Panicked => {
                 tracing::warn!(target: "keygate", "health: key store lookup panicked");
                 StoreHealth::Failing
             }
-            Err(_) => {
-                tracing::warn!(target: "keygate", ?timeout, "health: key store lookup timed out");
+            StoreCall::TimedOut => {
+                tracing::warn!(target: "keygate", "health: key store lookup timed out (the store timeout)");
                 StoreHealth::TimedOut
             }
         }
