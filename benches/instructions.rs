@@ -86,6 +86,14 @@ fn main() {
             run(&mut bearer, &key, n, &nothing)
         }
         "keygate_hot" => run(&mut keygate, &key, n, &nothing),
+        // The same with usage counting off: the difference is what counting adds.
+        "keygate_hot_uncounted" => {
+            let off = support::setup_with(&rt, keygate::activity::UsageConfig::off());
+            let layer = off.gate.layer().require_any([SCOPE]);
+            let mut uncounted = tower::Layer::layer(&layer, inner());
+            now(uncounted.call(request(&off.key))).expect("infallible");
+            run(&mut uncounted, &off.key, n, &nothing)
+        }
         "keygate_miss" => run(&mut keygate, &key, n, &|| gate.invalidate_digest(&digest)),
         "keygate_bad_checksum" => run(&mut keygate, &bad, n, &nothing),
         "keygate_unknown_key" => run(&mut keygate, &unknown, n, &nothing),

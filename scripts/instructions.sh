@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 N="${1:-2000}"
 shift || true
 CASES=("$@")
-[ ${#CASES[@]} -gt 0 ] || CASES=(bare bare_json tower_http_bearer floor keygate_hot keygate_hot_json
+[ ${#CASES[@]} -gt 0 ] || CASES=(bare bare_json tower_http_bearer floor keygate_hot keygate_hot_uncounted keygate_hot_json
   keygate_miss keygate_bad_checksum keygate_unknown_key)
 [ -n "${BIN:-}" ] || cargo bench --bench instructions --no-run 2>&1 | tail -1
 BIN=${BIN:-$(ls -t target/release/deps/instructions-* | grep -v "\.d$" | head -1)}

@@ -70,8 +70,14 @@ pub struct Setup {
 
 /// Builds the [`Setup`]; the key is created on `rt`.
 pub fn setup(rt: &tokio::runtime::Runtime) -> Setup {
+    setup_with(rt, keygate::activity::UsageConfig::default())
+}
+
+/// [`setup`] with these usage-counting settings.
+pub fn setup_with(rt: &tokio::runtime::Runtime, usage: keygate::activity::UsageConfig) -> Setup {
     let store = Arc::new(MemoryStore::new());
     let (gate, manager) = Keygate::managed(store)
+        .usage(usage)
         .cache(
             CacheConfig::default()
                 .positive_ttl(Duration::from_secs(3600))

@@ -17,6 +17,7 @@
 //! curl -H "Authorization: Bearer $KEY" http://127.0.0.1:3000/v1/whoami
 //! curl -X POST -H "Authorization: Bearer $KEY" -H 'content-type: application/json' \
 //!      -d '{"name":"CI pipeline key","scopes":["read-only"]}' http://127.0.0.1:3000/v1/api-keys
+//! curl -H "Authorization: Bearer $KEY" "http://127.0.0.1:3000/v1/api-keys/$ID/usage?granularity=minute"
 //! curl http://127.0.0.1:3000/metrics
 //! curl http://127.0.0.1:3000/health   # 200, or 503 when the store, listener or Redis is down
 //! ```
@@ -114,7 +115,8 @@ async fn main() {
         None => {
             let mut b = Keygate::managed(MemoryStore::new())
                 .config(&config)
-                .unwrap_or_else(|e| fail(e.to_string()));
+                .unwrap_or_else(|e| fail(e.to_string()))
+                .usage(usage());
             if let Some(limits) = shared_limits {
                 b = b.shared_rate_limits(limits);
             }
@@ -132,7 +134,8 @@ async fn main() {
             let store = Arc::new(store);
             let mut b = Keygate::managed(store.clone())
                 .config(&config)
-                .unwrap_or_else(|e| fail(e.to_string()));
+                .unwrap_or_else(|e| fail(e.to_string()))
+                .usage(usage());
             if let Some(limits) = shared_limits {
                 b = b.shared_rate_limits(limits);
             }
@@ -164,4 +167,11 @@ async fn main() {
     )
     .await
     .expect("server error");
+}
+
+/// Usage counting flushed every 500 ms, so that another instance's `usage` answers
+/// include a request within about half a second (this instance's own include it at once:
+/// a read flushes its counts first).
+fn usage() -> keygate::activity::UsageConfig {
+    keygate::activity::UsageConfig::default().flush_interval(std::time::Duration::from_millis(500))
 }

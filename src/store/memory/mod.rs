@@ -34,6 +34,11 @@ use usage::MemoryUsage;
 /// expiry. With the manager's default cap of 50 active keys and 4 KiB of metadata, an
 /// account that creates and revokes (or lets expire) keys in a loop holds at most about
 /// 1,050 keys, roughly 5 MiB, however long it goes on.
+///
+/// **Usage counts** (see [`crate::activity`]): a gate over this store counts into it by
+/// default, keeping minute buckets for 48 hours, hours for 30 days and days for 13
+/// months ([`MemoryStore::usage_retention`]), and at most 250,000 buckets
+/// ([`MemoryStore::max_usage_buckets`]), the oldest minutes going first.
 pub struct MemoryStore {
     records: DashMap<KeyId, KeyRecord>,
     by_digest: DashMap<KeyDigest, KeyId, DigestHasher>,

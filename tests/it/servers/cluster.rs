@@ -24,6 +24,8 @@ use serde_json::json;
 /// How long a change may take to reach every server before the test fails: generous,
 /// since this only waits for something to happen (latency is measured by the bench).
 const PROPAGATION_BOUND: Duration = Duration::from_secs(10);
+/// How soon one instance's usage includes the requests another answered.
+const USAGE_BOUND: Duration = Duration::from_secs(2);
 
 /// A running demo server, killed on drop.
 struct Server {
@@ -139,6 +141,36 @@ async fn four_servers_share_keys_revocations_and_one_quota() {
     for server in &servers[1..] {
         assert_eq!(whoami(server, &key).await, 200);
     }
+    // A's usage of it holds the three requests B, C and D answered, within 2 s (each
+    // flushes every 500 ms; a read on A flushes A's own first).
+    let asked = Instant::now();
+    loop {
+        let usage = http(
+            servers[0].addr,
+            Method::GET,
+            &format!("/v1/api-keys/{id}/usage"),
+            &[("authorization", &bearer(&servers[0].admin_key))],
+            "",
+        )
+        .await;
+        assert_eq!(usage.status, 200, "{usage:?}");
+        let accepted: u64 = usage.json()["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|b| b["outcomes"]["accepted"].as_u64())
+            .sum();
+        assert!(accepted <= 3, "{usage:?}");
+        if accepted == 3 {
+            break;
+        }
+        assert!(
+            asked.elapsed() < USAGE_BOUND,
+            "usage still short of the other instances' requests after {USAGE_BOUND:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    println!("usage summed over the cluster in {:?}", asked.elapsed());
 
     // A key revoked through B is refused by A, C and D.
     let revoked = http(
