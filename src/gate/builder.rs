@@ -64,6 +64,7 @@ pub struct KeygateBuilder<M = ReadOnly> {
     store_timeout: Duration,
     last_used_interval: Duration,
     credential_verifier: Option<Arc<dyn CredentialVerifier>>,
+    api_log: Option<crate::activity::log::ApiLogConfig>,
     #[cfg(feature = "redis")]
     shared_limits: Option<crate::ratelimit::RedisLimiter>,
 }
@@ -97,6 +98,7 @@ impl<M> KeygateBuilder<M> {
             store_timeout: Duration::from_secs(2),
             last_used_interval: Duration::from_secs(60),
             credential_verifier: None,
+            api_log: None,
             #[cfg(feature = "redis")]
             shared_limits: None,
         }
@@ -223,6 +225,14 @@ impl<M> KeygateBuilder<M> {
         self
     }
 
+    /// Records requests of recognised keys in an API log: every refusal, and accepted
+    /// requests at the configured sample rate (none by default), bounded per account per
+    /// minute, written off the request path. See [`crate::activity::log`]. Off by default.
+    pub fn api_log(mut self, config: crate::activity::log::ApiLogConfig) -> Self {
+        self.api_log = Some(config);
+        self
+    }
+
     /// Keep the rate-limit buckets in Redis, shared by every instance, instead of in
     /// this process. The quotas stay those of [`KeygateBuilder::rate_limits`]. Off by
     /// default.
@@ -278,6 +288,9 @@ impl<M> KeygateBuilder<M> {
             .chars()
             .filter(|c| (' '..='~').contains(c) && *c != '"' && *c != '\\')
             .collect();
+        let api_log = self
+            .api_log
+            .map(|config| crate::activity::log::ApiLog::new(config, self.clock.clone()));
         let gate = Keygate {
             inner: Arc::new(Shared {
                 id,
@@ -300,6 +313,7 @@ impl<M> KeygateBuilder<M> {
                 last_used_interval: self.last_used_interval,
                 prerendered: Default::default(),
                 credentials,
+                api_log,
             }),
         };
         (gate, self.mode)

@@ -5,6 +5,7 @@
 //! [`crate::check`]), with `refusal.rs` (rendering and auditing refusals) and
 //! `last_used.rs`; `health.rs` reports on its dependencies ([`Keygate::health`]).
 
+mod api_log;
 mod builder;
 mod health;
 mod last_used;
@@ -20,6 +21,7 @@ use std::sync::Arc;
 
 /// The cache settings of [`KeygateBuilder::cache`].
 pub use crate::cache::CacheConfig;
+pub(crate) use api_log::PendingEvent;
 pub use builder::{KeygateBuilder, ReadOnly};
 pub use health::{Health, ListenerHealth, SharedLimiterHealth, StoreHealth};
 pub use managed::Managed;
@@ -93,6 +95,8 @@ struct Shared {
     prerendered: Prerendered,
     /// The credential hook, when a verifier is configured.
     credentials: Option<Arc<CredentialHook>>,
+    /// The API log, when turned on.
+    api_log: Option<crate::activity::log::ApiLog>,
 }
 
 impl Keygate {

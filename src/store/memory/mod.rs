@@ -38,6 +38,8 @@ pub struct MemoryStore {
     index: Mutex<Index>,
     retention: Option<Duration>,
     max_ended: Option<usize>,
+    /// The API log's events, when a gate stores its log here.
+    api_events: crate::activity::log::EventBuffer,
 }
 
 impl Default for MemoryStore {
@@ -48,6 +50,7 @@ impl Default for MemoryStore {
             index: Mutex::default(),
             retention: Some(Self::DEFAULT_REVOKED_RETENTION),
             max_ended: Some(Self::DEFAULT_MAX_ENDED_KEYS_PER_ACCOUNT),
+            api_events: Default::default(),
         }
     }
 }
@@ -75,6 +78,11 @@ impl MemoryStore {
     pub fn max_ended_keys_per_account(mut self, max: Option<usize>) -> Self {
         self.max_ended = max;
         self
+    }
+
+    /// The API log's events kept here (see [`crate::activity::log`]).
+    pub(crate) fn api_events(&self) -> &crate::activity::log::EventBuffer {
+        &self.api_events
     }
 
     /// Number of keys held, in any state.
@@ -190,6 +198,16 @@ impl KeyStore for MemoryStore {
 impl KeyStoreWrite for MemoryStore {
     async fn get(&self, id: &KeyId) -> Result<Option<KeyRecord>, StoreError> {
         Ok(self.records.get(id).map(|r| r.value().clone()))
+    }
+
+    async fn find_by_start(&self, start: &str, limit: usize) -> Result<Vec<KeyRecord>, StoreError> {
+        Ok(self
+            .records
+            .iter()
+            .filter(|r| r.start == start)
+            .take(limit)
+            .map(|r| r.value().clone())
+            .collect())
     }
 
     async fn insert(
