@@ -97,10 +97,11 @@ impl Modify for Patterns {
         handlers::update,
         handlers::remove,
         handlers::roll,
+        super::api_logs::api_logs,
     ),
     components(
         // Parameters' schemas are not collected on their own.
-        schemas(crate::store::KeyStatusFilter),
+        schemas(crate::store::KeyStatusFilter, super::api_logs::ApiLogOutcome),
         responses(
             BadRequest,
             Unauthorized,
@@ -115,7 +116,10 @@ impl Modify for Patterns {
         ),
     ),
     security(("bearer" = [])),
-    tags((name = "api-keys", description = "API keys")),
+    tags(
+        (name = "api-keys", description = "API keys"),
+        (name = "api-logs", description = "The API log: requests of the caller's keys"),
+    ),
     modifiers(&LayerRefusals, &Patterns),
 )]
 pub(super) struct ApiDoc;

@@ -25,16 +25,20 @@ pub enum Action {
     Delete,
     /// `POST {base}/{id}/roll`.
     Roll,
+    /// `GET /v1/api-logs` (the path of [`RouterBuilder::api_logs_path`](super::RouterBuilder::api_logs_path)):
+    /// the API log of the caller's account ([`crate::activity::log`]).
+    ApiLogs,
 }
 
 impl Action {
-    pub(super) const ALL: [Action; 6] = [
+    pub(super) const ALL: [Action; 7] = [
         Action::List,
         Action::Get,
         Action::Create,
         Action::Update,
         Action::Delete,
         Action::Roll,
+        Action::ApiLogs,
     ];
 
     pub(super) fn index(self) -> usize {

@@ -16,8 +16,8 @@ pub(crate) struct PendingEvent {
 
 impl PendingEvent {
     /// Records the event with the response's `status`.
-    pub(crate) fn finish(self: Box<Self>, status: http::StatusCode) {
-        let PendingEvent { log, mut event } = *self;
+    pub(crate) fn finish(self, status: http::StatusCode) {
+        let PendingEvent { log, mut event } = self;
         event.status = status.as_u16();
         log.record(event);
     }

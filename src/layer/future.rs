@@ -211,7 +211,7 @@ where
                 } => {
                     let mut res = ready!(future.poll(cx))?;
                     if let Some(event) = event.take() {
-                        event.finish(res.status());
+                        (*event).finish(res.status());
                     }
                     if let Some(status) = rate_limit {
                         status.write_headers(res.headers_mut(), *ietf);

@@ -16,7 +16,7 @@ use crate::manage::ManageError;
 
 /// The regular expression every cursor matches, and nothing else: 21 base64url
 /// characters, then one whose low four bits are zero.
-#[cfg(any(test, feature = "admin"))]
+#[cfg(test)]
 pub(crate) const CURSOR_PATTERN: &str = "^[A-Za-z0-9_-]{21}[AQgw]$";
 
 /// The cursor of `position`.
