@@ -20,7 +20,8 @@ mod support;
 
 use support::floor::FloorService;
 use support::{
-    floor_for, inner, inner_json, now, request, setup, unknown_key, with_bad_checksum, Setup, SCOPE,
+    floor_for, inner, inner_json, now, request, setup, setup_logged, unknown_key,
+    with_bad_checksum, Setup, SCOPE,
 };
 
 use http::Request;
@@ -65,6 +66,14 @@ fn main() {
     for token in [&key, &bad, &unknown] {
         now(keygate.call(request(token))).expect("infallible");
     }
+    // The same stack with the API log on: accepted requests not sampled, or all of them
+    // (each builds its event and queues it; the writer runs off the request path).
+    let logged = |rate: f64| {
+        let Setup { gate, key, .. } = setup_logged(&rt, Some(rate));
+        let mut svc = tower::Layer::layer(&gate.layer().require_any([SCOPE]), inner());
+        now(svc.call(request(&key))).expect("infallible");
+        (svc, key, gate)
+    };
     let nothing = || {};
     match case.as_str() {
         // Building and dropping the requests alone: subtracted from every other case.
@@ -93,6 +102,18 @@ fn main() {
             let mut uncounted = tower::Layer::layer(&layer, inner());
             now(uncounted.call(request(&off.key))).expect("infallible");
             run(&mut uncounted, &off.key, n, &nothing)
+        }
+        "keygate_hot_log_off" => {
+            let (mut svc, key, _gate) = logged(0.0);
+            run(&mut svc, &key, n, &nothing)
+        }
+        "keygate_hot_log_sampled" => {
+            let (mut svc, key, _gate) = logged(1.0);
+            run(&mut svc, &key, n, &nothing)
+        }
+        "keygate_hot_log_1pct" => {
+            let (mut svc, key, _gate) = logged(0.01);
+            run(&mut svc, &key, n, &nothing)
         }
         "keygate_miss" => run(&mut keygate, &key, n, &|| gate.invalidate_digest(&digest)),
         "keygate_bad_checksum" => run(&mut keygate, &bad, n, &nothing),

@@ -70,14 +70,37 @@ pub struct Setup {
 
 /// Builds the [`Setup`]; the key is created on `rt`.
 pub fn setup(rt: &tokio::runtime::Runtime) -> Setup {
-    setup_with(rt, keygate::activity::UsageConfig::default())
+    setup_full(rt, keygate::activity::UsageConfig::default(), None)
 }
 
 /// [`setup`] with these usage-counting settings.
 pub fn setup_with(rt: &tokio::runtime::Runtime, usage: keygate::activity::UsageConfig) -> Setup {
+    setup_full(rt, usage, None)
+}
+
+/// [`setup`] with the API log on (stored in memory), recording this fraction of
+/// accepted requests (`Some(0.0)`: the log is on, accepted requests are not sampled).
+/// The buffer holds every event a run records, so none is dropped.
+pub fn setup_logged(rt: &tokio::runtime::Runtime, accepted: Option<f64>) -> Setup {
+    setup_full(rt, keygate::activity::UsageConfig::default(), accepted)
+}
+
+/// [`setup`] with these usage-counting and API-log settings.
+pub fn setup_full(
+    rt: &tokio::runtime::Runtime,
+    usage: keygate::activity::UsageConfig,
+    accepted: Option<f64>,
+) -> Setup {
     let store = Arc::new(MemoryStore::new());
-    let (gate, manager) = Keygate::managed(store)
-        .usage(usage)
+    let mut builder = Keygate::managed(store.clone()).usage(usage);
+    if let Some(rate) = accepted {
+        builder = builder.api_log(
+            keygate::activity::log::ApiLogConfig::new(store)
+                .accepted_sample_rate(rate)
+                .buffer(1 << 20),
+        );
+    }
+    let (gate, manager) = builder
         .cache(
             CacheConfig::default()
                 .positive_ttl(Duration::from_secs(3600))

@@ -18,6 +18,7 @@
 //! curl -X POST -H "Authorization: Bearer $KEY" -H 'content-type: application/json' \
 //!      -d '{"name":"CI pipeline key","scopes":["read-only"]}' http://127.0.0.1:3000/v1/api-keys
 //! curl -H "Authorization: Bearer $KEY" "http://127.0.0.1:3000/v1/api-keys/$ID/usage?granularity=minute"
+//! curl -H "Authorization: Bearer $KEY" 'http://127.0.0.1:3000/v1/api-logs?outcome=rate_limited'
 //! curl http://127.0.0.1:3000/metrics
 //! curl http://127.0.0.1:3000/health   # 200, or 503 when the store, listener or Redis is down
 //! ```
@@ -29,6 +30,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::Parser;
+use keygate::activity::log::ApiLogConfig;
 use keygate::config::KeygateConfig;
 use keygate::ratelimit::{RedisLimiter, RedisLimiterConfig};
 use keygate::store::PgStore;
@@ -59,6 +61,10 @@ struct Args {
     /// Prefix of the rate-limit keys in Redis.
     #[arg(long, default_value = "keygate:rl")]
     redis_prefix: String,
+    /// The fraction of accepted requests the API log (`GET /v1/api-logs`) records, 0 to
+    /// 1; refusals of recognised keys are always recorded.
+    #[arg(long, default_value_t = 0.0)]
+    api_log_sample_rate: f64,
     /// How many instances share the rate limits (sizes the token leases and the local
     /// share used while Redis is down).
     #[arg(long, default_value_t = 1)]
@@ -113,7 +119,9 @@ async fn main() {
     });
     let (gate, manager, invalidation) = match &args.database_url {
         None => {
-            let mut b = Keygate::managed(MemoryStore::new())
+            let store = Arc::new(MemoryStore::new());
+            let mut b = Keygate::managed(store.clone())
+                .api_log(ApiLogConfig::new(store).accepted_sample_rate(args.api_log_sample_rate))
                 .config(&config)
                 .unwrap_or_else(|e| fail(e.to_string()))
                 .usage(usage());
@@ -133,6 +141,9 @@ async fn main() {
                 .unwrap_or_else(|e| fail(format!("cannot migrate the database: {e}")));
             let store = Arc::new(store);
             let mut b = Keygate::managed(store.clone())
+                .api_log(
+                    ApiLogConfig::new(store.clone()).accepted_sample_rate(args.api_log_sample_rate),
+                )
                 .config(&config)
                 .unwrap_or_else(|e| fail(e.to_string()))
                 .usage(usage());

@@ -71,9 +71,16 @@
 //!
 //! [`crate::KeyManager::erase_account_usage`] deletes an account's counts, for a
 //! customer who leaves.
+//!
+//! # The API log
+//!
+//! [`log`] keeps recent events per request (time, key, account, outcome, method, path,
+//! client IP, status) for investigation, with a retention and a bound per account, read
+//! newest first through the [`crate::KeyManager`] and the management API.
 
 mod cell;
 mod config;
+pub mod log;
 mod counters;
 mod outcome;
 mod query;

@@ -7,6 +7,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{self, MethodRouter};
 use axum::Router;
 
+use super::api_logs::api_logs;
 use super::envelope::{Envelope, EnvelopeRefusals, JsonEnvelope};
 use super::fields::KeyFields;
 use super::handlers::{create, list, not_allowed, remove, roll, show, update};
@@ -36,6 +37,7 @@ pub struct RouterBuilder {
     base_path: String,
     public_base_url: Option<String>,
     access: [Access; 7],
+    api_logs_path: String,
     fields: KeyFields,
     envelope: Option<Arc<dyn Envelope>>,
     pagination: Pagination,
@@ -49,6 +51,7 @@ impl std::fmt::Debug for RouterBuilder {
             .field("base_path", &self.base_path)
             .field("public_base_url", &self.public_base_url)
             .field("access", &self.access)
+            .field("api_logs_path", &self.api_logs_path)
             .field("fields", &self.fields)
             .field("pagination", &self.pagination)
             .field("delete", &self.delete)
@@ -58,7 +61,8 @@ impl std::fmt::Debug for RouterBuilder {
 
 impl RouterBuilder {
     /// The default configuration, that of [`super::router`]: base path `/v1/api-keys`;
-    /// `admin` or `read-only` to list and get, `admin` for the rest; keygate's field
+    /// `admin` or `read-only` to list and get keys and to read the API log at
+    /// `/v1/api-logs`, `admin` for the rest; keygate's field
     /// names; [`JsonEnvelope`]; cursor pagination; `DELETE` revokes; bodies up to
     /// [`MAX_BODY_BYTES`].
     pub fn new(manager: KeyManager) -> Self {
@@ -77,6 +81,7 @@ impl RouterBuilder {
                 admin,
                 reader,
             ],
+            api_logs_path: "/v1/api-logs".to_owned(),
             fields: KeyFields::default(),
             envelope: None,
             pagination: Pagination::default(),
@@ -132,6 +137,20 @@ impl RouterBuilder {
              fragment, user information or trailing '/': {url:?}"
         );
         self.public_base_url = Some(url);
+        self
+    }
+
+    /// Where the API log of the caller's account is served (`GET`, see
+    /// [`crate::activity::log`]), such as `/v1/account/api-logs`. Default: `/v1/api-logs`.
+    /// Turn it off with `access(Action::ApiLogs, Access::Off)`. Panics unless it starts
+    /// with `/`, does not end with one, and has no `{` or `}`.
+    pub fn api_logs_path(mut self, path: impl Into<String>) -> Self {
+        let path = path.into();
+        assert!(
+            path.starts_with('/') && !path.ends_with('/') && !path.contains(['{', '}']),
+            "a path starts with '/', does not end with '/' and has no '{{' or '}}': {path:?}"
+        );
+        self.api_logs_path = path;
         self
     }
 
@@ -225,6 +244,7 @@ impl RouterBuilder {
             (format!("{base}/{{id}}"), MethodSet::default()),
             (format!("{base}/{{id}}/roll"), MethodSet::default()),
             (format!("{base}/{{id}}/usage"), MethodSet::default()),
+            (self.api_logs_path.clone(), MethodSet::default()),
         ];
         for (action, layer) in served.into_iter().flatten() {
             let (at, method, route): (usize, &str, MethodRouter<Arc<AdminApi>>) = match action {
@@ -235,6 +255,7 @@ impl RouterBuilder {
                 Action::Delete => (1, "DELETE", routing::delete(remove)),
                 Action::Roll => (2, "POST", routing::post(roll)),
                 Action::Usage => (3, "GET", routing::get(super::usage::usage)),
+                Action::ApiLogs => (4, "GET", routing::get(api_logs)),
             };
             routes[at].1.add(method, route.route_layer(layer));
         }

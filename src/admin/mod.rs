@@ -9,6 +9,7 @@
 //! | `DELETE /v1/api-keys/{id}` | `admin` | 204, also when already revoked; 404 if it never existed |
 //! | `POST /v1/api-keys/{id}/roll` | `admin` | 200 with the new plaintext, once; body `{"grace_seconds": N}` optional |
 //! | `GET /v1/api-keys/{id}/usage?from=&to=&granularity=` | `admin` or `read-only` | `{"data":[{"start":"<RFC 3339>","outcomes":{"accepted":N,...}},...]}` (see [`crate::activity`]); 400 for a bad range |
+//! | `GET /v1/api-logs?key_id=&outcome=&from=&to=&limit=&cursor=` | `admin` or `read-only` | `{"data":[{"time","key_id","account_id","outcome","method","path","client_ip","status"}],"next_cursor":...}`, newest first: the [API log](crate::activity::log) of the keys the caller sees |
 //!
 //! Every route acts for the calling key through [`crate::manage::ActingManager`]: it sees only its
 //! own account's keys of its own environment (others answer 404 `not_found`), and never
@@ -43,6 +44,7 @@
 //! | Part | Builder call | Default |
 //! |---|---|---|
 //! | where it lives | [`RouterBuilder::base_path`] | `/v1/api-keys` |
+//! | where the API log is served | [`RouterBuilder::api_logs_path`] | `/v1/api-logs` |
 //! | absolute `links.next` | [`RouterBuilder::public_base_url`] | relative links |
 //! | which keys may take each action | [`RouterBuilder::access`], [`RouterBuilder::any_key`] | the table above |
 //! | field names, shown fields, constants, who changed a key | [`RouterBuilder::fields`] with [`KeyFields`] | keygate's names, every field |
@@ -95,6 +97,7 @@ use utoipa::OpenApi as _;
 
 use crate::manage::KeyManager;
 
+mod api_logs;
 mod body;
 mod builder;
 mod envelope;

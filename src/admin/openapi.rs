@@ -98,10 +98,15 @@ impl Modify for Patterns {
         handlers::remove,
         handlers::roll,
         super::usage::usage,
+        super::api_logs::api_logs,
     ),
     components(
         // Parameters' schemas are not collected on their own.
-        schemas(crate::store::KeyStatusFilter, super::usage::UsageGranularity),
+        schemas(
+            crate::store::KeyStatusFilter,
+            super::usage::UsageGranularity,
+            super::api_logs::ApiLogOutcome
+        ),
         responses(
             BadRequest,
             BadUsageQuery,
@@ -117,7 +122,10 @@ impl Modify for Patterns {
         ),
     ),
     security(("bearer" = [])),
-    tags((name = "api-keys", description = "API keys")),
+    tags(
+        (name = "api-keys", description = "API keys"),
+        (name = "api-logs", description = "The API log: requests of the caller's keys"),
+    ),
     modifiers(&LayerRefusals, &Patterns),
 )]
 pub(super) struct ApiDoc;

@@ -27,10 +27,13 @@ pub enum Action {
     Roll,
     /// `GET {base}/{id}/usage`: the key's usage counts.
     Usage,
+    /// `GET /v1/api-logs` (the path of [`RouterBuilder::api_logs_path`](super::RouterBuilder::api_logs_path)):
+    /// the API log of the caller's account ([`crate::activity::log`]).
+    ApiLogs,
 }
 
 impl Action {
-    pub(super) const ALL: [Action; 7] = [
+    pub(super) const ALL: [Action; 8] = [
         Action::List,
         Action::Get,
         Action::Create,
@@ -38,6 +41,7 @@ impl Action {
         Action::Delete,
         Action::Roll,
         Action::Usage,
+        Action::ApiLogs,
     ];
 
     pub(super) fn index(self) -> usize {

@@ -66,6 +66,7 @@ pub struct KeygateBuilder<M = ReadOnly> {
     last_used_interval: Duration,
     credential_verifier: Option<Arc<dyn CredentialVerifier>>,
     usage: UsageConfig,
+    api_log: Option<crate::activity::log::ApiLogConfig>,
     #[cfg(feature = "redis")]
     shared_limits: Option<crate::ratelimit::RedisLimiter>,
 }
@@ -100,6 +101,7 @@ impl<M> KeygateBuilder<M> {
             last_used_interval: Duration::from_secs(60),
             credential_verifier: None,
             usage: UsageConfig::default(),
+            api_log: None,
             #[cfg(feature = "redis")]
             shared_limits: None,
         }
@@ -226,6 +228,14 @@ impl<M> KeygateBuilder<M> {
         self
     }
 
+    /// Records requests of recognised keys in an API log: every refusal, and accepted
+    /// requests at the configured sample rate (none by default), bounded per account per
+    /// minute, written off the request path. See [`crate::activity::log`]. Off by default.
+    pub fn api_log(mut self, config: crate::activity::log::ApiLogConfig) -> Self {
+        self.api_log = Some(config);
+        self
+    }
+
     /// Keep the rate-limit buckets in Redis, shared by every instance, instead of in
     /// this process. The quotas stay those of [`KeygateBuilder::rate_limits`]. Off by
     /// default.
@@ -297,6 +307,9 @@ impl<M> KeygateBuilder<M> {
             .chars()
             .filter(|c| (' '..='~').contains(c) && *c != '"' && *c != '\\')
             .collect();
+        let api_log = self
+            .api_log
+            .map(|config| crate::activity::log::ApiLog::new(config, self.clock.clone()));
         let gate = Keygate {
             inner: Arc::new(Shared {
                 id,
@@ -320,6 +333,7 @@ impl<M> KeygateBuilder<M> {
                 prerendered: Default::default(),
                 credentials,
                 usage,
+                api_log,
             }),
         };
         (gate, self.mode)

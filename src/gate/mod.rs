@@ -5,6 +5,7 @@
 //! [`crate::check`]), with `refusal.rs` (rendering and auditing refusals) and
 //! `last_used.rs`; `health.rs` reports on its dependencies ([`Keygate::health`]).
 
+mod api_log;
 mod builder;
 mod health;
 mod last_used;
@@ -20,6 +21,7 @@ use std::sync::Arc;
 
 /// The cache settings of [`KeygateBuilder::cache`].
 pub use crate::cache::CacheConfig;
+pub(crate) use api_log::PendingEvent;
 pub use builder::{KeygateBuilder, ReadOnly};
 pub use health::{Health, ListenerHealth, SharedLimiterHealth, StoreHealth};
 pub use managed::Managed;
@@ -96,6 +98,8 @@ struct Shared {
     /// Usage counters, when counting is on. Dropped with the last clone, which makes
     /// the background flusher flush one last time.
     usage: Option<crate::activity::UsageHandle>,
+    /// The API log, when turned on.
+    api_log: Option<crate::activity::log::ApiLog>,
 }
 
 impl Keygate {

@@ -18,7 +18,7 @@ use std::time::SystemTime;
 
 use http::HeaderMap;
 
-use super::Keygate;
+use super::{Keygate, PendingEvent};
 use crate::activity::Outcome;
 use crate::cache::entry::ResolvedKey;
 use crate::cache::Cached;
@@ -58,7 +58,7 @@ pub(crate) enum Start {
 pub(crate) enum Admission {
     /// Every check passed; the identity is attached. Carries the rate-limit state to
     /// report, when limiting applies.
-    Admitted(Option<RateLimitStatus>),
+    Admitted(Option<RateLimitStatus>, Option<Box<PendingEvent>>),
     /// Refused, with the rendered response.
     Refused(http::Response<bytes::Bytes>),
 }
@@ -192,7 +192,9 @@ impl Keygate {
             .check(&key.granted, req.method(), req.uri().path())
             .err()?;
         self.audit_refused(&error, Some(key), req.headers(), req.extensions());
-        Some(self.render(&error, None, answer))
+        let response = self.render(&error, None, answer);
+        self.log_refusal(key, req, &error, response.status());
+        Some(response)
     }
 
     /// Audits and renders a refusal made before any key was found.
@@ -253,8 +255,9 @@ impl Keygate {
                 if !key.external {
                     self.touch(&key, now);
                 }
+                let event = self.sample_accepted(&key, req);
                 req.extensions_mut().insert(Identity(key));
-                Admission::Admitted(status)
+                Admission::Admitted(status, event)
             }
             Err((error, status)) => {
                 let outcome = Outcome::of(&error);
@@ -264,7 +267,9 @@ impl Keygate {
                     self.count_deployment(outcome);
                 }
                 self.audit_refused(&error, Some(&key), req.headers(), req.extensions());
-                Admission::Refused(self.render(&error, status.as_ref(), answer))
+                let response = self.render(&error, status.as_ref(), answer);
+                self.log_refusal(&key, req, &error, response.status());
+                Admission::Refused(response)
             }
         }
     }

@@ -13,7 +13,7 @@ use tower_service::Service;
 use super::body::ResponseBody;
 use super::settings::LayerSettings;
 use crate::check::external::CredentialFuture;
-use crate::gate::{Admission, Keygate, LookupFuture};
+use crate::gate::{Admission, Keygate, LookupFuture, PendingEvent};
 use crate::key::digest::KeyDigest;
 use crate::ratelimit::RateLimitStatus;
 
@@ -67,6 +67,8 @@ where
         future: S::Future,
         rate_limit: Option<RateLimitStatus>,
         ietf: bool,
+        /// The API log's event of a sampled accepted request, for its response status.
+        event: Option<Box<PendingEvent>>,
     },
 }
 
@@ -86,12 +88,14 @@ where
         future: S::Future,
         rate_limit: Option<RateLimitStatus>,
         ietf: bool,
+        event: Option<Box<PendingEvent>>,
     ) -> Self {
         Self {
             state: State::Called {
                 future,
                 rate_limit,
                 ietf,
+                event,
             },
         }
     }
@@ -165,10 +169,11 @@ where
                     } = *pending.take().expect("polled after completion");
                     let (scopes, answer) = (&settings.scopes, &settings.answer);
                     let next = match gate.admit_found(found, &digest, &mut req, scopes, answer) {
-                        Admission::Admitted(rate_limit) => State::Called {
+                        Admission::Admitted(rate_limit, event) => State::Called {
                             future: inner.call(req),
                             rate_limit,
                             ietf: gate.ietf_headers(),
+                            event,
                         },
                         Admission::Refused(response) => State::Refused {
                             response: Some(response),
@@ -186,10 +191,11 @@ where
                     } = pending.take().expect("polled after completion");
                     let (scopes, answer) = (&settings.scopes, &settings.answer);
                     let next = match gate.admit_credential(verified, &mut req, scopes, answer) {
-                        Admission::Admitted(rate_limit) => State::Called {
+                        Admission::Admitted(rate_limit, event) => State::Called {
                             future: inner.call(req),
                             rate_limit,
                             ietf: gate.ietf_headers(),
+                            event,
                         },
                         Admission::Refused(response) => State::Refused {
                             response: Some(response),
@@ -201,8 +207,12 @@ where
                     future,
                     rate_limit,
                     ietf,
+                    event,
                 } => {
                     let mut res = ready!(future.poll(cx))?;
+                    if let Some(event) = event.take() {
+                        (*event).finish(res.status());
+                    }
                     if let Some(status) = rate_limit {
                         status.write_headers(res.headers_mut(), *ietf);
                     }

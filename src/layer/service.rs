@@ -54,22 +54,25 @@ where
     fn call(&mut self, mut req: Request<ReqB>) -> Self::Future {
         let settings = &*self.settings;
         if settings.is_exempt(req.uri().path()) {
-            return ResponseFuture::called(self.inner.call(req), None, false);
+            return ResponseFuture::called(self.inner.call(req), None, false, None);
         }
         let gate = &self.gate;
         let (scopes, answer) = (&settings.scopes, &settings.answer);
         match gate.start(req.headers(), req.extensions(), settings.anonymous) {
             Start::Refused(error) => ResponseFuture::refused(gate.refuse(&error, &req, answer)),
-            Start::Anonymous => ResponseFuture::called(self.inner.call(req), None, false),
+            Start::Anonymous => ResponseFuture::called(self.inner.call(req), None, false, None),
             Start::Verified => match gate.admit_verified(&req, scopes, answer) {
-                None => ResponseFuture::called(self.inner.call(req), None, false),
+                None => ResponseFuture::called(self.inner.call(req), None, false, None),
                 Some(refusal) => ResponseFuture::refused(refusal),
             },
             Start::Cached(key, digest, now) => {
                 match gate.admit(key, &digest, &mut req, scopes, answer, now) {
-                    Admission::Admitted(status) => {
-                        ResponseFuture::called(self.inner.call(req), status, gate.ietf_headers())
-                    }
+                    Admission::Admitted(status, event) => ResponseFuture::called(
+                        self.inner.call(req),
+                        status,
+                        gate.ietf_headers(),
+                        event,
+                    ),
                     Admission::Refused(refusal) => ResponseFuture::refused(refusal),
                 }
             }

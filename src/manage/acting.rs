@@ -94,6 +94,12 @@ impl<'a> ActingManager<'a> {
         self.actor.account_id()
     }
 
+    /// The manager and the actor's account, once the actor may manage keys here at all.
+    pub(crate) fn confined(&self) -> Result<(&'a KeyManager, &AccountId), ManageError> {
+        self.acting()?;
+        Ok((self.manager, self.account()))
+    }
+
     /// Creates a key in the actor's account, no less restricted than the actor. It gets
     /// the actor's environment unless `new` names one, and the actor's IP allowlist,
     /// expiry and rate limit where `new` leaves them open.

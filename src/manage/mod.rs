@@ -70,6 +70,7 @@ mod error;
 mod import;
 mod listing;
 mod merge_patch;
+mod search;
 mod types;
 mod usage;
 pub(crate) mod validate;
@@ -78,6 +79,7 @@ pub use acting::ActingManager;
 pub use config::ManagerConfig;
 pub use error::ManageError;
 pub use import::ImportedKey;
+pub use search::MAX_HINT_MATCHES;
 pub(crate) use types::rfc3339;
 pub use types::{CreatedKey, KeyUpdate, KeyView, ListQuery, NewKey, Page, Revoked};
 #[cfg(feature = "admin")]

@@ -230,6 +230,17 @@ pub trait KeyStoreWrite: KeyStore {
 
     /// Sets only `last_used_at`, leaving every other field as it is.
     async fn record_last_used(&self, id: &KeyId, at: SystemTime) -> Result<(), StoreError>;
+
+    /// Up to `limit` keys, of any account and state, whose [`KeyRecord::start`] (the hint
+    /// the console shows) is `start`; for operators' search
+    /// ([`crate::KeyManager::find_keys_by_hint`]). The default fails: a store that can
+    /// search by hint says so by implementing it.
+    async fn find_by_start(&self, start: &str, limit: usize) -> Result<Vec<KeyRecord>, StoreError> {
+        let _ = (start, limit);
+        Err(StoreError::unavailable(
+            "this key store cannot search keys by hint",
+        ))
+    }
 }
 
 #[async_trait]
@@ -262,5 +273,8 @@ impl<S: KeyStoreWrite + ?Sized> KeyStoreWrite for std::sync::Arc<S> {
     }
     async fn record_last_used(&self, id: &KeyId, at: SystemTime) -> Result<(), StoreError> {
         (**self).record_last_used(id, at).await
+    }
+    async fn find_by_start(&self, start: &str, limit: usize) -> Result<Vec<KeyRecord>, StoreError> {
+        (**self).find_by_start(start, limit).await
     }
 }

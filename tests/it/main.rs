@@ -8,7 +8,7 @@
 //! | `ratelimit` | per-key rate limiting, its headers and its state |
 //! | `shared_limits` | rate limits shared through Redis, and Redis outages |
 //! | `lifecycle` | creating, listing, updating, revoking, rolling, importing, deleting keys |
-//! | `activity` | usage counters per key, account and deployment, flushed and read back |
+//! | `activity` | usage counters per key, account and deployment; the API log, its bounds and reads; operators' key search |
 //! | `admin` | the management HTTP API, its configurable router and its OpenAPI document |
 //! | `hardening` | each defect of the adversarial review, shown fixed |
 //! | `credential_hook` | credentials other than keygate's keys, through a verifier |

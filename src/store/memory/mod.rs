@@ -47,6 +47,8 @@ pub struct MemoryStore {
     max_ended: Option<usize>,
     /// Usage buckets (see [`crate::activity`]).
     usage: Arc<MemoryUsage>,
+    /// The API log's events, when a gate stores its log here.
+    api_events: crate::activity::log::EventBuffer,
 }
 
 impl Default for MemoryStore {
@@ -61,6 +63,7 @@ impl Default for MemoryStore {
                 crate::activity::UsageRetention::default(),
                 Self::DEFAULT_MAX_USAGE_BUCKETS,
             )),
+            api_events: Default::default(),
         }
     }
 }
@@ -88,6 +91,11 @@ impl MemoryStore {
     pub fn max_ended_keys_per_account(mut self, max: Option<usize>) -> Self {
         self.max_ended = max;
         self
+    }
+
+    /// The API log's events kept here (see [`crate::activity::log`]).
+    pub(crate) fn api_events(&self) -> &crate::activity::log::EventBuffer {
+        &self.api_events
     }
 
     /// Number of keys held, in any state.
@@ -207,6 +215,16 @@ impl KeyStore for MemoryStore {
 impl KeyStoreWrite for MemoryStore {
     async fn get(&self, id: &KeyId) -> Result<Option<KeyRecord>, StoreError> {
         Ok(self.records.get(id).map(|r| r.value().clone()))
+    }
+
+    async fn find_by_start(&self, start: &str, limit: usize) -> Result<Vec<KeyRecord>, StoreError> {
+        Ok(self
+            .records
+            .iter()
+            .filter(|r| r.start == start)
+            .take(limit)
+            .map(|r| r.value().clone())
+            .collect())
     }
 
     async fn insert(

@@ -42,6 +42,7 @@
 //! Timestamps are stored to the microsecond, as PostgreSQL keeps them.
 
 mod channel;
+mod events;
 mod last_used;
 mod rows;
 mod schema;

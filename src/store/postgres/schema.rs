@@ -89,6 +89,26 @@ CREATE INDEX usage_counts_by_account ON {s}.usage_counts (account_id) WHERE acco
 CREATE INDEX usage_counts_by_age ON {s}.usage_counts (granularity, start);
 "#,
     ),
+    (
+        4,
+        "the API log's events; keys found by hint",
+        r#"
+CREATE TABLE {s}.api_events (
+    id bigserial PRIMARY KEY,
+    time timestamptz NOT NULL,
+    account_id text COLLATE "C" NOT NULL,
+    key_id text COLLATE "C" NOT NULL,
+    outcome text NOT NULL,
+    method text NOT NULL,
+    path text NOT NULL,
+    client_ip inet,
+    status smallint NOT NULL
+);
+CREATE INDEX api_events_by_account ON {s}.api_events (account_id, time DESC, id DESC);
+CREATE INDEX api_events_by_time ON {s}.api_events (time);
+CREATE INDEX keys_by_start ON {s}.keys (key_start);
+"#,
+    ),
 ];
 
 /// The newest migration version this build knows.
@@ -129,7 +149,8 @@ pub(super) struct Sql {
 }
 
 /// The columns of a key, in the order `rows::record` reads them.
-const COLUMNS: &str = "k.id, k.account_id, k.name, k.prefix, k.key_start, k.environment, \
+pub(super) const COLUMNS: &str =
+    "k.id, k.account_id, k.name, k.prefix, k.key_start, k.environment, \
      k.scopes, k.ips, k.expires_at, k.revoked_at, k.disabled, k.rate_per_second, \
      k.rate_burst, k.metadata, k.digest, k.previous_digest, k.previous_until, \
      k.created_at, k.updated_at, k.last_used_at, k.version";

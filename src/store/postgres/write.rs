@@ -80,6 +80,10 @@ impl PgStore {
 
 #[async_trait]
 impl KeyStoreWrite for PgStore {
+    async fn find_by_start(&self, start: &str, limit: usize) -> Result<Vec<KeyRecord>, StoreError> {
+        self.keys_by_start(start, limit).await
+    }
+
     async fn get(&self, id: &KeyId) -> Result<Option<KeyRecord>, StoreError> {
         self.timed(async {
             let client = self.client().await?;

@@ -1,7 +1,9 @@
 //! Key activity: exact usage counters per key, account and deployment, read through the
 //! manager and the management API, surviving whatever happens to cache entries, and
-//! summed over instances on one PostgreSQL.
+//! summed over instances on one PostgreSQL; and the API log (`api_log`): recording, its
+//! bounds, sampling, no secrets, reads, erasure, and operators' key search.
 
+mod api_log;
 mod flushing;
 mod http_counts;
 #[cfg(feature = "postgres")]

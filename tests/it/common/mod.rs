@@ -133,6 +133,9 @@ impl KeyStoreWrite for FaultyStore {
         self.last_used_writes.fetch_add(1, Ordering::SeqCst);
         self.inner.record_last_used(id, at).await
     }
+    async fn find_by_start(&self, start: &str, limit: usize) -> Result<Vec<KeyRecord>, StoreError> {
+        self.inner.find_by_start(start, limit).await
+    }
 }
 
 /// A keygate over a [`FaultyStore`] on a manual clock, with a manager.

@@ -18,13 +18,14 @@ use keygate::NewKey;
 use serde_json::{json, Value};
 
 /// The operations of `keygate::admin::router`: method and path template.
-const OPERATIONS: [(&str, &str); 6] = [
+const OPERATIONS: [(&str, &str); 7] = [
     ("get", "/v1/api-keys"),
     ("post", "/v1/api-keys"),
     ("get", "/v1/api-keys/{id}"),
     ("patch", "/v1/api-keys/{id}"),
     ("delete", "/v1/api-keys/{id}"),
     ("post", "/v1/api-keys/{id}/roll"),
+    ("get", "/v1/api-logs"),
 ];
 
 /// The management API plus `GET /openapi.json`, served as the demo server serves them.
@@ -112,6 +113,7 @@ async fn the_document_names_exactly_the_operations_the_router_serves() {
         "/v1/api-keys",
         "/v1/api-keys/{id}",
         "/v1/api-keys/{id}/roll",
+        "/v1/api-logs",
     ] {
         let path = concrete(template, "ak_some");
         for method in ["get", "post", "put", "patch", "delete"] {
@@ -269,6 +271,18 @@ async fn handler_answers(h: &Harness, addr: SocketAddr, contract: &mut Contract)
     contract.check("post", roll, &a);
     let a = send_as(addr, "post", &roll_path, &[&admin], &too_large).await;
     contract.check("post", roll, &a);
+
+    // The API log: a page, a bad filter, a key the caller does not see.
+    let logs = "/v1/api-logs";
+    let a = send_as(addr, "get", logs, &[&reader], "").await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    contract.check("get", logs, &a);
+    let a = send_as(addr, "get", "/v1/api-logs?outcome=bogus", &[&admin], "").await;
+    assert_eq!(a.code(), "invalid_request");
+    contract.check("get", logs, &a);
+    let a = send_as(addr, "get", "/v1/api-logs?key_id=ak_nothere", &[&admin], "").await;
+    assert_eq!(a.code(), "not_found");
+    contract.check("get", logs, &a);
 
     let a = send_as(addr, "delete", &path, &[&admin], "").await;
     contract.check("delete", one, &a);
