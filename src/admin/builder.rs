@@ -58,7 +58,7 @@ impl std::fmt::Debug for RouterBuilder {
 
 impl RouterBuilder {
     /// The default configuration, that of [`super::router`]: base path `/v1/api-keys`;
-    /// `admin` or `read-only` to list and get, `admin` for the rest; keygate's field
+    /// `admin` or `read-only` to list, get and read usage, `admin` for the rest; keygate's field
     /// names; [`JsonEnvelope`]; cursor pagination; `DELETE` revokes; bodies up to
     /// [`MAX_BODY_BYTES`].
     pub fn new(manager: KeyManager) -> Self {
