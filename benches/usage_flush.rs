@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use keygate::activity::UsageConfig;
 use keygate::manage::ManagerConfig;
-use keygate::store::PgStore;
+use keygate::store::{AccountId, PgStore};
 use keygate::{Keygate, MemoryStore, NewKey};
 use tower::{Service, ServiceExt};
 
@@ -55,7 +55,7 @@ fn main() {
         for i in 0..KEYS {
             let account = format!("acct_{}", i % ACCOUNTS);
             let created = manager
-                .create(account.into(), NewKey::named("bench"))
+                .create(AccountId::new(account), NewKey::named("bench"))
                 .await
                 .expect("key");
             keys.push(created.key.expose_secret().to_owned());

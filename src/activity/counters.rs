@@ -238,3 +238,60 @@ impl Drop for KeepOnDrop<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::UNIX_EPOCH;
+
+    use super::*;
+    use crate::activity::{Granularity, UsageQuery};
+    use crate::key::digest::KeyDigest;
+    use crate::store::{KeyStore, MemoryStore};
+
+    fn setup() -> (UsageHandle, Arc<dyn UsageStore>, KeyRecord, Clock) {
+        let store = MemoryStore::new().usage_store().unwrap();
+        let (clock, _) = Clock::manual(UNIX_EPOCH + Duration::from_secs(1_800_000_000));
+        let handle = UsageCounters::handle(&UsageConfig::default(), store.clone(), clock.clone());
+        let record = KeyRecord::new(
+            "ak_1".into(),
+            "acct_1".into(),
+            KeyDigest::from_bytes([1; 32]),
+            clock.now(),
+        );
+        (handle, store, record, clock)
+    }
+
+    async fn accepted(store: &Arc<dyn UsageStore>, clock: &Clock) -> u64 {
+        let range = UsageQuery::new(Granularity::Minute)
+            .resolve(clock.now(), &store.retention())
+            .unwrap();
+        let buckets = store
+            .usage(&UsageSubject::Key("ak_1".into()), &range)
+            .await
+            .unwrap();
+        buckets.iter().map(|b| b.get(Outcome::Accepted)).sum()
+    }
+
+    /// Each step of the interleaving in order: a count on a cell an entry still holds,
+    /// the entry's drop, a flush that drains and drops the cell, a new entry's new cell.
+    #[tokio::test]
+    async fn a_cell_is_dropped_only_drained_and_unheld_and_its_successor_counts_on() {
+        let (handle, store, record, clock) = setup();
+        let counters = &handle.counters;
+        let held = counters.cell(&record);
+        held.add(Outcome::Accepted, clock.now());
+        counters.flush().await.unwrap();
+        assert_eq!(counters.cells(), 1, "held by an entry: kept");
+        held.add(Outcome::Accepted, clock.now());
+        drop(held);
+        assert_eq!(counters.cells(), 1, "unheld but not drained: kept");
+        counters.flush().await.unwrap();
+        assert_eq!(counters.cells(), 0, "drained and unheld: dropped");
+        let next = counters.cell(&record);
+        next.add(Outcome::Accepted, clock.now());
+        // The same cell for every entry of the key while one holds it.
+        assert!(Arc::ptr_eq(&next, &counters.cell(&record)));
+        counters.flush().await.unwrap();
+        assert_eq!(accepted(&store, &clock).await, 3);
+    }
+}

@@ -52,7 +52,8 @@ pub trait UsageStore: UsageSink {
         range: &UsageRange,
     ) -> Result<Vec<UsageBucket>, StoreError>;
 
-    /// Deletes every count of `account` and its keys; returns how many buckets went.
+    /// Deletes every count of `account` and its keys; returns how many stored buckets
+    /// (or rows) went.
     async fn erase_account_usage(&self, account: &AccountId) -> Result<u64, StoreError>;
 }
 

@@ -61,8 +61,8 @@ impl std::fmt::Debug for RouterBuilder {
 
 impl RouterBuilder {
     /// The default configuration, that of [`super::router`]: base path `/v1/api-keys`;
-    /// `admin` or `read-only` to list and get keys and to read the API log at
-    /// `/v1/api-logs`, `admin` for the rest; keygate's field
+    /// `admin` or `read-only` to list and get keys, read their usage and read the API log
+    /// at `/v1/api-logs`, `admin` for the rest; keygate's field
     /// names; [`JsonEnvelope`]; cursor pagination; `DELETE` revokes; bodies up to
     /// [`MAX_BODY_BYTES`].
     pub fn new(manager: KeyManager) -> Self {

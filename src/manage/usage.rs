@@ -81,7 +81,7 @@ impl KeyManager {
     }
 
     /// Deletes every usage count of `account` and its keys (for a customer who leaves),
-    /// after flushing this instance's, and returns how many buckets went. Requests made
+    /// after flushing this instance's, and returns how many stored buckets (rows) went. Requests made
     /// afterwards are counted again.
     pub async fn erase_account_usage(&self, account: &AccountId) -> Result<u64, ManageError> {
         let counters = self.counters()?;
