@@ -32,6 +32,10 @@ use index::Index;
 /// expiry. With the manager's default cap of 50 active keys and 4 KiB of metadata, an
 /// account that creates and revokes (or lets expire) keys in a loop holds at most about
 /// 1,050 keys, roughly 5 MiB, however long it goes on.
+///
+/// It is also an [`crate::activity::log::ApiLogStore`]: given to
+/// [`crate::activity::log::ApiLogConfig::new`], it keeps the API log's events, within the
+/// log's retention and bound per account.
 pub struct MemoryStore {
     records: DashMap<KeyId, KeyRecord>,
     by_digest: DashMap<KeyDigest, KeyId, DigestHasher>,
