@@ -76,7 +76,8 @@ fn parse(query: Option<&str>) -> Result<ApiLogQuery, AdminError> {
         ("from" = Option<String>, Query, format = DateTime,
             description = "Only events at or after this time (RFC 3339)"),
         ("to" = Option<String>, Query, format = DateTime,
-            description = "Only events before this time (RFC 3339); not before `from`"),
+            description = "Only events before this time (RFC 3339); a `to` not after \
+                           `from` selects nothing"),
         ("cursor" = Option<String>, Query, pattern = r"^([A-Za-z0-9_-]{21}[AQgw])?$",
             description = "The `next_cursor` of the previous page: an opaque token; \
                            empty or left out for the first page"),

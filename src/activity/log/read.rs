@@ -12,8 +12,10 @@ impl KeyManager {
     /// storage), that match every filter of `query`: `key_id`, `outcome` (one of
     /// [`OUTCOMES`]), `from` (inclusive) and `to` (exclusive). `query.limit` is 1 to 100
     /// (default 50); `query.cursor` is the previous page's `next_cursor`. Bad input is
-    /// [`ManageError::InvalidRequest`] naming the field (an unknown outcome, `from` after
-    /// `to`, a limit out of range, a text that is not a cursor).
+    /// [`ManageError::InvalidRequest`] naming the field (an unknown outcome, a limit out
+    /// of range, a text that is not a cursor). A window with `to` not after `from` is
+    /// empty, not an error: every well-formed query is answered, as the management API's
+    /// document promises.
     ///
     /// For server-side code: every event of the account, including those of keys since
     /// deleted, except keys of another environment than this deployment's. Empty when
@@ -61,13 +63,6 @@ impl KeyManager {
                     "outcome: not a known outcome; one of {}",
                     OUTCOMES.join(", ")
                 )));
-            }
-        }
-        if let (Some(from), Some(to)) = (query.from, query.to) {
-            if from > to {
-                return Err(ManageError::InvalidRequest(
-                    "from: must not be after to".into(),
-                ));
             }
         }
         let mut after: Option<EventPosition> = match query.cursor.as_deref() {

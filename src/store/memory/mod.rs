@@ -39,6 +39,10 @@ use usage::MemoryUsage;
 /// default, keeping minute buckets for 48 hours, hours for 30 days and days for 13
 /// months ([`MemoryStore::usage_retention`]), and at most 250,000 buckets
 /// ([`MemoryStore::max_usage_buckets`]), the oldest minutes going first.
+///
+/// It is also an [`crate::activity::log::ApiLogStore`]: given to
+/// [`crate::activity::log::ApiLogConfig::new`], it keeps the API log's events, within the
+/// log's retention and bound per account.
 pub struct MemoryStore {
     records: DashMap<KeyId, KeyRecord>,
     by_digest: DashMap<KeyDigest, KeyId, DigestHasher>,

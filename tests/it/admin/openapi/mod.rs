@@ -133,7 +133,11 @@ async fn the_document_names_exactly_the_operations_the_router_serves() {
 
 #[tokio::test]
 async fn every_documented_response_is_really_answered_and_matches_its_schema() {
-    let h = Harness::new();
+    // With the API log on, so that its events are checked against their schema.
+    let events = std::sync::Arc::new(keygate::MemoryStore::new());
+    let h = Harness::with(|b| {
+        b.api_log(keygate::activity::log::ApiLogConfig::new(events).accepted_sample_rate(1.0))
+    });
     let addr = serve_api(&h).await;
     let mut contract = Contract::fetch(addr).await;
     layer_refusals(&h, addr, &mut contract).await;
@@ -274,8 +278,20 @@ async fn handler_answers(h: &Harness, addr: SocketAddr, contract: &mut Contract)
 
     // The API log: a page, a bad filter, a key the caller does not see.
     let logs = "/v1/api-logs";
+    h.gate.api_log().unwrap().flush().await;
     let a = send_as(addr, "get", logs, &[&reader], "").await;
     assert_eq!(a.status, 200, "{}", a.body);
+    let events = a.json()["data"].as_array().unwrap().clone();
+    assert!(
+        events.iter().any(|e| e["outcome"] == "accepted"),
+        "{}",
+        a.body
+    );
+    assert!(
+        events.iter().any(|e| e["outcome"] != "accepted"),
+        "{}",
+        a.body
+    );
     contract.check("get", logs, &a);
     let a = send_as(addr, "get", "/v1/api-logs?outcome=bogus", &[&admin], "").await;
     assert_eq!(a.code(), "invalid_request");
