@@ -80,8 +80,8 @@
 
 mod cell;
 mod config;
-pub mod log;
 mod counters;
+pub mod log;
 mod outcome;
 mod query;
 mod sink;

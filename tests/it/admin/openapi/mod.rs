@@ -18,13 +18,14 @@ use keygate::NewKey;
 use serde_json::{json, Value};
 
 /// The operations of `keygate::admin::router`: method and path template.
-const OPERATIONS: [(&str, &str); 7] = [
+const OPERATIONS: [(&str, &str); 8] = [
     ("get", "/v1/api-keys"),
     ("post", "/v1/api-keys"),
     ("get", "/v1/api-keys/{id}"),
     ("patch", "/v1/api-keys/{id}"),
     ("delete", "/v1/api-keys/{id}"),
     ("post", "/v1/api-keys/{id}/roll"),
+    ("get", "/v1/api-keys/{id}/usage"),
     ("get", "/v1/api-logs"),
 ];
 
@@ -73,7 +74,9 @@ async fn the_document_is_openapi_3_1_with_the_bearer_scheme_and_the_error_schema
         .as_array()
         .unwrap();
     // Every code the layer and the handlers produce.
-    let expected = "invalid_request read_only_field unauthorized invalid_api_key \
+    let expected = "invalid_request read_only_field unknown_granularity usage_range_reversed \
+                    usage_range_too_large usage_range_beyond_retention \
+                    unauthorized invalid_api_key \
                     revoked_api_key disabled_api_key expired_api_key wrong_environment \
                     invalid_token ip_not_allowed insufficient_scope widening_refused \
                     environment_required not_found \
@@ -113,6 +116,7 @@ async fn the_document_names_exactly_the_operations_the_router_serves() {
         "/v1/api-keys",
         "/v1/api-keys/{id}",
         "/v1/api-keys/{id}/roll",
+        "/v1/api-keys/{id}/usage",
         "/v1/api-logs",
     ] {
         let path = concrete(template, "ak_some");
@@ -275,6 +279,31 @@ async fn handler_answers(h: &Harness, addr: SocketAddr, contract: &mut Contract)
     contract.check("post", roll, &a);
     let a = send_as(addr, "post", &roll_path, &[&admin], &too_large).await;
     contract.check("post", roll, &a);
+
+    // Usage: the buckets, each bad range, a key the caller does not see.
+    let usage = "/v1/api-keys/{id}/usage";
+    let usage_path = concrete(usage, id.as_str());
+    let a = send_as(addr, "get", &usage_path, &[&reader], "").await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    contract.check("get", usage, &a);
+    for (query, code) in [
+        ("granularity=week", "unknown_granularity"),
+        ("from=yesterday", "invalid_request"),
+    ] {
+        let a = send_as(
+            addr,
+            "get",
+            &format!("{usage_path}?{query}"),
+            &[&reader],
+            "",
+        )
+        .await;
+        assert_eq!(a.code(), code, "{query}: {}", a.body);
+        contract.check("get", usage, &a);
+    }
+    let a = send_as(addr, "get", &concrete(usage, "ak_nothere"), &[&reader], "").await;
+    assert_eq!(a.code(), "not_found");
+    contract.check("get", usage, &a);
 
     // The API log: a page, a bad filter, a key the caller does not see.
     let logs = "/v1/api-logs";
