@@ -7,6 +7,7 @@
 //! | `authz` | scopes, implications, read-only keys, policy tables, IP allowlists, client IP |
 //! | `ratelimit` | per-key rate limiting, its headers and its state |
 //! | `shared_limits` | rate limits shared through Redis, and Redis outages |
+//! | `ledger` | credits and quotas: the balance of record in PostgreSQL, leases, many instances |
 //! | `lifecycle` | creating, listing, updating, revoking, rolling, importing, deleting keys |
 //! | `admin` | the management HTTP API, its configurable router and its OpenAPI document |
 //! | `hardening` | each defect of the adversarial review, shown fixed |
@@ -39,6 +40,7 @@ mod hardening;
 mod invalidation;
 mod jwks;
 mod jwt;
+mod ledger;
 mod lifecycle;
 mod postgres;
 mod principals;

@@ -43,6 +43,7 @@
 
 mod channel;
 mod last_used;
+mod ledger;
 mod rows;
 mod schema;
 mod write;
@@ -96,6 +97,8 @@ struct Shared {
     /// The `NOTIFY` channel of this schema's changes.
     channel: String,
     sql: Sql,
+    /// The credit ledger's statements.
+    ledger: ledger::LedgerSql,
     timeout: Duration,
     change_retention: Duration,
     /// `last_used_at` writes waiting for the next flush, newest per key.
@@ -229,6 +232,7 @@ impl PgStoreBuilder {
             config: self.config,
             channel: format!("{}.changes", self.schema),
             sql: Sql::new(&self.schema),
+            ledger: ledger::LedgerSql::new(&self.schema),
             schema: self.schema,
             timeout: self.timeout,
             change_retention: self.change_retention,

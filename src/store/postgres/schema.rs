@@ -71,6 +71,22 @@ INSERT INTO {s}.change_log_state (trimmed_through) VALUES (0);
 CREATE INDEX keys_by_account_created ON {s}.keys (account_id, created_at, id);
 "#,
     ),
+    (
+        6,
+        "meters: balances of record of credits and quotas",
+        r#"
+CREATE TABLE {s}.meters (
+    owner_kind text NOT NULL CHECK (owner_kind IN ('key', 'account')),
+    owner_id text COLLATE "C" NOT NULL,
+    meter text COLLATE "C" NOT NULL,
+    balance bigint NOT NULL,
+    period bigint NOT NULL,
+    granted bigint NOT NULL DEFAULT 0,
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (owner_kind, owner_id, meter)
+);
+"#,
+    ),
 ];
 
 /// The newest migration version this build knows.
