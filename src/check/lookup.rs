@@ -10,6 +10,7 @@ use crate::cache::Resolve;
 use crate::clock::Clock;
 use crate::credential::Principal;
 use crate::key::digest::KeyDigest;
+use crate::metering::Metering;
 use crate::ratelimit::{Namespace, RateLimitKey, RateLimits};
 use crate::scope::{ScopeImplications, ScopeSet};
 use crate::store::record::KeyRecord;
@@ -23,6 +24,7 @@ pub(crate) struct Resolver {
     pub(crate) implications: ScopeImplications,
     pub(crate) read_only_scopes: ScopeSet,
     pub(crate) limits: Arc<RateLimits>,
+    pub(crate) metering: Arc<Metering>,
 }
 
 impl Resolver {
@@ -55,17 +57,23 @@ impl Resolver {
             .iter()
             .any(|s| self.read_only_scopes.contains(s.as_str()));
         let default = self.limits.config().default_quota;
+        let usage = match namespace {
+            Namespace::External => None,
+            _ => Some(self.metering.resolve(&record)),
+        };
+        let own_limit = record
+            .rate_limit
+            .or(usage.as_ref().and_then(|u| u.plan_rate_limit));
         let key_id = record.id.shared();
         let (limit, account_limit) = match self.limits.config().key {
             RateLimitKey::PerKey => (
-                self.limits
-                    .bucket(record.rate_limit.or(default), namespace, key_id),
+                self.limits.bucket(own_limit.or(default), namespace, key_id),
                 None,
             ),
             // One bucket per account at the deployment quota; an override is the key's
             // own, lower, limit inside it.
             RateLimitKey::PerAccount => (
-                self.limits.bucket(record.rate_limit, namespace, key_id),
+                self.limits.bucket(own_limit, namespace, key_id),
                 self.limits
                     .bucket(default, Namespace::Account, record.account_id.shared()),
             ),
@@ -80,6 +88,7 @@ impl Resolver {
             read_only,
             limit,
             account_limit,
+            metering: usage.and_then(|u| u.meters),
             last_used_written: AtomicU64::new(last_used),
             fresh_until,
             verified_at,

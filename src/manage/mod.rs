@@ -299,6 +299,7 @@ impl KeyManager {
             disabled: false,
             rate_limit: new.rate_limit,
             metadata: new.metadata,
+            usage: crate::metering::KeyUsage::default(),
             digest: self.gate.hasher().digest(key.expose_secret()),
             previous: None,
             created_at: now,

@@ -169,12 +169,22 @@ pub trait KeyStore: Send + Sync + 'static {
     /// The key whose current digest, or previous digest during a roll's grace period, is
     /// `digest`. `Ok(None)` means no such key; `Err` means the store could not answer.
     async fn find_by_digest(&self, digest: &KeyDigest) -> Result<Option<KeyRecord>, StoreError>;
+
+    /// The ledger of credits and quotas that lives beside these keys, if the store has
+    /// one ([`MemoryStore`] and `PgStore` do): a gate over this store meters usage with
+    /// it unless [`crate::KeygateBuilder::credit_ledger`] names another. Default: none.
+    fn credit_ledger(&self) -> Option<std::sync::Arc<dyn crate::metering::CreditLedger>> {
+        None
+    }
 }
 
 #[async_trait]
 impl<S: KeyStore + ?Sized> KeyStore for std::sync::Arc<S> {
     async fn find_by_digest(&self, digest: &KeyDigest) -> Result<Option<KeyRecord>, StoreError> {
         (**self).find_by_digest(digest).await
+    }
+    fn credit_ledger(&self) -> Option<std::sync::Arc<dyn crate::metering::CreditLedger>> {
+        (**self).credit_ledger()
     }
 }
 

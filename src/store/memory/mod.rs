@@ -1,4 +1,5 @@
 mod index;
+mod ledger;
 
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
@@ -38,12 +39,15 @@ pub struct MemoryStore {
     index: Mutex<Index>,
     retention: Option<Duration>,
     max_ended: Option<usize>,
+    /// The balances of credits and quotas (see [`crate::metering`]).
+    ledger: std::sync::Arc<crate::metering::MemoryLedger>,
 }
 
 impl Default for MemoryStore {
     fn default() -> Self {
         Self {
             records: DashMap::default(),
+            ledger: Default::default(),
             by_digest: DashMap::default(),
             index: Mutex::default(),
             retention: Some(Self::DEFAULT_REVOKED_RETENTION),
@@ -183,6 +187,10 @@ impl KeyStore for MemoryStore {
             return Ok(None);
         };
         Ok(self.records.get(&id).map(|r| r.value().clone()))
+    }
+
+    fn credit_ledger(&self) -> Option<std::sync::Arc<dyn crate::metering::CreditLedger>> {
+        Some(self.ledger.clone())
     }
 }
 

@@ -20,7 +20,7 @@ use std::time::SystemTime;
 use async_trait::async_trait;
 
 use super::{pg_error, PgStore};
-use crate::metering::{CreditLedger, Meter, MeterPolicy, RefillRule, Reservation};
+use crate::metering::{CreditLedger, Meter, MeterPolicy, Reservation};
 use crate::store::StoreError;
 
 /// The ledger's statements, with the schema filled in.
@@ -92,13 +92,15 @@ impl LedgerSql {
     }
 }
 
-/// A meter's row key: owner kind, owner id, meter name.
+/// A meter's row key: owner kind, owner id, meter name (`credits`, `quota:<period>`).
 fn row_key(meter: &Meter) -> (&'static str, &str, String) {
     match meter {
         Meter::KeyCredits(id) => ("key", id.as_str(), "credits".to_owned()),
         Meter::AccountCredits(id) => ("account", id.as_str(), "credits".to_owned()),
-        Meter::KeyQuota(id, period) => ("key", id.as_str(), format!("quota:{period:?}")),
-        Meter::AccountQuota(id, period) => ("account", id.as_str(), format!("quota:{period:?}")),
+        Meter::KeyQuota(id, period) => ("key", id.as_str(), format!("quota:{}", period.as_str())),
+        Meter::AccountQuota(id, period) => {
+            ("account", id.as_str(), format!("quota:{}", period.as_str()))
+        }
     }
 }
 
@@ -112,13 +114,14 @@ struct Terms {
 
 impl Terms {
     fn new(policy: &MeterPolicy, now: SystemTime) -> Self {
-        let (top_up, reset) = match policy.rule() {
-            Some(RefillRule::TopUp(amount)) => (Some(to_i64(amount)), None),
-            Some(RefillRule::Reset(limit)) => (None, Some(to_i64(limit))),
-            None => (None, None),
+        let amount = policy.refill.map(|r| to_i64(r.amount));
+        let (top_up, reset) = if policy.resets {
+            (None, amount)
+        } else {
+            (amount, None)
         };
         Self {
-            initial: policy.initial(),
+            initial: policy.initial,
             period: to_i64(policy.period(now)),
             top_up,
             reset,

@@ -343,4 +343,10 @@ impl KeyStore for PgStore {
         })
         .await
     }
+
+    /// The `meters` table: balances of credits and quotas, durable and shared by every
+    /// instance on this schema (see [`crate::metering`]).
+    fn credit_ledger(&self) -> Option<Arc<dyn crate::metering::CreditLedger>> {
+        Some(Arc::new(self.clone()))
+    }
 }

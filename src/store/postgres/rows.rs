@@ -86,6 +86,7 @@ pub(super) fn record(row: &Row) -> Result<KeyRecord, StoreError> {
         disabled: row.try_get(10).map_err(|_| bad("disabled"))?,
         rate_limit,
         metadata,
+        usage: crate::metering::KeyUsage::default(),
         digest,
         previous,
         created_at: row.try_get(17).map_err(|_| bad("created_at"))?,

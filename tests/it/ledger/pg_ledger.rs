@@ -4,7 +4,9 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::common::pg::*;
-use keygate::metering::{CreditLedger, Meter, MeterPolicy, QuotaPeriod, RefillRule};
+use keygate::metering::{
+    CreditLedger, Meter, MeterPolicy, Quota, QuotaPeriod, Refill, RefillInterval, UtcOffset,
+};
 use keygate::store::{AccountId, KeyId, PgStoreBuilder};
 use keygate::StoreError;
 
@@ -17,10 +19,11 @@ pub(super) fn t(secs: u64) -> SystemTime {
 
 /// Credits starting at `initial`, topped up to `amount` every minute.
 pub(super) fn credits(initial: i64, amount: u64) -> MeterPolicy {
-    MeterPolicy {
+    MeterPolicy::new(
         initial,
-        refill: Some((RefillRule::TopUp(amount), MINUTE)),
-    }
+        Some(Refill::new(amount, RefillInterval::Every(MINUTE))),
+        UtcOffset::UTC,
+    )
 }
 
 pub(super) fn key(id: &str) -> Meter {
@@ -32,10 +35,7 @@ async fn a_reservation_grants_what_remains_and_never_takes_the_balance_below_zer
     let schema = schema_name("ledger");
     let store = store_on(&schema, "ledger").await;
     let m = key("ak_1");
-    let p = MeterPolicy {
-        initial: 10,
-        refill: None,
-    };
+    let p = MeterPolicy::new(10, None, UtcOffset::UTC);
     let r = store.reserve(&m, &p, 4, t(0)).await.unwrap();
     assert_eq!((r.granted, r.balance, r.next_refill), (4, 6, None));
     let r = store.reserve(&m, &p, 8, t(0)).await.unwrap();
@@ -94,14 +94,16 @@ async fn a_quota_resets_to_its_limit_at_each_period_start() {
     let schema = schema_name("ledger");
     let store = store_on(&schema, "ledger").await;
     let m = Meter::AccountQuota(AccountId::new("acct_1"), QuotaPeriod::Day);
-    let p = MeterPolicy {
-        initial: 3,
-        refill: Some((RefillRule::Reset(3), MINUTE)),
-    };
-    assert_eq!(store.reserve(&m, &p, 5, t(0)).await.unwrap().granted, 3);
-    store.adjust(&m, &p, -2, t(1)).await.unwrap();
-    assert_eq!(store.balance(&m, &p, t(1)).await.unwrap(), -2);
-    assert_eq!(store.reserve(&m, &p, 5, t(60)).await.unwrap().granted, 3);
+    let p = MeterPolicy::quota(&Quota::new(3, QuotaPeriod::Day), UtcOffset::UTC);
+    let day = 86_400;
+    assert_eq!(
+        store.reserve(&m, &p, 5, t(day - 1)).await.unwrap().granted,
+        3
+    );
+    store.adjust(&m, &p, -2, t(day - 1)).await.unwrap();
+    assert_eq!(store.balance(&m, &p, t(day - 1)).await.unwrap(), -2);
+    let r = store.reserve(&m, &p, 5, t(day)).await.unwrap();
+    assert_eq!((r.granted, r.next_refill), (3, Some(t(2 * day))));
     drop_schema(&schema).await;
 }
 

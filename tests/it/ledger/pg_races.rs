@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::pg_ledger::{credits, key, t};
 use crate::common::pg::*;
 use crate::common::services::*;
-use keygate::metering::{CreditLedger, MeterPolicy};
+use keygate::metering::{CreditLedger, MeterPolicy, UtcOffset};
 use keygate::store::PgStore;
 
 /// Waits until `n` backends of application `app` wait on a lock.
@@ -82,10 +82,7 @@ async fn many_instances_reserving_charging_and_releasing_never_spend_more_than_g
         stores.push(Arc::new(store_on(&schema, &format!("stress{i}")).await));
     }
     let m = key("ak_hot");
-    let p = MeterPolicy {
-        initial: BALANCE,
-        refill: None,
-    };
+    let p = MeterPolicy::new(BALANCE, None, UtcOffset::UTC);
     let spent = Arc::new(AtomicU64::new(0));
     let charged = Arc::new(AtomicI64::new(0));
     let reservations = Arc::new(AtomicU64::new(0));
