@@ -291,6 +291,7 @@ impl<M> KeygateBuilder<M> {
             metering.plans.insert(plan);
         }
         let metering = Arc::new(metering);
+        metering.start_leasing();
         let resolver = Resolver {
             gate: id,
             clock: self.clock.clone(),

@@ -12,6 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use dashmap::DashMap;
 
+use super::lease::{LeaseAgent, LeaseState};
 use super::plan::Plans;
 use super::{CreditLedger, Meter, MeterPolicy, UtcOffset};
 use crate::clock::Clock;
@@ -20,22 +21,24 @@ use crate::clock::Clock;
 pub(crate) struct MeterCell {
     pub(crate) meter: Meter,
     /// Units leased and not yet spent; below zero only after a charge.
-    leased: AtomicI64,
+    pub(super) leased: AtomicI64,
     /// Unix seconds when the lease's period ends (`u64::MAX`: never); 0 before the first
     /// lease, so the first spend takes one.
-    until: AtomicU64,
+    pub(super) until: AtomicU64,
     /// A background lease or return is under way (ledgers across the network).
-    busy: AtomicBool,
+    pub(super) busy: AtomicBool,
     cold: Mutex<Cold>,
+    /// What the lease agent remembers (see [`super::lease`]).
+    pub(super) lease: LeaseState,
 }
 
 /// What only leases and returns read.
 #[derive(Clone, Copy, Debug)]
-struct Cold {
-    policy: MeterPolicy,
+pub(super) struct Cold {
+    pub(super) policy: MeterPolicy,
     /// The period the leased units belong to.
-    period: u64,
-    next_refill: Option<SystemTime>,
+    pub(super) period: u64,
+    pub(super) next_refill: Option<SystemTime>,
 }
 
 impl MeterCell {
@@ -45,6 +48,7 @@ impl MeterCell {
             leased: AtomicI64::new(0),
             until: AtomicU64::new(0),
             busy: AtomicBool::new(false),
+            lease: LeaseState::default(),
             cold: Mutex::new(Cold {
                 policy,
                 period: 0,
@@ -88,11 +92,11 @@ impl MeterCell {
         self.leased.load(Ordering::Acquire)
     }
 
-    fn cold(&self) -> std::sync::MutexGuard<'_, Cold> {
+    pub(super) fn cold(&self) -> std::sync::MutexGuard<'_, Cold> {
         self.cold.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn set_until(&self, next_refill: Option<SystemTime>) {
+    pub(super) fn set_until(&self, next_refill: Option<SystemTime>) {
         let until = next_refill.map_or(u64::MAX, |t| {
             t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
         });
@@ -122,7 +126,12 @@ impl Meters {
         let cost = i64::try_from(cost).unwrap_or(i64::MAX);
         let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         for (i, cell) in self.cells.iter().enumerate() {
-            if !cell.try_spend(cost, secs) {
+            if cell.try_spend(cost, secs) {
+                // Below the low watermark: a top-up starts before the cell runs dry.
+                if cell.held() < self.metering.agent.low_water {
+                    self.metering.agent.ask(cell, cost.unsigned_abs());
+                }
+            } else {
                 if let Err(wait) = self.metering.short(cell, cost, now) {
                     for done in &self.cells[..i] {
                         done.add(cost);
@@ -182,6 +191,8 @@ pub(crate) struct Metering {
     pub(crate) settings: MeteringSettings,
     pub(crate) plans: Plans,
     pub(crate) clock: Clock,
+    /// Leases from a ledger across the network, in the background.
+    pub(crate) agent: LeaseAgent,
 }
 
 impl Metering {
@@ -190,7 +201,9 @@ impl Metering {
         settings: MeteringSettings,
         clock: Clock,
     ) -> Self {
+        let remote = ledger.as_ref().is_some_and(|l| l.local().is_none());
         Self {
+            agent: LeaseAgent::new(remote, settings.lease),
             ledger,
             cells: DashMap::new(),
             settings,
@@ -238,7 +251,7 @@ impl Metering {
         };
         let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let Some(local) = ledger.local() else {
-            return Err(Some(Duration::from_secs(1)));
+            return Err(self.short_remote(cell, cost.unsigned_abs(), now));
         };
         let mut cold = cell.cold();
         if cell.try_spend(cost, secs) {
@@ -296,7 +309,7 @@ impl Metering {
     }
 
     /// Moves a cell's units (or debt) back to the ledger; the next spend leases again.
-    async fn settle(&self, cell: &MeterCell) {
+    pub(super) async fn settle(&self, cell: &MeterCell) {
         let Some(ledger) = &self.ledger else { return };
         if cell.busy.swap(true, Ordering::AcqRel) {
             return;
@@ -318,9 +331,9 @@ impl Metering {
             Ok(())
         };
         if let Err(error) = returned {
-            // Keep the units here rather than lose them; the next return retries.
-            cell.add(units);
-            tracing::warn!(meter = ?cell.meter, %error, "returning leased units failed");
+            // The outcome is unknown (the ledger may have applied it before failing to
+            // answer): keeping the units could spend them twice, so they are dropped.
+            tracing::warn!(meter = ?cell.meter, units, %error, "returning leased units failed; they are not returned");
         }
         cell.busy.store(false, Ordering::Release);
     }

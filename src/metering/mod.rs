@@ -35,6 +35,7 @@
 //! when the cell is no longer held by any cached key. The sum of what every instance
 //! admitted therefore never exceeds what the ledger granted.
 mod cell;
+mod lease;
 mod ledger;
 mod period;
 mod plan;

@@ -3,5 +3,7 @@
 //! works in a schema of its own.
 #![cfg(feature = "postgres")]
 
+mod cluster;
+mod instance;
 mod pg_ledger;
 mod pg_races;

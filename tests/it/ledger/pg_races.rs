@@ -51,11 +51,11 @@ async fn reservations_queued_on_one_row_are_granted_in_turn_never_past_the_balan
     .await
     .unwrap();
     let ra = tokio::spawn({
-        let (m, p) = (m.clone(), p.clone());
+        let (m, p) = (m.clone(), p);
         async move { a.reserve(&m, &p, 7, t(1)).await.unwrap() }
     });
     let rb = tokio::spawn({
-        let (m, p) = (m.clone(), p.clone());
+        let (m, p) = (m.clone(), p);
         async move { b.reserve(&m, &p, 7, t(1)).await.unwrap() }
     });
     waiting_on_lock(&app, 2).await;
@@ -90,7 +90,7 @@ async fn many_instances_reserving_charging_and_releasing_never_spend_more_than_g
         .iter()
         .enumerate()
         .map(|(i, store)| {
-            let (store, m, p) = (store.clone(), m.clone(), p.clone());
+            let (store, m, p) = (store.clone(), m.clone(), p);
             let (spent, charged, reservations) =
                 (spent.clone(), charged.clone(), reservations.clone());
             tokio::spawn(async move {
