@@ -5,5 +5,6 @@
 
 mod cluster;
 mod instance;
+mod leases;
 mod pg_ledger;
 mod pg_races;
