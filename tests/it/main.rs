@@ -8,6 +8,7 @@
 //! | `ratelimit` | per-key rate limiting, its headers and its state |
 //! | `shared_limits` | rate limits shared through Redis, and Redis outages |
 //! | `lifecycle` | creating, listing, updating, revoking, rolling, importing, deleting keys |
+//! | `metering` | credits, quotas per period and plans: spending, refills, costs, charges |
 //! | `admin` | the management HTTP API, its configurable router and its OpenAPI document |
 //! | `hardening` | each defect of the adversarial review, shown fixed |
 //! | `credential_hook` | credentials other than keygate's keys, through a verifier |
@@ -40,6 +41,7 @@ mod invalidation;
 mod jwks;
 mod jwt;
 mod lifecycle;
+mod metering;
 mod postgres;
 mod principals;
 mod quickstart;
