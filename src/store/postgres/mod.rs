@@ -45,6 +45,7 @@ mod channel;
 mod last_used;
 mod rows;
 mod schema;
+mod usage;
 mod write;
 
 use std::collections::HashMap;
