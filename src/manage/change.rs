@@ -107,6 +107,7 @@ impl KeyManager {
         if let Some(actor) = actor {
             actor.bounds(&old)?;
             actor.bounds(&new)?;
+            actor.usage_change(&old, &new)?;
             actor.stamp(&mut new);
         }
         new.updated_at = self.now();

@@ -313,6 +313,7 @@ impl KeyManager {
         if let Some(actor) = actor {
             actor.inherit(&mut record);
             actor.bounds(&record)?;
+            actor.usage_bounds_new(&record)?;
         }
         self.store
             .insert(record.clone(), self.config.max_active_keys, now)

@@ -5,3 +5,4 @@ mod calendar;
 mod credits;
 mod plans;
 mod support;
+mod widening;
