@@ -56,7 +56,6 @@ impl Keygate {
     }
 
     /// The gate's metering, for the manager.
-    #[allow(dead_code)] // used by the manager next
     pub(crate) fn metering(&self) -> &Arc<Metering> {
         &self.inner.metering
     }

@@ -92,6 +92,18 @@ impl MeterCell {
         self.leased.load(Ordering::Acquire)
     }
 
+    /// Units held that still count at `now`: none once the lease's period has ended
+    /// (they are dropped when returned), except a debt, which carries over.
+    pub(crate) fn held_at(&self, now: SystemTime) -> i64 {
+        let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let held = self.held();
+        if held > 0 && secs >= self.until.load(Ordering::Acquire) {
+            0
+        } else {
+            held
+        }
+    }
+
     pub(super) fn cold(&self) -> std::sync::MutexGuard<'_, Cold> {
         self.cold.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -308,9 +320,28 @@ impl Metering {
         }
     }
 
+    /// Returns the units this instance holds of `meter`, if any.
+    pub(crate) async fn settle_meter(&self, meter: &Meter) {
+        let cell = self.cells.get(meter).map(|c| c.value().clone());
+        if let Some(cell) = cell {
+            self.settle(&cell).await;
+        }
+    }
+
     /// Moves a cell's units (or debt) back to the ledger; the next spend leases again.
     pub(super) async fn settle(&self, cell: &MeterCell) {
         let Some(ledger) = &self.ledger else { return };
+        if let Some(local) = ledger.local() {
+            let cold = cell.cold();
+            cell.until.store(0, Ordering::Release);
+            let units = cell.leased.swap(0, Ordering::AcqRel);
+            if units > 0 {
+                local.release_now(&cell.meter, cold.period, units.unsigned_abs());
+            } else if units < 0 {
+                local.adjust_now(&cell.meter, &cold.policy, units, self.clock.now());
+            }
+            return;
+        }
         if cell.busy.swap(true, Ordering::AcqRel) {
             return;
         }

@@ -231,6 +231,30 @@ pub trait KeyStoreWrite: KeyStore {
 
     /// Sets only `last_used_at`, leaving every other field as it is.
     async fn record_last_used(&self, id: &KeyId, at: SystemTime) -> Result<(), StoreError>;
+
+    /// The usage settings of `account` (see [`crate::metering`]), which a store that keeps
+    /// them also returns with each of the account's keys
+    /// ([`crate::metering::KeyUsage::account`]). Default: none.
+    async fn account_usage(
+        &self,
+        account: &AccountId,
+    ) -> Result<Option<crate::metering::UsageLimits>, StoreError> {
+        let _ = account;
+        Ok(None)
+    }
+
+    /// Sets (or, when empty, removes) the usage settings of `account`. Default: the store
+    /// cannot keep them.
+    async fn set_account_usage(
+        &self,
+        account: &AccountId,
+        usage: &crate::metering::UsageLimits,
+    ) -> Result<(), StoreError> {
+        let _ = (account, usage);
+        Err(StoreError::unavailable(
+            "this store does not keep account usage settings",
+        ))
+    }
 }
 
 #[async_trait]
@@ -263,5 +287,18 @@ impl<S: KeyStoreWrite + ?Sized> KeyStoreWrite for std::sync::Arc<S> {
     }
     async fn record_last_used(&self, id: &KeyId, at: SystemTime) -> Result<(), StoreError> {
         (**self).record_last_used(id, at).await
+    }
+    async fn account_usage(
+        &self,
+        account: &AccountId,
+    ) -> Result<Option<crate::metering::UsageLimits>, StoreError> {
+        (**self).account_usage(account).await
+    }
+    async fn set_account_usage(
+        &self,
+        account: &AccountId,
+        usage: &crate::metering::UsageLimits,
+    ) -> Result<(), StoreError> {
+        (**self).set_account_usage(account, usage).await
     }
 }

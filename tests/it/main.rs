@@ -9,6 +9,7 @@
 //! | `shared_limits` | rate limits shared through Redis, and Redis outages |
 //! | `ledger` | credits and quotas: the balance of record in PostgreSQL, leases, many instances |
 //! | `lifecycle` | creating, listing, updating, revoking, rolling, importing, deleting keys |
+//! | `metering` | credits, quotas per period and plans: spending, refills, costs, charges |
 //! | `admin` | the management HTTP API, its configurable router and its OpenAPI document |
 //! | `hardening` | each defect of the adversarial review, shown fixed |
 //! | `credential_hook` | credentials other than keygate's keys, through a verifier |
@@ -42,6 +43,7 @@ mod jwks;
 mod jwt;
 mod ledger;
 mod lifecycle;
+mod metering;
 mod postgres;
 mod principals;
 mod quickstart;

@@ -41,6 +41,8 @@ pub struct MemoryStore {
     max_ended: Option<usize>,
     /// The balances of credits and quotas (see [`crate::metering`]).
     ledger: std::sync::Arc<crate::metering::MemoryLedger>,
+    /// Accounts' usage settings, returned with each of their keys.
+    accounts: DashMap<AccountId, std::sync::Arc<crate::metering::UsageLimits>>,
 }
 
 impl Default for MemoryStore {
@@ -48,6 +50,7 @@ impl Default for MemoryStore {
         Self {
             records: DashMap::default(),
             ledger: Default::default(),
+            accounts: DashMap::default(),
             by_digest: DashMap::default(),
             index: Mutex::default(),
             retention: Some(Self::DEFAULT_REVOKED_RETENTION),
@@ -186,7 +189,7 @@ impl KeyStore for MemoryStore {
         let Some(id) = self.by_digest.get(digest).map(|e| e.value().clone()) else {
             return Ok(None);
         };
-        Ok(self.records.get(&id).map(|r| r.value().clone()))
+        Ok(self.records.get(&id).map(|r| self.read(&r)))
     }
 
     fn credit_ledger(&self) -> Option<std::sync::Arc<dyn crate::metering::CreditLedger>> {
@@ -197,7 +200,7 @@ impl KeyStore for MemoryStore {
 #[async_trait]
 impl KeyStoreWrite for MemoryStore {
     async fn get(&self, id: &KeyId) -> Result<Option<KeyRecord>, StoreError> {
-        Ok(self.records.get(id).map(|r| r.value().clone()))
+        Ok(self.records.get(id).map(|r| self.read(&r)))
     }
 
     async fn insert(
@@ -241,6 +244,8 @@ impl KeyStoreWrite for MemoryStore {
         for d in record.digests() {
             self.by_digest.insert(d, record.id.clone());
         }
+        let mut record = record;
+        record.usage.account = None;
         self.records.insert(record.id.clone(), record);
         Ok(())
     }
@@ -283,6 +288,7 @@ impl KeyStoreWrite for MemoryStore {
         }
         let mut record = record;
         record.version += 1;
+        record.usage.account = None;
         self.records.insert(record.id.clone(), record);
         Ok(())
     }
@@ -313,7 +319,7 @@ impl KeyStoreWrite for MemoryStore {
         };
         // Under the write lock, so the page is one consistent snapshot.
         Ok(range
-            .filter_map(|(_, id)| self.records.get(id).map(|r| r.value().clone()))
+            .filter_map(|(_, id)| self.records.get(id).map(|r| self.read(&r)))
             .filter(|r| status.matches(r))
             .take(limit)
             .collect())
@@ -329,6 +335,36 @@ impl KeyStoreWrite for MemoryStore {
             }
             None => Err(StoreError::NotFound),
         }
+    }
+
+    async fn account_usage(
+        &self,
+        account: &AccountId,
+    ) -> Result<Option<crate::metering::UsageLimits>, StoreError> {
+        Ok(self.accounts.get(account).map(|u| (**u).clone()))
+    }
+
+    async fn set_account_usage(
+        &self,
+        account: &AccountId,
+        usage: &crate::metering::UsageLimits,
+    ) -> Result<(), StoreError> {
+        if usage.is_empty() {
+            self.accounts.remove(account);
+        } else {
+            self.accounts
+                .insert(account.clone(), std::sync::Arc::new(usage.clone()));
+        }
+        Ok(())
+    }
+}
+
+impl MemoryStore {
+    /// A stored record as a read returns it: with its account's usage settings.
+    fn read(&self, stored: &KeyRecord) -> KeyRecord {
+        let mut record = stored.clone();
+        record.usage.account = self.accounts.get(&record.account_id).map(|u| u.clone());
+        record
     }
 }
 

@@ -46,6 +46,7 @@ mod last_used;
 mod ledger;
 mod rows;
 mod schema;
+mod usage;
 mod write;
 
 use std::collections::HashMap;

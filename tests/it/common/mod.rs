@@ -92,6 +92,9 @@ impl KeyStore for FaultyStore {
         }
         self.inner.find_by_digest(digest).await
     }
+    fn credit_ledger(&self) -> Option<Arc<dyn keygate::metering::CreditLedger>> {
+        self.inner.credit_ledger()
+    }
 }
 
 #[async_trait]
