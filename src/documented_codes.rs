@@ -29,6 +29,9 @@ pub(crate) fn every_refusal() -> Vec<AuthError> {
         AuthError::RateLimited {
             retry_after: Duration::from_secs(1),
         },
+        AuthError::UsageExceeded {
+            retry_after: Some(Duration::from_secs(1)),
+        },
         AuthError::StoreUnavailable,
         AuthError::InvalidToken("expired".into()),
         AuthError::VerifierUnavailable,
@@ -47,6 +50,7 @@ pub(crate) fn every_refusal() -> Vec<AuthError> {
             | AuthError::InsufficientScope(_)
             | AuthError::ReadOnlyKey
             | AuthError::RateLimited { .. }
+            | AuthError::UsageExceeded { .. }
             | AuthError::StoreUnavailable
             | AuthError::InvalidToken(_)
             | AuthError::VerifierUnavailable => {}

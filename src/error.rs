@@ -22,6 +22,7 @@ use crate::scope::ScopeRequirement;
 /// | `ip_not_allowed` | 403 | the client IP is not on the key's allowlist, or unknown |
 /// | `insufficient_scope` | 403 | the key lacks the scope the route needs, or is read-only and the method is not |
 /// | `rate_limited` | 429 | the key's quota is used up |
+/// | `usage_exceeded` | 429 | the request would spend more credits or quota than remain |
 /// | `store_unavailable` | 503 | the key store failed or timed out (fail closed) |
 /// | `invalid_token` | 401 | the [credential verifier](crate::credential) refused a bearer that is not a keygate key |
 /// | `verifier_unavailable` | 503 | the credential verifier failed, panicked or timed out (fail closed) |
@@ -74,6 +75,13 @@ pub enum AuthError {
         /// How long until one more request would be allowed.
         retry_after: Duration,
     },
+    /// The request would spend more credits, or more of a quota, than remain (see
+    /// [`crate::metering`]). Nothing was spent.
+    #[error("{}", usage_message(*.retry_after))]
+    UsageExceeded {
+        /// How long until the next refill or reset, if one is due.
+        retry_after: Option<Duration>,
+    },
     /// The store failed.
     #[error("The key store is unavailable; retry later")]
     StoreUnavailable,
@@ -84,6 +92,16 @@ pub enum AuthError {
     /// The credential verifier failed, panicked or timed out.
     #[error("The credential verifier is unavailable; retry later")]
     VerifierUnavailable,
+}
+
+fn usage_message(retry_after: Option<Duration>) -> String {
+    match retry_after {
+        Some(wait) => format!(
+            "The usage this API key may draw is used up; it is refilled in {} s",
+            retry_after_secs(wait)
+        ),
+        None => "The usage this API key may draw is used up".to_owned(),
+    }
 }
 
 /// `Retry-After` in whole seconds: rounded up, never 0 (RFC 6585 §4).
@@ -106,6 +124,7 @@ impl AuthError {
             AuthError::IpNotAllowed => "ip_not_allowed",
             AuthError::InsufficientScope(_) | AuthError::ReadOnlyKey => "insufficient_scope",
             AuthError::RateLimited { .. } => "rate_limited",
+            AuthError::UsageExceeded { .. } => "usage_exceeded",
             AuthError::StoreUnavailable => "store_unavailable",
             AuthError::InvalidToken(_) => "invalid_token",
             AuthError::VerifierUnavailable => "verifier_unavailable",
@@ -127,7 +146,9 @@ impl AuthError {
             AuthError::IpNotAllowed | AuthError::InsufficientScope(_) | AuthError::ReadOnlyKey => {
                 StatusCode::FORBIDDEN
             }
-            AuthError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            AuthError::RateLimited { .. } | AuthError::UsageExceeded { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             AuthError::StoreUnavailable | AuthError::VerifierUnavailable => {
                 StatusCode::SERVICE_UNAVAILABLE
             }

@@ -89,6 +89,42 @@ impl Identity {
         &self.0.record.metadata
     }
 
+    /// Charges `units` more credits after the fact, for work whose cost is known only
+    /// once it is done, on every credits meter of the key (its own and its account's).
+    /// A charge may take a balance below zero; nothing more is then admitted until
+    /// refills cover the debt. No lock and no I/O: the charge is taken from this
+    /// instance's leased units and settled with the ledger at the next lease. Does
+    /// nothing for a key without credits. See [`crate::metering`].
+    ///
+    /// ```
+    /// use keygate::Identity;
+    ///
+    /// async fn render(identity: Identity) -> &'static str {
+    ///     let pages = 3; // known only now
+    ///     identity.charge(pages);
+    ///     "rendered"
+    /// }
+    /// ```
+    pub fn charge(&self, units: u64) {
+        if let Some(meters) = &self.0.metering {
+            meters.charge(i64::try_from(units).unwrap_or(i64::MAX));
+        }
+    }
+
+    /// Gives `units` credits back after the fact (work that failed, say), on every
+    /// credits meter of the key. Does nothing for a key without credits.
+    pub fn refund(&self, units: u64) {
+        if let Some(meters) = &self.0.metering {
+            meters.charge(-i64::try_from(units).unwrap_or(i64::MAX));
+        }
+    }
+
+    /// Whether the key spends credits (its own or its account's), so that
+    /// [`charge`](Self::charge) and [`refund`](Self::refund) have an effect.
+    pub fn has_credits(&self) -> bool {
+        self.0.metering.as_ref().is_some_and(|m| m.has_credits())
+    }
+
     /// An identity for the tests of your own handlers, as keygate's layer would attach
     /// for a key `key_id` of `account_id` holding `scopes` (exactly these: no configured
     /// implications, not read-only), named `test key`, in no environment, without
@@ -137,6 +173,7 @@ impl Identity {
             limit: None,
             account_limit: None,
             usage: Default::default(),
+            metering: None,
             last_used_written: std::sync::atomic::AtomicU64::new(0),
             fresh_until: now,
             verified_at: now,

@@ -54,6 +54,7 @@ pub mod invalidation;
 pub mod key;
 pub mod layer;
 pub mod manage;
+pub mod metering;
 pub mod ratelimit;
 pub mod refusal;
 pub mod scope;

@@ -210,12 +210,14 @@ pub(crate) fn finish(
             headers.insert(WWW_AUTHENTICATE, v);
         }
     }
-    if let AuthError::RateLimited { retry_after } = refusal.error {
+    let retry_after = match refusal.error {
+        AuthError::RateLimited { retry_after } => Some(*retry_after),
+        AuthError::UsageExceeded { retry_after } => *retry_after,
+        _ => None,
+    };
+    if let Some(wait) = retry_after {
         if !headers.contains_key(RETRY_AFTER) {
-            headers.insert(
-                RETRY_AFTER,
-                HeaderValue::from(retry_after_secs(*retry_after)),
-            );
+            headers.insert(RETRY_AFTER, HeaderValue::from(retry_after_secs(wait)));
         }
     }
     if let Some(status) = refusal.rate_limit {

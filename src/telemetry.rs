@@ -29,7 +29,7 @@ use crate::cache::entry::ResolvedKey;
 
 /// Every decision outcome, `ok` first; the index of a code in this list picks its counter.
 #[cfg(feature = "metrics")]
-const OUTCOMES: [&str; 14] = [
+const OUTCOMES: [&str; 15] = [
     "ok",
     "unauthorized",
     "invalid_request",
@@ -41,6 +41,7 @@ const OUTCOMES: [&str; 14] = [
     "ip_not_allowed",
     "insufficient_scope",
     "rate_limited",
+    "usage_exceeded",
     "store_unavailable",
     "invalid_token",
     "verifier_unavailable",

@@ -11,7 +11,7 @@ pub(crate) const OUTCOME_SLOTS: usize = 16;
 
 /// What became of a request: `accepted`, or the stable `code` of its refusal.
 ///
-/// Outcomes up to [`Outcome::RateLimited`] happen after the key was recognised and are
+/// Outcomes up to [`Outcome::UsageExceeded`] happen after the key was recognised and are
 /// counted for the key and its account; the others come before any key is known and
 /// are counted for the deployment only. New refusals (usage limits, say) add variants.
 ///
@@ -42,6 +42,8 @@ pub enum Outcome {
     InsufficientScope,
     /// `rate_limited`.
     RateLimited,
+    /// `usage_exceeded`: the key's or its account's credits or quota are used up.
+    UsageExceeded,
     /// `unauthorized`: no credentials (per deployment).
     Unauthorized,
     /// `invalid_request`: malformed credentials (per deployment).
@@ -58,7 +60,7 @@ pub enum Outcome {
 
 impl Outcome {
     /// Every outcome, in the order of their slots.
-    pub const ALL: [Outcome; 14] = [
+    pub const ALL: [Outcome; 15] = [
         Outcome::Accepted,
         Outcome::RevokedApiKey,
         Outcome::DisabledApiKey,
@@ -67,6 +69,7 @@ impl Outcome {
         Outcome::IpNotAllowed,
         Outcome::InsufficientScope,
         Outcome::RateLimited,
+        Outcome::UsageExceeded,
         Outcome::Unauthorized,
         Outcome::InvalidRequest,
         Outcome::InvalidApiKey,
@@ -86,6 +89,7 @@ impl Outcome {
             Outcome::IpNotAllowed => "ip_not_allowed",
             Outcome::InsufficientScope => "insufficient_scope",
             Outcome::RateLimited => "rate_limited",
+            Outcome::UsageExceeded => "usage_exceeded",
             Outcome::Unauthorized => "unauthorized",
             Outcome::InvalidRequest => "invalid_request",
             Outcome::InvalidApiKey => "invalid_api_key",
@@ -103,7 +107,7 @@ impl Outcome {
     /// Whether it happens after the key was recognised, and so is counted for the key
     /// and its account (otherwise for the deployment only).
     pub fn is_per_key(self) -> bool {
-        (self as usize) <= Outcome::RateLimited as usize
+        (self as usize) <= Outcome::UsageExceeded as usize
     }
 
     /// The outcome of a refusal.
@@ -119,6 +123,7 @@ impl Outcome {
             AuthError::IpNotAllowed => Outcome::IpNotAllowed,
             AuthError::InsufficientScope(_) | AuthError::ReadOnlyKey => Outcome::InsufficientScope,
             AuthError::RateLimited { .. } => Outcome::RateLimited,
+            AuthError::UsageExceeded { .. } => Outcome::UsageExceeded,
             AuthError::StoreUnavailable => Outcome::StoreUnavailable,
             AuthError::InvalidToken(_) => Outcome::InvalidToken,
             AuthError::VerifierUnavailable => Outcome::VerifierUnavailable,

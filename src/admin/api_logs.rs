@@ -122,6 +122,7 @@ pub(super) enum ApiLogOutcome {
     ip_not_allowed,
     insufficient_scope,
     rate_limited,
+    usage_exceeded,
     store_unavailable,
     invalid_token,
     verifier_unavailable,

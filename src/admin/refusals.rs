@@ -127,6 +127,11 @@ pub(super) const ERROR_CODES: &[(StatusCode, &str, &str)] = &[
         "the calling key's quota is used up",
     ),
     (
+        StatusCode::TOO_MANY_REQUESTS,
+        "usage_exceeded",
+        "the calling key's credits or quota per period are used up (see `Retry-After` for the next refill)",
+    ),
+    (
         StatusCode::SERVICE_UNAVAILABLE,
         "store_unavailable",
         "the key store failed or timed out; retry later",
@@ -178,7 +183,7 @@ error_response! {
     /// 413.
     BodyTooLarge: "The body is too large" ["body_too_large"];
     /// 429, from the layer.
-    RateLimited: "Too many requests" ["rate_limited"];
+    RateLimited: "Too many requests, or usage used up" ["rate_limited", "usage_exceeded"];
     /// 503, from the layer or the store.
     Unavailable: "The key store or the credential verifier is unavailable"
         ["store_unavailable", "verifier_unavailable"];

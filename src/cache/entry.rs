@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::clock::Clock;
 use crate::key::digest::KeyDigest;
+use crate::metering::Meters;
 use crate::ratelimit::Bucket;
 use crate::scope::GrantedScopes;
 use crate::store::record::KeyRecord;
@@ -24,6 +25,9 @@ pub(crate) struct ResolvedKey {
     pub(crate) account_limit: Option<Bucket>,
     /// The key's usage counters: the same cells across refreshes and replacements.
     pub(crate) usage: crate::activity::KeyUsage,
+    /// The credits and quotas the key spends from (see [`crate::metering`]); `None`
+    /// when nothing is metered, which costs a cached request nothing.
+    pub(crate) metering: Option<Arc<Meters>>,
     /// Unix seconds of the last `last_used_at` write this process started.
     pub(crate) last_used_written: AtomicU64,
     /// Until when this copy may be used without asking the store again.

@@ -146,6 +146,7 @@ mod tests {
             limit: None,
             account_limit: None,
             usage: Default::default(),
+            metering: None,
             last_used_written: Default::default(),
             fresh_until: t0 + Duration::from_secs(60),
             verified_at: t0,

@@ -203,6 +203,9 @@ impl KeyCache {
         let key = record
             .filter(|r| r.digests().any(|d| d == digest))
             .map(|record| Arc::new((self.resolve)(record, &digest, epoch)));
+        if let Some(meters) = key.as_ref().and_then(|k| k.metering.as_ref()) {
+            meters.prime(self.store_timeout).await;
+        }
         // Not worth keeping if already stale (rule 3 would ignore it anyway), and it must
         // not replace a newer copy.
         if self.epochs.current(&digest) == epoch {

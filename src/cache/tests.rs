@@ -84,6 +84,7 @@ async fn fixture(config: CacheConfig) -> Fixture {
             limit: None,
             account_limit: None,
             usage: Default::default(),
+            metering: None,
             last_used_written: Default::default(),
             fresh_until: resolve_clock.now() + ttl,
             verified_at: resolve_clock.now(),

@@ -17,6 +17,8 @@ use crate::scope::{GrantedScopes, ScopeRequirement};
 pub(crate) struct ScopeRules {
     pub(crate) requirements: Vec<ScopeRequirement>,
     pub(crate) policies: Vec<ScopePolicy>,
+    /// What a request admitted here costs in credits and quotas; `None` for 1.
+    pub(crate) cost: Option<u64>,
 }
 
 /// The key's IP allowlist, the route's scopes, then read-only.

@@ -11,6 +11,7 @@ use crate::cache::Resolve;
 use crate::clock::Clock;
 use crate::credential::Principal;
 use crate::key::digest::KeyDigest;
+use crate::metering::Metering;
 use crate::ratelimit::{Namespace, RateLimitKey, RateLimits};
 use crate::scope::{ScopeImplications, ScopeSet};
 use crate::store::record::KeyRecord;
@@ -26,6 +27,7 @@ pub(crate) struct Resolver {
     pub(crate) limits: Arc<RateLimits>,
     /// The gate's usage counters, when it counts.
     pub(crate) usage: Option<Arc<UsageCounters>>,
+    pub(crate) metering: Arc<Metering>,
 }
 
 impl Resolver {
@@ -58,17 +60,23 @@ impl Resolver {
             .iter()
             .any(|s| self.read_only_scopes.contains(s.as_str()));
         let default = self.limits.config().default_quota;
+        let usage = match namespace {
+            Namespace::External => None,
+            _ => Some(self.metering.resolve(&record)),
+        };
+        let own_limit = record
+            .rate_limit
+            .or(usage.as_ref().and_then(|u| u.plan_rate_limit));
         let key_id = record.id.shared();
         let (limit, account_limit) = match self.limits.config().key {
             RateLimitKey::PerKey => (
-                self.limits
-                    .bucket(record.rate_limit.or(default), namespace, key_id),
+                self.limits.bucket(own_limit.or(default), namespace, key_id),
                 None,
             ),
             // One bucket per account at the deployment quota; an override is the key's
             // own, lower, limit inside it.
             RateLimitKey::PerAccount => (
-                self.limits.bucket(record.rate_limit, namespace, key_id),
+                self.limits.bucket(own_limit, namespace, key_id),
                 self.limits
                     .bucket(default, Namespace::Account, record.account_id.shared()),
             ),
@@ -78,17 +86,18 @@ impl Resolver {
             .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
             .map_or(0, |d| d.as_secs());
         // A principal's subject is no key id: never counted as one.
-        let usage = match (&self.usage, namespace) {
+        let counters = match (&self.usage, namespace) {
             (Some(counters), Namespace::Key) => KeyUsage::new(Some(counters.cell(&record))),
             _ => KeyUsage::default(),
         };
         ResolvedKey {
-            usage,
+            usage: counters,
             record,
             granted,
             read_only,
             limit,
             account_limit,
+            metering: usage.and_then(|u| u.meters),
             last_used_written: AtomicU64::new(last_used),
             fresh_until,
             verified_at,

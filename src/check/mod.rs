@@ -10,7 +10,9 @@
 //! 4. `status.rs`: digest match, revoked, disabled, expired, rolled, the stored key's
 //!    environment;
 //! 5. `access.rs`: the key's IP allowlist, the route's scopes, read-only keys;
-//! 6. `limit.rs`: the rate limit, last, so a refused request consumes no quota.
+//! 6. `limit.rs`: the rate limit, so a refused request consumes no quota;
+//! 7. `usage.rs`: quotas, then credits (see [`crate::metering`]), last, so a request
+//!    refused by anything earlier spends nothing.
 //!
 //! Each step is a function of what it checks and the settings it needs, with no tower
 //! types: [`crate::Keygate`] runs them in this order for the layer (see
@@ -23,5 +25,6 @@ pub(crate) mod format;
 pub(crate) mod limit;
 pub(crate) mod lookup;
 pub(crate) mod status;
+pub(crate) mod usage;
 
 pub use credentials::{parse_bearer, MAX_CREDENTIAL_LEN};

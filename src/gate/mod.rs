@@ -10,6 +10,7 @@ mod builder;
 mod health;
 mod last_used;
 mod managed;
+mod metering;
 mod refusal;
 mod request;
 #[cfg(test)]
@@ -41,6 +42,7 @@ use crate::identity::Identity;
 use crate::key::digest::{KeyDigest, KeyHasher};
 use crate::key::{Environment, KeyFormat};
 use crate::layer::KeygateLayer;
+use crate::metering::Metering;
 use crate::ratelimit::RateLimits;
 use crate::refusal::RenderRefusal;
 use crate::scope::{ScopeImplications, ScopeSet};
@@ -84,6 +86,8 @@ struct Shared {
     clock: Clock,
     cache: Arc<KeyCache>,
     limits: Arc<RateLimits>,
+    /// Credits, quotas and plans.
+    metering: Arc<Metering>,
     implications: ScopeImplications,
     read_only_scopes: ScopeSet,
     ip_resolver: Arc<dyn ClientIpResolver>,

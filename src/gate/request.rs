@@ -25,7 +25,7 @@ use crate::cache::Cached;
 use crate::check::access::{self, ScopeRules};
 use crate::check::external::CredentialFuture;
 use crate::check::limit::{self, Refused};
-use crate::check::{credentials, status};
+use crate::check::{credentials, status, usage};
 use crate::credential::BearerCredential;
 use crate::error::AuthError;
 use crate::identity::Identity;
@@ -157,7 +157,7 @@ impl Keygate {
         let checked = status::check(&key, digest, now, v.keys.environment)
             .map_err(|e| (e, None))
             .and_then(|()| self.access_then_limit(&key, req, scopes, now));
-        self.conclude(key, checked, req, answer, now)
+        self.conclude(key, checked, req, answer, now, scopes.cost.unwrap_or(1))
     }
 
     /// Finishes a request carrying a verified credential, or the verifier's refusal: the
@@ -176,25 +176,52 @@ impl Keygate {
         };
         let now = self.inner.clock.now();
         let checked = self.access_then_limit(&key, req, scopes, now);
-        self.conclude(key, checked, req, answer, now)
+        self.conclude(key, checked, req, answer, now, scopes.cost.unwrap_or(1))
     }
 
     /// For a request an outer layer of this gate already admitted: this layer's route
     /// rules only. No parsing, hashing, lookup or quota. `Some` is the refusal.
     pub(crate) fn admit_verified<B>(
         &self,
-        req: &http::Request<B>,
+        req: &mut http::Request<B>,
         scopes: &ScopeRules,
         answer: &RefusalAnswer,
     ) -> Option<http::Response<bytes::Bytes>> {
         let key = &req.extensions().get::<Identity>()?.0;
-        let error = scopes
+        let checked = scopes
             .check(&key.granted, req.method(), req.uri().path())
-            .err()?;
+            .and_then(|()| self.respend(key, req, scopes));
+        let error = match checked {
+            Ok(()) => {
+                if let (Some(cost), true) = (
+                    scopes.cost,
+                    req.extensions().get::<usage::Spent>().is_some(),
+                ) {
+                    req.extensions_mut().insert(usage::Spent(cost));
+                }
+                return None;
+            }
+            Err(error) => error,
+        };
         self.audit_refused(&error, Some(key), req.headers(), req.extensions());
         let response = self.render(&error, None, answer);
         self.log_refusal(key, req, &error, response.status());
         Some(response)
+    }
+
+    /// For an inner layer with its own cost: spends or refunds the difference from what
+    /// the outer layer spent.
+    fn respend<B>(
+        &self,
+        key: &ResolvedKey,
+        req: &http::Request<B>,
+        scopes: &ScopeRules,
+    ) -> Result<(), AuthError> {
+        let (Some(cost), Some(spent)) = (scopes.cost, req.extensions().get::<usage::Spent>())
+        else {
+            return Ok(());
+        };
+        usage::respend(key, spent.0, cost, self.inner.clock.now())
     }
 
     /// Audits and renders a refusal made before any key was found.
@@ -236,7 +263,11 @@ impl Keygate {
         let v = &*self.inner;
         access::check(&*v.ip_resolver, key, req, scopes)
             .map_err(|e| (e, limit::peek(&v.limits, key, now)))?;
-        limit::take(&v.limits, &v.cache.metrics, key, now)
+        let status = limit::take(&v.limits, &v.cache.metrics, key, now)?;
+        if key.metering.is_some() {
+            usage::spend(key, scopes.cost.unwrap_or(1), now).map_err(|e| (e, status))?;
+        }
+        Ok(status)
     }
 
     /// Attaches the identity of an admitted request, or renders its refusal; audits both.
@@ -247,11 +278,15 @@ impl Keygate {
         req: &mut http::Request<B>,
         answer: &RefusalAnswer,
         now: SystemTime,
+        cost: u64,
     ) -> Admission {
         match checked {
             Ok(status) => {
                 key.usage.count(Outcome::Accepted, now);
                 self.audit_allowed(&key, req.headers(), req.extensions());
+                if key.metering.is_some() {
+                    req.extensions_mut().insert(usage::Spent(cost));
+                }
                 if !key.external {
                     self.touch(&key, now);
                 }

@@ -79,6 +79,24 @@ impl KeygateLayer {
         self.with_settings(|s| s.scopes.policies.push(policy))
     }
 
+    /// What a request this layer admits costs in credits and quotas (see
+    /// [`crate::metering`]); default 1. On an inner layer of the same gate (a route's
+    /// `route_layer` under a router-wide layer), the inner cost wins: the difference is
+    /// spent (or refunded) when the request reaches it. A cost of 0 spends nothing.
+    ///
+    /// ```
+    /// use axum::{routing::post, Router};
+    /// use keygate::{Keygate, MemoryStore};
+    ///
+    /// let gate = Keygate::builder(MemoryStore::new()).build();
+    /// let app: Router = Router::new()
+    ///     .route("/v1/render", post(|| async { "done" }).route_layer(gate.layer().cost(10)))
+    ///     .layer(gate.layer());
+    /// ```
+    pub fn cost(self, units: u64) -> Self {
+        self.with_settings(|s| s.scopes.cost = Some(units))
+    }
+
     /// Lets requests without credentials through without an [`crate::Identity`].
     /// Requests with bad credentials are still refused.
     pub fn allow_anonymous(self) -> Self {

@@ -25,7 +25,8 @@
 //!
 //! A refused request reaches nothing after its refusal, so it consumes no quota. The
 //! steps map onto the files of [`crate::check`]: 1 `credentials.rs`, 2 and 3
-//! `format.rs`, 4 `lookup.rs`, 5 to 7 `status.rs`, 8 and 9 `access.rs`, 10 `limit.rs`.
+//! `format.rs`, 4 `lookup.rs`, 5 to 7 `status.rs`, 8 and 9 `access.rs`, 10 `limit.rs`,
+//! 11 `usage.rs`.
 //!
 //!
 //! 1. credentials present and well formed (`unauthorized`, `invalid_request`): one
@@ -43,15 +44,18 @@
 //! 8. IP allowlist (`ip_not_allowed`);
 //! 9. the layer's scope requirements and policies, all of which must hold, then
 //!    read-only keys on unsafe methods (`insufficient_scope`);
-//! 10. rate limit: the key's bucket, then its account's (`rate_limited`).
+//! 10. rate limit: the key's bucket, then its account's (`rate_limited`);
+//! 11. usage: the key's quotas per period, then its credits, then its account's, all or
+//!     nothing (`usage_exceeded`; see [`crate::metering`]).
 //!
 //! With a [credential verifier](crate::credential), a bearer that fails step 2 and
 //! starts with none of keygate's prefixes goes to the verifier instead of being refused
 //! (`invalid_token`, `verifier_unavailable`); the principal it returns then takes steps
-//! 8 to 10 like a key. The state machine in `layer/future.rs` has one more state for it,
+//! 8 to 10 like a key (it has no credits or quotas). The state machine in `layer/future.rs` has one more state for it,
 //! which a keygate key never enters.
 //!
-//! Every response to a request that passed step 10 carries the rate-limit headers, and
+//! Every response to a request that passed step 10 carries the rate-limit headers (a
+//! `usage_exceeded` refusal of step 11 too), and
 //! so do the refusals of steps 8 and 9 (403): those report the key's bucket without
 //! taking from it. Refusals before the key is recognised carry none.
 //!

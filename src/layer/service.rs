@@ -61,7 +61,7 @@ where
         match gate.start(req.headers(), req.extensions(), settings.anonymous) {
             Start::Refused(error) => ResponseFuture::refused(gate.refuse(&error, &req, answer)),
             Start::Anonymous => ResponseFuture::called(self.inner.call(req), None, false, None),
-            Start::Verified => match gate.admit_verified(&req, scopes, answer) {
+            Start::Verified => match gate.admit_verified(&mut req, scopes, answer) {
                 None => ResponseFuture::called(self.inner.call(req), None, false, None),
                 Some(refusal) => ResponseFuture::refused(refusal),
             },

@@ -87,16 +87,37 @@ impl KeyManager {
         if let Some(v) = update.disabled {
             new.disabled = v;
         }
+        let credits_set = matches!(update.credits, Some(Some(_)))
+            || update
+                .plan
+                .as_ref()
+                .is_some_and(|p| *p != old.usage.own.plan);
+        if let Some(v) = update.credits {
+            new.usage.own.credits = v;
+        }
+        if let Some(v) = update.quotas {
+            new.usage.own.quotas = v;
+        }
+        if let Some(v) = update.plan {
+            new.usage.own.plan = v;
+        }
+        if new.usage.own != old.usage.own || new.rate_limit != old.rate_limit {
+            self.validate_usage(&new.usage.own, new.rate_limit.as_ref())?;
+        }
         if let Some(actor) = actor {
             actor.bounds(&old)?;
             actor.bounds(&new)?;
+            actor.usage_change(&old, &new)?;
             actor.stamp(&mut new);
         }
         new.updated_at = self.now();
         self.store.replace(new.clone()).await?;
+        if credits_set {
+            self.start_credits(&new).await?;
+        }
         self.gate.invalidate_local(&old);
         tracing::info!(target: "keygate::audit", action = "update", key_id = id.as_str(), account_id = account.as_str(), actor = actor.map(Actor::label), "api key updated");
-        Ok(KeyView::from(&new))
+        Ok(self.view(&new).await)
     }
 
     /// Revokes key `id` of `account`. Idempotent: revoking a revoked key succeeds and
@@ -248,7 +269,7 @@ impl KeyManager {
         self.gate.invalidate_local(&new);
         tracing::info!(target: "keygate::audit", action = "roll", key_id = id.as_str(), account_id = account.as_str(), actor = actor.map(Actor::label), grace_seconds = grace.map(|g| g.as_secs()), "api key rolled");
         Ok(CreatedKey {
-            view: KeyView::from(&new),
+            view: self.view(&new).await,
             key,
         })
     }

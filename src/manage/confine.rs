@@ -116,6 +116,38 @@ impl<'a> Actor<'a> {
         }
     }
 
+    /// Refuses a new key that would draw from a balance the actor does not draw from:
+    /// an actor with credits or quotas of its own may create keys only when its account
+    /// has shared ones, which every key of the account, the new one included, draws
+    /// from. Otherwise the new key would add a balance of its own (or none at all) to
+    /// what the account can draw.
+    pub(crate) fn usage_bounds_new(&self, key: &KeyRecord) -> Result<(), ManageError> {
+        let actor = self.record();
+        if actor.usage.own.is_empty() {
+            return Ok(());
+        }
+        let shared = key.usage.account.as_ref().or(actor.usage.account.as_ref());
+        if shared.is_none_or(|a| a.credits.is_none() && a.quotas.is_empty() && a.plan.is_none()) {
+            return Err(ManageError::Widening(format!(
+                "usage: this {} draws from credits or quotas of its own, and a key it creates                  would draw from a new balance; only server-side code can create it, or                  give the account shared credits",
+                self.noun()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Refuses a change of a key's credits, quotas or plan by a metered actor: it could
+    /// only add to what its account can draw.
+    pub(crate) fn usage_change(&self, old: &KeyRecord, new: &KeyRecord) -> Result<(), ManageError> {
+        if old.usage.own != new.usage.own && !self.record().usage.is_empty() {
+            return Err(ManageError::Widening(format!(
+                "usage: this {} draws from credits or quotas, and cannot change any key's",
+                self.noun()
+            )));
+        }
+        Ok(())
+    }
+
     /// Refuses `key` unless it is within the actor (see the module documentation).
     /// Scope and environment violations are [`ManageError::Escalation`]; IP, expiry and
     /// rate-limit ones are [`ManageError::Widening`].

@@ -2,7 +2,7 @@
 
 use super::confine::Actor;
 use super::cursor;
-use super::{KeyManager, KeyView, ListQuery, ManageError, Page, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
+use super::{KeyManager, ListQuery, ManageError, Page, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 use crate::store::record::AccountId;
 use crate::store::ListPosition;
 
@@ -62,9 +62,10 @@ impl KeyManager {
         } else {
             None
         };
-        Ok(Page {
-            data: records.iter().map(KeyView::from).collect(),
-            next_cursor,
-        })
+        let mut data = Vec::with_capacity(records.len());
+        for record in &records {
+            data.push(self.view(record).await);
+        }
+        Ok(Page { data, next_cursor })
     }
 }

@@ -72,6 +72,7 @@ mod listing;
 mod merge_patch;
 mod search;
 mod types;
+mod limits;
 mod usage;
 pub(crate) mod validate;
 
@@ -82,6 +83,7 @@ pub use import::ImportedKey;
 pub use search::MAX_HINT_MATCHES;
 pub(crate) use types::rfc3339;
 pub use types::{CreatedKey, KeyUpdate, KeyView, ListQuery, NewKey, Page, Revoked};
+pub use limits::{QuotaView, UsageView};
 #[cfg(feature = "admin")]
 pub(crate) use validate::parse_rfc3339;
 
@@ -280,6 +282,7 @@ impl KeyManager {
         let scopes = self.scopes(&new.scopes)?;
         let ips = parse_ips(&new.ips)?;
         validate_rate_limit(new.rate_limit.as_ref())?;
+        self.validate_usage(&new.usage, new.rate_limit.as_ref())?;
         self.check_metadata(&new.metadata)?;
         let prefix = self.prefix(&new)?;
         let now = self.now();
@@ -302,6 +305,7 @@ impl KeyManager {
             disabled: false,
             rate_limit: new.rate_limit,
             metadata: new.metadata,
+            usage: crate::metering::KeyUsage::own(new.usage),
             digest: self.gate.hasher().digest(key.expose_secret()),
             previous: None,
             created_at: now,
@@ -312,15 +316,17 @@ impl KeyManager {
         if let Some(actor) = actor {
             actor.inherit(&mut record);
             actor.bounds(&record)?;
+            actor.usage_bounds_new(&record)?;
         }
         self.store
             .insert(record.clone(), self.config.max_active_keys, now)
             .await?;
+        self.start_credits(&record).await?;
         // A "not found" may be cached for this digest by a guess; it is not any more.
         self.gate.invalidate_local(&record);
         tracing::info!(target: "keygate::audit", action = "create", key_id = record.id.as_str(), account_id = record.account_id.as_str(), actor = actor.map(Actor::label), "api key created");
         Ok(CreatedKey {
-            view: KeyView::from(&record),
+            view: self.view(&record).await,
             key,
         })
     }
@@ -348,9 +354,8 @@ impl KeyManager {
         id: &KeyId,
         actor: Option<&Actor<'_>>,
     ) -> Result<KeyView, ManageError> {
-        self.record_in(account, id, actor)
-            .await
-            .map(|r| KeyView::from(&r))
+        let record = self.record_in(account, id, actor).await?;
+        Ok(self.view(&record).await)
     }
 }
 

@@ -38,6 +38,10 @@ pub struct NewKey {
     pub environment: Option<Environment>,
     /// An explicit prefix, overriding `environment`.
     pub prefix: Option<String>,
+    /// Credits, quotas and plan (see [`crate::metering`]); through an
+    /// [`crate::manage::ActingManager`], a metered caller's key draws from the caller's
+    /// own balances or the creation is refused.
+    pub usage: crate::metering::UsageLimits,
 }
 
 impl NewKey {
@@ -90,6 +94,25 @@ impl NewKey {
         self.metadata = metadata;
         self
     }
+
+    /// Gives the key its own credits.
+    pub fn credits(mut self, credits: crate::metering::Credits) -> Self {
+        self.usage.credits = Some(credits);
+        self
+    }
+
+    /// Also limits the key's requests per period (replacing a quota of that period).
+    pub fn quota(mut self, quota: crate::metering::Quota) -> Self {
+        self.usage.quotas.retain(|q| q.period != quota.period);
+        self.usage.quotas.push(quota);
+        self
+    }
+
+    /// Puts the key on a plan, by name.
+    pub fn plan(mut self, plan: impl Into<String>) -> Self {
+        self.usage.plan = Some(plan.into());
+        self
+    }
 }
 
 /// The input of [`crate::KeyManager::update`]: `None` leaves a field as it is.
@@ -124,6 +147,13 @@ pub struct KeyUpdate {
     pub metadata_patch: Option<serde_json::Map<String, serde_json::Value>>,
     /// Disable (`true`) or enable (`false`) the key.
     pub disabled: Option<bool>,
+    /// New credits, `Some(None)` to remove them. New credits restart the balance at
+    /// their `remaining`.
+    pub credits: Option<Option<crate::metering::Credits>>,
+    /// New quotas, replacing the old (empty for none).
+    pub quotas: Option<Vec<crate::metering::Quota>>,
+    /// New plan, `Some(None)` to leave any plan.
+    pub plan: Option<Option<String>>,
 }
 
 impl KeyUpdate {
@@ -192,6 +222,27 @@ impl KeyUpdate {
         self.disabled = Some(disabled);
         self
     }
+
+    /// Sets (`Some`, restarting the balance) or removes (`None`) the key's own credits.
+    #[must_use]
+    pub fn credits(mut self, credits: Option<crate::metering::Credits>) -> Self {
+        self.credits = Some(credits);
+        self
+    }
+
+    /// Replaces the key's own quotas.
+    #[must_use]
+    pub fn quotas(mut self, quotas: Vec<crate::metering::Quota>) -> Self {
+        self.quotas = Some(quotas);
+        self
+    }
+
+    /// Moves the key to a plan (`Some`) or off any plan (`None`).
+    #[must_use]
+    pub fn plan(mut self, plan: Option<String>) -> Self {
+        self.plan = Some(plan);
+        self
+    }
 }
 
 /// A key as management shows it: no plaintext and no digest, ever.
@@ -240,6 +291,13 @@ pub struct KeyView {
     /// Metadata.
     #[cfg_attr(feature = "admin", schema(value_type = Object))]
     pub metadata: serde_json::Map<String, serde_json::Value>,
+    /// The key's own credits, quotas and plan, with balances as of now; `null` when it
+    /// has none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<super::limits::UsageView>,
+    /// Its account's, read-only (set by server-side code only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account_usage: Option<super::limits::UsageView>,
 }
 
 /// RFC 3339 with milliseconds, UTC. Times before 1970 (an expiry far in the past is
@@ -270,6 +328,8 @@ impl From<&KeyRecord> for KeyView {
             disabled: r.disabled,
             rate_limit: r.rate_limit,
             metadata: r.metadata.clone(),
+            usage: None,
+            account_usage: None,
         }
     }
 }

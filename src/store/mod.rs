@@ -175,6 +175,13 @@ pub trait KeyStore: Send + Sync + 'static {
     fn usage_store(&self) -> Option<std::sync::Arc<dyn crate::activity::UsageStore>> {
         None
     }
+
+    /// The ledger of credits and quotas that lives beside these keys, if the store has
+    /// one ([`MemoryStore`] and `PgStore` do): a gate over this store meters usage with
+    /// it unless [`crate::KeygateBuilder::credit_ledger`] names another. Default: none.
+    fn credit_ledger(&self) -> Option<std::sync::Arc<dyn crate::metering::CreditLedger>> {
+        None
+    }
 }
 
 #[async_trait]
@@ -184,6 +191,9 @@ impl<S: KeyStore + ?Sized> KeyStore for std::sync::Arc<S> {
     }
     fn usage_store(&self) -> Option<std::sync::Arc<dyn crate::activity::UsageStore>> {
         (**self).usage_store()
+    }
+    fn credit_ledger(&self) -> Option<std::sync::Arc<dyn crate::metering::CreditLedger>> {
+        (**self).credit_ledger()
     }
 }
 
@@ -241,6 +251,30 @@ pub trait KeyStoreWrite: KeyStore {
             "this key store cannot search keys by hint",
         ))
     }
+
+    /// The usage settings of `account` (see [`crate::metering`]), which a store that keeps
+    /// them also returns with each of the account's keys
+    /// ([`crate::metering::KeyUsage::account`]). Default: none.
+    async fn account_usage(
+        &self,
+        account: &AccountId,
+    ) -> Result<Option<crate::metering::UsageLimits>, StoreError> {
+        let _ = account;
+        Ok(None)
+    }
+
+    /// Sets (or, when empty, removes) the usage settings of `account`. Default: the store
+    /// cannot keep them.
+    async fn set_account_usage(
+        &self,
+        account: &AccountId,
+        usage: &crate::metering::UsageLimits,
+    ) -> Result<(), StoreError> {
+        let _ = (account, usage);
+        Err(StoreError::unavailable(
+            "this store does not keep account usage settings",
+        ))
+    }
 }
 
 #[async_trait]
@@ -276,5 +310,18 @@ impl<S: KeyStoreWrite + ?Sized> KeyStoreWrite for std::sync::Arc<S> {
     }
     async fn find_by_start(&self, start: &str, limit: usize) -> Result<Vec<KeyRecord>, StoreError> {
         (**self).find_by_start(start, limit).await
+    }
+    async fn account_usage(
+        &self,
+        account: &AccountId,
+    ) -> Result<Option<crate::metering::UsageLimits>, StoreError> {
+        (**self).account_usage(account).await
+    }
+    async fn set_account_usage(
+        &self,
+        account: &AccountId,
+        usage: &crate::metering::UsageLimits,
+    ) -> Result<(), StoreError> {
+        (**self).set_account_usage(account, usage).await
     }
 }

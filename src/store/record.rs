@@ -167,6 +167,9 @@ pub struct KeyRecord {
     pub rate_limit: Option<RateLimit>,
     /// Free-form data for the application.
     pub metadata: serde_json::Map<String, serde_json::Value>,
+    /// Credits, quotas and plan, the key's own and its account's (see
+    /// [`crate::metering`]).
+    pub usage: crate::metering::KeyUsage,
     /// SHA-256 digest of the current secret.
     pub digest: KeyDigest,
     /// The previous secret's digest, during a roll's grace period.
@@ -206,6 +209,7 @@ impl KeyRecord {
             disabled: false,
             rate_limit: None,
             metadata: serde_json::Map::new(),
+            usage: crate::metering::KeyUsage::default(),
             digest,
             previous: None,
             created_at,

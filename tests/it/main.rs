@@ -7,8 +7,10 @@
 //! | `authz` | scopes, implications, read-only keys, policy tables, IP allowlists, client IP |
 //! | `ratelimit` | per-key rate limiting, its headers and its state |
 //! | `shared_limits` | rate limits shared through Redis, and Redis outages |
+//! | `ledger` | credits and quotas: the balance of record in PostgreSQL, leases, many instances |
 //! | `lifecycle` | creating, listing, updating, revoking, rolling, importing, deleting keys |
 //! | `activity` | usage counters per key, account and deployment; the API log, its bounds and reads; operators' key search |
+//! | `metering` | credits, quotas per period and plans: spending, refills, costs, charges |
 //! | `admin` | the management HTTP API, its configurable router and its OpenAPI document |
 //! | `hardening` | each defect of the adversarial review, shown fixed |
 //! | `credential_hook` | credentials other than keygate's keys, through a verifier |
@@ -41,7 +43,9 @@ mod hardening;
 mod invalidation;
 mod jwks;
 mod jwt;
+mod ledger;
 mod lifecycle;
+mod metering;
 mod postgres;
 mod principals;
 mod quickstart;

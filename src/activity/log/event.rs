@@ -20,6 +20,7 @@ pub const OUTCOMES: &[&str] = &[
     "ip_not_allowed",
     "insufficient_scope",
     "rate_limited",
+    "usage_exceeded",
     "store_unavailable",
     "invalid_token",
     "verifier_unavailable",

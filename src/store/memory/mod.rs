@@ -1,5 +1,6 @@
 mod index;
 mod usage;
+mod ledger;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -53,12 +54,18 @@ pub struct MemoryStore {
     usage: Arc<MemoryUsage>,
     /// The API log's events, when a gate stores its log here.
     api_events: crate::activity::log::EventBuffer,
+    /// The balances of credits and quotas (see [`crate::metering`]).
+    ledger: std::sync::Arc<crate::metering::MemoryLedger>,
+    /// Accounts' usage settings, returned with each of their keys.
+    accounts: DashMap<AccountId, std::sync::Arc<crate::metering::UsageLimits>>,
 }
 
 impl Default for MemoryStore {
     fn default() -> Self {
         Self {
             records: DashMap::default(),
+            ledger: Default::default(),
+            accounts: DashMap::default(),
             by_digest: DashMap::default(),
             index: Mutex::default(),
             retention: Some(Self::DEFAULT_REVOKED_RETENTION),
@@ -207,7 +214,11 @@ impl KeyStore for MemoryStore {
         let Some(id) = self.by_digest.get(digest).map(|e| e.value().clone()) else {
             return Ok(None);
         };
-        Ok(self.records.get(&id).map(|r| r.value().clone()))
+        Ok(self.records.get(&id).map(|r| self.read(&r)))
+    }
+
+    fn credit_ledger(&self) -> Option<std::sync::Arc<dyn crate::metering::CreditLedger>> {
+        Some(self.ledger.clone())
     }
 
     fn usage_store(&self) -> Option<Arc<dyn crate::activity::UsageStore>> {
@@ -218,7 +229,7 @@ impl KeyStore for MemoryStore {
 #[async_trait]
 impl KeyStoreWrite for MemoryStore {
     async fn get(&self, id: &KeyId) -> Result<Option<KeyRecord>, StoreError> {
-        Ok(self.records.get(id).map(|r| r.value().clone()))
+        Ok(self.records.get(id).map(|r| self.read(&r)))
     }
 
     async fn find_by_start(&self, start: &str, limit: usize) -> Result<Vec<KeyRecord>, StoreError> {
@@ -272,6 +283,8 @@ impl KeyStoreWrite for MemoryStore {
         for d in record.digests() {
             self.by_digest.insert(d, record.id.clone());
         }
+        let mut record = record;
+        record.usage.account = None;
         self.records.insert(record.id.clone(), record);
         Ok(())
     }
@@ -314,6 +327,7 @@ impl KeyStoreWrite for MemoryStore {
         }
         let mut record = record;
         record.version += 1;
+        record.usage.account = None;
         self.records.insert(record.id.clone(), record);
         Ok(())
     }
@@ -344,7 +358,7 @@ impl KeyStoreWrite for MemoryStore {
         };
         // Under the write lock, so the page is one consistent snapshot.
         Ok(range
-            .filter_map(|(_, id)| self.records.get(id).map(|r| r.value().clone()))
+            .filter_map(|(_, id)| self.records.get(id).map(|r| self.read(&r)))
             .filter(|r| status.matches(r))
             .take(limit)
             .collect())
@@ -360,6 +374,36 @@ impl KeyStoreWrite for MemoryStore {
             }
             None => Err(StoreError::NotFound),
         }
+    }
+
+    async fn account_usage(
+        &self,
+        account: &AccountId,
+    ) -> Result<Option<crate::metering::UsageLimits>, StoreError> {
+        Ok(self.accounts.get(account).map(|u| (**u).clone()))
+    }
+
+    async fn set_account_usage(
+        &self,
+        account: &AccountId,
+        usage: &crate::metering::UsageLimits,
+    ) -> Result<(), StoreError> {
+        if usage.is_empty() {
+            self.accounts.remove(account);
+        } else {
+            self.accounts
+                .insert(account.clone(), std::sync::Arc::new(usage.clone()));
+        }
+        Ok(())
+    }
+}
+
+impl MemoryStore {
+    /// A stored record as a read returns it: with its account's usage settings.
+    fn read(&self, stored: &KeyRecord) -> KeyRecord {
+        let mut record = stored.clone();
+        record.usage.account = self.accounts.get(&record.account_id).map(|u| u.clone());
+        record
     }
 }
 

@@ -23,6 +23,7 @@ fn record(id: &str, account: &str) -> KeyRecord {
         disabled: false,
         rate_limit: None,
         metadata: Default::default(),
+        usage: Default::default(),
         digest: crate::key::KeyHasher::sha256().digest(id),
         previous: None,
         created_at: at(0),

@@ -44,9 +44,11 @@
 mod channel;
 mod events;
 mod last_used;
+mod ledger;
 mod rows;
 mod schema;
 mod usage;
+mod usage_limits;
 mod write;
 
 use std::collections::HashMap;
@@ -98,6 +100,8 @@ struct Shared {
     /// The `NOTIFY` channel of this schema's changes.
     channel: String,
     sql: Sql,
+    /// The credit ledger's statements.
+    ledger: ledger::LedgerSql,
     timeout: Duration,
     change_retention: Duration,
     /// `last_used_at` writes waiting for the next flush, newest per key.
@@ -235,6 +239,7 @@ impl PgStoreBuilder {
             config: self.config,
             channel: format!("{}.changes", self.schema),
             sql: Sql::new(&self.schema),
+            ledger: ledger::LedgerSql::new(&self.schema),
             schema: self.schema,
             timeout: self.timeout,
             change_retention: self.change_retention,
@@ -348,6 +353,12 @@ impl KeyStore for PgStore {
     }
 
     fn usage_store(&self) -> Option<Arc<dyn crate::activity::UsageStore>> {
+        Some(Arc::new(self.clone()))
+    }
+
+    /// The `meters` table: balances of credits and quotas, durable and shared by every
+    /// instance on this schema (see [`crate::metering`]).
+    fn credit_ledger(&self) -> Option<Arc<dyn crate::metering::CreditLedger>> {
         Some(Arc::new(self.clone()))
     }
 }

@@ -22,6 +22,17 @@ pub(super) fn digest_from(bytes: &[u8]) -> Option<KeyDigest> {
     <[u8; 32]>::try_from(bytes).ok().map(KeyDigest::from_bytes)
 }
 
+/// Usage settings stored as JSON in column `i`, if any.
+pub(super) fn usage_from(row: &Row, i: usize) -> Result<Option<crate::metering::UsageLimits>, ()> {
+    let json: Option<serde_json::Value> = row.try_get(i).map_err(drop)?;
+    json.map(serde_json::from_value).transpose().map_err(drop)
+}
+
+/// Usage settings as stored: `NULL` when empty.
+pub(super) fn usage_json(usage: &crate::metering::UsageLimits) -> Option<serde_json::Value> {
+    (!usage.is_empty()).then(|| serde_json::to_value(usage).unwrap_or_default())
+}
+
 /// Reads a row of `schema::COLUMNS`.
 pub(super) fn record(row: &Row) -> Result<KeyRecord, StoreError> {
     let id: String = row.try_get(0).map_err(|_| corrupt("?", "id"))?;
@@ -86,6 +97,14 @@ pub(super) fn record(row: &Row) -> Result<KeyRecord, StoreError> {
         disabled: row.try_get(10).map_err(|_| bad("disabled"))?,
         rate_limit,
         metadata,
+        usage: crate::metering::KeyUsage {
+            own: usage_from(row, 21)
+                .map_err(|_| bad("usage"))?
+                .unwrap_or_default(),
+            account: usage_from(row, 22)
+                .map_err(|_| bad("account usage"))?
+                .map(std::sync::Arc::new),
+        },
         digest,
         previous,
         created_at: row.try_get(17).map_err(|_| bad("created_at"))?,
@@ -120,6 +139,7 @@ pub(super) struct Params {
     updated_at: SystemTime,
     last_used_at: Option<SystemTime>,
     version: i64,
+    usage: Option<serde_json::Value>,
 }
 
 impl Params {
@@ -147,10 +167,11 @@ impl Params {
             last_used_at: r.last_used_at,
             version: i64::try_from(r.version)
                 .map_err(|_| StoreError::Conflict("version out of range".into()))?,
+            usage: usage_json(&r.usage.own),
         })
     }
 
-    pub(super) fn all(&self) -> [&(dyn ToSql + Sync); 21] {
+    pub(super) fn all(&self) -> [&(dyn ToSql + Sync); 22] {
         [
             &self.id,
             &self.account_id,
@@ -173,6 +194,7 @@ impl Params {
             &self.updated_at,
             &self.last_used_at,
             &self.version,
+            &self.usage,
         ]
     }
 

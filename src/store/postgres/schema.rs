@@ -109,6 +109,30 @@ CREATE INDEX api_events_by_time ON {s}.api_events (time);
 CREATE INDEX keys_by_start ON {s}.keys (key_start);
 "#,
     ),
+    (
+        5,
+        "usage settings (credits, quotas, plan) of keys and accounts",
+        r#"
+ALTER TABLE {s}.keys ADD COLUMN usage jsonb;
+ALTER TABLE {s}.accounts ADD COLUMN usage jsonb;
+"#,
+    ),
+    (
+        6,
+        "meters: balances of record of credits and quotas",
+        r#"
+CREATE TABLE {s}.meters (
+    owner_kind text NOT NULL CHECK (owner_kind IN ('key', 'account')),
+    owner_id text COLLATE "C" NOT NULL,
+    meter text COLLATE "C" NOT NULL,
+    balance bigint NOT NULL,
+    period bigint NOT NULL,
+    granted bigint NOT NULL DEFAULT 0,
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (owner_kind, owner_id, meter)
+);
+"#,
+    ),
 ];
 
 /// The newest migration version this build knows.
@@ -148,26 +172,30 @@ pub(super) struct Sql {
     pub(super) touch: String,
 }
 
-/// The columns of a key, in the order `rows::record` reads them.
+/// The columns of a key, in the order `rows::record` reads them; the account's usage
+/// settings follow them (see `Sql::new`).
 pub(super) const COLUMNS: &str =
     "k.id, k.account_id, k.name, k.prefix, k.key_start, k.environment, \
      k.scopes, k.ips, k.expires_at, k.revoked_at, k.disabled, k.rate_per_second, \
      k.rate_burst, k.metadata, k.digest, k.previous_digest, k.previous_until, \
-     k.created_at, k.updated_at, k.last_used_at, k.version";
+     k.created_at, k.updated_at, k.last_used_at, k.version, k.usage";
 
 impl Sql {
     pub(super) fn new(schema: &str) -> Self {
         let s = format!("\"{schema}\"");
+        let account_usage =
+            format!("(SELECT a.usage FROM {s}.accounts a WHERE a.id = k.account_id)");
+        let columns = format!("{COLUMNS}, {account_usage}");
         Self {
             find: format!(
-                "SELECT {COLUMNS} FROM {s}.key_digests d JOIN {s}.keys k ON k.id = d.key_id \
+                "SELECT {columns} FROM {s}.key_digests d JOIN {s}.keys k ON k.id = d.key_id \
                  WHERE d.digest = $1"
             ),
-            get: format!("SELECT {COLUMNS} FROM {s}.keys k WHERE k.id = $1"),
+            get: format!("SELECT {columns} FROM {s}.keys k WHERE k.id = $1"),
             // $2: status filter (NULL for all, true for revoked, false for not revoked);
             // $3, $4: the position to continue after, or NULLs.
             list: format!(
-                "SELECT {COLUMNS} FROM {s}.keys k WHERE k.account_id = $1 \
+                "SELECT {columns} FROM {s}.keys k WHERE k.account_id = $1 \
                  AND ($2::boolean IS NULL OR (k.revoked_at IS NOT NULL) = $2) \
                  AND ($3::timestamptz IS NULL OR (k.created_at, k.id) > ($3, $4::text)) \
                  ORDER BY k.created_at, k.id LIMIT $5"
@@ -184,8 +212,8 @@ impl Sql {
                 "INSERT INTO {s}.keys (id, account_id, name, prefix, key_start, environment, \
                  scopes, ips, expires_at, revoked_at, disabled, rate_per_second, rate_burst, \
                  metadata, digest, previous_digest, previous_until, created_at, updated_at, \
-                 last_used_at, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
-                 $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)"
+                 last_used_at, version, usage) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
+                 $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)"
             ),
             insert_digest: format!(
                 "INSERT INTO {s}.key_digests (digest, key_id, kind, valid_until) \
@@ -198,10 +226,10 @@ impl Sql {
                  disabled = $11, rate_per_second = $12, rate_burst = $13, metadata = $14, \
                  digest = $15, previous_digest = $16, previous_until = $17, created_at = $18, \
                  updated_at = $19, last_used_at = GREATEST(last_used_at, $20), \
-                 version = version + 1 WHERE id = $1 AND account_id = $2"
+                 version = version + 1, usage = $21 WHERE id = $1 AND account_id = $2"
             ),
             drop_digests: format!("DELETE FROM {s}.key_digests WHERE key_id = $1 RETURNING digest"),
-            delete_key: format!("DELETE FROM {s}.keys k WHERE k.id = $1 RETURNING {COLUMNS}"),
+            delete_key: format!("DELETE FROM {s}.keys k WHERE k.id = $1 RETURNING {columns}"),
             append_change: format!("INSERT INTO {s}.changes (digests) VALUES ($1) RETURNING seq"),
             replay: format!(
                 "SELECT st.trimmed_through, c.seq, c.digests FROM {s}.change_log_state st \

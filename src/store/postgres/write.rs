@@ -162,9 +162,10 @@ impl KeyStoreWrite for PgStore {
                 return Err(StoreError::VersionConflict);
             }
             let update = tx.prepare_cached(&sql.update_key).await.map_err(pg_error)?;
-            tx.execute(&update, &params.all()[..20])
-                .await
-                .map_err(pg_error)?;
+            let all = params.all();
+            let mut values = all[..20].to_vec();
+            values.push(all[21]);
+            tx.execute(&update, &values).await.map_err(pg_error)?;
             let mut digests: Vec<KeyDigest> = tx
                 .query(&sql.drop_digests, &[&id])
                 .await
@@ -256,5 +257,22 @@ impl KeyStoreWrite for PgStore {
     async fn record_last_used(&self, id: &KeyId, at: SystemTime) -> Result<(), StoreError> {
         self.buffer_last_used(id, at);
         Ok(())
+    }
+
+    async fn account_usage(
+        &self,
+        account: &AccountId,
+    ) -> Result<Option<crate::metering::UsageLimits>, StoreError> {
+        self.timed(self.read_account_usage(account)).await
+    }
+
+    /// Writes the settings and, in the same transaction, publishes every digest of the
+    /// account's keys, so every instance looks them up again.
+    async fn set_account_usage(
+        &self,
+        account: &AccountId,
+        usage: &crate::metering::UsageLimits,
+    ) -> Result<(), StoreError> {
+        self.timed(self.write_account_usage(account, usage)).await
     }
 }

@@ -95,6 +95,9 @@ impl KeyStore for FaultyStore {
     fn usage_store(&self) -> Option<Arc<dyn keygate::activity::UsageStore>> {
         self.inner.usage_store()
     }
+    fn credit_ledger(&self) -> Option<Arc<dyn keygate::metering::CreditLedger>> {
+        self.inner.credit_ledger()
+    }
 }
 
 #[async_trait]

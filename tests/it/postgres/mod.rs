@@ -7,3 +7,4 @@ mod concurrency;
 mod lifecycle;
 mod restart;
 mod store;
+mod usage;

@@ -1,0 +1,44 @@
+//! Step 7, the last: usage. The key's quotas, then its credits, then its account's
+//! (see [`crate::metering`]), reached only when every other check passed, the rate
+//! limit included, so a request refused earlier spends nothing. All or nothing: a
+//! request refused by one meter spends nothing from the others.
+
+use std::time::SystemTime;
+
+use crate::cache::entry::ResolvedKey;
+use crate::error::AuthError;
+
+/// What a request spent, in its extensions, so that an inner layer of the same gate
+/// with another cost spends or refunds only the difference.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Spent(pub(crate) u64);
+
+/// Spends `cost` from every meter of `key`. Free when nothing is metered.
+#[inline]
+pub(crate) fn spend(key: &ResolvedKey, cost: u64, now: SystemTime) -> Result<(), AuthError> {
+    match &key.metering {
+        None => Ok(()),
+        Some(meters) => meters
+            .spend(cost, now)
+            .map_err(|retry_after| AuthError::UsageExceeded { retry_after }),
+    }
+}
+
+/// For an inner layer whose cost is `cost` on a request its outer layer admitted
+/// having spent `spent`: spends the difference, or refunds it.
+pub(crate) fn respend(
+    key: &ResolvedKey,
+    spent: u64,
+    cost: u64,
+    now: SystemTime,
+) -> Result<(), AuthError> {
+    let Some(meters) = &key.metering else {
+        return Ok(());
+    };
+    if cost > spent {
+        spend(key, cost - spent, now)
+    } else {
+        meters.give_back(spent - cost);
+        Ok(())
+    }
+}

@@ -1,0 +1,371 @@
+//! The local cells: units leased from the ledger, spent with one compare-and-swap.
+//!
+//! A cell's count never goes below zero through a spend (a spend that does not fit
+//! changes nothing), only through an after-the-fact charge, whose debt is settled with
+//! the ledger at the next lease or return. Units move between a cell and the ledger only
+//! with the cell's period written beside them, so units leased in a period that has
+//! ended are dropped on return, as the refill at its end already topped the meter up.
+
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use dashmap::DashMap;
+
+use super::lease::{LeaseAgent, LeaseState};
+use super::plan::Plans;
+use super::{CreditLedger, Meter, MeterPolicy, UtcOffset};
+use crate::clock::Clock;
+
+/// One meter's local units on this instance.
+pub(crate) struct MeterCell {
+    pub(crate) meter: Meter,
+    /// Units leased and not yet spent; below zero only after a charge.
+    pub(super) leased: AtomicI64,
+    /// Unix seconds when the lease's period ends (`u64::MAX`: never); 0 before the first
+    /// lease, so the first spend takes one.
+    pub(super) until: AtomicU64,
+    /// A background lease or return is under way (ledgers across the network).
+    pub(super) busy: AtomicBool,
+    cold: Mutex<Cold>,
+    /// What the lease agent remembers (see [`super::lease`]).
+    pub(super) lease: LeaseState,
+}
+
+/// What only leases and returns read.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Cold {
+    pub(super) policy: MeterPolicy,
+    /// The period the leased units belong to.
+    pub(super) period: u64,
+    pub(super) next_refill: Option<SystemTime>,
+}
+
+impl MeterCell {
+    pub(crate) fn new(meter: Meter, policy: MeterPolicy) -> Self {
+        Self {
+            meter,
+            leased: AtomicI64::new(0),
+            until: AtomicU64::new(0),
+            busy: AtomicBool::new(false),
+            lease: LeaseState::default(),
+            cold: Mutex::new(Cold {
+                policy,
+                period: 0,
+                next_refill: None,
+            }),
+        }
+    }
+
+    /// Spends `cost` if the lease is current and holds it. No lock.
+    #[inline]
+    pub(crate) fn try_spend(&self, cost: i64, now_secs: u64) -> bool {
+        if now_secs >= self.until.load(Ordering::Acquire) {
+            return false;
+        }
+        let mut held = self.leased.load(Ordering::Acquire);
+        loop {
+            if held < cost {
+                return false;
+            }
+            match self.leased.compare_exchange_weak(
+                held,
+                held - cost,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return true,
+                Err(now) => held = now,
+            }
+        }
+    }
+
+    /// Gives `units` back to the cell (an undo, or a refund); a negative `units` is a
+    /// charge, which may leave the cell below zero.
+    #[inline]
+    pub(crate) fn add(&self, units: i64) {
+        self.leased.fetch_add(units, Ordering::AcqRel);
+    }
+
+    /// Units held now.
+    pub(crate) fn held(&self) -> i64 {
+        self.leased.load(Ordering::Acquire)
+    }
+
+    /// Units held that still count at `now`: none once the lease's period has ended
+    /// (they are dropped when returned), except a debt, which carries over.
+    pub(crate) fn held_at(&self, now: SystemTime) -> i64 {
+        let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let held = self.held();
+        if held > 0 && secs >= self.until.load(Ordering::Acquire) {
+            0
+        } else {
+            held
+        }
+    }
+
+    pub(super) fn cold(&self) -> std::sync::MutexGuard<'_, Cold> {
+        self.cold.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(super) fn set_until(&self, next_refill: Option<SystemTime>) {
+        let until = next_refill.map_or(u64::MAX, |t| {
+            t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+        });
+        self.until.store(until, Ordering::Release);
+    }
+}
+
+/// The meters one cache entry spends from, in order: quotas, then credits.
+pub(crate) struct Meters {
+    pub(crate) cells: Box<[Arc<MeterCell>]>,
+    /// The key refers to a plan that does not exist: every request is refused.
+    pub(crate) refused: bool,
+    pub(crate) metering: Arc<Metering>,
+}
+
+impl Meters {
+    /// Spends `cost` from every cell, all or nothing. `Err` carries how long until the
+    /// refusing meter's next refill, if it has one.
+    #[inline]
+    pub(crate) fn spend(&self, cost: u64, now: SystemTime) -> Result<(), Option<Duration>> {
+        if self.refused {
+            return Err(None);
+        }
+        if cost == 0 {
+            return Ok(());
+        }
+        let cost = i64::try_from(cost).unwrap_or(i64::MAX);
+        let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        for (i, cell) in self.cells.iter().enumerate() {
+            if cell.try_spend(cost, secs) {
+                // Below the low watermark: a top-up starts before the cell runs dry.
+                if cell.held() < self.metering.agent.low_water {
+                    self.metering.agent.ask(cell, cost.unsigned_abs());
+                }
+            } else {
+                if let Err(wait) = self.metering.short(cell, cost, now) {
+                    for done in &self.cells[..i] {
+                        done.add(cost);
+                    }
+                    return Err(wait);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// An after-the-fact charge (`units > 0`) or refund (`units < 0`) on every credits
+    /// meter of the entry.
+    pub(crate) fn charge(&self, units: i64) {
+        for cell in self.cells.iter().filter(|c| c.meter.is_credits()) {
+            cell.add(-units);
+        }
+    }
+
+    /// Gives `units` back to every meter (a route that costs less than was spent).
+    pub(crate) fn give_back(&self, units: u64) {
+        let units = i64::try_from(units).unwrap_or(i64::MAX);
+        for cell in self.cells.iter() {
+            cell.add(units);
+        }
+    }
+
+    /// Whether any meter counts credits.
+    pub(crate) fn has_credits(&self) -> bool {
+        self.cells.iter().any(|c| c.meter.is_credits())
+    }
+}
+
+/// Settings of [`Metering`].
+#[derive(Clone, Debug)]
+pub(crate) struct MeteringSettings {
+    /// Units an instance leases at once.
+    pub(crate) lease: u64,
+    pub(crate) offset: UtcOffset,
+}
+
+impl Default for MeteringSettings {
+    fn default() -> Self {
+        Self {
+            lease: 64,
+            offset: UtcOffset::UTC,
+        }
+    }
+}
+
+/// One gate's metering: its ledger and every cell it holds, by meter, so that a cell
+/// outlives the cache entries that hold it (refresh, invalidation, plan change,
+/// eviction) and its units are never dropped.
+pub(crate) struct Metering {
+    pub(crate) ledger: Option<Arc<dyn CreditLedger>>,
+    pub(crate) cells: DashMap<Meter, Arc<MeterCell>>,
+    pub(crate) settings: MeteringSettings,
+    pub(crate) plans: Plans,
+    pub(crate) clock: Clock,
+    /// Leases from a ledger across the network, in the background.
+    pub(crate) agent: LeaseAgent,
+}
+
+impl Metering {
+    pub(crate) fn new(
+        ledger: Option<Arc<dyn CreditLedger>>,
+        settings: MeteringSettings,
+        clock: Clock,
+    ) -> Self {
+        let remote = ledger.as_ref().is_some_and(|l| l.local().is_none());
+        Self {
+            agent: LeaseAgent::new(remote, settings.lease),
+            ledger,
+            cells: DashMap::new(),
+            settings,
+            plans: Plans::default(),
+            clock,
+        }
+    }
+
+    /// The cell of `meter`, created on first use; a changed `policy` replaces the old one
+    /// and returns the units leased under it.
+    pub(crate) fn cell(&self, meter: &Meter, policy: MeterPolicy) -> Arc<MeterCell> {
+        if let Some(cell) = self.cells.get(meter) {
+            let cell = cell.clone();
+            let changed = {
+                let mut cold = cell.cold();
+                let changed = cold.policy != policy;
+                cold.policy = policy;
+                changed
+            };
+            if changed {
+                // Lease again under the new policy at the next spend.
+                cell.until.store(0, Ordering::Release);
+            }
+            return cell;
+        }
+        self.cells
+            .entry(meter.clone())
+            .or_insert_with(|| Arc::new(MeterCell::new(meter.clone(), policy)))
+            .clone()
+    }
+
+    /// The cold path of a spend that the cell could not cover: lease more, then try
+    /// again. With a ledger in this process the lease is taken inline; otherwise a
+    /// background lease starts and this request is refused.
+    #[cold]
+    pub(crate) fn short(
+        &self,
+        cell: &MeterCell,
+        cost: i64,
+        now: SystemTime,
+    ) -> Result<(), Option<Duration>> {
+        let Some(ledger) = &self.ledger else {
+            // Metered without a ledger: fail closed.
+            return Err(None);
+        };
+        let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let Some(local) = ledger.local() else {
+            return Err(self.short_remote(cell, cost.unsigned_abs(), now));
+        };
+        let mut cold = cell.cold();
+        if cell.try_spend(cost, secs) {
+            return Ok(());
+        }
+        let policy = cold.policy;
+        let period = policy.period(now);
+        let expired = secs >= cell.until.load(Ordering::Acquire);
+        if expired || cell.held() < 0 {
+            let units = cell.leased.swap(0, Ordering::AcqRel);
+            if units > 0 {
+                local.release_now(&cell.meter, cold.period, units.unsigned_abs());
+            } else if units < 0 {
+                local.adjust_now(&cell.meter, &policy, units, now);
+            }
+        }
+        let _ = period;
+        let want = self.settings.lease.max(cost.unsigned_abs());
+        let r = local.reserve_now(&cell.meter, &policy, want, now);
+        cold.period = r.period;
+        cold.next_refill = r.next_refill;
+        cell.add(i64::try_from(r.granted).unwrap_or(i64::MAX));
+        cell.set_until(r.next_refill);
+        if cell.try_spend(cost, secs) {
+            Ok(())
+        } else {
+            Err(r
+                .next_refill
+                .map(|t| t.duration_since(now).unwrap_or(Duration::ZERO)))
+        }
+    }
+
+    /// Returns every cell's units to the ledger (shutdown).
+    pub(crate) async fn flush(&self) {
+        let cells: Vec<Arc<MeterCell>> = self.cells.iter().map(|c| c.value().clone()).collect();
+        for cell in cells {
+            self.settle(&cell).await;
+        }
+    }
+
+    /// Returns the units of cells no cache entry holds any more, and forgets them.
+    pub(crate) async fn return_unheld(&self) {
+        let unheld: Vec<Arc<MeterCell>> = self
+            .cells
+            .iter()
+            .filter(|c| Arc::strong_count(c.value()) == 1)
+            .map(|c| c.value().clone())
+            .collect();
+        for cell in unheld {
+            self.settle(&cell).await;
+            self.cells.remove_if(&cell.meter, |_, c| {
+                Arc::strong_count(c) <= 2 && c.held() == 0
+            });
+        }
+    }
+
+    /// Returns the units this instance holds of `meter`, if any.
+    pub(crate) async fn settle_meter(&self, meter: &Meter) {
+        let cell = self.cells.get(meter).map(|c| c.value().clone());
+        if let Some(cell) = cell {
+            self.settle(&cell).await;
+        }
+    }
+
+    /// Moves a cell's units (or debt) back to the ledger; the next spend leases again.
+    pub(super) async fn settle(&self, cell: &MeterCell) {
+        let Some(ledger) = &self.ledger else { return };
+        if let Some(local) = ledger.local() {
+            let cold = cell.cold();
+            cell.until.store(0, Ordering::Release);
+            let units = cell.leased.swap(0, Ordering::AcqRel);
+            if units > 0 {
+                local.release_now(&cell.meter, cold.period, units.unsigned_abs());
+            } else if units < 0 {
+                local.adjust_now(&cell.meter, &cold.policy, units, self.clock.now());
+            }
+            return;
+        }
+        if cell.busy.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let Cold { policy, period, .. } = *cell.cold();
+        cell.until.store(0, Ordering::Release);
+        let units = cell.leased.swap(0, Ordering::AcqRel);
+        let now = self.clock.now();
+        let returned = if units > 0 {
+            ledger
+                .release(&cell.meter, period, units.unsigned_abs())
+                .await
+        } else if units < 0 {
+            ledger
+                .adjust(&cell.meter, &policy, units, now)
+                .await
+                .map(drop)
+        } else {
+            Ok(())
+        };
+        if let Err(error) = returned {
+            // The outcome is unknown (the ledger may have applied it before failing to
+            // answer): keeping the units could spend them twice, so they are dropped.
+            tracing::warn!(meter = ?cell.meter, units, %error, "returning leased units failed; they are not returned");
+        }
+        cell.busy.store(false, Ordering::Release);
+    }
+}

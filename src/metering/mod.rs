@@ -1,0 +1,111 @@
+//! Usage limits: credits with refills, quotas per calendar period, and named plans,
+//! exact across instances.
+//!
+//! # Meters
+//!
+//! A [`Meter`] is one balance of record: a key's or an account's credits, or a key's or
+//! an account's quota for one calendar period. Each accepted request spends its cost
+//! (1 unless a layer or route sets another) from every meter that applies to it, in the
+//! order quotas, then credits (a key's own before its account's), all or nothing: a
+//! request refused by one meter spends nothing from the others, and a request refused
+//! earlier (IP, scopes, rate limit) spends nothing at all. A refusal is 429
+//! `usage_exceeded` with `Retry-After` until the next refill or reset (none when there
+//! is none).
+//!
+//! # Refills and periods
+//!
+//! Credits may carry a [`Refill`]: at each edge of its [`RefillInterval`] (a duration
+//! anchored at the Unix epoch or at the refill's `anchor`, or a calendar day, week or
+//! month), the balance is topped up to the refill's amount,
+//! `remaining = min(remaining + amount, amount)`, so a debt left by after-the-fact
+//! charges is paid off first; a refill never lowers a balance. A [`Quota`] is `limit`
+//! requests per calendar day, week (from Monday) or month, reset to `limit` at each
+//! period's start. Calendar periods are in UTC or a configured [`UtcOffset`]. Edges are
+//! fixed points in time, not timers, so a refill happens once however many instances
+//! run, and each edge has a period index that every instance computes alike.
+//!
+//! # The ledger, the cells and leases
+//!
+//! The balance of record lives in a [`CreditLedger`] ([`crate::MemoryStore`] in process,
+//! `PgStore` durably). A request never waits for it: each instance holds, per meter, a
+//! *cell* of units leased from the ledger, and spends from it with one atomic
+//! compare-and-swap and no lock. When a cell runs short, the instance leases another
+//! batch: inline from a ledger in this process, in the background from one across the
+//! network. Unspent units go back to the ledger on [`crate::Keygate::return_leases`] and
+//! when the cell is no longer held by any cached key. The sum of what every instance
+//! admitted therefore never exceeds what the ledger granted.
+mod cell;
+mod lease;
+mod ledger;
+mod period;
+mod plan;
+mod resolve;
+mod settings;
+
+use std::fmt;
+use std::time::SystemTime;
+
+pub(crate) use cell::{Metering, MeteringSettings, Meters};
+pub use ledger::{CreditLedger, MemoryLedger};
+pub use period::{QuotaPeriod, RefillInterval, UtcOffset};
+pub use plan::Plan;
+pub use settings::{Credits, KeyUsage, MeterPolicy, Quota, Refill, UsageLimits};
+
+use crate::store::record::{AccountId, KeyId};
+
+/// One balance of record in a [`CreditLedger`].
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub enum Meter {
+    /// A key's own credits.
+    KeyCredits(KeyId),
+    /// An account's credits, shared by all its keys.
+    AccountCredits(AccountId),
+    /// A key's quota for a period.
+    KeyQuota(KeyId, QuotaPeriod),
+    /// An account's quota for a period, shared by all its keys.
+    AccountQuota(AccountId, QuotaPeriod),
+}
+
+impl Meter {
+    /// A stable text naming the meter, for a ledger's storage key:
+    /// `key:<id>:credits`, `account:<id>:credits`, `key:<id>:quota:<period>`,
+    /// `account:<id>:quota:<period>`.
+    ///
+    /// ```
+    /// use keygate::metering::{Meter, QuotaPeriod};
+    ///
+    /// assert_eq!(Meter::KeyQuota("ak_1".into(), QuotaPeriod::Day).storage_key(), "key:ak_1:quota:day");
+    /// ```
+    pub fn storage_key(&self) -> String {
+        match self {
+            Meter::KeyCredits(id) => format!("key:{id}:credits"),
+            Meter::AccountCredits(id) => format!("account:{id}:credits"),
+            Meter::KeyQuota(id, p) => format!("key:{id}:quota:{}", p.as_str()),
+            Meter::AccountQuota(id, p) => format!("account:{id}:quota:{}", p.as_str()),
+        }
+    }
+
+    /// Whether this meter counts credits (rather than a quota's requests).
+    pub fn is_credits(&self) -> bool {
+        matches!(self, Meter::KeyCredits(_) | Meter::AccountCredits(_))
+    }
+}
+
+impl fmt::Debug for Meter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.storage_key())
+    }
+}
+
+/// What [`CreditLedger::reserve`] granted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reservation {
+    /// Units granted: at most what was asked, and never more than the balance held.
+    pub granted: u64,
+    /// The period index the units belong to (see [`MeterPolicy::period`]).
+    pub period: u64,
+    /// When the next refill or reset happens, if ever.
+    pub next_refill: Option<SystemTime>,
+    /// The balance left in the ledger after the grant.
+    pub balance: i64,
+}

@@ -1,0 +1,10 @@
+//! The balance of record of credits and quotas in PostgreSQL, the leases instances take
+//! from it, and credits shared by several instances (separate processes). Each test
+//! works in a schema of its own.
+#![cfg(feature = "postgres")]
+
+mod cluster;
+mod instance;
+mod leases;
+mod pg_ledger;
+mod pg_races;

@@ -1,0 +1,8 @@
+//! Usage limits: credits with refills, quotas per calendar period, plans, costs and
+//! after-the-fact charges, all on a manual clock.
+
+mod calendar;
+mod credits;
+mod plans;
+mod support;
+mod widening;
