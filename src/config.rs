@@ -73,6 +73,9 @@ pub struct KeygateConfig {
     pub last_used_interval: Option<Duration>,
     /// Key management settings (used by [`crate::Keygate::managed`]).
     pub management: ManagerConfig,
+    /// Named plans (`[[plans]]` with `name`, and any of `rate_limit`, `credits`,
+    /// `quotas`); see [`crate::metering::Plan`].
+    pub plans: Vec<crate::metering::Plan>,
 }
 
 /// One accepted prefix in a [`KeygateConfig`], with the shape of its keys' bodies
@@ -197,6 +200,9 @@ fn apply<M>(
     }
     b = b.cache(config.cache.clone());
     b = b.rate_limits(config.rate_limits.clone());
+    for plan in &config.plans {
+        b = b.plan(plan.clone());
+    }
     if let Some(proxies) = &config.trusted_proxies {
         let proxies = IpAllowlist::parse(proxies)
             .map_err(|e| ConfigError(format!("trusted_proxies: {e}")))?;

@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 
 use crate::key::Environment;
 use crate::manage::{KeyUpdate, KeyView, NewKey};
+use crate::metering::{Credits, Quota, UsageLimits};
 use crate::scope::Scope;
 use crate::store::record::RateLimit;
 
@@ -144,6 +145,17 @@ pub(super) struct CreateBody {
     /// An explicit prefix the deployment accepts, overriding `environment`.
     #[serde(default)]
     pub(super) prefix: Option<String>,
+    /// The key's own credits: `{"remaining": N, "refill": {"amount": M, "interval":
+    /// "day" | "week" | "month" | a duration such as "1h"}}`.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub(super) credits: Option<Credits>,
+    /// The key's own quotas, at most one per period: `[{"limit": N, "period": "day"}]`.
+    #[serde(default)]
+    pub(super) quotas: Vec<Quota>,
+    /// The plan, by name; the key's own settings may only narrow it.
+    #[serde(default)]
+    pub(super) plan: Option<String>,
 }
 
 /// Changes to a key: a field left out stays as it is.
@@ -179,6 +191,16 @@ pub(super) struct UpdateBody {
     /// Disable (`true`) or enable (`false`) the key.
     #[serde(default)]
     pub(super) disabled: Option<bool>,
+    /// New credits, restarting the balance at their `remaining`; `null` removes them.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<Object>)]
+    pub(super) credits: Option<Option<Credits>>,
+    /// New quotas, replacing the old.
+    #[serde(default)]
+    pub(super) quotas: Option<Vec<Quota>>,
+    /// New plan; `null` leaves any plan.
+    #[serde(default, deserialize_with = "double_option")]
+    pub(super) plan: Option<Option<String>>,
 }
 
 /// How to roll a key. The body may be left out.
@@ -213,6 +235,9 @@ pub(super) const CREATE_FIELDS: &[&str] = &[
     "metadata",
     "environment",
     "prefix",
+    "credits",
+    "quotas",
+    "plan",
 ];
 
 /// The fields of [`UpdateBody`], keygate's names.
@@ -224,6 +249,9 @@ pub(super) const UPDATE_FIELDS: &[&str] = &[
     "rate_limit",
     "metadata",
     "disabled",
+    "credits",
+    "quotas",
+    "plan",
 ];
 
 impl CreateBody {
@@ -242,7 +270,11 @@ impl CreateBody {
             metadata: self.metadata.unwrap_or_default(),
             environment: self.environment,
             prefix: self.prefix,
-            ..NewKey::default()
+            usage: UsageLimits {
+                plan: self.plan,
+                credits: self.credits,
+                quotas: self.quotas,
+            },
         })
     }
 }
@@ -262,6 +294,9 @@ impl UpdateBody {
             rate_limit: self.rate_limit,
             metadata_patch: self.metadata,
             disabled: self.disabled,
+            credits: self.credits,
+            quotas: self.quotas,
+            plan: self.plan,
             ..KeyUpdate::default()
         })
     }

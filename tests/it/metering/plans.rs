@@ -119,3 +119,23 @@ async fn a_plan_that_no_longer_exists_fails_closed() {
     m.gate.remove_plan("free");
     assert_usage_exceeded(&m.send(&key).await, None);
 }
+
+#[tokio::test]
+async fn plans_come_from_the_configuration_file() {
+    let config: keygate::config::KeygateConfig = toml::from_str(
+        r#"
+        [[plans]]
+        name = "pro"
+        rate_limit = { per_second = 5, burst = 10 }
+        credits = { remaining = 2, refill = { amount = 2, interval = "month" } }
+        quotas = [{ limit = 100, period = "day" }]
+        "#,
+    )
+    .unwrap();
+    let m = Metered::with(t0(), |b| b.config(&config).unwrap());
+    assert_eq!(m.gate.plan("pro").unwrap().credits.unwrap().remaining, 2);
+    let (_, key) = m.key("acct_1", NewKey::named("k").plan("pro")).await;
+    assert_eq!(m.send(&key).await.status, 200);
+    assert_eq!(m.send(&key).await.status, 200);
+    assert_eq!(m.send(&key).await.code(), "usage_exceeded");
+}

@@ -80,7 +80,7 @@ async fn the_document_is_openapi_3_1_with_the_bearer_scheme_and_the_error_schema
                     revoked_api_key disabled_api_key expired_api_key wrong_environment \
                     invalid_token ip_not_allowed insufficient_scope widening_refused \
                     environment_required not_found \
-                    api_key_limit_reached api_key_revoked body_too_large rate_limited \
+                    api_key_limit_reached api_key_revoked body_too_large rate_limited usage_exceeded \
                     store_unavailable verifier_unavailable";
     let expected: Vec<Value> = expected.split_whitespace().map(|c| json!(c)).collect();
     assert_eq!(codes, &expected);
