@@ -52,6 +52,7 @@ pub mod identity;
 pub mod invalidation;
 pub mod key;
 pub mod layer;
+pub mod leaks;
 pub mod manage;
 pub mod ratelimit;
 pub mod refusal;

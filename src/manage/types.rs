@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use crate::client_ip::IpAllowlist;
 use crate::key::{ApiKey, Environment};
+use crate::leaks::LeakView;
 use crate::scope::ScopeSet;
 use crate::store::record::{AccountId, KeyId, KeyRecord, RateLimit};
 use crate::store::KeyStatusFilter;
@@ -240,6 +241,9 @@ pub struct KeyView {
     /// Metadata.
     #[cfg_attr(feature = "admin", schema(value_type = Object))]
     pub metadata: serde_json::Map<String, serde_json::Value>,
+    /// The first report of the key's secret as leaked, by a secret scanner; `null` when
+    /// none (see [`crate::leaks`]).
+    pub leak: Option<LeakView>,
 }
 
 /// RFC 3339 with milliseconds, UTC. Times before 1970 (an expiry far in the past is
@@ -270,6 +274,7 @@ impl From<&KeyRecord> for KeyView {
             disabled: r.disabled,
             rate_limit: r.rate_limit,
             metadata: r.metadata.clone(),
+            leak: r.leak.as_ref().map(LeakView::from),
         }
     }
 }

@@ -158,7 +158,7 @@ impl KeyStoreWrite for PgStore {
                 return Err(StoreError::VersionConflict);
             }
             let update = tx.prepare_cached(&sql.update_key).await.map_err(pg_error)?;
-            tx.execute(&update, &params.all()[..20])
+            tx.execute(&update, &params.for_update())
                 .await
                 .map_err(pg_error)?;
             let mut digests: Vec<KeyDigest> = tx
