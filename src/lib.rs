@@ -47,6 +47,8 @@ pub mod clock;
 pub mod config;
 pub mod credential;
 mod error;
+#[cfg(any(feature = "jwks", feature = "scanning"))]
+mod fetch;
 pub mod gate;
 pub mod identity;
 pub mod invalidation;

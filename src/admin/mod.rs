@@ -103,6 +103,9 @@ mod handlers;
 mod openapi;
 mod pagination;
 mod refusals;
+#[cfg(feature = "scanning")]
+#[cfg_attr(docsrs, doc(cfg(feature = "scanning")))]
+pub mod scanning;
 mod settings;
 
 pub use body::parse_json;
