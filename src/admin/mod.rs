@@ -34,6 +34,9 @@
 //! handlers' own types; the demo server serves it at `GET /openapi.json`, and CI fuzzes
 //! the API against it with schemathesis (`scripts/schemathesis.sh`).
 //!
+//! With feature `scanning`, `scanning` is GitHub's secret-scanning partner endpoint: a
+//! signed alert naming one of the deployment's keys revokes it (see [`crate::leaks`]).
+//!
 //! # Fitting it to your API
 //!
 //! [`router`] is [`builder`] with its defaults. The builder changes, without a line of

@@ -31,9 +31,13 @@
 //! `true_positive`. The HTTP endpoint for GitHub's partner program is
 //! `keygate::admin::scanning` (feature `scanning`).
 
+mod config;
+
 use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
+
+pub use config::SecretScanningConfig;
 
 use crate::store::record::{AccountId, KeyId};
 

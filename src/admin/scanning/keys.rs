@@ -48,7 +48,7 @@ pub struct ScanningKeys {
 
 enum Source {
     Fixed(KeySet),
-    Fetched(Fetched),
+    Fetched(Box<Fetched>),
 }
 
 impl std::fmt::Debug for ScanningKeys {
@@ -259,13 +259,13 @@ impl ScanningKeysBuilder {
             "application/json",
         )?;
         Ok(ScanningKeys {
-            source: Arc::new(Source::Fetched(Fetched {
+            source: Arc::new(Source::Fetched(Box::new(Fetched {
                 fetcher,
                 refresh_after: self.refresh_after,
                 min_refetch_interval: self.min_refetch_interval,
                 state: Mutex::default(),
                 fetching: tokio::sync::Mutex::new(()),
-            })),
+            }))),
         })
     }
 }

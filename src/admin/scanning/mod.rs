@@ -65,7 +65,7 @@ use http::{HeaderMap, Response, StatusCode};
 pub use keys::{ScanningKeys, ScanningKeysBuilder, ScanningKeysError};
 
 use super::envelope::{json_response, Envelope, ErrorReply, JsonEnvelope, Reply};
-use crate::leaks::{LeakOutcome, LeakPolicy, LeakReport};
+use crate::leaks::{LeakOutcome, LeakPolicy, LeakReport, SecretScanningConfig};
 use crate::manage::KeyManager;
 use alert::{decode_signature, parse_alert, verifies, Feedback, Label};
 use keys::KeyMissing;
@@ -138,6 +138,30 @@ impl SecretScanning {
             policy: LeakPolicy::default(),
             max_body: DEFAULT_MAX_BODY_BYTES,
         }
+    }
+
+    /// The endpoint as `config` describes it: its public keys from
+    /// [`SecretScanningConfig::public_keys_file`] or else
+    /// [`SecretScanningConfig::public_keys_url`] (with [`ScanningKeys::fetch`]'s
+    /// defaults), its policy and its body limit. Mount it at [`SecretScanningConfig::path`].
+    /// Fails when neither source is given or the source is unusable.
+    pub fn from_config(
+        manager: KeyManager,
+        config: &SecretScanningConfig,
+    ) -> Result<Self, ScanningKeysError> {
+        let keys = match (&config.public_keys_file, &config.public_keys_url) {
+            (Some(path), _) => ScanningKeys::from_file(path)?,
+            (None, Some(url)) => ScanningKeys::fetch(url.clone()).build()?,
+            (None, None) => {
+                return Err(ScanningKeysError::Document(
+                    "give public_keys_file or public_keys_url".into(),
+                ))
+            }
+        };
+        Ok(Self::builder(manager, keys)
+            .policy(config.policy)
+            .max_body_bytes(config.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES))
+            .build())
     }
 
     /// The endpoint as an axum route, to mount at a path of your choice:

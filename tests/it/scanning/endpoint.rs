@@ -46,6 +46,12 @@ async fn a_leaked_key_is_refused_on_its_very_next_request() {
     assert_eq!(leak["source"], "gist_content");
     assert_eq!(leak["token_type"], "keygate_api_key");
     assert!(leak["detected_at"].as_str().unwrap().ends_with('Z'));
+    // The management API's document describes it.
+    let doc = keygate::admin::openapi().to_json().unwrap();
+    assert!(
+        doc.contains("\"leak\"") && doc.contains("\"LeakView\""),
+        "{doc}"
+    );
 }
 
 #[tokio::test]

@@ -6,5 +6,6 @@
 mod endpoint;
 mod key_url;
 mod postgres;
+mod race;
 mod refusals;
 pub(crate) mod support;
