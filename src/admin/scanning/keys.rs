@@ -26,7 +26,9 @@ use crate::fetch::{self, FetchConfigError, Fetcher};
 ///   system's roots or [`ScanningKeysBuilder::root_certificates_pem`]), within
 ///   [`ScanningKeysBuilder::timeout`] (2 s), at most
 ///   [`ScanningKeysBuilder::max_document_size`] (64 KiB). The first alert fetches it;
-///   it is kept for [`ScanningKeysBuilder::refresh_after`] (1 h) and fetched again
+///   it is kept for its `Cache-Control: max-age` within the refetch interval and
+///   [`ScanningKeysBuilder::refresh_after`] (1 h; that long without `max-age`) and
+///   fetched again
 ///   when older, or when an alert names an identifier it lacks, but at most once per
 ///   [`ScanningKeysBuilder::min_refetch_interval`] (5 min), so made-up identifiers
 ///   cannot make keygate hammer the URL (which GitHub rate-limits). A failed fetch
@@ -230,7 +232,8 @@ impl ScanningKeysBuilder {
         self
     }
 
-    /// How long a fetched document is used before it is fetched again. Default: 1 h.
+    /// Longest a fetched document is used before it is fetched again (a shorter
+    /// `Cache-Control: max-age` wins, down to the refetch interval). Default: 1 h.
     pub fn refresh_after(mut self, after: Duration) -> Self {
         self.refresh_after = after;
         self
@@ -283,7 +286,8 @@ struct Fetched {
 #[derive(Default)]
 struct State {
     keys: Option<Arc<KeySet>>,
-    fetched_at: Option<SystemTime>,
+    /// Until when the keys held are used without asking again.
+    fresh_until: Option<SystemTime>,
     last_attempt: Option<SystemTime>,
 }
 
@@ -303,10 +307,7 @@ impl Fetched {
     async fn key(&self, identifier: &str, now: SystemTime) -> Result<VerifyingKey, KeyMissing> {
         let (held, attempt) = {
             let state = self.state();
-            let fresh = state.fetched_at.is_some_and(|at| {
-                now.duration_since(at)
-                    .is_ok_and(|age| age < self.refresh_after)
-            });
+            let fresh = state.fresh_until.is_some_and(|until| now < until);
             let held = state
                 .keys
                 .as_ref()
@@ -332,9 +333,14 @@ impl Fetched {
             Ok(fetched) => match KeySet::parse(&fetched.body) {
                 Ok(set) => {
                     tracing::debug!(target: "keygate::scanning", origin = %self.fetcher.origin, keys = set.0.len(), "secret-scanning public keys fetched");
+                    // The server's `max-age`, within the refetch interval and the
+                    // refresh period.
+                    let lifetime = fetched.max_age.map_or(self.refresh_after, |age| {
+                        age.max(self.min_refetch_interval).min(self.refresh_after)
+                    });
                     let mut state = self.state();
                     state.keys = Some(Arc::new(set));
-                    state.fetched_at = Some(now);
+                    state.fresh_until = Some(now + lifetime);
                 }
                 Err(error) => {
                     tracing::warn!(target: "keygate::scanning", origin = %self.fetcher.origin, %error, "secret-scanning public keys unusable; the keys held stay in use")
