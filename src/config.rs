@@ -76,6 +76,9 @@ pub struct KeygateConfig {
     /// Named plans (`[[plans]]` with `name`, and any of `rate_limit`, `credits`,
     /// `quotas`); see [`crate::metering::Plan`].
     pub plans: Vec<crate::metering::Plan>,
+    /// The secret-scanning endpoint's settings, for servers that mount it from
+    /// configuration (see [`crate::leaks::SecretScanningConfig`]).
+    pub secret_scanning: Option<crate::leaks::SecretScanningConfig>,
 }
 
 /// One accepted prefix in a [`KeygateConfig`], with the shape of its keys' bodies
@@ -172,6 +175,23 @@ pub enum BodyLength {
     },
 }
 
+impl KeygateConfig {
+    /// The key format of `prefixes`, or keygate's default ([`KeyFormat::default`]) when
+    /// none are given.
+    pub fn key_format(&self) -> Result<KeyFormat, ConfigError> {
+        if self.prefixes.is_empty() {
+            return Ok(KeyFormat::default());
+        }
+        let prefixes = self
+            .prefixes
+            .iter()
+            .map(PrefixConfig::key_prefix)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| ConfigError(format!("prefixes: {e}")))?;
+        KeyFormat::new(prefixes).map_err(|e| ConfigError(format!("prefixes: {e}")))
+    }
+}
+
 /// A [`KeygateConfig`] that cannot be applied; the message names the field.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("invalid keygate configuration: {0}")]
@@ -189,14 +209,7 @@ fn apply<M>(
         b = b.realm(realm.clone());
     }
     if !config.prefixes.is_empty() {
-        let prefixes = config
-            .prefixes
-            .iter()
-            .map(PrefixConfig::key_prefix)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| ConfigError(format!("prefixes: {e}")))?;
-        let format = KeyFormat::new(prefixes).map_err(|e| ConfigError(format!("prefixes: {e}")))?;
-        b = b.format(format);
+        b = b.format(config.key_format()?);
     }
     b = b.cache(config.cache.clone());
     b = b.rate_limits(config.rate_limits.clone());

@@ -48,11 +48,14 @@ pub mod clock;
 pub mod config;
 pub mod credential;
 mod error;
+#[cfg(any(feature = "jwks", feature = "scanning"))]
+mod fetch;
 pub mod gate;
 pub mod identity;
 pub mod invalidation;
 pub mod key;
 pub mod layer;
+pub mod leaks;
 pub mod manage;
 pub mod metering;
 pub mod ratelimit;

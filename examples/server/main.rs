@@ -22,6 +22,11 @@
 //! curl http://127.0.0.1:3000/metrics
 //! curl http://127.0.0.1:3000/health   # 200, or 503 when the store, listener or Redis is down
 //! ```
+//!
+//! With `--scanning-keys FILE` (a secret-scanning public-key document,
+//! `{"public_keys":[…]}`), or a `[secret_scanning]` section in the configuration file, it
+//! also serves GitHub's secret-scanning partner endpoint at `/v1/secret-scanning` (or the
+//! section's `path`): a signed alert naming one of its keys revokes that key.
 
 mod app;
 
@@ -31,6 +36,7 @@ use std::sync::Arc;
 
 use clap::Parser;
 use keygate::activity::log::ApiLogConfig;
+use keygate::admin::scanning::SecretScanning;
 use keygate::config::KeygateConfig;
 use keygate::ratelimit::{RedisLimiter, RedisLimiterConfig};
 use keygate::store::PgStore;
@@ -69,6 +75,10 @@ struct Args {
     /// share used while Redis is down).
     #[arg(long, default_value_t = 1)]
     instances: u32,
+    /// Serve the secret-scanning partner endpoint at /v1/secret-scanning, verifying
+    /// alerts with the public keys of this document (`{"public_keys":[…]}`).
+    #[arg(long)]
+    scanning_keys: Option<PathBuf>,
 }
 
 fn load_config(path: Option<&PathBuf>) -> Result<KeygateConfig, String> {
@@ -165,16 +175,31 @@ async fn main() {
         .await
         .expect("the demo admin key can be created");
 
+    let mut scanning = config.secret_scanning.clone();
+    if let Some(file) = &args.scanning_keys {
+        scanning
+            .get_or_insert_with(Default::default)
+            .public_keys_file = Some(file.clone());
+    }
+    let scanning = scanning.map(|settings| {
+        SecretScanning::from_config(manager.clone(), &settings)
+            .unwrap_or_else(|e| fail(format!("secret scanning: {e}")))
+            .router(&settings.path)
+    });
+
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .unwrap_or_else(|e| fail(format!("cannot listen on {addr}: {e}")));
     let local = listener.local_addr().expect("bound");
     println!("listening on http://{local} ({env} environment)");
     println!("admin key: {}", admin.key.expose_secret());
+    let mut router = app::app(&gate, invalidation, manager, metrics);
+    if let Some(scanning) = scanning {
+        router = router.merge(scanning);
+    }
     axum::serve(
         listener,
-        app::app(&gate, invalidation, manager, metrics)
-            .into_make_service_with_connect_info::<SocketAddr>(),
+        router.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .await
     .expect("server error");

@@ -36,6 +36,9 @@
 //! handlers' own types; the demo server serves it at `GET /openapi.json`, and CI fuzzes
 //! the API against it with schemathesis (`scripts/schemathesis.sh`).
 //!
+//! With feature `scanning`, `scanning` is GitHub's secret-scanning partner endpoint: a
+//! signed alert naming one of the deployment's keys revokes it (see [`crate::leaks`]).
+//!
 //! # Fitting it to your API
 //!
 //! [`router`] is [`builder`] with its defaults. The builder changes, without a line of
@@ -107,6 +110,9 @@ mod handlers;
 mod openapi;
 mod pagination;
 mod refusals;
+#[cfg(feature = "scanning")]
+#[cfg_attr(docsrs, doc(cfg(feature = "scanning")))]
+pub mod scanning;
 mod settings;
 mod usage;
 

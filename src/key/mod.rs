@@ -48,6 +48,7 @@
 
 mod body;
 pub(crate) mod digest;
+mod pattern;
 mod public_id;
 
 pub use body::{Alphabet, Checksum, InvalidBody, KeyBody, MAX_BODY_LEN, MIN_GENERATED_BITS};

@@ -261,6 +261,8 @@ impl KeyManager {
             until: now + g,
         });
         new.updated_at = now;
+        // The leaked secret is gone with the roll.
+        new.leak = None;
         if let Some(actor) = actor {
             actor.stamp(&mut new);
         }

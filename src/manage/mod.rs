@@ -68,6 +68,7 @@ mod confine;
 pub(crate) mod cursor;
 mod error;
 mod import;
+mod leak;
 mod listing;
 mod merge_patch;
 mod search;
@@ -312,6 +313,7 @@ impl KeyManager {
             updated_at: now,
             last_used_at: None,
             version: 0,
+            leak: None,
         };
         if let Some(actor) = actor {
             actor.inherit(&mut record);

@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use crate::client_ip::IpAllowlist;
 use crate::key::{ApiKey, Environment};
+use crate::leaks::LeakView;
 use crate::scope::ScopeSet;
 use crate::store::record::{AccountId, KeyId, KeyRecord, RateLimit};
 use crate::store::KeyStatusFilter;
@@ -298,6 +299,9 @@ pub struct KeyView {
     /// Its account's, read-only (set by server-side code only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub account_usage: Option<super::limits::UsageView>,
+    /// The first report of the key's secret as leaked, by a secret scanner; `null` when
+    /// none (see [`crate::leaks`]).
+    pub leak: Option<LeakView>,
 }
 
 /// RFC 3339 with milliseconds, UTC. Times before 1970 (an expiry far in the past is
@@ -330,6 +334,7 @@ impl From<&KeyRecord> for KeyView {
             metadata: r.metadata.clone(),
             usage: None,
             account_usage: None,
+            leak: r.leak.as_ref().map(LeakView::from),
         }
     }
 }

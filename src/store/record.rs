@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::client_ip::IpAllowlist;
 use crate::key::digest::KeyDigest;
 use crate::key::Environment;
+use crate::leaks::KeyLeak;
 use crate::scope::ScopeSet;
 
 macro_rules! id_type {
@@ -184,6 +185,9 @@ pub struct KeyRecord {
     /// store adds one on each replace. A replace succeeds only when this equals the
     /// stored version (compare-and-set); see [`crate::StoreError::VersionConflict`].
     pub version: u64,
+    /// The first report of this key's secret as leaked, if any (see [`crate::leaks`]);
+    /// cleared by a roll.
+    pub leak: Option<KeyLeak>,
 }
 
 impl KeyRecord {
@@ -216,6 +220,7 @@ impl KeyRecord {
             updated_at: created_at,
             last_used_at: None,
             version: 0,
+            leak: None,
         }
     }
 

@@ -19,6 +19,7 @@
 //! | `jwks` | a JWT verifier's keys from an issuer's JWKS URL over TLS |
 //! | `invalidation` | revocation reaching every cache, in-process and across instances |
 //! | `postgres` | the PostgreSQL store |
+//! | `scanning` | the secret-scanning partner endpoint and leaked keys |
 //! | `failures` | store faults, hostile input, a soak under churn |
 //! | `telemetry` | audit events and metrics |
 //! | `servers` | hyper, tonic, the demo server and a cluster of them |
@@ -50,6 +51,7 @@ mod postgres;
 mod principals;
 mod quickstart;
 mod ratelimit;
+mod scanning;
 mod seeds;
 mod servers;
 mod shared_limits;

@@ -4,6 +4,7 @@
 //! keygate mint --prefix sk_live_          # a new key and its digest
 //! keygate hash [--pepper-file FILE] < key # the digest of a key read on stdin
 //! keygate check [KEY|-]                   # format and checksum, offline
+//! keygate pattern [--config keygate.toml]  # each prefix's regular expression, for secret scanners
 //! keygate import --database-url URL [--config keygate.toml] < keys.jsonl  # existing keys
 //! ```
 //!
@@ -54,6 +55,16 @@ enum Command {
         /// The key, or `-` (the default) to read it from stdin.
         #[arg(default_value = "-")]
         key: String,
+    },
+    /// Prints, for each configured prefix, the regular expression of its keys (tab
+    /// separated: prefix, environment, expression), for registering the key format with
+    /// a secret scanner such as GitHub's partner program. A regular expression cannot
+    /// check the CRC32 checksum: keygate refuses a key with a wrong one offline.
+    Pattern {
+        /// The deployment's configuration (TOML, as `KeygateConfig`), for its
+        /// `[[prefixes]]`. Default: keygate's prefixes.
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
     /// Reads JSON lines of existing keys on stdin and writes them into a PostgreSQL store
     /// (migrating it first). Each line: `id`, `account_id`, `name`, either `key` (the
@@ -159,6 +170,26 @@ fn run(cli: Cli) -> Result<(), String> {
             let stdin = std::io::stdin().lock();
             let imported = import::run(&database_url, &schema, &config, hasher, stdin)?;
             print(&mut out, format!("imported {imported} keys"))
+        }
+        Command::Pattern { config } => {
+            let format = match config {
+                None => format,
+                Some(path) => {
+                    let text = std::fs::read_to_string(&path)
+                        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                    let config: keygate::config::KeygateConfig =
+                        toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+                    config.key_format().map_err(|e| e.to_string())?
+                }
+            };
+            for (prefix, pattern) in format.patterns() {
+                let environment = prefix.environment().map_or("any", |e| e.as_str());
+                print(
+                    &mut out,
+                    format!("{}\t{environment}\t{pattern}", prefix.as_str()),
+                )?;
+            }
+            Ok(())
         }
         Command::Check { key } => {
             let key = if key == "-" { read_key()? } else { key };

@@ -30,6 +30,7 @@ fn record(id: &str, account: &str) -> KeyRecord {
         updated_at: at(0),
         last_used_at: None,
         version: 0,
+        leak: None,
     }
 }
 

@@ -8,6 +8,7 @@ use tokio_postgres::Row;
 use crate::client_ip::IpAllowlist;
 use crate::key::digest::KeyDigest;
 use crate::key::Environment;
+use crate::leaks::KeyLeak;
 use crate::scope::ScopeSet;
 use crate::store::record::{AccountId, GraceDigest, KeyId, KeyRecord, RateLimit};
 use crate::store::StoreError;
@@ -84,6 +85,13 @@ pub(super) fn record(row: &Row) -> Result<KeyRecord, StoreError> {
         _ => return Err(bad("previous digest")),
     };
     let version: i64 = row.try_get(20).map_err(|_| bad("version"))?;
+    let leak = match row
+        .try_get::<_, Option<serde_json::Value>>(22)
+        .map_err(|_| bad("leak"))?
+    {
+        None => None,
+        Some(value) => Some(leak_from(value).ok_or_else(|| bad("leak"))?),
+    };
     Ok(KeyRecord {
         account_id: AccountId::new(row.try_get::<_, &str>(1).map_err(|_| bad("account_id"))?),
         name: row.try_get(2).map_err(|_| bad("name"))?,
@@ -101,7 +109,7 @@ pub(super) fn record(row: &Row) -> Result<KeyRecord, StoreError> {
             own: usage_from(row, 21)
                 .map_err(|_| bad("usage"))?
                 .unwrap_or_default(),
-            account: usage_from(row, 22)
+            account: usage_from(row, 23)
                 .map_err(|_| bad("account usage"))?
                 .map(std::sync::Arc::new),
         },
@@ -111,6 +119,7 @@ pub(super) fn record(row: &Row) -> Result<KeyRecord, StoreError> {
         updated_at: row.try_get(18).map_err(|_| bad("updated_at"))?,
         last_used_at: row.try_get(19).map_err(|_| bad("last_used_at"))?,
         version: u64::try_from(version).map_err(|_| bad("version"))?,
+        leak,
         id: KeyId::new(id),
     })
 }
@@ -140,6 +149,7 @@ pub(super) struct Params {
     last_used_at: Option<SystemTime>,
     version: i64,
     usage: Option<serde_json::Value>,
+    leak: Option<serde_json::Value>,
 }
 
 impl Params {
@@ -168,10 +178,20 @@ impl Params {
             version: i64::try_from(r.version)
                 .map_err(|_| StoreError::Conflict("version out of range".into()))?,
             usage: usage_json(&r.usage.own),
+            leak: r.leak.as_ref().map(leak_to),
         })
     }
 
-    pub(super) fn all(&self) -> [&(dyn ToSql + Sync); 22] {
+    /// The parameters of `update_key` (`$1` to `$22`): all but the version, then the
+    /// usage settings and the leak.
+    pub(super) fn for_update(&self) -> Vec<&(dyn ToSql + Sync)> {
+        let mut params = self.all()[..20].to_vec();
+        params.push(&self.usage);
+        params.push(&self.leak);
+        params
+    }
+
+    pub(super) fn all(&self) -> [&(dyn ToSql + Sync); 23] {
         [
             &self.id,
             &self.account_id,
@@ -195,10 +215,33 @@ impl Params {
             &self.last_used_at,
             &self.version,
             &self.usage,
+            &self.leak,
         ]
     }
 
     pub(super) fn version(&self) -> i64 {
         self.version
     }
+}
+
+/// A [`KeyLeak`] as the `leak` column keeps it.
+fn leak_to(leak: &KeyLeak) -> serde_json::Value {
+    serde_json::json!({
+        "detected_at": crate::manage::rfc3339(leak.detected_at),
+        "token_type": leak.token_type,
+        "url": leak.url,
+        "source": leak.source,
+    })
+}
+
+/// The `leak` column read back, or `None` when it is not one.
+fn leak_from(value: serde_json::Value) -> Option<KeyLeak> {
+    let text = |name: &str| value.get(name)?.as_str().map(str::to_owned);
+    let at = humantime::parse_rfc3339(&text("detected_at")?).ok()?;
+    Some(KeyLeak::new(
+        at,
+        text("token_type")?,
+        text("url")?,
+        text("source")?,
+    ))
 }

@@ -133,6 +133,13 @@ CREATE TABLE {s}.meters (
 );
 "#,
     ),
+    (
+        7,
+        "the leak reported for a key",
+        r#"
+ALTER TABLE {s}.keys ADD COLUMN leak jsonb;
+"#,
+    ),
 ];
 
 /// The newest migration version this build knows.
@@ -178,7 +185,7 @@ pub(super) const COLUMNS: &str =
     "k.id, k.account_id, k.name, k.prefix, k.key_start, k.environment, \
      k.scopes, k.ips, k.expires_at, k.revoked_at, k.disabled, k.rate_per_second, \
      k.rate_burst, k.metadata, k.digest, k.previous_digest, k.previous_until, \
-     k.created_at, k.updated_at, k.last_used_at, k.version, k.usage";
+     k.created_at, k.updated_at, k.last_used_at, k.version, k.usage, k.leak";
 
 impl Sql {
     pub(super) fn new(schema: &str) -> Self {
@@ -212,8 +219,8 @@ impl Sql {
                 "INSERT INTO {s}.keys (id, account_id, name, prefix, key_start, environment, \
                  scopes, ips, expires_at, revoked_at, disabled, rate_per_second, rate_burst, \
                  metadata, digest, previous_digest, previous_until, created_at, updated_at, \
-                 last_used_at, version, usage) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
-                 $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)"
+                 last_used_at, version, usage, leak) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, \
+                 $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)"
             ),
             insert_digest: format!(
                 "INSERT INTO {s}.key_digests (digest, key_id, kind, valid_until) \
@@ -226,7 +233,7 @@ impl Sql {
                  disabled = $11, rate_per_second = $12, rate_burst = $13, metadata = $14, \
                  digest = $15, previous_digest = $16, previous_until = $17, created_at = $18, \
                  updated_at = $19, last_used_at = GREATEST(last_used_at, $20), \
-                 version = version + 1, usage = $21 WHERE id = $1 AND account_id = $2"
+                 usage = $21, leak = $22, version = version + 1 WHERE id = $1 AND account_id = $2"
             ),
             drop_digests: format!("DELETE FROM {s}.key_digests WHERE key_id = $1 RETURNING digest"),
             delete_key: format!("DELETE FROM {s}.keys k WHERE k.id = $1 RETURNING {columns}"),

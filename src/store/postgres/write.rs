@@ -162,10 +162,9 @@ impl KeyStoreWrite for PgStore {
                 return Err(StoreError::VersionConflict);
             }
             let update = tx.prepare_cached(&sql.update_key).await.map_err(pg_error)?;
-            let all = params.all();
-            let mut values = all[..20].to_vec();
-            values.push(all[21]);
-            tx.execute(&update, &values).await.map_err(pg_error)?;
+            tx.execute(&update, &params.for_update())
+                .await
+                .map_err(pg_error)?;
             let mut digests: Vec<KeyDigest> = tx
                 .query(&sql.drop_digests, &[&id])
                 .await

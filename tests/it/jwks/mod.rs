@@ -6,7 +6,7 @@
 
 mod lifetime;
 mod outages;
-mod support;
+pub(crate) mod support;
 mod transport;
 
 use std::time::{SystemTime, UNIX_EPOCH};

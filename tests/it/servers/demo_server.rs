@@ -174,3 +174,47 @@ async fn the_health_route_answers_503_once_the_shared_limiters_redis_is_found_do
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn the_demo_server_revokes_a_key_reported_to_its_secret_scanning_endpoint() {
+    use crate::scanning::support::{alert, document, labels, GithubKey};
+    let github = GithubKey::new("github-demo-key");
+    let dir = std::env::temp_dir().join(crate::common::services::unique("keygate-scanning-keys"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("keys.json");
+    std::fs::write(&file, document(&[&github])).unwrap();
+    let server = start(&["--scanning-keys", file.to_str().unwrap()]);
+    let whoami = |key: String| async move {
+        http(
+            server.addr,
+            http::Method::GET,
+            "/v1/whoami",
+            &[("authorization", &bearer(&key))],
+            "",
+        )
+        .await
+    };
+    assert_eq!(whoami(server.admin_key.clone()).await.status, 200);
+    let body = alert(&[&server.admin_key]);
+    let signature = github.sign(body.as_bytes());
+    let headers = [
+        ("content-type", "application/json"),
+        ("github-public-key-identifier", github.id.as_str()),
+        ("github-public-key-signature", signature.as_str()),
+    ];
+    let answer = http(
+        server.addr,
+        http::Method::POST,
+        "/v1/secret-scanning",
+        &headers,
+        &body,
+    )
+    .await;
+    assert_eq!(labels(&answer), ["true_positive"]);
+    let refused = whoami(server.admin_key.clone()).await;
+    assert_eq!(
+        (refused.status.as_u16(), refused.code().as_str()),
+        (401, "revoked_api_key")
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

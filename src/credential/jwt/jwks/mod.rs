@@ -5,7 +5,6 @@
 
 mod cache;
 mod fetch;
-mod roots;
 
 use std::fmt;
 use std::sync::Arc;
@@ -280,7 +279,7 @@ impl JwksSourceBuilder {
         let roots = if self.roots_pem.is_empty() {
             None
         } else {
-            Some(roots::from_pem(&self.roots_pem)?)
+            Some(crate::fetch::roots::from_pem(&self.roots_pem)?)
         };
         let fetcher = Fetcher::new(
             &self.url,
