@@ -72,6 +72,7 @@ mod listing;
 mod merge_patch;
 mod types;
 pub(crate) mod validate;
+mod webhooks;
 
 pub use acting::ActingManager;
 pub use config::ManagerConfig;
@@ -144,6 +145,9 @@ pub struct KeyManager {
     write: Arc<tokio::sync::Mutex<()>>,
     /// Makes the ids of new keys.
     ids: Arc<IdSequence>,
+    /// Where the changes' webhook events go, when sent.
+    #[cfg(feature = "webhooks")]
+    webhooks: Option<crate::webhooks::Webhooks>,
 }
 
 impl std::fmt::Debug for KeyManager {
@@ -164,7 +168,15 @@ impl KeyManager {
             config: Arc::new(config),
             write: Arc::new(tokio::sync::Mutex::new(())),
             ids: Arc::default(),
+            #[cfg(feature = "webhooks")]
+            webhooks: None,
         }
+    }
+
+    /// Sends the changes' webhook events through `webhooks`.
+    #[cfg(feature = "webhooks")]
+    pub(crate) fn set_webhooks(&mut self, webhooks: crate::webhooks::Webhooks) {
+        self.webhooks = Some(webhooks);
     }
 
     /// The core whose cache this manager keeps in step.
@@ -310,8 +322,7 @@ impl KeyManager {
             actor.inherit(&mut record);
             actor.bounds(&record)?;
         }
-        self.store
-            .insert(record.clone(), self.config.max_active_keys, now)
+        self.store_insert(record.clone(), self.config.max_active_keys, now, actor)
             .await?;
         // A "not found" may be cached for this digest by a guess; it is not any more.
         self.gate.invalidate_local(&record);

@@ -71,6 +71,35 @@ INSERT INTO {s}.change_log_state (trimmed_through) VALUES (0);
 CREATE INDEX keys_by_account_created ON {s}.keys (account_id, created_at, id);
 "#,
     ),
+    (
+        8,
+        "webhook outbox",
+        r#"
+CREATE TABLE {s}.webhook_outbox (
+    seq bigserial UNIQUE,
+    id text COLLATE "C" PRIMARY KEY,
+    event_type text NOT NULL,
+    account_id text COLLATE "C" NOT NULL,
+    key_id text COLLATE "C",
+    subject_at timestamptz,
+    body text NOT NULL,
+    status text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'delivered', 'failed')),
+    attempts integer NOT NULL DEFAULT 0,
+    created_at timestamptz NOT NULL,
+    next_attempt_at timestamptz NOT NULL,
+    deadline timestamptz NOT NULL,
+    lease_owner text,
+    lease_until timestamptz,
+    last_error text,
+    finished_at timestamptz
+);
+CREATE INDEX webhook_outbox_due ON {s}.webhook_outbox (next_attempt_at, seq) WHERE status = 'pending';
+CREATE INDEX webhook_outbox_by_status ON {s}.webhook_outbox (status, seq);
+-- One expiry notice per key and expiry, however many instances scan.
+CREATE UNIQUE INDEX webhook_outbox_expiring_once ON {s}.webhook_outbox (key_id, subject_at)
+    WHERE event_type = 'key.expiring';
+"#,
+    ),
 ];
 
 /// The newest migration version this build knows.
@@ -111,7 +140,8 @@ pub(super) struct Sql {
 }
 
 /// The columns of a key, in the order `rows::record` reads them.
-const COLUMNS: &str = "k.id, k.account_id, k.name, k.prefix, k.key_start, k.environment, \
+pub(super) const COLUMNS: &str =
+    "k.id, k.account_id, k.name, k.prefix, k.key_start, k.environment, \
      k.scopes, k.ips, k.expires_at, k.revoked_at, k.disabled, k.rate_per_second, \
      k.rate_burst, k.metadata, k.digest, k.previous_digest, k.previous_until, \
      k.created_at, k.updated_at, k.last_used_at, k.version";
