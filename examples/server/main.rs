@@ -20,6 +20,12 @@
 //! curl http://127.0.0.1:3000/metrics
 //! curl http://127.0.0.1:3000/health   # 200, or 503 when the store, listener or Redis is down
 //! ```
+//!
+//! With `--webhook-url URL --webhook-secret whsec_…` (or a `[webhooks]` table in the
+//! configuration file) every key change is sent as a signed webhook, and
+//! `GET /v1/webhook-events?status=failed` lists the events that could not be delivered
+//! (`POST /v1/webhook-events/{id}/retry` sends one again). With a database, events wait
+//! in its outbox table; in memory, they are lost when the server stops.
 
 mod app;
 
@@ -31,6 +37,7 @@ use clap::Parser;
 use keygate::config::KeygateConfig;
 use keygate::ratelimit::{RedisLimiter, RedisLimiterConfig};
 use keygate::store::PgStore;
+use keygate::webhooks::{WebhookSecret, Webhooks};
 use keygate::{Environment, Keygate, MemoryStore, NewKey};
 
 /// keygate's demo server.
@@ -62,15 +69,79 @@ struct Args {
     /// share used while Redis is down).
     #[arg(long, default_value_t = 1)]
     instances: u32,
+    /// Send a signed webhook for every key event to this HTTPS URL.
+    #[arg(long)]
+    webhook_url: Option<String>,
+    /// The webhooks' signing secret, `whsec_…` (better given in the environment).
+    #[arg(long, env = "KEYGATE_WEBHOOK_SECRET", hide_env_values = true)]
+    webhook_secret: Option<String>,
+    /// Allow a plain `http://` webhook URL (local testing only).
+    #[arg(long)]
+    webhook_allow_http: bool,
 }
 
-fn load_config(path: Option<&PathBuf>) -> Result<KeygateConfig, String> {
+/// The `[webhooks]` table of the configuration file; the command line wins.
+#[derive(Default, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct WebhookSettings {
+    url: Option<String>,
+    secret: Option<String>,
+    allow_http: bool,
+    #[serde(with = "humantime_serde")]
+    expiry_notice: Option<std::time::Duration>,
+}
+
+fn load_config(path: Option<&PathBuf>) -> Result<(KeygateConfig, WebhookSettings), String> {
     let Some(path) = path else {
-        return Ok(KeygateConfig::default());
+        return Ok(Default::default());
     };
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+    let mut table: toml::Table =
+        toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let webhooks = match table.remove("webhooks") {
+        Some(w) => w
+            .try_into()
+            .map_err(|e| format!("{} [webhooks]: {e}", path.display()))?,
+        None => WebhookSettings::default(),
+    };
+    let config = table
+        .try_into()
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok((config, webhooks))
+}
+
+/// The webhooks the flags and the file ask for, if any.
+fn webhooks(
+    args: &Args,
+    file: WebhookSettings,
+    outbox: Option<&PgStore>,
+    keys: Option<Arc<MemoryStore>>,
+) -> Result<Option<Webhooks>, String> {
+    let Some(url) = args.webhook_url.clone().or(file.url) else {
+        return Ok(None);
+    };
+    let secret = args
+        .webhook_secret
+        .clone()
+        .or(file.secret)
+        .ok_or("--webhook-url needs --webhook-secret whsec_…")?;
+    let secret = WebhookSecret::parse(&secret).map_err(|e| format!("--webhook-secret: {e}"))?;
+    let mut b = Webhooks::builder(url, secret);
+    if args.webhook_allow_http || file.allow_http {
+        b = b.allow_plain_http();
+    }
+    if file.expiry_notice.is_some() {
+        b = b.expiry_notice(file.expiry_notice);
+    }
+    b = match (outbox, keys) {
+        (Some(store), _) => b.postgres(store.clone()),
+        (None, Some(keys)) => b.expiring_keys_of(keys),
+        (None, None) => b,
+    };
+    b.build()
+        .map(Some)
+        .map_err(|e| format!("--webhook-url: {e}"))
 }
 
 #[tokio::main]
@@ -95,7 +166,7 @@ async fn main() {
             .unwrap_or_else(|_| fail(format!("PORT must be a port number, got '{port}'"))),
         (None, None) => "127.0.0.1:3000".parse().expect("valid"),
     };
-    let mut config = load_config(args.config.as_ref()).unwrap_or_else(|e| fail(e));
+    let (mut config, webhook_file) = load_config(args.config.as_ref()).unwrap_or_else(|e| fail(e));
     if let Some(env) = args.env {
         config.environment = Some(env);
     }
@@ -110,16 +181,22 @@ async fn main() {
             .instances(args.instances.max(1));
         RedisLimiter::new(url, limits).unwrap_or_else(|e| fail(format!("--redis-url: {e}")))
     });
-    let (gate, manager, invalidation) = match &args.database_url {
+    let (gate, manager, invalidation, webhooks) = match &args.database_url {
         None => {
-            let mut b = Keygate::managed(MemoryStore::new())
+            let store = Arc::new(MemoryStore::new());
+            let webhooks = webhooks(&args, webhook_file, None, Some(store.clone()))
+                .unwrap_or_else(|e| fail(e));
+            let mut b = Keygate::managed(store)
                 .config(&config)
                 .unwrap_or_else(|e| fail(e.to_string()));
             if let Some(limits) = shared_limits {
                 b = b.shared_rate_limits(limits);
             }
+            if let Some(w) = &webhooks {
+                b = b.webhooks(w.clone());
+            }
             let (gate, manager) = b.build();
-            (gate, manager, None)
+            (gate, manager, None, webhooks)
         }
         Some(url) => {
             let store = PgStore::builder(url)
@@ -129,6 +206,8 @@ async fn main() {
                 .migrate()
                 .await
                 .unwrap_or_else(|e| fail(format!("cannot migrate the database: {e}")));
+            let webhooks =
+                webhooks(&args, webhook_file, Some(&store), None).unwrap_or_else(|e| fail(e));
             let store = Arc::new(store);
             let mut b = Keygate::managed(store.clone())
                 .config(&config)
@@ -136,9 +215,12 @@ async fn main() {
             if let Some(limits) = shared_limits {
                 b = b.shared_rate_limits(limits);
             }
+            if let Some(w) = &webhooks {
+                b = b.webhooks(w.clone());
+            }
             let (gate, manager) = b.build();
             let listener = Arc::new(store.listen(Arc::new(gate.clone())));
-            (gate, manager, Some(listener))
+            (gate, manager, Some(listener), webhooks)
         }
     };
     let admin = manager
@@ -151,6 +233,8 @@ async fn main() {
         .await
         .expect("the demo admin key can be created");
 
+    // Delivers until the server stops.
+    let _delivery = webhooks.as_ref().map(Webhooks::start);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .unwrap_or_else(|e| fail(format!("cannot listen on {addr}: {e}")));
@@ -159,7 +243,7 @@ async fn main() {
     println!("admin key: {}", admin.key.expose_secret());
     axum::serve(
         listener,
-        app::app(&gate, invalidation, manager, metrics)
+        app::app(&gate, invalidation, manager, metrics, webhooks)
             .into_make_service_with_connect_info::<SocketAddr>(),
     )
     .await

@@ -27,6 +27,13 @@ mod events {
     use crate::webhooks::{changed_fields, EventType, WebhookEvent, Webhooks};
 
     impl KeyManager {
+        /// The webhooks this manager's changes are sent through, if any: to queue events
+        /// of changes made elsewhere, such as `key.leaked` or `credits.low`.
+        #[cfg_attr(docsrs, doc(cfg(feature = "webhooks")))]
+        pub fn webhooks(&self) -> Option<&Webhooks> {
+            self.webhooks.as_ref()
+        }
+
         /// The event of a write, when webhooks are on.
         pub(super) fn event(
             &self,

@@ -92,7 +92,9 @@ pub use secret::WebhookSecret;
 pub use worker::{DeliveryRound, DeliveryTask};
 
 pub(crate) use event::changed_fields;
-pub(crate) use outbox::{Claimed, Outbox, Outcome};
+pub(crate) use outbox::Outbox;
+#[cfg(feature = "postgres")]
+pub(crate) use outbox::{Claimed, Outcome};
 
 use crate::clock::Clock;
 use crate::store::record::AccountId;

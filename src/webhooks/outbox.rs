@@ -267,12 +267,12 @@ impl Outbox for MemoryOutbox {
         let mut state = self.state();
         let mut queued = 0;
         for event in events {
-            if let (EventType::KeyExpiring, Some(key), Some(at)) =
-                (event.event_type, &event.key_id, event.subject_at)
-            {
-                if !state.noticed.insert((key.clone(), at)) {
-                    continue;
-                }
+            let notice = match (event.event_type, &event.key_id, event.subject_at) {
+                (EventType::KeyExpiring, Some(key), Some(at)) => Some((key.clone(), at)),
+                _ => None,
+            };
+            if notice.as_ref().is_some_and(|n| state.noticed.contains(n)) {
+                continue;
             }
             if state.entries.len() >= self.capacity {
                 // Finished entries make room first; pending ones are never dropped.
@@ -290,6 +290,9 @@ impl Outbox for MemoryOutbox {
                         })
                     }
                 }
+            }
+            if let Some(notice) = notice {
+                state.noticed.insert(notice);
             }
             state.entries.push_back(Entry {
                 event: event.clone(),

@@ -142,10 +142,9 @@ impl Webhooks {
                     let poll = webhooks.inner.poll_interval;
                     let wake = webhooks.inner.clone();
                     drop(webhooks);
-                    tokio::select! {
-                        () = wake.wake.notified() => {}
-                        () = tokio::time::sleep(poll) => {}
-                    }
+                    let woken = std::pin::pin!(wake.wake.notified());
+                    let slept = std::pin::pin!(tokio::time::sleep(poll));
+                    futures_util::future::select(woken, slept).await;
                 }
             }
         });

@@ -3,6 +3,7 @@
 //! shared by several instances, expiry notices, and the failed-events API.
 
 mod delivery;
+mod demo;
 mod events_api;
 #[cfg(feature = "postgres")]
 mod outbox;
