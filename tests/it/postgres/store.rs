@@ -124,10 +124,18 @@ async fn migrate_is_idempotent_and_safe_when_instances_race() {
         )
         .await
         .unwrap();
+    let mut versions: Vec<i32> = rows.iter().map(|r| r.get(0)).collect();
+    versions.sort_unstable();
+    let applied = versions.len();
+    versions.dedup();
     assert_eq!(
-        rows.len(),
-        2,
-        "each of the 2 migrations applied exactly once"
+        applied,
+        versions.len(),
+        "each migration applied exactly once"
+    );
+    assert!(
+        versions.starts_with(&[1, 2]),
+        "every migration applied: {versions:?}"
     );
 
     admin
