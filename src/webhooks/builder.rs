@@ -5,7 +5,8 @@ use std::time::{Duration, SystemTime};
 
 use super::client::Receiver;
 use super::event::EventType;
-use super::outbox::{MemoryOutbox, Outbox};
+use super::memory::MemoryOutbox;
+use super::outbox::Outbox;
 use super::secret::{Signing, WebhookSecret};
 use super::{Inner, WebhookConfigError, Webhooks};
 use crate::clock::Clock;

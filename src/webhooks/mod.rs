@@ -74,6 +74,7 @@ mod admin;
 mod builder;
 mod client;
 mod event;
+mod memory;
 mod outbox;
 mod secret;
 mod worker;
