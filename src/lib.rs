@@ -63,6 +63,9 @@ pub mod refusal;
 pub mod scope;
 pub mod store;
 mod telemetry;
+#[cfg(feature = "webhooks")]
+#[cfg_attr(docsrs, doc(cfg(feature = "webhooks")))]
+pub mod webhooks;
 
 #[cfg(test)]
 mod documented_codes;

@@ -1,5 +1,5 @@
 //! The demo server's routes: the Tenuo Cloud scope table, the management API and its
-//! OpenAPI document, health, metrics.
+//! OpenAPI document, the webhook events, health, metrics.
 
 use std::sync::Arc;
 
@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use keygate::invalidation::Listener;
+use keygate::webhooks::{EventsRouter, Webhooks};
 use keygate::{Identity, KeyManager, Keygate};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::{json, Value};
@@ -38,6 +39,7 @@ pub(crate) fn app(
     listener: Option<Arc<Listener>>,
     manager: KeyManager,
     metrics: PrometheusHandle,
+    webhooks: Option<Webhooks>,
 ) -> Router {
     let need = |scopes: &[&str]| gate.layer().require_any(scopes.iter().copied());
     // The Tenuo Cloud scope table.
@@ -75,7 +77,13 @@ pub(crate) fn app(
         )
         .route("/v1/whoami", get(whoami).route_layer(gate.layer()));
     // This deployment's prefixes and environment.
-    let openapi = Json(keygate::admin::openapi_for(&manager));
+    let mut openapi = keygate::admin::openapi_for(&manager);
+    // The failed webhook events and their re-sending, when webhooks are on.
+    let events = webhooks.map(|w| {
+        openapi.merge(EventsRouter::openapi());
+        EventsRouter::new(w, &manager).build()
+    });
+    let openapi = Json(openapi);
     Router::new()
         .route(
             "/health",
@@ -92,5 +100,6 @@ pub(crate) fn app(
             get(move || std::future::ready(openapi.clone())),
         )
         .merge(tenuo)
+        .merge(events.unwrap_or_default())
         .merge(keygate::admin::router(manager))
 }

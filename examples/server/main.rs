@@ -27,6 +27,11 @@
 //! `{"public_keys":[…]}`), or a `[secret_scanning]` section in the configuration file, it
 //! also serves GitHub's secret-scanning partner endpoint at `/v1/secret-scanning` (or the
 //! section's `path`): a signed alert naming one of its keys revokes that key.
+//! With `--webhook-url URL --webhook-secret whsec_…` (or a `[webhooks]` table in the
+//! configuration file) every key change is sent as a signed webhook, and
+//! `GET /v1/webhook-events?status=failed` lists the events that could not be delivered
+//! (`POST /v1/webhook-events/{id}/retry` sends one again). With a database, events wait
+//! in its outbox table; in memory, they are lost when the server stops.
 
 mod app;
 
@@ -40,6 +45,7 @@ use keygate::admin::scanning::SecretScanning;
 use keygate::config::KeygateConfig;
 use keygate::ratelimit::{RedisLimiter, RedisLimiterConfig};
 use keygate::store::PgStore;
+use keygate::webhooks::{WebhookSecret, Webhooks};
 use keygate::{Environment, Keygate, MemoryStore, NewKey};
 
 /// keygate's demo server.
@@ -79,15 +85,79 @@ struct Args {
     /// alerts with the public keys of this document (`{"public_keys":[…]}`).
     #[arg(long)]
     scanning_keys: Option<PathBuf>,
+    /// Send a signed webhook for every key event to this HTTPS URL.
+    #[arg(long)]
+    webhook_url: Option<String>,
+    /// The webhooks' signing secret, `whsec_…` (better given in the environment).
+    #[arg(long, env = "KEYGATE_WEBHOOK_SECRET", hide_env_values = true)]
+    webhook_secret: Option<String>,
+    /// Allow a plain `http://` webhook URL (local testing only).
+    #[arg(long)]
+    webhook_allow_http: bool,
 }
 
-fn load_config(path: Option<&PathBuf>) -> Result<KeygateConfig, String> {
+/// The `[webhooks]` table of the configuration file; the command line wins.
+#[derive(Default, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct WebhookSettings {
+    url: Option<String>,
+    secret: Option<String>,
+    allow_http: bool,
+    #[serde(with = "humantime_serde")]
+    expiry_notice: Option<std::time::Duration>,
+}
+
+fn load_config(path: Option<&PathBuf>) -> Result<(KeygateConfig, WebhookSettings), String> {
     let Some(path) = path else {
-        return Ok(KeygateConfig::default());
+        return Ok(Default::default());
     };
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+    let mut table: toml::Table =
+        toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let webhooks = match table.remove("webhooks") {
+        Some(w) => w
+            .try_into()
+            .map_err(|e| format!("{} [webhooks]: {e}", path.display()))?,
+        None => WebhookSettings::default(),
+    };
+    let config = table
+        .try_into()
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok((config, webhooks))
+}
+
+/// The webhooks the flags and the file ask for, if any.
+fn webhooks(
+    args: &Args,
+    file: WebhookSettings,
+    outbox: Option<&PgStore>,
+    keys: Option<Arc<MemoryStore>>,
+) -> Result<Option<Webhooks>, String> {
+    let Some(url) = args.webhook_url.clone().or(file.url) else {
+        return Ok(None);
+    };
+    let secret = args
+        .webhook_secret
+        .clone()
+        .or(file.secret)
+        .ok_or("--webhook-url needs --webhook-secret whsec_…")?;
+    let secret = WebhookSecret::parse(&secret).map_err(|e| format!("--webhook-secret: {e}"))?;
+    let mut b = Webhooks::builder(url, secret);
+    if args.webhook_allow_http || file.allow_http {
+        b = b.allow_plain_http();
+    }
+    if file.expiry_notice.is_some() {
+        b = b.expiry_notice(file.expiry_notice);
+    }
+    b = match (outbox, keys) {
+        (Some(store), _) => b.postgres(store.clone()),
+        (None, Some(keys)) => b.expiring_keys_of(keys),
+        (None, None) => b,
+    };
+    b.build()
+        .map(Some)
+        .map_err(|e| format!("--webhook-url: {e}"))
 }
 
 #[tokio::main]
@@ -112,7 +182,7 @@ async fn main() {
             .unwrap_or_else(|_| fail(format!("PORT must be a port number, got '{port}'"))),
         (None, None) => "127.0.0.1:3000".parse().expect("valid"),
     };
-    let mut config = load_config(args.config.as_ref()).unwrap_or_else(|e| fail(e));
+    let (mut config, webhook_file) = load_config(args.config.as_ref()).unwrap_or_else(|e| fail(e));
     if let Some(env) = args.env {
         config.environment = Some(env);
     }
@@ -127,9 +197,11 @@ async fn main() {
             .instances(args.instances.max(1));
         RedisLimiter::new(url, limits).unwrap_or_else(|e| fail(format!("--redis-url: {e}")))
     });
-    let (gate, manager, invalidation) = match &args.database_url {
+    let (gate, manager, invalidation, webhooks) = match &args.database_url {
         None => {
             let store = Arc::new(MemoryStore::new());
+            let webhooks = webhooks(&args, webhook_file, None, Some(store.clone()))
+                .unwrap_or_else(|e| fail(e));
             let mut b = Keygate::managed(store.clone())
                 .api_log(ApiLogConfig::new(store).accepted_sample_rate(args.api_log_sample_rate))
                 .config(&config)
@@ -138,8 +210,11 @@ async fn main() {
             if let Some(limits) = shared_limits {
                 b = b.shared_rate_limits(limits);
             }
+            if let Some(w) = &webhooks {
+                b = b.webhooks(w.clone());
+            }
             let (gate, manager) = b.build();
-            (gate, manager, None)
+            (gate, manager, None, webhooks)
         }
         Some(url) => {
             let store = PgStore::builder(url)
@@ -149,6 +224,8 @@ async fn main() {
                 .migrate()
                 .await
                 .unwrap_or_else(|e| fail(format!("cannot migrate the database: {e}")));
+            let webhooks =
+                webhooks(&args, webhook_file, Some(&store), None).unwrap_or_else(|e| fail(e));
             let store = Arc::new(store);
             let mut b = Keygate::managed(store.clone())
                 .api_log(
@@ -160,9 +237,12 @@ async fn main() {
             if let Some(limits) = shared_limits {
                 b = b.shared_rate_limits(limits);
             }
+            if let Some(w) = &webhooks {
+                b = b.webhooks(w.clone());
+            }
             let (gate, manager) = b.build();
             let listener = Arc::new(store.listen(Arc::new(gate.clone())));
-            (gate, manager, Some(listener))
+            (gate, manager, Some(listener), webhooks)
         }
     };
     let admin = manager
@@ -187,13 +267,15 @@ async fn main() {
             .router(&settings.path)
     });
 
+    // Delivers until the server stops.
+    let _delivery = webhooks.as_ref().map(Webhooks::start);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .unwrap_or_else(|e| fail(format!("cannot listen on {addr}: {e}")));
     let local = listener.local_addr().expect("bound");
     println!("listening on http://{local} ({env} environment)");
     println!("admin key: {}", admin.key.expose_secret());
-    let mut router = app::app(&gate, invalidation, manager, metrics);
+    let mut router = app::app(&gate, invalidation, manager, metrics, webhooks);
     if let Some(scanning) = scanning {
         router = router.merge(scanning);
     }

@@ -11,6 +11,8 @@ use crate::store::KeyStoreWrite;
 pub struct Managed {
     writer: Arc<dyn KeyStoreWrite>,
     config: ManagerConfig,
+    #[cfg(feature = "webhooks")]
+    webhooks: Option<crate::webhooks::Webhooks>,
 }
 
 impl Keygate {
@@ -26,6 +28,8 @@ impl Keygate {
             Managed {
                 writer,
                 config: ManagerConfig::default(),
+                #[cfg(feature = "webhooks")]
+                webhooks: None,
             },
         )
     }
@@ -38,12 +42,27 @@ impl KeygateBuilder<Managed> {
         self
     }
 
+    /// Sends a signed webhook for every change the [`KeyManager`] makes (see
+    /// [`crate::webhooks`]). Build `webhooks` with this builder's clock, and over the
+    /// same `PgStore` for events written in the change's transaction.
+    #[cfg(feature = "webhooks")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "webhooks")))]
+    pub fn webhooks(mut self, webhooks: crate::webhooks::Webhooks) -> Self {
+        self.mode_mut().webhooks = Some(webhooks);
+        self
+    }
+
     /// Builds the core and its manager, which share the one store. `last_used_at`
     /// tracking starts now.
     pub fn build(mut self) -> (Keygate, KeyManager) {
         let writer = self.mode_mut().writer.clone();
         let (gate, mode) = self.build_core(Some(writer));
-        let manager = KeyManager::new(gate.clone(), mode.writer, mode.config);
+        #[allow(unused_mut)]
+        let mut manager = KeyManager::new(gate.clone(), mode.writer, mode.config);
+        #[cfg(feature = "webhooks")]
+        if let Some(webhooks) = mode.webhooks {
+            manager.set_webhooks(webhooks);
+        }
         (gate, manager)
     }
 }

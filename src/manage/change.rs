@@ -3,12 +3,12 @@
 use std::time::Duration;
 
 use crate::store::record::{AccountId, GraceDigest, KeyId};
-use crate::store::KeyStoreWrite;
 
 use super::confine::Actor;
 use super::merge_patch::merge_object;
 use super::retry_on_conflict;
 use super::validate::{parse_ips, validate_name, validate_rate_limit};
+use super::webhooks::Change;
 use super::*;
 
 impl KeyManager {
@@ -111,7 +111,8 @@ impl KeyManager {
             actor.stamp(&mut new);
         }
         new.updated_at = self.now();
-        self.store.replace(new.clone()).await?;
+        self.store_replace(&old, new.clone(), Change::Updated, actor)
+            .await?;
         if credits_set {
             self.start_credits(&new).await?;
         }
@@ -159,7 +160,8 @@ impl KeyManager {
         new.revoked_at = Some(now);
         new.updated_at = now;
         new.previous = None;
-        self.store.replace(new).await?;
+        self.store_replace(&old, new, Change::Revoked, actor)
+            .await?;
         self.gate.invalidate_local(&old);
         tracing::info!(target: "keygate::audit", action = "revoke", key_id = id.as_str(), account_id = account.as_str(), actor = actor.map(Actor::label), "api key revoked");
         Ok(Revoked::Now)
@@ -188,7 +190,7 @@ impl KeyManager {
         if let Some(actor) = actor {
             actor.bounds(&old)?;
         }
-        let deleted = match self.store.delete(id).await {
+        let deleted = match self.store_delete(id, &old, actor).await {
             Ok(deleted) => deleted,
             Err(e) => {
                 // The outcome may be unknown (a timeout after the commit): drop the
@@ -266,7 +268,8 @@ impl KeyManager {
         if let Some(actor) = actor {
             actor.stamp(&mut new);
         }
-        self.store.replace(new.clone()).await?;
+        self.store_replace(&old, new.clone(), Change::Rolled, actor)
+            .await?;
         self.gate.invalidate_local(&old);
         self.gate.invalidate_local(&new);
         tracing::info!(target: "keygate::audit", action = "roll", key_id = id.as_str(), account_id = account.as_str(), actor = actor.map(Actor::label), grace_seconds = grace.map(|g| g.as_secs()), "api key rolled");

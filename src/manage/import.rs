@@ -308,8 +308,7 @@ impl KeyManager {
             ));
         }
         match self
-            .store
-            .insert(record.clone(), self.config.max_active_keys, now)
+            .store_insert(record.clone(), self.config.max_active_keys, now, None)
             .await
         {
             Err(StoreError::Conflict(_)) => {

@@ -5,6 +5,7 @@ use crate::leaks::{KeyLeak, LeakChange, LeakOutcome, LeakPolicy, LeakReport};
 use crate::store::record::KeyRecord;
 
 use super::retry_on_conflict;
+use super::webhooks::Change;
 use super::*;
 
 impl KeyManager {
@@ -97,9 +98,27 @@ impl KeyManager {
         }
         if change != LeakChange::Unchanged {
             new.updated_at = now;
-            self.store.replace(new.clone()).await?;
+            let kind = if change == LeakChange::Revoked {
+                Change::Revoked
+            } else {
+                Change::Updated
+            };
+            self.store_replace(&old, new.clone(), kind, None).await?;
             self.gate.invalidate_local(&old);
             self.leak_handled(&new, &this, policy, change);
+            #[cfg(feature = "webhooks")]
+            if let Some(webhooks) = self.webhooks() {
+                let event = crate::webhooks::WebhookEvent::key_leaked(
+                    &new,
+                    &this.url,
+                    &this.source,
+                    &this.token_type,
+                    change.as_str(),
+                    now,
+                );
+                // Counted and logged by `enqueue` itself; the change is already made.
+                let _ = webhooks.enqueue([event]).await;
+            }
         }
         Ok(LeakOutcome::Found {
             key_id: old.id,
@@ -117,8 +136,7 @@ impl KeyManager {
         policy: LeakPolicy,
         change: LeakChange,
     ) {
-        // Where key activity is counted, a leak is counted here; where key events are
-        // sent to the operator, `key.leaked` is sent from here.
+        // `key.leaked` is queued by the caller, after the change (see `report_leak`).
         tracing::info!(
             target: "keygate::audit",
             action = "leak",

@@ -76,6 +76,7 @@ mod types;
 mod limits;
 mod usage;
 pub(crate) mod validate;
+mod webhooks;
 
 pub use acting::ActingManager;
 pub use config::ManagerConfig;
@@ -150,6 +151,9 @@ pub struct KeyManager {
     write: Arc<tokio::sync::Mutex<()>>,
     /// Makes the ids of new keys.
     ids: Arc<IdSequence>,
+    /// Where the changes' webhook events go, when sent.
+    #[cfg(feature = "webhooks")]
+    webhooks: Option<crate::webhooks::Webhooks>,
 }
 
 impl std::fmt::Debug for KeyManager {
@@ -170,7 +174,15 @@ impl KeyManager {
             config: Arc::new(config),
             write: Arc::new(tokio::sync::Mutex::new(())),
             ids: Arc::default(),
+            #[cfg(feature = "webhooks")]
+            webhooks: None,
         }
+    }
+
+    /// Sends the changes' webhook events through `webhooks`.
+    #[cfg(feature = "webhooks")]
+    pub(crate) fn set_webhooks(&mut self, webhooks: crate::webhooks::Webhooks) {
+        self.webhooks = Some(webhooks);
     }
 
     /// The core whose cache this manager keeps in step.
@@ -320,8 +332,7 @@ impl KeyManager {
             actor.bounds(&record)?;
             actor.usage_bounds_new(&record)?;
         }
-        self.store
-            .insert(record.clone(), self.config.max_active_keys, now)
+        self.store_insert(record.clone(), self.config.max_active_keys, now, actor)
             .await?;
         self.start_credits(&record).await?;
         // A "not found" may be cached for this digest by a guess; it is not any more.

@@ -275,6 +275,48 @@ pub trait KeyStoreWrite: KeyStore {
             "this store does not keep account usage settings",
         ))
     }
+
+    /// [`insert`](Self::insert), also writing `events` to the store's webhook outbox in
+    /// the same transaction. `Ok(true)` when it did; the default writes the key alone
+    /// and answers `Ok(false)`, and the caller queues the events itself.
+    #[cfg(feature = "webhooks")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "webhooks")))]
+    async fn insert_with_events(
+        &self,
+        record: KeyRecord,
+        max_active: Option<usize>,
+        now: SystemTime,
+        events: &[crate::webhooks::WebhookEvent],
+    ) -> Result<bool, StoreError> {
+        let _ = events;
+        self.insert(record, max_active, now).await.map(|()| false)
+    }
+
+    /// [`replace`](Self::replace) with `events`, as for
+    /// [`insert_with_events`](Self::insert_with_events).
+    #[cfg(feature = "webhooks")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "webhooks")))]
+    async fn replace_with_events(
+        &self,
+        record: KeyRecord,
+        events: &[crate::webhooks::WebhookEvent],
+    ) -> Result<bool, StoreError> {
+        let _ = events;
+        self.replace(record).await.map(|()| false)
+    }
+
+    /// [`delete`](Self::delete) with `events`, as for
+    /// [`insert_with_events`](Self::insert_with_events).
+    #[cfg(feature = "webhooks")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "webhooks")))]
+    async fn delete_with_events(
+        &self,
+        id: &KeyId,
+        events: &[crate::webhooks::WebhookEvent],
+    ) -> Result<(KeyRecord, bool), StoreError> {
+        let _ = events;
+        self.delete(id).await.map(|r| (r, false))
+    }
 }
 
 #[async_trait]
@@ -323,5 +365,34 @@ impl<S: KeyStoreWrite + ?Sized> KeyStoreWrite for std::sync::Arc<S> {
         usage: &crate::metering::UsageLimits,
     ) -> Result<(), StoreError> {
         (**self).set_account_usage(account, usage).await
+    }
+
+    #[cfg(feature = "webhooks")]
+    async fn insert_with_events(
+        &self,
+        record: KeyRecord,
+        max_active: Option<usize>,
+        now: SystemTime,
+        events: &[crate::webhooks::WebhookEvent],
+    ) -> Result<bool, StoreError> {
+        (**self)
+            .insert_with_events(record, max_active, now, events)
+            .await
+    }
+    #[cfg(feature = "webhooks")]
+    async fn replace_with_events(
+        &self,
+        record: KeyRecord,
+        events: &[crate::webhooks::WebhookEvent],
+    ) -> Result<bool, StoreError> {
+        (**self).replace_with_events(record, events).await
+    }
+    #[cfg(feature = "webhooks")]
+    async fn delete_with_events(
+        &self,
+        id: &KeyId,
+        events: &[crate::webhooks::WebhookEvent],
+    ) -> Result<(KeyRecord, bool), StoreError> {
+        (**self).delete_with_events(id, events).await
     }
 }

@@ -26,6 +26,7 @@
 //! | `cli` | the `keygate` command line |
 //! | `seeds` | one conformance test per reference service |
 //! | `quickstart` | the README's quick start is the example, and it serves |
+//! | `webhooks` | signed webhooks for key events: delivery, retries, the outbox, expiry notices |
 //!
 //! Shared helpers are in `common/`. The tests run concurrently in this one process:
 //! each isolates what it shares (its own PostgreSQL schema, Redis key prefix or
@@ -56,3 +57,4 @@ mod seeds;
 mod servers;
 mod shared_limits;
 mod telemetry;
+mod webhooks;

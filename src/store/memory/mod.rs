@@ -109,6 +109,18 @@ impl MemoryStore {
         &self.api_events
     }
 
+    /// Keys not revoked whose `expires_at` is in `(after, until]`.
+    #[cfg(feature = "webhooks")]
+    pub(crate) fn expiring_between(&self, after: SystemTime, until: SystemTime) -> Vec<KeyRecord> {
+        self.records
+            .iter()
+            .filter(|r| {
+                r.revoked_at.is_none() && r.expires_at.is_some_and(|at| at > after && at <= until)
+            })
+            .map(|r| r.value().clone())
+            .collect()
+    }
+
     /// Number of keys held, in any state.
     pub fn len(&self) -> usize {
         self.records.len()

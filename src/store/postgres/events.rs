@@ -34,9 +34,8 @@ impl PgStore {
         limit: usize,
     ) -> Result<Vec<KeyRecord>, StoreError> {
         let sql = self.events_sql(&format!(
-            "SELECT {}, (SELECT a.usage FROM {{s}}.accounts a WHERE a.id = k.account_id) \
-             FROM {{s}}.keys k WHERE k.key_start = $1 ORDER BY k.created_at, k.id LIMIT $2",
-            super::schema::COLUMNS
+            "SELECT {} FROM {{s}}.keys k WHERE k.key_start = $1 ORDER BY k.created_at, k.id LIMIT $2",
+            super::schema::key_columns("{s}")
         ));
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.timed(async {

@@ -13,6 +13,8 @@
 //!   active keys holds however many instances create keys at once;
 //! - `changes (seq bigserial, digests bytea[], at timestamptz)`: the change log;
 //!   `change_log_state` remembers how far it has been trimmed;
+//! - `webhook_outbox`: webhook events waiting for delivery, delivered or failed, each
+//!   written in the transaction of the change it reports (feature `webhooks`);
 //! - `schema_migrations`: the migrations applied.
 //!
 //! # Changes reach every instance
@@ -45,6 +47,8 @@ mod channel;
 mod events;
 mod last_used;
 mod ledger;
+#[cfg(feature = "webhooks")]
+mod outbox;
 mod rows;
 mod schema;
 mod usage;

@@ -140,6 +140,35 @@ CREATE TABLE {s}.meters (
 ALTER TABLE {s}.keys ADD COLUMN leak jsonb;
 "#,
     ),
+    (
+        8,
+        "webhook outbox",
+        r#"
+CREATE TABLE {s}.webhook_outbox (
+    seq bigserial UNIQUE,
+    id text COLLATE "C" PRIMARY KEY,
+    event_type text NOT NULL,
+    account_id text COLLATE "C" NOT NULL,
+    key_id text COLLATE "C",
+    subject_at timestamptz,
+    body text NOT NULL,
+    status text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'delivered', 'failed')),
+    attempts integer NOT NULL DEFAULT 0,
+    created_at timestamptz NOT NULL,
+    next_attempt_at timestamptz NOT NULL,
+    deadline timestamptz NOT NULL,
+    lease_owner text,
+    lease_until timestamptz,
+    last_error text,
+    finished_at timestamptz
+);
+CREATE INDEX webhook_outbox_due ON {s}.webhook_outbox (next_attempt_at, seq) WHERE status = 'pending';
+CREATE INDEX webhook_outbox_by_status ON {s}.webhook_outbox (status, seq);
+-- One expiry notice per key and expiry, however many instances scan.
+CREATE UNIQUE INDEX webhook_outbox_expiring_once ON {s}.webhook_outbox (key_id, subject_at)
+    WHERE event_type = 'key.expiring';
+"#,
+    ),
 ];
 
 /// The newest migration version this build knows.
@@ -180,19 +209,23 @@ pub(super) struct Sql {
 }
 
 /// The columns of a key, in the order `rows::record` reads them; the account's usage
-/// settings follow them (see `Sql::new`).
+/// settings follow them (see [`key_columns`]).
 pub(super) const COLUMNS: &str =
     "k.id, k.account_id, k.name, k.prefix, k.key_start, k.environment, \
      k.scopes, k.ips, k.expires_at, k.revoked_at, k.disabled, k.rate_per_second, \
      k.rate_burst, k.metadata, k.digest, k.previous_digest, k.previous_until, \
      k.created_at, k.updated_at, k.last_used_at, k.version, k.usage, k.leak";
 
+/// What every query of whole keys selects: [`COLUMNS`], then the account's usage
+/// settings. `s` is the quoted schema name; the keys table is aliased `k`.
+pub(super) fn key_columns(s: &str) -> String {
+    format!("{COLUMNS}, (SELECT a.usage FROM {s}.accounts a WHERE a.id = k.account_id)")
+}
+
 impl Sql {
     pub(super) fn new(schema: &str) -> Self {
         let s = format!("\"{schema}\"");
-        let account_usage =
-            format!("(SELECT a.usage FROM {s}.accounts a WHERE a.id = k.account_id)");
-        let columns = format!("{COLUMNS}, {account_usage}");
+        let columns = key_columns(&s);
         Self {
             find: format!(
                 "SELECT {columns} FROM {s}.key_digests d JOIN {s}.keys k ON k.id = d.key_id \

@@ -12,6 +12,12 @@ use crate::key::digest::KeyDigest;
 use crate::store::record::{AccountId, KeyId, KeyRecord};
 use crate::store::{KeyStatusFilter, KeyStoreWrite, ListPosition, StoreError};
 
+/// Webhook events written in a change's transaction (none without the feature).
+#[cfg(feature = "webhooks")]
+type Events<'a> = &'a [crate::webhooks::WebhookEvent];
+#[cfg(not(feature = "webhooks"))]
+type Events<'a> = &'a [std::convert::Infallible];
+
 /// Longest notify payload sent with the digests in it; longer ones send only the
 /// sequence number, and listeners then flush their whole cache.
 const MAX_PAYLOAD: usize = 7000;
@@ -51,6 +57,136 @@ impl PgStore {
         tx.execute("SELECT pg_notify($1, $2)", &[&self.inner.channel, &payload])
             .await
             .map_err(pg_error)?;
+        Ok(())
+    }
+
+    async fn insert_events(
+        &self,
+        record: KeyRecord,
+        max_active: Option<usize>,
+        now: SystemTime,
+        events: Events<'_>,
+    ) -> Result<(), StoreError> {
+        let params = Params::new(&record)?;
+        self.timed(async {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await.map_err(pg_error)?;
+            let sql = &self.inner.sql;
+            let account = record.account_id.as_str();
+            tx.execute(&sql.upsert_account, &[&account])
+                .await
+                .map_err(pg_error)?;
+            // Every creator in this account waits here for the others to commit, so
+            // the count below cannot be raced past.
+            tx.execute(&sql.lock_account, &[&account])
+                .await
+                .map_err(pg_error)?;
+            if let Some(limit) = max_active {
+                let active: i64 = tx
+                    .query_one(&sql.count_active, &[&account, &now])
+                    .await
+                    .map_err(pg_error)?
+                    .get(0);
+                if usize::try_from(active).unwrap_or(usize::MAX) >= limit {
+                    return Err(StoreError::LimitReached { limit });
+                }
+            }
+            let insert = tx.prepare_cached(&sql.insert_key).await.map_err(pg_error)?;
+            tx.execute(&insert, &params.all()).await.map_err(pg_error)?;
+            self.insert_digests(&tx, &record).await?;
+            let digests: Vec<KeyDigest> = record.digests().collect();
+            // Other instances may hold a cached "no such key" for these digests.
+            self.write_events(&tx, events).await?;
+            self.publish(&tx, &digests).await?;
+            tx.commit().await.map_err(pg_error)
+        })
+        .await
+    }
+
+    async fn replace_events(
+        &self,
+        record: KeyRecord,
+        events: Events<'_>,
+    ) -> Result<(), StoreError> {
+        let params = Params::new(&record)?;
+        self.timed(async {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await.map_err(pg_error)?;
+            let sql = &self.inner.sql;
+            let id = record.id.as_str();
+            let Some(current) = tx
+                .query_opt(&sql.lock_key, &[&id])
+                .await
+                .map_err(pg_error)?
+            else {
+                return Err(StoreError::NotFound);
+            };
+            if current.get::<_, &str>(0) != record.account_id.as_str() {
+                return Err(StoreError::Conflict("a key cannot change account".into()));
+            }
+            if current.get::<_, i64>(1) != params.version() {
+                return Err(StoreError::VersionConflict);
+            }
+            let update = tx.prepare_cached(&sql.update_key).await.map_err(pg_error)?;
+            tx.execute(&update, &params.for_update())
+                .await
+                .map_err(pg_error)?;
+            let mut digests: Vec<KeyDigest> = tx
+                .query(&sql.drop_digests, &[&id])
+                .await
+                .map_err(pg_error)?
+                .iter()
+                .filter_map(|r| digest_from(r.get(0)))
+                .collect();
+            self.insert_digests(&tx, &record).await?;
+            for d in record.digests() {
+                if !digests.contains(&d) {
+                    digests.push(d);
+                }
+            }
+            self.write_events(&tx, events).await?;
+            self.publish(&tx, &digests).await?;
+            tx.commit().await.map_err(pg_error)
+        })
+        .await
+    }
+
+    async fn delete_events(&self, id: &KeyId, events: Events<'_>) -> Result<KeyRecord, StoreError> {
+        self.timed(async {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await.map_err(pg_error)?;
+            let sql = &self.inner.sql;
+            let mut digests: Vec<KeyDigest> = tx
+                .query(&sql.drop_digests, &[&id.as_str()])
+                .await
+                .map_err(pg_error)?
+                .iter()
+                .filter_map(|r| digest_from(r.get(0)))
+                .collect();
+            let Some(row) = tx
+                .query_opt(&sql.delete_key, &[&id.as_str()])
+                .await
+                .map_err(pg_error)?
+            else {
+                return Err(StoreError::NotFound);
+            };
+            let deleted = rows::record(&row)?;
+            for d in deleted.digests() {
+                if !digests.contains(&d) {
+                    digests.push(d);
+                }
+            }
+            self.write_events(&tx, events).await?;
+            self.publish(&tx, &digests).await?;
+            tx.commit().await.map_err(pg_error)?;
+            Ok(deleted)
+        })
+        .await
+    }
+
+    #[cfg(not(feature = "webhooks"))]
+    #[allow(clippy::unused_async)]
+    async fn write_events(&self, _: &Transaction<'_>, _: Events<'_>) -> Result<(), StoreError> {
         Ok(())
     }
 
@@ -106,116 +242,48 @@ impl KeyStoreWrite for PgStore {
         max_active: Option<usize>,
         now: SystemTime,
     ) -> Result<(), StoreError> {
-        let params = Params::new(&record)?;
-        self.timed(async {
-            let mut client = self.client().await?;
-            let tx = client.transaction().await.map_err(pg_error)?;
-            let sql = &self.inner.sql;
-            let account = record.account_id.as_str();
-            tx.execute(&sql.upsert_account, &[&account])
-                .await
-                .map_err(pg_error)?;
-            // Every creator in this account waits here for the others to commit, so
-            // the count below cannot be raced past.
-            tx.execute(&sql.lock_account, &[&account])
-                .await
-                .map_err(pg_error)?;
-            if let Some(limit) = max_active {
-                let active: i64 = tx
-                    .query_one(&sql.count_active, &[&account, &now])
-                    .await
-                    .map_err(pg_error)?
-                    .get(0);
-                if usize::try_from(active).unwrap_or(usize::MAX) >= limit {
-                    return Err(StoreError::LimitReached { limit });
-                }
-            }
-            let insert = tx.prepare_cached(&sql.insert_key).await.map_err(pg_error)?;
-            tx.execute(&insert, &params.all()).await.map_err(pg_error)?;
-            self.insert_digests(&tx, &record).await?;
-            let digests: Vec<KeyDigest> = record.digests().collect();
-            // Other instances may hold a cached "no such key" for these digests.
-            self.publish(&tx, &digests).await?;
-            tx.commit().await.map_err(pg_error)
-        })
-        .await
+        self.insert_events(record, max_active, now, &[]).await
     }
 
     async fn replace(&self, record: KeyRecord) -> Result<(), StoreError> {
-        let params = Params::new(&record)?;
-        self.timed(async {
-            let mut client = self.client().await?;
-            let tx = client.transaction().await.map_err(pg_error)?;
-            let sql = &self.inner.sql;
-            let id = record.id.as_str();
-            let Some(current) = tx
-                .query_opt(&sql.lock_key, &[&id])
-                .await
-                .map_err(pg_error)?
-            else {
-                return Err(StoreError::NotFound);
-            };
-            if current.get::<_, &str>(0) != record.account_id.as_str() {
-                return Err(StoreError::Conflict("a key cannot change account".into()));
-            }
-            if current.get::<_, i64>(1) != params.version() {
-                return Err(StoreError::VersionConflict);
-            }
-            let update = tx.prepare_cached(&sql.update_key).await.map_err(pg_error)?;
-            tx.execute(&update, &params.for_update())
-                .await
-                .map_err(pg_error)?;
-            let mut digests: Vec<KeyDigest> = tx
-                .query(&sql.drop_digests, &[&id])
-                .await
-                .map_err(pg_error)?
-                .iter()
-                .filter_map(|r| digest_from(r.get(0)))
-                .collect();
-            self.insert_digests(&tx, &record).await?;
-            for d in record.digests() {
-                if !digests.contains(&d) {
-                    digests.push(d);
-                }
-            }
-            self.publish(&tx, &digests).await?;
-            tx.commit().await.map_err(pg_error)
-        })
-        .await
+        self.replace_events(record, &[]).await
     }
 
     /// Deletes the key and its digests in one transaction that also appends them to the
     /// change log and notifies every listener.
     async fn delete(&self, id: &KeyId) -> Result<KeyRecord, StoreError> {
-        self.timed(async {
-            let mut client = self.client().await?;
-            let tx = client.transaction().await.map_err(pg_error)?;
-            let sql = &self.inner.sql;
-            let mut digests: Vec<KeyDigest> = tx
-                .query(&sql.drop_digests, &[&id.as_str()])
-                .await
-                .map_err(pg_error)?
-                .iter()
-                .filter_map(|r| digest_from(r.get(0)))
-                .collect();
-            let Some(row) = tx
-                .query_opt(&sql.delete_key, &[&id.as_str()])
-                .await
-                .map_err(pg_error)?
-            else {
-                return Err(StoreError::NotFound);
-            };
-            let deleted = rows::record(&row)?;
-            for d in deleted.digests() {
-                if !digests.contains(&d) {
-                    digests.push(d);
-                }
-            }
-            self.publish(&tx, &digests).await?;
-            tx.commit().await.map_err(pg_error)?;
-            Ok(deleted)
-        })
-        .await
+        self.delete_events(id, &[]).await
+    }
+
+    #[cfg(feature = "webhooks")]
+    async fn insert_with_events(
+        &self,
+        record: KeyRecord,
+        max_active: Option<usize>,
+        now: SystemTime,
+        events: &[crate::webhooks::WebhookEvent],
+    ) -> Result<bool, StoreError> {
+        self.insert_events(record, max_active, now, events)
+            .await
+            .map(|()| true)
+    }
+
+    #[cfg(feature = "webhooks")]
+    async fn replace_with_events(
+        &self,
+        record: KeyRecord,
+        events: &[crate::webhooks::WebhookEvent],
+    ) -> Result<bool, StoreError> {
+        self.replace_events(record, events).await.map(|()| true)
+    }
+
+    #[cfg(feature = "webhooks")]
+    async fn delete_with_events(
+        &self,
+        id: &KeyId,
+        events: &[crate::webhooks::WebhookEvent],
+    ) -> Result<(KeyRecord, bool), StoreError> {
+        self.delete_events(id, events).await.map(|r| (r, true))
     }
 
     async fn list(

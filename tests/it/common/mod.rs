@@ -13,6 +13,7 @@ pub mod proxy;
 #[cfg(feature = "redis")]
 pub mod redis_support;
 pub mod services;
+pub mod webhook_receiver;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
