@@ -45,6 +45,9 @@ pub mod check;
 pub mod client_ip;
 pub mod clock;
 pub mod config;
+#[cfg(feature = "console")]
+#[cfg_attr(docsrs, doc(cfg(feature = "console")))]
+pub mod console;
 pub mod credential;
 mod error;
 pub mod gate;
