@@ -8,6 +8,7 @@
 //! | `ratelimit` | per-key rate limiting, its headers and its state |
 //! | `shared_limits` | rate limits shared through Redis, and Redis outages |
 //! | `lifecycle` | creating, listing, updating, revoking, rolling, importing, deleting keys |
+//! | `console` | the embeddable key console: sessions, pages, forms, confinement, headers |
 //! | `admin` | the management HTTP API, its configurable router and its OpenAPI document |
 //! | `hardening` | each defect of the adversarial review, shown fixed |
 //! | `credential_hook` | credentials other than keygate's keys, through a verifier |
@@ -32,6 +33,7 @@ mod common;
 mod admin;
 mod authz;
 mod cli;
+mod console;
 mod credential_hook;
 mod failures;
 mod gate;

@@ -309,3 +309,76 @@ pub(crate) fn secret(frame: &Frame<'_>, key: &KeyView, secret: Option<&str>) -> 
         },
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::console::theme::Theme;
+    use crate::key::digest::KeyDigest;
+    use crate::store::record::{KeyId, KeyRecord};
+
+    #[test]
+    fn a_key_name_with_a_script_tag_renders_as_text() {
+        let now = SystemTime::now();
+        let mut record = KeyRecord::new(
+            KeyId::new("ak_1"),
+            "acct_1".into(),
+            KeyDigest::from_bytes([1; 32]),
+            now,
+        );
+        record.name = "<script>alert(1)</script>".into();
+        record.start = "sk_test_\"><img".into();
+        let key = KeyView::from(&record);
+        let theme = Theme::default();
+        let frame = Frame {
+            base: "/console",
+            nonce: "n",
+            theme: &theme,
+            session: None,
+        };
+        let choices = FormChoices {
+            scopes: &["<b>".to_owned()],
+            environments: &[],
+        };
+        for html in [
+            list(
+                &frame,
+                std::slice::from_ref(&key),
+                None,
+                "active",
+                &choices,
+                now,
+            ),
+            detail(&frame, &key, &choices, true, now),
+            secret(&frame, &key, Some("<i>secret</i>")),
+        ] {
+            let html = html.into_string();
+            assert!(!html.contains("<script>alert"), "{html}");
+            assert!(!html.contains("\"><img"));
+            assert!(!html.contains("<i>secret"));
+            assert!(
+                html.contains("&lt;script&gt;alert(1)&lt;/script&gt;")
+                    || html.contains("&lt;i&gt;secret")
+            );
+        }
+    }
+
+    #[test]
+    fn status_reads_revoked_disabled_expired_and_active() {
+        let now = SystemTime::now();
+        let record = KeyRecord::new(
+            KeyId::new("ak_1"),
+            "acct_1".into(),
+            KeyDigest::from_bytes([1; 32]),
+            now,
+        );
+        let mut key = KeyView::from(&record);
+        assert_eq!(status(&key, now), "active");
+        key.expires_at = Some(crate::manage::rfc3339(now));
+        assert_eq!(status(&key, now), "expired");
+        key.disabled = true;
+        assert_eq!(status(&key, now), "disabled");
+        key.revoked_at = Some(crate::manage::rfc3339(now));
+        assert_eq!(status(&key, now), "revoked");
+    }
+}
