@@ -144,11 +144,15 @@ fn signed_in<'a>(inner: &'a Inner, headers: &HeaderMap) -> Result<Ctx<'a>, Respo
                 "Signed out",
                 "Your console session has ended or was never started. Open the console again from your account.",
             );
-            if let Ok(v) = HeaderValue::from_str(&security::clear_cookie(
-                cookie_path(inner),
-                inner.secure_cookies,
-            )) {
-                res.headers_mut().insert(header::SET_COOKIE, v);
+            // Only a cookie that came with the request and has ended is cleared: a
+            // cross-site request, which carries no cookie, must not sign the user out.
+            if read_cookie(headers).is_some() {
+                if let Ok(v) = HeaderValue::from_str(&security::clear_cookie(
+                    cookie_path(inner),
+                    inner.secure_cookies,
+                )) {
+                    res.headers_mut().insert(header::SET_COOKIE, v);
+                }
             }
             Err(res)
         }
