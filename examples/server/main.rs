@@ -11,7 +11,10 @@
 //! are shared through Redis. Several servers on different ports against one database and
 //! one Redis form one cluster; each prints its own `admin key:` line.
 //!
-//! At start-up it creates one admin key and prints `admin key: <key>`. Then:
+//! At start-up it creates one admin key and prints `admin key: <key>`, and prints
+//! `console: <URL>`, a one-time link that signs the demo account in to the key console
+//! at `/console` (valid for 30 minutes, once; the console's usage view charts the demo
+//! account's calls to `/v1/whoami`). Then:
 //!
 //! ```text
 //! curl -H "Authorization: Bearer $KEY" http://127.0.0.1:3000/v1/whoami
@@ -28,8 +31,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::Parser;
+use std::time::Duration;
+
 use keygate::config::KeygateConfig;
+use keygate::console::usage::MemoryUsage;
+use keygate::console::{Console, Permission, SessionGrant};
 use keygate::ratelimit::{RedisLimiter, RedisLimiterConfig};
+use keygate::scope::ScopeSet;
 use keygate::store::PgStore;
 use keygate::{Environment, Keygate, MemoryStore, NewKey};
 
@@ -58,6 +66,10 @@ struct Args {
     /// Prefix of the rate-limit keys in Redis.
     #[arg(long, default_value = "keygate:rl")]
     redis_prefix: String,
+    /// Send the console's cookie without `Secure`, to reach the demo over plain HTTP
+    /// from another machine (browsers accept `Secure` cookies from localhost).
+    #[arg(long)]
+    console_plain_http: bool,
     /// How many instances share the rate limits (sizes the token leases and the local
     /// share used while Redis is down).
     #[arg(long, default_value_t = 1)]
@@ -151,15 +163,35 @@ async fn main() {
         .await
         .expect("the demo admin key can be created");
 
+    let usage = Arc::new(MemoryUsage::default());
+    let console = Console::builder(manager.clone())
+        .mount_path("/console")
+        .usage_shared(usage.clone())
+        .secure_cookies(!args.console_plain_http)
+        .login_link_ttl(Duration::from_secs(30 * 60))
+        .build();
+    let login = console.session(
+        SessionGrant::new("acct_demo".into(), Some(env))
+            .user("demo")
+            .permit(Permission::ALL)
+            .grantable_scopes(
+                ScopeSet::parse(["admin", "read-only", "authorizer"]).expect("valid scopes"),
+            )
+            .ttl(Duration::from_secs(8 * 3600)),
+    );
+
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .unwrap_or_else(|e| fail(format!("cannot listen on {addr}: {e}")));
     let local = listener.local_addr().expect("bound");
     println!("listening on http://{local} ({env} environment)");
+    println!("console: http://{local}{}", login.expose_path());
     println!("admin key: {}", admin.key.expose_secret());
     axum::serve(
         listener,
         app::app(&gate, invalidation, manager, metrics)
+            .nest("/console", console.router())
+            .layer(axum::Extension(usage))
             .into_make_service_with_connect_info::<SocketAddr>(),
     )
     .await

@@ -55,7 +55,7 @@
 //! # Sessions
 //!
 //! [`Console::session`] mints a session and returns a one-time login link (a 256-bit
-//! token, usable once, for at most 5 minutes). Opening it sets the session cookie,
+//! token, usable once, for 5 minutes unless [`ConsoleBuilder::login_link_ttl`] says otherwise). Opening it sets the session cookie,
 //! `HttpOnly`, `SameSite=Strict` and `Secure` (turn `Secure` off only for plain-HTTP
 //! development, [`ConsoleBuilder::secure_cookies`]), and redirects to the keys page.
 //! Sessions end at their [`SessionGrant::ttl`], at sign-out, or when the host calls
@@ -91,6 +91,7 @@ pub use session::{LoginLink, Permission, SessionGrant, SessionId};
 pub use theme::Theme;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::routing::{get, post};
 use axum::Router;
@@ -116,6 +117,7 @@ pub(crate) struct Inner {
     base: String,
     secure_cookies: bool,
     theme: Theme,
+    login_link_ttl: Duration,
 }
 
 impl std::fmt::Debug for Console {
@@ -135,6 +137,7 @@ pub struct ConsoleBuilder {
     base: String,
     secure_cookies: bool,
     theme: Theme,
+    login_link_ttl: Duration,
 }
 
 impl ConsoleBuilder {
@@ -168,6 +171,13 @@ impl ConsoleBuilder {
         self
     }
 
+    /// How long a login link stays usable unless used (never longer than its session):
+    /// 5 minutes by default.
+    pub fn login_link_ttl(mut self, ttl: Duration) -> Self {
+        self.login_link_ttl = ttl;
+        self
+    }
+
     /// Sets the pages' colours, font, product name and logo.
     pub fn theme(mut self, theme: Theme) -> Self {
         self.theme = theme;
@@ -184,6 +194,7 @@ impl ConsoleBuilder {
                 base: self.base,
                 secure_cookies: self.secure_cookies,
                 theme: self.theme,
+                login_link_ttl: self.login_link_ttl,
             }),
         }
     }
@@ -199,13 +210,17 @@ impl Console {
             base: "/console".into(),
             secure_cookies: true,
             theme: Theme::default(),
+            login_link_ttl: session::DEFAULT_LOGIN_LINK_TTL,
         }
     }
 
     /// Mints a session for `grant` and returns its one-time login link.
     pub fn session(&self, grant: SessionGrant) -> LoginLink {
         let now = self.inner.manager.keygate().clock().now();
-        let (session, token, expires_at) = self.inner.sessions.mint(grant, now);
+        let (session, token, expires_at) =
+            self.inner
+                .sessions
+                .mint(grant, now, self.inner.login_link_ttl);
         tracing::info!(target: "keygate::audit", action = "console_session", session = session.as_str(), "console session minted");
         LoginLink {
             session,

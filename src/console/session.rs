@@ -313,8 +313,8 @@ struct SessionMaps {
     cookies: HashMap<[u8; 32], String>,
 }
 
-/// Longest a login link stays usable.
-pub(crate) const LOGIN_LINK_TTL: Duration = Duration::from_secs(5 * 60);
+/// Default of how long a login link stays usable: 5 minutes.
+pub const DEFAULT_LOGIN_LINK_TTL: Duration = Duration::from_secs(5 * 60);
 /// Most live sessions one console keeps; the oldest-expiring go first beyond it.
 pub(crate) const MAX_SESSIONS: usize = 10_000;
 
@@ -328,6 +328,7 @@ impl Sessions {
         &self,
         grant: SessionGrant,
         now: SystemTime,
+        link_ttl: Duration,
     ) -> (SessionId, Zeroizing<String>, SystemTime) {
         let (session_token, _) = new_token();
         let id = SessionId(KeyId::new(format!(
@@ -337,7 +338,7 @@ impl Sessions {
         let (login, login_digest) = new_token();
         let (csrf, _) = new_token();
         let expires_at = now + grant.ttl;
-        let login_expires = now + LOGIN_LINK_TTL.min(grant.ttl);
+        let login_expires = now + link_ttl.min(grant.ttl);
         let mut maps = self.lock();
         maps.purge(now);
         maps.logins
@@ -470,7 +471,7 @@ mod tests {
     fn a_login_token_is_exchanged_once() {
         let sessions = Sessions::default();
         let now = SystemTime::now();
-        let (_, login, _) = sessions.mint(grant(), now);
+        let (_, login, _) = sessions.mint(grant(), now, DEFAULT_LOGIN_LINK_TTL);
         let (cookie, _) = sessions.exchange(&login, now).expect("first use");
         assert!(sessions.exchange(&login, now).is_none(), "second use");
         assert!(sessions.find(&cookie, now).is_some());
@@ -484,7 +485,11 @@ mod tests {
     fn sessions_expire_and_can_be_revoked() {
         let sessions = Sessions::default();
         let now = SystemTime::now();
-        let (id, login, _) = sessions.mint(grant().ttl(Duration::from_secs(60)), now);
+        let (id, login, _) = sessions.mint(
+            grant().ttl(Duration::from_secs(60)),
+            now,
+            DEFAULT_LOGIN_LINK_TTL,
+        );
         let (cookie, _) = sessions.exchange(&login, now).unwrap();
         assert!(sessions
             .find(&cookie, now + Duration::from_secs(60))
@@ -497,7 +502,7 @@ mod tests {
     fn an_unused_login_link_expires() {
         let sessions = Sessions::default();
         let now = SystemTime::now();
-        let (_, login, until) = sessions.mint(grant(), now);
+        let (_, login, until) = sessions.mint(grant(), now, DEFAULT_LOGIN_LINK_TTL);
         assert!(sessions.exchange(&login, until).is_none());
     }
 
@@ -505,7 +510,7 @@ mod tests {
     fn a_flash_is_shown_once_and_only_for_its_key() {
         let sessions = Sessions::default();
         let now = SystemTime::now();
-        let (id, _, _) = sessions.mint(grant(), now);
+        let (id, _, _) = sessions.mint(grant(), now, DEFAULT_LOGIN_LINK_TTL);
         sessions.set_flash(&id, KeyId::new("ak_1"), "sk_test_secret");
         assert!(sessions.take_flash(&id, &KeyId::new("ak_2")).is_none());
         assert_eq!(
