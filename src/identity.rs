@@ -136,6 +136,7 @@ impl Identity {
             read_only: false,
             limit: None,
             account_limit: None,
+            usage: Default::default(),
             last_used_written: std::sync::atomic::AtomicU64::new(0),
             fresh_until: now,
             verified_at: now,

@@ -35,7 +35,7 @@ pub struct RouterBuilder {
     manager: KeyManager,
     base_path: String,
     public_base_url: Option<String>,
-    access: [Access; 6],
+    access: [Access; 7],
     fields: KeyFields,
     envelope: Option<Arc<dyn Envelope>>,
     pagination: Pagination,
@@ -70,11 +70,12 @@ impl RouterBuilder {
             public_base_url: None,
             access: [
                 reader.clone(),
-                reader,
+                reader.clone(),
                 admin.clone(),
                 admin.clone(),
                 admin.clone(),
                 admin,
+                reader,
             ],
             fields: KeyFields::default(),
             envelope: None,
@@ -223,6 +224,7 @@ impl RouterBuilder {
             (base.clone(), MethodSet::default()),
             (format!("{base}/{{id}}"), MethodSet::default()),
             (format!("{base}/{{id}}/roll"), MethodSet::default()),
+            (format!("{base}/{{id}}/usage"), MethodSet::default()),
         ];
         for (action, layer) in served.into_iter().flatten() {
             let (at, method, route): (usize, &str, MethodRouter<Arc<AdminApi>>) = match action {
@@ -232,6 +234,7 @@ impl RouterBuilder {
                 Action::Update => (1, "PATCH", routing::patch(update)),
                 Action::Delete => (1, "DELETE", routing::delete(remove)),
                 Action::Roll => (2, "POST", routing::post(roll)),
+                Action::Usage => (3, "GET", routing::get(super::usage::usage)),
             };
             routes[at].1.add(method, route.route_layer(layer));
         }

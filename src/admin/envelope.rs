@@ -39,6 +39,11 @@ pub enum Reply<'a> {
         /// What `DELETE` did.
         mode: super::DeleteMode,
     },
+    /// A key's usage buckets (`200 OK`), oldest first.
+    Usage {
+        /// The buckets.
+        buckets: &'a [crate::activity::UsageBucket],
+    },
     /// A refusal, from the keygate layer in front of a route or from the handler.
     Error(ErrorReply<'a>),
 }
@@ -184,6 +189,7 @@ impl Envelope for JsonEnvelope {
                 *res.status_mut() = StatusCode::NO_CONTENT;
                 res
             }
+            Reply::Usage { buckets } => json_response(StatusCode::OK, &json!({ "data": buckets })),
             Reply::Error(e) => crate::refusal::json_error(e.status, e.code, e.message),
         }
     }

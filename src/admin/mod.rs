@@ -8,6 +8,7 @@
 //! | `PATCH /v1/api-keys/{id}` | `admin` | 200, or 404 |
 //! | `DELETE /v1/api-keys/{id}` | `admin` | 204, also when already revoked; 404 if it never existed |
 //! | `POST /v1/api-keys/{id}/roll` | `admin` | 200 with the new plaintext, once; body `{"grace_seconds": N}` optional |
+//! | `GET /v1/api-keys/{id}/usage?from=&to=&granularity=` | `admin` or `read-only` | `{"data":[{"start":"<RFC 3339>","outcomes":{"accepted":N,...}},...]}` (see [`crate::activity`]); 400 for a bad range |
 //!
 //! Every route acts for the calling key through [`crate::manage::ActingManager`]: it sees only its
 //! own account's keys of its own environment (others answer 404 `not_found`), and never
@@ -104,6 +105,7 @@ mod openapi;
 mod pagination;
 mod refusals;
 mod settings;
+mod usage;
 
 pub use body::parse_json;
 pub use builder::RouterBuilder;

@@ -12,8 +12,8 @@ use serde_json::{json, Value};
 use super::body::NAME_PATTERN;
 use super::handlers;
 use super::refusals::{
-    error_schema, BadRequest, BodyTooLarge, Forbidden, ForbiddenChange, LimitReached, NotFound,
-    RateLimited, RevokedConflict, Unauthorized, Unavailable,
+    error_schema, BadRequest, BadUsageQuery, BodyTooLarge, Forbidden, ForbiddenChange,
+    LimitReached, NotFound, RateLimited, RevokedConflict, Unauthorized, Unavailable,
 };
 use crate::Keygate;
 
@@ -97,12 +97,14 @@ impl Modify for Patterns {
         handlers::update,
         handlers::remove,
         handlers::roll,
+        super::usage::usage,
     ),
     components(
         // Parameters' schemas are not collected on their own.
-        schemas(crate::store::KeyStatusFilter),
+        schemas(crate::store::KeyStatusFilter, super::usage::UsageGranularity),
         responses(
             BadRequest,
+            BadUsageQuery,
             Unauthorized,
             Forbidden,
             ForbiddenChange,
@@ -167,6 +169,7 @@ mod tests {
     use utoipa::OpenApi as _;
 
     use super::*;
+    use crate::activity::UsageQueryError;
     use crate::admin::error::AdminError as ApiError;
     use crate::admin::refusals::ERROR_CODES;
     use crate::documented_codes::every_refusal;
@@ -190,6 +193,14 @@ mod tests {
             ManageError::ReadOnlyField("created_by: no".into()).into(),
             ManageError::Store(StoreError::unavailable("down")).into(),
             ApiError::BodyTooLarge(64 * 1024),
+            ManageError::from(UsageQueryError::UnknownGranularity).into(),
+            ManageError::from(UsageQueryError::Reversed).into(),
+            ManageError::from(UsageQueryError::TooManyBuckets { buckets: 1501 }).into(),
+            ManageError::from(UsageQueryError::BeyondRetention {
+                granularity: crate::activity::Granularity::Minute,
+                retention: std::time::Duration::from_secs(3600),
+            })
+            .into(),
         ];
         for e in &all {
             match e {
@@ -202,6 +213,12 @@ mod tests {
                     | ManageError::Revoked
                     | ManageError::EnvironmentRequired
                     | ManageError::ReadOnlyField(_)
+                    | ManageError::Usage(
+                        UsageQueryError::UnknownGranularity
+                        | UsageQueryError::Reversed
+                        | UsageQueryError::TooManyBuckets { .. }
+                        | UsageQueryError::BeyondRetention { .. },
+                    )
                     | ManageError::Store(_),
                 )
                 // Only `KeyManager::import` returns it, which no handler calls.

@@ -24,6 +24,26 @@ pub(super) const ERROR_CODES: &[(StatusCode, &str, &str)] = &[
          changed a key, as a field or in `metadata`",
     ),
     (
+        StatusCode::BAD_REQUEST,
+        "unknown_granularity",
+        "the usage granularity is not `minute`, `hour` or `day`",
+    ),
+    (
+        StatusCode::BAD_REQUEST,
+        "usage_range_reversed",
+        "the usage range's `from` is after its `to`",
+    ),
+    (
+        StatusCode::BAD_REQUEST,
+        "usage_range_too_large",
+        "the usage range holds more than 1,500 buckets",
+    ),
+    (
+        StatusCode::BAD_REQUEST,
+        "usage_range_beyond_retention",
+        "the usage range starts before the oldest bucket of its granularity that is kept",
+    ),
+    (
         StatusCode::UNAUTHORIZED,
         "unauthorized",
         "no credentials were sent",
@@ -135,6 +155,10 @@ macro_rules! error_response {
 error_response! {
     /// 400, from the layer or the handler.
     BadRequest: "Bad request" ["invalid_request", "read_only_field"];
+    /// 400 of a usage query.
+    BadUsageQuery: "Bad request or usage range"
+        ["invalid_request", "unknown_granularity", "usage_range_reversed",
+         "usage_range_too_large", "usage_range_beyond_retention"];
     /// 401, from the layer.
     Unauthorized: "The key is missing or not usable"
         ["unauthorized", "invalid_api_key", "revoked_api_key", "disabled_api_key",

@@ -25,16 +25,19 @@ pub enum Action {
     Delete,
     /// `POST {base}/{id}/roll`.
     Roll,
+    /// `GET {base}/{id}/usage`: the key's usage counts.
+    Usage,
 }
 
 impl Action {
-    pub(super) const ALL: [Action; 6] = [
+    pub(super) const ALL: [Action; 7] = [
         Action::List,
         Action::Get,
         Action::Create,
         Action::Update,
         Action::Delete,
         Action::Roll,
+        Action::Usage,
     ];
 
     pub(super) fn index(self) -> usize {

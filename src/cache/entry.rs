@@ -22,6 +22,8 @@ pub(crate) struct ResolvedKey {
     /// account draws from it, and a per-key override (in `limit`) can only lower a key's
     /// own share.
     pub(crate) account_limit: Option<Bucket>,
+    /// The key's usage counters: the same cells across refreshes and replacements.
+    pub(crate) usage: crate::activity::KeyUsage,
     /// Unix seconds of the last `last_used_at` write this process started.
     pub(crate) last_used_written: AtomicU64,
     /// Until when this copy may be used without asking the store again.
@@ -50,7 +52,9 @@ impl ResolvedKey {
         let r = &self.record;
         let scopes: usize = r.scopes.iter().map(|s| s.as_str().len() + 32).sum();
         let metadata = serde_json::to_vec(&r.metadata).map_or(0, |v| v.len() * 3);
+        let counters = if self.usage.is_counted() { 320 } else { 0 };
         let total = 512
+            + counters
             + r.id.as_str().len()
             + r.account_id.as_str().len()
             + r.name.len()

@@ -145,6 +145,7 @@ mod tests {
             read_only: false,
             limit: None,
             account_limit: None,
+            usage: Default::default(),
             last_used_written: Default::default(),
             fresh_until: t0 + Duration::from_secs(60),
             verified_at: t0,

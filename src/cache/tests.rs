@@ -83,6 +83,7 @@ async fn fixture(config: CacheConfig) -> Fixture {
             read_only: false,
             limit: None,
             account_limit: None,
+            usage: Default::default(),
             last_used_written: Default::default(),
             fresh_until: resolve_clock.now() + ttl,
             verified_at: resolve_clock.now(),

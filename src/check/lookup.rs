@@ -5,6 +5,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use crate::activity::{KeyUsage, UsageCounters};
 use crate::cache::entry::ResolvedKey;
 use crate::cache::Resolve;
 use crate::clock::Clock;
@@ -23,6 +24,8 @@ pub(crate) struct Resolver {
     pub(crate) implications: ScopeImplications,
     pub(crate) read_only_scopes: ScopeSet,
     pub(crate) limits: Arc<RateLimits>,
+    /// The gate's usage counters, when it counts.
+    pub(crate) usage: Option<Arc<UsageCounters>>,
 }
 
 impl Resolver {
@@ -74,7 +77,13 @@ impl Resolver {
             .last_used_at
             .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
             .map_or(0, |d| d.as_secs());
+        // A principal's subject is no key id: never counted as one.
+        let usage = match (&self.usage, namespace) {
+            (Some(counters), Namespace::Key) => KeyUsage::new(Some(counters.cell(&record))),
+            _ => KeyUsage::default(),
+        };
         ResolvedKey {
+            usage,
             record,
             granted,
             read_only,

@@ -6,6 +6,7 @@ use std::time::Duration;
 use http::header::HeaderName;
 
 use super::{Keygate, Shared};
+use crate::activity::{UsageConfig, UsageCounters};
 use crate::cache::{CacheConfig, KeyCache};
 use crate::check::credentials::KeySource;
 use crate::check::external::CredentialHook;
@@ -64,6 +65,7 @@ pub struct KeygateBuilder<M = ReadOnly> {
     store_timeout: Duration,
     last_used_interval: Duration,
     credential_verifier: Option<Arc<dyn CredentialVerifier>>,
+    usage: UsageConfig,
     #[cfg(feature = "redis")]
     shared_limits: Option<crate::ratelimit::RedisLimiter>,
 }
@@ -97,6 +99,7 @@ impl<M> KeygateBuilder<M> {
             store_timeout: Duration::from_secs(2),
             last_used_interval: Duration::from_secs(60),
             credential_verifier: None,
+            usage: UsageConfig::default(),
             #[cfg(feature = "redis")]
             shared_limits: None,
         }
@@ -238,6 +241,15 @@ impl<M> KeygateBuilder<M> {
         &mut self.mode
     }
 
+    /// Usage counting: on by default over a store that keeps usage
+    /// ([`crate::MemoryStore`], `PgStore`), flushed every 10 s. See
+    /// [`crate::activity`] and [`UsageConfig`] (`UsageConfig::off()` turns it off,
+    /// `UsageConfig::store` sends the counts elsewhere).
+    pub fn usage(mut self, config: UsageConfig) -> Self {
+        self.usage = config;
+        self
+    }
+
     /// Builds the core; `writer` turns on `last_used_at` tracking.
     pub(super) fn build_core(self, writer: Option<Arc<dyn KeyStoreWrite>>) -> (Keygate, M) {
         let id = Keygate::next_id();
@@ -245,6 +257,12 @@ impl<M> KeygateBuilder<M> {
         #[cfg(feature = "redis")]
         let limits = limits.with_shared(self.shared_limits);
         let limits = Arc::new(limits);
+        let usage = match (self.usage.enabled, self.usage.store.clone()) {
+            (false, _) => None,
+            (true, Some(store)) => Some(store),
+            (true, None) => self.store.usage_store(),
+        }
+        .map(|store| UsageCounters::handle(&self.usage, store, self.clock.clone()));
         let resolver = Resolver {
             gate: id,
             clock: self.clock.clone(),
@@ -252,6 +270,7 @@ impl<M> KeygateBuilder<M> {
             implications: self.implications.clone(),
             read_only_scopes: self.read_only_scopes.clone(),
             limits: limits.clone(),
+            usage: usage.as_ref().map(|u| u.counters.clone()),
         };
         let credentials = self.credential_verifier.map(|verifier| {
             Arc::new(CredentialHook {
@@ -300,6 +319,7 @@ impl<M> KeygateBuilder<M> {
                 last_used_interval: self.last_used_interval,
                 prerendered: Default::default(),
                 credentials,
+                usage,
             }),
         };
         (gate, self.mode)

@@ -93,6 +93,9 @@ struct Shared {
     prerendered: Prerendered,
     /// The credential hook, when a verifier is configured.
     credentials: Option<Arc<CredentialHook>>,
+    /// Usage counters, when counting is on. Dropped with the last clone, which makes
+    /// the background flusher flush one last time.
+    usage: Option<crate::activity::UsageHandle>,
 }
 
 impl Keygate {
@@ -223,6 +226,7 @@ impl Keygate {
             inflight_lookups: cache.inflight(),
             rate_limit_buckets: self.inner.limits.tracked(),
             store_lookups: cache.store_calls(),
+            usage_cells: self.usage_counters().map_or(0, |u| u.cells()),
         }
     }
 
@@ -234,6 +238,27 @@ impl Keygate {
         let resolved = v.cache.load(digest).await?.ok_or(AuthError::InvalidKey)?;
         status::check(&resolved, &digest, v.clock.now(), v.keys.environment)?;
         Ok(Identity(resolved))
+    }
+
+    /// Writes every usage count this gate made so far into its usage store, at once
+    /// (the background task does so every [`crate::activity::UsageConfig::flush_interval`]).
+    /// Await it before a clean shutdown so that nothing is lost. `Ok` when counting is
+    /// off; on `Err` the counts are kept for the next flush.
+    pub async fn flush_usage(&self) -> Result<(), crate::StoreError> {
+        match &self.inner.usage {
+            Some(usage) => usage.counters.flush().await,
+            None => Ok(()),
+        }
+    }
+
+    /// Whether this gate counts usage (see [`crate::activity`]).
+    pub fn counts_usage(&self) -> bool {
+        self.inner.usage.is_some()
+    }
+
+    /// The usage counters, when counting is on.
+    pub(crate) fn usage_counters(&self) -> Option<&Arc<crate::activity::UsageCounters>> {
+        self.inner.usage.as_ref().map(|u| &u.counters)
     }
 
     fn next_id() -> u64 {
@@ -270,4 +295,7 @@ pub struct KeygateStats {
     pub rate_limit_buckets: usize,
     /// Store lookups made since start.
     pub store_lookups: u64,
+    /// Keys whose usage counters are held: by a cache entry, or with counts not yet
+    /// flushed.
+    pub usage_cells: usize,
 }

@@ -19,6 +19,7 @@ use std::time::SystemTime;
 use http::HeaderMap;
 
 use super::Keygate;
+use crate::activity::Outcome;
 use crate::cache::entry::ResolvedKey;
 use crate::cache::Cached;
 use crate::check::access::{self, ScopeRules};
@@ -201,8 +202,18 @@ impl Keygate {
         req: &http::Request<B>,
         answer: &RefusalAnswer,
     ) -> http::Response<bytes::Bytes> {
+        self.count_deployment(Outcome::of(error));
         self.audit_refused(error, None, req.headers(), req.extensions());
         self.render(error, None, answer)
+    }
+
+    /// Counts a refusal no key is answerable for, when counting is on.
+    fn count_deployment(&self, outcome: Outcome) {
+        if let Some(usage) = &self.inner.usage {
+            usage
+                .counters
+                .count_deployment(outcome, self.inner.clock.now());
+        }
     }
 
     /// Whether the rate-limit headers use the IETF draft's names.
@@ -237,6 +248,7 @@ impl Keygate {
     ) -> Admission {
         match checked {
             Ok(status) => {
+                key.usage.count(Outcome::Accepted, now);
                 self.audit_allowed(&key, req.headers(), req.extensions());
                 if !key.external {
                     self.touch(&key, now);
@@ -245,6 +257,12 @@ impl Keygate {
                 Admission::Admitted(status)
             }
             Err((error, status)) => {
+                let outcome = Outcome::of(&error);
+                if outcome.is_per_key() {
+                    key.usage.count(outcome, now);
+                } else {
+                    self.count_deployment(outcome);
+                }
                 self.audit_refused(&error, Some(&key), req.headers(), req.extensions());
                 Admission::Refused(self.render(&error, status.as_ref(), answer))
             }

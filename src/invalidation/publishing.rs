@@ -61,6 +61,9 @@ impl<S: KeyStore> KeyStore for PublishingStore<S> {
     async fn find_by_digest(&self, digest: &KeyDigest) -> Result<Option<KeyRecord>, StoreError> {
         self.store.find_by_digest(digest).await
     }
+    fn usage_store(&self) -> Option<std::sync::Arc<dyn crate::activity::UsageStore>> {
+        self.store.usage_store()
+    }
 }
 
 #[async_trait]

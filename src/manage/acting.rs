@@ -99,6 +99,14 @@ impl<'a> ActingManager<'a> {
         Ok(actor)
     }
 
+    pub(super) fn manager(&self) -> &'a KeyManager {
+        self.manager
+    }
+
+    pub(super) fn identity(&self) -> &'a Identity {
+        self.actor
+    }
+
     fn account(&self) -> &AccountId {
         self.actor.account_id()
     }

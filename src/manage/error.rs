@@ -50,6 +50,9 @@ pub enum ManageError {
     /// The key is revoked and cannot be rolled or changed.
     #[error("This API key has been revoked and cannot be changed")]
     Revoked,
+    /// A usage query that cannot be answered (400, with the error's own code).
+    #[error(transparent)]
+    Usage(#[from] crate::activity::UsageQueryError),
     /// The store failed.
     #[error("The key store is unavailable; retry later")]
     Store(#[source] StoreError),
@@ -68,6 +71,7 @@ impl ManageError {
             ManageError::ReadOnlyField(_) => "read_only_field",
             ManageError::Revoked => "api_key_revoked",
             ManageError::AlreadyExists(_) => "api_key_exists",
+            ManageError::Usage(e) => e.code(),
             ManageError::Store(_) => "store_unavailable",
         }
     }
@@ -76,9 +80,9 @@ impl ManageError {
     pub fn status(&self) -> StatusCode {
         match self {
             ManageError::NotFound => StatusCode::NOT_FOUND,
-            ManageError::InvalidRequest(_) | ManageError::ReadOnlyField(_) => {
-                StatusCode::BAD_REQUEST
-            }
+            ManageError::InvalidRequest(_)
+            | ManageError::ReadOnlyField(_)
+            | ManageError::Usage(_) => StatusCode::BAD_REQUEST,
             ManageError::LimitReached { .. }
             | ManageError::Revoked
             | ManageError::AlreadyExists(_) => StatusCode::CONFLICT,

@@ -71,6 +71,7 @@ mod import;
 mod listing;
 mod merge_patch;
 mod types;
+mod usage;
 pub(crate) mod validate;
 
 pub use acting::ActingManager;
@@ -322,7 +323,7 @@ impl KeyManager {
         })
     }
 
-    async fn record_in(
+    pub(crate) async fn record_in(
         &self,
         account: &AccountId,
         id: &KeyId,

@@ -169,12 +169,21 @@ pub trait KeyStore: Send + Sync + 'static {
     /// The key whose current digest, or previous digest during a roll's grace period, is
     /// `digest`. `Ok(None)` means no such key; `Err` means the store could not answer.
     async fn find_by_digest(&self, digest: &KeyDigest) -> Result<Option<KeyRecord>, StoreError>;
+
+    /// Where a gate over this store counts usage by default (see [`crate::activity`]):
+    /// `None` (the default) for a store that keeps none.
+    fn usage_store(&self) -> Option<std::sync::Arc<dyn crate::activity::UsageStore>> {
+        None
+    }
 }
 
 #[async_trait]
 impl<S: KeyStore + ?Sized> KeyStore for std::sync::Arc<S> {
     async fn find_by_digest(&self, digest: &KeyDigest) -> Result<Option<KeyRecord>, StoreError> {
         (**self).find_by_digest(digest).await
+    }
+    fn usage_store(&self) -> Option<std::sync::Arc<dyn crate::activity::UsageStore>> {
+        (**self).usage_store()
     }
 }
 

@@ -9,6 +9,7 @@
 //! | `shared_limits` | rate limits shared through Redis, and Redis outages |
 //! | `lifecycle` | creating, listing, updating, revoking, rolling, importing, deleting keys |
 //! | `console` | the embeddable key console: sessions, pages, forms, confinement, headers |
+//! | `activity` | usage counters per key, account and deployment, flushed and read back |
 //! | `admin` | the management HTTP API, its configurable router and its OpenAPI document |
 //! | `hardening` | each defect of the adversarial review, shown fixed |
 //! | `credential_hook` | credentials other than keygate's keys, through a verifier |
@@ -30,6 +31,7 @@
 
 mod common;
 
+mod activity;
 mod admin;
 mod authz;
 mod cli;

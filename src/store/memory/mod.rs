@@ -1,6 +1,7 @@
 mod index;
+mod usage;
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
@@ -10,6 +11,7 @@ use super::{KeyStatusFilter, KeyStore, KeyStoreWrite, ListPosition, StoreError};
 use crate::key::digest::{DigestHasher, KeyDigest};
 use crate::store::record::{AccountId, KeyId, KeyRecord};
 use index::Index;
+use usage::MemoryUsage;
 
 /// The embedded store: keys in process memory, on dashmap.
 ///
@@ -38,6 +40,8 @@ pub struct MemoryStore {
     index: Mutex<Index>,
     retention: Option<Duration>,
     max_ended: Option<usize>,
+    /// Usage buckets (see [`crate::activity`]).
+    usage: Arc<MemoryUsage>,
 }
 
 impl Default for MemoryStore {
@@ -48,6 +52,10 @@ impl Default for MemoryStore {
             index: Mutex::default(),
             retention: Some(Self::DEFAULT_REVOKED_RETENTION),
             max_ended: Some(Self::DEFAULT_MAX_ENDED_KEYS_PER_ACCOUNT),
+            usage: Arc::new(MemoryUsage::new(
+                crate::activity::UsageRetention::default(),
+                Self::DEFAULT_MAX_USAGE_BUCKETS,
+            )),
         }
     }
 }
@@ -183,6 +191,10 @@ impl KeyStore for MemoryStore {
             return Ok(None);
         };
         Ok(self.records.get(&id).map(|r| r.value().clone()))
+    }
+
+    fn usage_store(&self) -> Option<Arc<dyn crate::activity::UsageStore>> {
+        Some(self.usage.clone())
     }
 }
 

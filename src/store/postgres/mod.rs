@@ -45,6 +45,7 @@ mod channel;
 mod last_used;
 mod rows;
 mod schema;
+mod usage;
 mod write;
 
 use std::collections::HashMap;
@@ -100,6 +101,8 @@ struct Shared {
     change_retention: Duration,
     /// `last_used_at` writes waiting for the next flush, newest per key.
     last_used: Mutex<HashMap<KeyId, SystemTime>>,
+    /// How long usage buckets are kept, and when they were last trimmed.
+    usage: usage::UsageState,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -123,6 +126,7 @@ pub struct PgStoreBuilder {
     flush_interval: Duration,
     change_retention: Duration,
     trim_interval: Duration,
+    usage_retention: crate::activity::UsageRetention,
 }
 
 impl std::fmt::Debug for PgStoreBuilder {
@@ -146,6 +150,7 @@ impl PgStoreBuilder {
             flush_interval: Duration::from_secs(1),
             change_retention: Duration::from_secs(3600),
             trim_interval: Duration::from_secs(300),
+            usage_retention: Default::default(),
         }
     }
 
@@ -233,6 +238,7 @@ impl PgStoreBuilder {
             timeout: self.timeout,
             change_retention: self.change_retention,
             last_used: Mutex::new(HashMap::new()),
+            usage: usage::UsageState::new(self.usage_retention),
         });
         last_used::spawn_background(
             Arc::downgrade(&inner),
@@ -338,5 +344,9 @@ impl KeyStore for PgStore {
             row.as_ref().map(rows::record).transpose()
         })
         .await
+    }
+
+    fn usage_store(&self) -> Option<Arc<dyn crate::activity::UsageStore>> {
+        Some(Arc::new(self.clone()))
     }
 }

@@ -71,6 +71,24 @@ INSERT INTO {s}.change_log_state (trimmed_through) VALUES (0);
 CREATE INDEX keys_by_account_created ON {s}.keys (account_id, created_at, id);
 "#,
     ),
+    (
+        3,
+        "usage counters",
+        r#"
+CREATE TABLE {s}.usage_counts (
+    subject_kind text NOT NULL CHECK (subject_kind IN ('key', 'account', 'deployment')),
+    subject text COLLATE "C" NOT NULL,
+    granularity text NOT NULL CHECK (granularity IN ('minute', 'hour', 'day')),
+    start timestamptz NOT NULL,
+    outcome text NOT NULL,
+    account_id text COLLATE "C",
+    n bigint NOT NULL CHECK (n >= 0),
+    PRIMARY KEY (subject_kind, subject, granularity, start, outcome)
+);
+CREATE INDEX usage_counts_by_account ON {s}.usage_counts (account_id) WHERE account_id IS NOT NULL;
+CREATE INDEX usage_counts_by_age ON {s}.usage_counts (granularity, start);
+"#,
+    ),
 ];
 
 /// The newest migration version this build knows.

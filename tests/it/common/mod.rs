@@ -93,6 +93,9 @@ impl KeyStore for FaultyStore {
         }
         self.inner.find_by_digest(digest).await
     }
+    fn usage_store(&self) -> Option<Arc<dyn keygate::activity::UsageStore>> {
+        self.inner.usage_store()
+    }
 }
 
 #[async_trait]

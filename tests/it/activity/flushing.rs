@@ -1,0 +1,229 @@
+//! Flushes: on drop of the gate, kept across a failing sink, and exact under concurrent
+//! requests, invalidations and flushes.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use keygate::activity::{
+    Outcome, UsageBucket, UsageConfig, UsageCount, UsageRange, UsageRetention, UsageSink,
+    UsageStore, UsageSubject,
+};
+use keygate::store::AccountId;
+use keygate::{KeyStore, MemoryStore, StoreError};
+use tokio::sync::Notify;
+
+use super::{minutes, total};
+use crate::common::*;
+
+/// A [`MemoryStore`]'s usage half that can fail on demand and says when it was written.
+struct Gauge {
+    inner: Arc<dyn UsageStore>,
+    failing: AtomicBool,
+    written: Notify,
+}
+
+impl Gauge {
+    fn new() -> Arc<Self> {
+        Arc::new(Self {
+            inner: MemoryStore::new().usage_store().unwrap(),
+            failing: AtomicBool::new(false),
+            written: Notify::new(),
+        })
+    }
+}
+
+#[async_trait]
+impl UsageSink for Gauge {
+    async fn record(&self, counts: &[UsageCount]) -> Result<(), StoreError> {
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(StoreError::unavailable("sink down"));
+        }
+        self.inner.record(counts).await?;
+        self.written.notify_one();
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl UsageStore for Gauge {
+    fn retention(&self) -> UsageRetention {
+        self.inner.retention()
+    }
+    async fn usage(
+        &self,
+        s: &UsageSubject,
+        r: &UsageRange,
+    ) -> Result<Vec<UsageBucket>, StoreError> {
+        self.inner.usage(s, r).await
+    }
+    async fn erase_account_usage(&self, a: &AccountId) -> Result<u64, StoreError> {
+        self.inner.erase_account_usage(a).await
+    }
+}
+
+#[tokio::test]
+async fn dropping_the_gate_flushes_what_it_counted() {
+    let gauge = Gauge::new();
+    let h = Harness::with(|b| {
+        b.usage(
+            UsageConfig::default()
+                .store(gauge.clone())
+                .flush_interval(Duration::from_secs(3600)),
+        )
+    });
+    let (id, key) = h.key("acct", &[]).await;
+    let mut svc = h.service();
+    for _ in 0..7 {
+        send(&mut svc, get("/", Some(&key))).await;
+    }
+    let range = keygate::activity::UsageQuery::default()
+        .resolve(h.clock.now(), &UsageRetention::default())
+        .unwrap();
+    let subject = UsageSubject::Key(id);
+    assert!(
+        gauge
+            .inner
+            .usage(&subject, &range)
+            .await
+            .unwrap()
+            .is_empty(),
+        "not flushed yet"
+    );
+    let written = gauge.written.notified();
+    drop(svc);
+    drop(h);
+    written.await;
+    let buckets = gauge.inner.usage(&subject, &range).await.unwrap();
+    assert_eq!(total(&buckets, Outcome::Accepted), 7);
+}
+
+#[tokio::test]
+async fn a_failed_flush_keeps_its_counts_for_the_next_one_and_writes_them_once() {
+    let gauge = Gauge::new();
+    let h = Harness::with(|b| b.usage(UsageConfig::default().store(gauge.clone())));
+    let start = h.clock.now();
+    let (id, key) = h.key("acct", &[]).await;
+    let mut svc = h.service();
+    for _ in 0..4 {
+        send(&mut svc, get("/", Some(&key))).await;
+    }
+    gauge.failing.store(true, Ordering::SeqCst);
+    assert!(h.gate.flush_usage().await.is_err());
+    assert!(h
+        .manager
+        .usage(&"acct".into(), &id, &Default::default())
+        .await
+        .is_err());
+    for _ in 0..3 {
+        send(&mut svc, get("/", Some(&key))).await;
+    }
+    gauge.failing.store(false, Ordering::SeqCst);
+    h.gate.flush_usage().await.unwrap();
+    h.gate.flush_usage().await.unwrap();
+    assert_eq!(
+        total(
+            &minutes(&h.manager, "acct", &id, start, 1).await,
+            Outcome::Accepted
+        ),
+        7
+    );
+}
+
+#[tokio::test]
+async fn erasing_an_account_deletes_its_keys_and_its_own_counts_only() {
+    let h = Harness::new();
+    let start = h.clock.now();
+    let (gone, gone_key) = h.key("acct_gone", &[]).await;
+    let (kept, kept_key) = h.key("acct_kept", &[]).await;
+    let mut svc = h.service();
+    for key in [&gone_key, &kept_key] {
+        send(&mut svc, get("/", Some(key))).await;
+    }
+    assert!(
+        h.manager
+            .erase_account_usage(&"acct_gone".into())
+            .await
+            .unwrap()
+            > 0
+    );
+    let q = keygate::activity::UsageQuery::default();
+    assert_eq!(
+        total(
+            &minutes(&h.manager, "acct_gone", &gone, start, 1).await,
+            Outcome::Accepted
+        ),
+        0
+    );
+    assert_eq!(
+        total(
+            &h.manager
+                .account_usage(&"acct_gone".into(), &q)
+                .await
+                .unwrap(),
+            Outcome::Accepted
+        ),
+        0
+    );
+    assert_eq!(
+        total(
+            &minutes(&h.manager, "acct_kept", &kept, start, 1).await,
+            Outcome::Accepted
+        ),
+        1
+    );
+}
+
+/// Many requests on many threads while other tasks invalidate the cache (so that cells
+/// are dropped and made again) and flush: every request counted exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_requests_invalidations_and_flushes_count_every_request_once() {
+    const TASKS: usize = 8;
+    const EACH: usize = 2_000;
+    let h = Harness::with(|b| {
+        b.rate_limits(keygate::ratelimit::RateLimitConfig::default().default_quota(None))
+    });
+    let start = h.clock.now();
+    let (id, key) = h.key("acct", &[]).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let churn = {
+        let (gate, stop) = (h.gate.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut rounds = 0u64;
+            while !stop.load(Ordering::SeqCst) {
+                gate.invalidate_all();
+                gate.run_maintenance();
+                gate.flush_usage().await.unwrap();
+                rounds += 1;
+                tokio::task::yield_now().await;
+            }
+            rounds
+        })
+    };
+    let mut tasks = Vec::new();
+    for _ in 0..TASKS {
+        let (gate, key) = (h.gate.clone(), key.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut svc = tower::Layer::layer(&gate.layer(), Echo);
+            for _ in 0..EACH {
+                assert_eq!(send(&mut svc, get("/", Some(&key))).await.status, 200);
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    stop.store(true, Ordering::SeqCst);
+    let rounds = churn.await.unwrap();
+    let counted = total(
+        &minutes(&h.manager, "acct", &id, start, 1).await,
+        Outcome::Accepted,
+    );
+    println!(
+        "stress: {} requests, {rounds} invalidate+flush rounds, counted {counted}",
+        TASKS * EACH
+    );
+    assert_eq!(counted, (TASKS * EACH) as u64);
+    assert!(rounds > 1);
+}
