@@ -16,7 +16,7 @@ const TOP: u32 = 10;
 /// The series a bar's segment belongs to: success, rate limited, or any other refusal.
 fn series_of(outcome: &str) -> (&'static str, &'static str) {
     match outcome {
-        "ok" => ("ok", "Succeeded"),
+        "ok" | "accepted" => ("ok", "Succeeded"),
         "rate_limited" | "usage_exceeded" | "quota_exceeded" => ("limited", "Rate limited"),
         _ => ("refused", "Refused"),
     }

@@ -13,11 +13,12 @@ use serde::Deserialize;
 
 use super::forms::{self, Form};
 use super::pages::keys::{self as key_pages, FormChoices};
+use super::pages::usage::LogState;
 use super::pages::usage::{self as usage_page, UsageFilters};
 use super::pages::Frame;
 use super::security::{self, read_cookie};
 use super::session::{tokens_equal, Permission, SessionView};
-use super::usage::{Granularity, LogQuery};
+use super::usage::{Granularity, LogQuery, UsageBucket};
 use super::Inner;
 use crate::manage::{KeyView, ListQuery, ManageError};
 use crate::store::record::KeyId;
@@ -468,13 +469,13 @@ pub(super) async fn usage(
     if !ctx.session().grant.allows(Permission::ReadUsage) {
         return ctx.forbidden(Permission::ReadUsage);
     }
-    let Some(source) = inner.usage.clone() else {
+    if !inner.has_usage() {
         return ctx.message(
             StatusCode::NOT_FOUND,
             "Not found",
             "Usage is not connected to this console.",
         );
-    };
+    }
     let key = tri!(visible_key(&ctx, &id).await);
     let granularity = match q.by.as_deref() {
         Some("day") => Granularity::Day,
@@ -483,40 +484,89 @@ pub(super) async fn usage(
     let outcome = q.outcome.filter(|o| {
         !o.is_empty() && o.len() <= 64 && o.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
     });
-    let now = ctx.now();
-    let since = now - granularity.width() * (granularity.buckets() as u32 - 1);
-    let account = &ctx.session().grant.account;
-    let log_query = LogQuery {
-        key: Some(key.id.clone()),
-        outcome: outcome.clone(),
-        since: Some(since.min(granularity.floor(since))),
-        limit: 50,
-    };
-    let series = source
-        .series(
-            account,
-            &key.id,
-            granularity,
-            since,
-            now + Duration::from_secs(1),
-        )
-        .await;
-    let log = source.log(account, &log_query).await;
     let filters = UsageFilters {
         granularity,
         outcome: outcome.as_deref().unwrap_or(""),
     };
-    match (series, log) {
-        (Ok(series), Ok(log)) => {
-            let html = usage_page::page(&ctx.frame(), &key, &filters, Some((&series, &log)));
-            ctx.html(StatusCode::OK, html)
+    let chart = chart_of(&ctx, &key, granularity).await;
+    let log = match &inner.usage {
+        None => LogState::NotConnected,
+        Some(source) => {
+            let query = LogQuery {
+                key: Some(key.id.clone()),
+                outcome: outcome.clone(),
+                since: Some(ctx.now() - granularity.width() * granularity.buckets() as u32),
+                limit: 50,
+            };
+            match source.log(&ctx.session().grant.account, &query).await {
+                Ok(entries) => LogState::Entries(entries),
+                Err(e) => {
+                    tracing::error!(target: "keygate", error = %e, "console usage source failed");
+                    LogState::Unavailable
+                }
+            }
         }
-        (Err(e), _) | (_, Err(e)) => {
+    };
+    let status = if chart.is_none() || matches!(log, LogState::Unavailable) {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    let html = usage_page::page(&ctx.frame(), &key, &filters, chart.as_deref(), &log);
+    ctx.html(status, html)
+}
+
+/// The key's chart buckets: from the gate's usage counters when it counts usage
+/// (confined like every management read), otherwise from the connected source; `None`
+/// when they are unavailable.
+async fn chart_of(
+    ctx: &Ctx<'_>,
+    key: &KeyView,
+    granularity: Granularity,
+) -> Option<Vec<UsageBucket>> {
+    let now = ctx.now();
+    let last = granularity.floor(now);
+    let since = last - granularity.width() * (granularity.buckets() as u32 - 1);
+    let until = last + granularity.width();
+    let inner = ctx.inner;
+    if inner.manager.keygate().usage_counters().is_some() {
+        let query = crate::activity::UsageQuery::new(match granularity {
+            Granularity::Hour => crate::activity::Granularity::Hour,
+            Granularity::Day => crate::activity::Granularity::Day,
+        })
+        .from(since)
+        .to(until);
+        let actor = inner.actor(ctx.session());
+        return match inner.acting(&actor).usage(&key.id, &query).await {
+            Ok(buckets) => Some(
+                buckets
+                    .into_iter()
+                    .map(|b| UsageBucket {
+                        start: Some(b.start),
+                        outcomes: b
+                            .outcomes
+                            .iter()
+                            .map(|(o, n)| (o.code().to_owned(), *n))
+                            .collect(),
+                    })
+                    .collect(),
+            ),
+            Err(e) => {
+                tracing::error!(target: "keygate", error = %e, "console usage counters unreadable");
+                None
+            }
+        };
+    }
+    let source = inner.usage.as_ref()?;
+    let account = &ctx.session().grant.account;
+    match source
+        .series(account, &key.id, granularity, since, until)
+        .await
+    {
+        Ok(series) => Some(series),
+        Err(e) => {
             tracing::error!(target: "keygate", error = %e, "console usage source failed");
-            ctx.html(
-                StatusCode::SERVICE_UNAVAILABLE,
-                usage_page::page(&ctx.frame(), &key, &filters, None),
-            )
+            None
         }
     }
 }

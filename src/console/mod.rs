@@ -264,6 +264,12 @@ impl Console {
 }
 
 impl Inner {
+    /// Whether the usage page has anything to show: the gate's usage counters or a
+    /// connected source.
+    fn has_usage(&self) -> bool {
+        self.usage.is_some() || self.manager.keygate().usage_counters().is_some()
+    }
+
     /// The session as an actor for key management: a principal of the session's
     /// account and environment holding the grantable scopes (read-only ones aside: any
     /// actor may give those) and the bounds of keys it makes.
@@ -300,6 +306,7 @@ impl Inner {
             epoch: 0,
             gate: 0,
             external: true,
+            usage: Default::default(),
         }))
     }
 

@@ -89,7 +89,7 @@ impl<'a> ActingManager<'a> {
         self
     }
 
-    fn acting(&self) -> Result<Actor<'_>, ManageError> {
+    pub(super) fn acting(&self) -> Result<Actor<'_>, ManageError> {
         let mut actor = if self.every_environment {
             crate::manage::confine::Actor::new(self.actor, &self.manager.gate, true)?
         } else {

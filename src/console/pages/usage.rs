@@ -26,12 +26,23 @@ const OUTCOMES: [&str; 8] = [
     "invalid_api_key",
 ];
 
-/// The page; `data` is `None` when the usage source failed.
+/// What the API log part of the page shows.
+pub(crate) enum LogState {
+    /// No log is connected to the console.
+    NotConnected,
+    /// The log failed to answer.
+    Unavailable,
+    /// The matching entries, newest first.
+    Entries(Vec<LogEntry>),
+}
+
+/// The page; `chart` is `None` when the counts could not be read.
 pub(crate) fn page(
     frame: &Frame<'_>,
     key: &KeyView,
     filters: &UsageFilters<'_>,
-    data: Option<(&[UsageBucket], &[LogEntry])>,
+    chart: Option<&[UsageBucket]>,
+    log: &LogState,
 ) -> Markup {
     let by_hour = filters.granularity == Granularity::Hour;
     let base = format!("/keys/{}", key.id);
@@ -57,32 +68,35 @@ pub(crate) fn page(
                 }
                 div { button.btn.secondary type="submit" { "Apply" } }
             }
-            @match data {
-                None => {
-                    div.notice.error role="alert" { "Usage is unavailable right now. Try again in a moment." }
-                }
-                Some((buckets, log)) => {
-                    section.card aria-labelledby="chart-heading" {
-                        h2 #chart-heading { "Requests " (if by_hour { "per hour" } else { "per day" }) }
+            section.card aria-labelledby="chart-heading" {
+                h2 #chart-heading { "Requests " (if by_hour { "per hour" } else { "per day" }) }
+                @match chart {
+                    Some(buckets) => {
                         (usage_chart(&format!("Requests of {} {}", key.name, if by_hour { "per hour" } else { "per day" }), buckets, filters.granularity))
                     }
-                    section.card aria-labelledby="log-heading" {
-                        h2 #log-heading { "Recent requests" }
-                        @if log.is_empty() {
-                            p.muted #no-requests { "No requests match." }
-                        } @else {
-                            div.table-wrap {
-                                table #api-log {
-                                    caption.sr-only { "Recent requests with this key, newest first" }
-                                    thead { tr { th scope="col" { "Time" } th scope="col" { "Request" } th scope="col" { "Status" } th scope="col" { "Outcome" } } }
-                                    tbody {
-                                        @for e in log {
-                                            tr {
-                                                td { (humantime::format_rfc3339_seconds(e.at).to_string()) }
-                                                td { code { (e.method) " " (e.path) } }
-                                                td { (e.status) }
-                                                td { span class={"chip outcome-" (if e.outcome == "ok" { "ok" } else { "refused" })} { (e.outcome) } }
-                                            }
+                    None => {
+                        div.notice.error role="alert" { "Usage is unavailable right now. Try again in a moment." }
+                    }
+                }
+            }
+            section.card aria-labelledby="log-heading" {
+                h2 #log-heading { "Recent requests" }
+                @match log {
+                    LogState::NotConnected => { p.muted { "The API log is not connected to this console." } }
+                    LogState::Unavailable => { div.notice.error role="alert" { "The API log is unavailable right now." } }
+                    LogState::Entries(entries) if entries.is_empty() => { p.muted #no-requests { "No requests match." } }
+                    LogState::Entries(entries) => {
+                        div.table-wrap {
+                            table #api-log {
+                                caption.sr-only { "Recent requests with this key, newest first" }
+                                thead { tr { th scope="col" { "Time" } th scope="col" { "Request" } th scope="col" { "Status" } th scope="col" { "Outcome" } } }
+                                tbody {
+                                    @for e in entries {
+                                        tr {
+                                            td { (humantime::format_rfc3339_seconds(e.at).to_string()) }
+                                            td { code { (e.method) " " (e.path) } }
+                                            td { (e.status) }
+                                            td { span class={"chip outcome-" (if e.outcome == "ok" { "ok" } else { "refused" })} { (e.outcome) } }
                                         }
                                     }
                                 }

@@ -273,15 +273,39 @@ async fn roll_keeps_the_old_secret_for_the_grace_period_then_revoke_and_delete_e
 }
 
 #[tokio::test]
-async fn the_usage_view_charts_the_keys_requests_by_outcome_and_lists_its_log() {
-    let (h, console, usage) = console();
-    let mut browser = ConsoleClient::signed_in(&console, grant("acct_1")).await;
-    let (id, _) = create(&mut browser, &[("name", "charted")]).await;
-    let now: SystemTime = h.time.now();
+async fn the_usage_view_charts_the_keys_counted_requests_by_outcome_and_lists_its_log() {
+    // Over a store that keeps usage, the gate counts every request of a known key.
+    let (clock, time) = keygate::clock::Clock::manual(crate::common::t0());
+    let (gate, manager) = keygate::Keygate::managed(keygate::MemoryStore::new())
+        .clock(clock)
+        .build();
+    let usage = std::sync::Arc::new(keygate::console::usage::MemoryUsage::default());
+    let console = keygate::console::Console::builder(manager)
+        .usage_shared(usage.clone())
+        .build();
+    let mut browser =
+        ConsoleClient::signed_in(&console, grant("acct_1").ttl(Duration::from_secs(7200))).await;
+    let (id, secret_page) = create(&mut browser, &[("name", "charted")]).await;
+    let secret = browser.get(&secret_page).await.secret().unwrap();
+    let mut api = tower::Layer::layer(&gate.layer(), crate::common::Echo);
+    for _ in 0..2 {
+        let answer =
+            crate::common::send(&mut api, crate::common::get("/v1/orders", Some(&secret))).await;
+        assert_eq!(answer.status, 200);
+    }
+    // Counts are dated when flushed: flush them before the clock moves on.
+    gate.flush_usage().await.unwrap();
+    time.advance(Duration::from_secs(3600));
+    let path = format!("/console/keys/{id}");
+    browser.post(&path, &format!("{path}/revoke"), &[]).await;
+    let answer =
+        crate::common::send(&mut api, crate::common::get("/v1/orders", Some(&secret))).await;
+    assert_eq!(answer.status, 401);
+    let now: SystemTime = time.now();
     for (outcome, status, path, account) in [
         ("ok", 200, "/v1/orders", "acct_1"),
         ("ok", 200, "/v1/orders", "acct_1"),
-        ("rate_limited", 429, "/v1/orders", "acct_1"),
+        ("revoked_api_key", 401, "/v1/orders", "acct_1"),
         ("ok", 200, "/v1/elsewhere", "acct_2"),
     ] {
         usage.record(LogEntry {
@@ -297,8 +321,29 @@ async fn the_usage_view_charts_the_keys_requests_by_outcome_and_lists_its_log() 
     let page = browser.get(&format!("/console/keys/{id}/usage")).await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.body.contains("<svg"));
-    assert!(page.body.contains("3 requests in 24 hours"));
-    assert!(page.body.contains("class=\"s-ok\"") && page.body.contains("class=\"s-limited\""));
+    assert!(
+        page.body.contains("3 requests in 24 hours"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("class=\"s-ok\"") && page.body.contains("class=\"s-refused\""));
+    let bars: Vec<&str> = page
+        .body
+        .split("<title>")
+        .filter_map(|t| t.split('<').next())
+        .filter(|t| {
+            t.contains("succeeded") && !t.contains(" 0 succeeded, 0 rate limited, 0 refused")
+        })
+        .collect();
+    assert_eq!(bars.len(), 2, "{bars:?}");
+    assert!(
+        bars[0].ends_with(": 2 succeeded, 0 rate limited, 0 refused"),
+        "{bars:?}"
+    );
+    assert!(
+        bars[1].ends_with(": 0 succeeded, 0 rate limited, 1 refused"),
+        "{bars:?}"
+    );
     assert_eq!(page.body.matches("/v1/orders").count(), 3);
     assert!(
         !page.body.contains("/v1/elsewhere"),
@@ -306,7 +351,7 @@ async fn the_usage_view_charts_the_keys_requests_by_outcome_and_lists_its_log() 
     );
     let filtered = browser
         .get(&format!(
-            "/console/keys/{id}/usage?outcome=rate_limited&by=day"
+            "/console/keys/{id}/usage?outcome=revoked_api_key&by=day"
         ))
         .await;
     assert_eq!(filtered.body.matches("/v1/orders").count(), 1);
