@@ -75,7 +75,14 @@ impl Host {
             .route("/v1/orders", get(|| async { "[]" }))
             .layer(recorder)
             .layer(gate.layer());
-        let app = Router::new().merge(api).nest("/console", console.router());
+        // A route for the `admin` scope alone: keys without it are refused (403).
+        let admin = Router::new()
+            .route("/v1/admin", get(|| async { "{}" }))
+            .layer(gate.layer().require_any(["admin"]));
+        let app = Router::new()
+            .merge(api)
+            .merge(admin)
+            .nest("/console", console.router());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -95,13 +102,13 @@ impl Host {
     }
 
     /// A one-time login URL for a session with every permission in `account`'s test
-    /// environment, granting `read` and `write`, lasting two hours.
+    /// environment, granting `read` and `write`, lasting a day.
     pub fn login_url(&self, account: &str) -> String {
         let grant = SessionGrant::new(account.into(), Some(Environment::Test))
             .user("ada@example.com")
             .permit(Permission::ALL)
             .grantable_scopes(ScopeSet::parse(["read", "write"]).unwrap())
-            .ttl(Duration::from_secs(2 * 3600));
+            .ttl(Duration::from_secs(24 * 3600));
         self.url(self.console.session(grant).expose_path())
     }
 
