@@ -5,7 +5,7 @@ pub(crate) mod usage;
 
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 
-use super::session::SessionView;
+use super::sessions::SessionView;
 use super::theme::Theme;
 
 /// What every page needs around its content.
