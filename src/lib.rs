@@ -46,6 +46,9 @@ pub mod check;
 pub mod client_ip;
 pub mod clock;
 pub mod config;
+#[cfg(feature = "console")]
+#[cfg_attr(docsrs, doc(cfg(feature = "console")))]
+pub mod console;
 pub mod credential;
 mod error;
 #[cfg(any(feature = "jwks", feature = "scanning"))]

@@ -11,7 +11,10 @@
 //! are shared through Redis. Several servers on different ports against one database and
 //! one Redis form one cluster; each prints its own `admin key:` line.
 //!
-//! At start-up it creates one admin key and prints `admin key: <key>`. Then:
+//! At start-up it creates one admin key and prints `admin key: <key>`, and prints
+//! `console: <URL>`, a one-time link that signs the demo account in to the key console
+//! at `/console` (valid for 30 minutes, once; the console's usage view charts the demo
+//! account's calls to `/v1/whoami`). Then:
 //!
 //! ```text
 //! curl -H "Authorization: Bearer $KEY" http://127.0.0.1:3000/v1/whoami
@@ -42,8 +45,13 @@ use std::sync::Arc;
 use clap::Parser;
 use keygate::activity::log::ApiLogConfig;
 use keygate::admin::scanning::SecretScanning;
+use std::time::Duration;
+
 use keygate::config::KeygateConfig;
+use keygate::console::usage::MemoryUsage;
+use keygate::console::{Console, Permission, SessionGrant};
 use keygate::ratelimit::{RedisLimiter, RedisLimiterConfig};
+use keygate::scope::ScopeSet;
 use keygate::store::PgStore;
 use keygate::webhooks::{WebhookSecret, Webhooks};
 use keygate::{Environment, Keygate, MemoryStore, NewKey};
@@ -77,6 +85,10 @@ struct Args {
     /// 1; refusals of recognised keys are always recorded.
     #[arg(long, default_value_t = 0.0)]
     api_log_sample_rate: f64,
+    /// Send the console's cookie without `Secure`, to reach the demo over plain HTTP
+    /// from another machine (browsers accept `Secure` cookies from localhost).
+    #[arg(long)]
+    console_plain_http: bool,
     /// How many instances share the rate limits (sizes the token leases and the local
     /// share used while Redis is down).
     #[arg(long, default_value_t = 1)]
@@ -269,11 +281,30 @@ async fn main() {
 
     // Delivers until the server stops.
     let _delivery = webhooks.as_ref().map(Webhooks::start);
+
+    let usage = Arc::new(MemoryUsage::default());
+    let console = Console::builder(manager.clone())
+        .mount_path("/console")
+        .usage_shared(usage.clone())
+        .secure_cookies(!args.console_plain_http)
+        .login_link_ttl(Duration::from_secs(30 * 60))
+        .build();
+    let login = console.session(
+        SessionGrant::new("acct_demo".into(), Some(env))
+            .user("demo")
+            .permit(Permission::ALL)
+            .grantable_scopes(
+                ScopeSet::parse(["admin", "read-only", "authorizer"]).expect("valid scopes"),
+            )
+            .ttl(Duration::from_secs(8 * 3600)),
+    );
+
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .unwrap_or_else(|e| fail(format!("cannot listen on {addr}: {e}")));
     let local = listener.local_addr().expect("bound");
     println!("listening on http://{local} ({env} environment)");
+    println!("console: http://{local}{}", login.expose_path());
     println!("admin key: {}", admin.key.expose_secret());
     let mut router = app::app(&gate, invalidation, manager, metrics, webhooks);
     if let Some(scanning) = scanning {
@@ -281,7 +312,10 @@ async fn main() {
     }
     axum::serve(
         listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
+        router
+            .nest("/console", console.router())
+            .layer(axum::Extension(usage))
+            .into_make_service_with_connect_info::<SocketAddr>(),
     )
     .await
     .expect("server error");

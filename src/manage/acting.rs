@@ -57,6 +57,10 @@ pub struct ActingManager<'a> {
     actor: &'a Identity,
     /// The metadata member recording who last changed a key, set on roll and revoke.
     updated_by: Option<&'a str>,
+    /// Acts in every environment the deployment serves, whatever the manager's
+    /// configuration says of environment-neutral principals (the key console, for a
+    /// session the host granted every environment).
+    every_environment: bool,
 }
 
 impl<'a> ActingManager<'a> {
@@ -65,7 +69,16 @@ impl<'a> ActingManager<'a> {
             manager,
             actor,
             updated_by: None,
+            every_environment: false,
         }
+    }
+
+    /// Acts in every environment the deployment serves, for an environment-neutral
+    /// principal the host deliberately granted them all (the key console).
+    #[cfg(feature = "console")]
+    pub(crate) fn in_every_environment(mut self) -> Self {
+        self.every_environment = true;
+        self
     }
 
     /// Also records the actor under `field` of the metadata of every key it rolls or
@@ -76,8 +89,12 @@ impl<'a> ActingManager<'a> {
         self
     }
 
-    fn acting(&self) -> Result<Actor<'_>, ManageError> {
-        let mut actor = self.manager.actor(self.actor)?;
+    pub(super) fn acting(&self) -> Result<Actor<'_>, ManageError> {
+        let mut actor = if self.every_environment {
+            crate::manage::confine::Actor::new(self.actor, &self.manager.gate, true)?
+        } else {
+            self.manager.actor(self.actor)?
+        };
         actor.updated_by = self.updated_by;
         Ok(actor)
     }

@@ -119,7 +119,7 @@ impl ActingManager<'_> {
         id: &KeyId,
         query: &UsageQuery,
     ) -> Result<Vec<UsageBucket>, ManageError> {
-        let actor = self.manager().actor(self.identity())?;
+        let actor = self.acting()?;
         self.manager()
             .usage_as(self.identity().account_id(), id, query, Some(&actor))
             .await

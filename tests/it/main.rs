@@ -11,6 +11,7 @@
 //! | `lifecycle` | creating, listing, updating, revoking, rolling, importing, deleting keys |
 //! | `activity` | usage counters per key, account and deployment; the API log, its bounds and reads; operators' key search |
 //! | `metering` | credits, quotas per period and plans: spending, refills, costs, charges |
+//! | `console` | the embeddable key console: sessions, pages, forms, confinement, headers |
 //! | `admin` | the management HTTP API, its configurable router and its OpenAPI document |
 //! | `hardening` | each defect of the adversarial review, shown fixed |
 //! | `credential_hook` | credentials other than keygate's keys, through a verifier |
@@ -38,6 +39,7 @@ mod activity;
 mod admin;
 mod authz;
 mod cli;
+mod console;
 mod credential_hook;
 mod failures;
 mod gate;

@@ -5,6 +5,7 @@
 //! (`proxy`), and JWT signing with the test keys (`jwt_support`).
 #![allow(dead_code, unreachable_pub)]
 
+pub mod console;
 pub mod jwt_support;
 #[cfg(feature = "postgres")]
 pub mod pg;

@@ -13,6 +13,7 @@ struct Server {
     child: Child,
     addr: SocketAddr,
     admin_key: String,
+    console_url: String,
 }
 
 impl Drop for Server {
@@ -44,7 +45,8 @@ fn start(args: &[&str]) -> Server {
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut addr = None;
     let mut admin_key = None;
-    while admin_key.is_none() {
+    let mut console_url = None;
+    while admin_key.is_none() || console_url.is_none() {
         let line = lines
             .next()
             .expect("the server prints its address and key")
@@ -55,11 +57,15 @@ fn start(args: &[&str]) -> Server {
         if let Some(key) = line.strip_prefix("admin key: ") {
             admin_key = Some(key.to_owned());
         }
+        if let Some(url) = line.strip_prefix("console: ") {
+            console_url = Some(url.to_owned());
+        }
     }
     Server {
         child,
         addr: addr.expect("an address line"),
         admin_key: admin_key.unwrap(),
+        console_url: console_url.unwrap(),
     }
 }
 
@@ -217,4 +223,31 @@ async fn the_demo_server_revokes_a_key_reported_to_its_secret_scanning_endpoint(
         (401, "revoked_api_key")
     );
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn the_server_prints_a_one_time_console_url_for_the_demo_account() {
+    let server = start(&["--config", "examples/keygate.toml"]);
+    let prefix = format!("http://{}/console/login/", server.addr);
+    let path = server
+        .console_url
+        .strip_prefix(&format!("http://{}", server.addr))
+        .unwrap_or_else(|| panic!("{} under {prefix}", server.console_url));
+    let login = http(server.addr, http::Method::GET, path, &[], "").await;
+    assert_eq!(login.status, 303, "{login:?}");
+    let cookie = login.header("set-cookie").unwrap().to_owned();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"));
+    let cookie = cookie.split(';').next().unwrap().to_owned();
+    let keys = http(
+        server.addr,
+        http::Method::GET,
+        "/console/keys",
+        &[("cookie", &cookie)],
+        "",
+    )
+    .await;
+    assert_eq!(keys.status, 200);
+    assert!(keys.body.contains("demo admin key"), "{}", keys.body);
+    let again = http(server.addr, http::Method::GET, path, &[], "").await;
+    assert_eq!(again.status, 401, "the link works once");
 }
