@@ -8,6 +8,7 @@ use http::Method;
 use crate::cache::entry::ResolvedKey;
 use crate::client_ip::ClientIpResolver;
 use crate::error::AuthError;
+use crate::scope::bits::ScopeMask;
 use crate::scope::policy::{PolicyDecision, ScopePolicy};
 use crate::scope::{GrantedScopes, ScopeRequirement};
 
@@ -16,6 +17,9 @@ use crate::scope::{GrantedScopes, ScopeRequirement};
 #[derive(Clone, Debug, Default)]
 pub(crate) struct ScopeRules {
     pub(crate) requirements: Vec<ScopeRequirement>,
+    /// `requirements` precompiled into bits, where the layer could ([`ScopeRules::require`]);
+    /// a requirement without one is checked by name.
+    pub(crate) masks: Vec<Option<ScopeMask>>,
     pub(crate) policies: Vec<ScopePolicy>,
 }
 
@@ -46,6 +50,13 @@ fn is_safe(method: &Method) -> bool {
 }
 
 impl ScopeRules {
+    /// Adds `requirement`, with its precompiled `mask` when there is one.
+    pub(crate) fn require(&mut self, requirement: ScopeRequirement, mask: Option<ScopeMask>) {
+        self.masks.resize(self.requirements.len(), None);
+        self.requirements.push(requirement);
+        self.masks.push(mask);
+    }
+
     /// The route's scope rules: every requirement, then every policy, in the order they
     /// were added. The first one not met is the refusal.
     pub(crate) fn check(
@@ -54,8 +65,10 @@ impl ScopeRules {
         method: &Method,
         path: &str,
     ) -> Result<(), AuthError> {
-        for requirement in &self.requirements {
-            if !requirement.is_met_by(granted) {
+        for (at, requirement) in self.requirements.iter().enumerate() {
+            let by_bits = self.masks.get(at).copied().flatten();
+            let met = by_bits.and_then(|mask| mask.is_met_by(granted));
+            if !met.unwrap_or_else(|| requirement.is_met_by(granted)) {
                 return Err(AuthError::InsufficientScope(requirement.clone()));
             }
         }

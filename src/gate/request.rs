@@ -87,9 +87,10 @@ impl Keygate {
             Ok(digest) => digest,
             Err(e) => {
                 // A token that is not even RFC 6750's `b64token` is a malformed request.
-                if let Err(malformed) = credentials::check_token68(token) {
-                    return Start::Refused(malformed);
-                }
+                let token = match credentials::check_token68(token) {
+                    Ok(token) => token,
+                    Err(malformed) => return Start::Refused(malformed),
+                };
                 let handed = v
                     .credentials
                     .as_ref()
