@@ -94,6 +94,26 @@ pub fn parse_bearer(value: &str) -> Result<&str, AuthError> {
 /// yet checked.
 #[inline]
 fn bearer_token(value: &[u8]) -> Result<&[u8], AuthError> {
+    // The common shape first: `Bearer ` in any case, one space, then a token with no
+    // blank at either end. One word compare for the scheme; OR-ing 0x20 into a byte
+    // yields a lowercase letter only from that letter in either case.
+    const SCHEME: u64 = u64::from_le_bytes(*b"bearer \0");
+    const LOWER: u64 = u64::from_le_bytes([0x20, 0x20, 0x20, 0x20, 0x20, 0x20, 0, 0]);
+    const FIRST7: u64 = u64::from_le_bytes([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0]);
+    if let (Some(head), Some(&last)) = (value.first_chunk::<8>(), value.last()) {
+        let word = u64::from_le_bytes(*head);
+        if (word | LOWER) & FIRST7 == SCHEME
+            && !head[7].is_ascii_whitespace()
+            && !last.is_ascii_whitespace()
+        {
+            return Ok(&value[7..]);
+        }
+    }
+    bearer_token_slow(value)
+}
+
+/// [`bearer_token`] for every other shape: blanks around either part, tabs.
+fn bearer_token_slow(value: &[u8]) -> Result<&[u8], AuthError> {
     let value = value.trim_ascii();
     // "bearer", then at least one space or tab.
     let scheme_ok = value.len() > 6
@@ -258,6 +278,20 @@ mod tests {
         assert!(checked(&src, &h).is_err());
         h.insert("x-api-key", HeaderValue::from_static("  "));
         assert!(src.token(&h).is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_common_shape_shortcut_agrees_with_the_full_parse(
+            scheme in "[bB][eE][aA][rR][eE][rR]|Basic|bearer[a-z]",
+            blanks in "[ \t\n]{0,3}",
+            token in "[ \t]?[A-Za-z0-9_=-]{0,12}[ \t\r]?",
+        ) {
+            let value = format!("{scheme}{blanks}{token}");
+            let fast = bearer_token(value.as_bytes()).map_err(|e| e.to_string());
+            let slow = bearer_token_slow(value.as_bytes()).map_err(|e| e.to_string());
+            proptest::prop_assert_eq!(fast, slow, "{:?}", value);
+        }
     }
 
     #[test]

@@ -188,9 +188,7 @@ impl Keygate {
         answer: &RefusalAnswer,
     ) -> Option<http::Response<bytes::Bytes>> {
         let key = &req.extensions().get::<Identity>()?.0;
-        let error = scopes
-            .check(&key.granted, req.method(), req.uri().path())
-            .err()?;
+        let error = scopes.check(&key.granted, req.method(), req.uri()).err()?;
         self.audit_refused(&error, Some(key), req.headers(), req.extensions());
         Some(self.render(&error, None, answer))
     }
