@@ -16,7 +16,7 @@
 //! (`iter_batched`); their drop is inside it, the same for every case.
 //!
 //! `floor` and `keygate_hot` are measured in interleaved pairs (`support/pairs.rs`):
-//! each sample of one also times the other right after it, and the group ends by
+//! each sample of one also times the other in alternating chunks of 64 requests, and the group ends by
 //! printing the median of the pairs' hot/floor ratios (also written to
 //! `target/criterion/verify/hot_over_floor.txt`). Their own estimates are criterion's as
 //! usual; for those two ids the responses are dropped outside the timed loop.
@@ -24,7 +24,7 @@
 mod support;
 
 use support::floor::FloorService;
-use support::pairs::{timed, Pairs};
+use support::pairs::{timed_pair, Pairs};
 use support::{
     floor_for, inner, inner_json, now, request, setup, unknown_key, with_bad_checksum, Setup, SCOPE,
 };
@@ -77,29 +77,23 @@ fn verify(c: &mut Criterion) {
     let res = now(keygate.call(request(&key))).expect("infallible");
     assert_eq!(res.status(), 200, "the bench key must be accepted");
 
-    // Interleaved: every sample of either id times the other on as many requests.
+    // Interleaved: every sample of either id times the other on as many requests, in
+    // alternating chunks.
     let pairs = Pairs::default();
     {
-        let mut floor_n = |iters| {
-            timed(iters, &mut || request(&key), &mut |req| {
-                now(floor.call(req)).expect("infallible")
-            })
-        };
-        let mut hot_n = |iters| {
-            timed(iters, &mut || request(&key), &mut |req| {
-                now(keygate.call(req)).expect("infallible")
-            })
-        };
+        let mut floor_1 = |req| now(floor.call(req)).expect("infallible");
+        let mut hot_1 = |req| now(keygate.call(req)).expect("infallible");
+        let mut make = || request(&key);
         group.bench_function("floor", |b| {
             b.iter_custom(|iters| {
-                let (f, h) = (floor_n(iters), hot_n(iters));
+                let (f, h) = timed_pair(iters, &mut make, &mut floor_1, &mut hot_1);
                 pairs.push(f, h);
                 f
             })
         });
         group.bench_function("keygate_hot", |b| {
             b.iter_custom(|iters| {
-                let (h, f) = (hot_n(iters), floor_n(iters));
+                let (h, f) = timed_pair(iters, &mut make, &mut hot_1, &mut floor_1);
                 pairs.push(f, h);
                 h
             })

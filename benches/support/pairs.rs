@@ -1,38 +1,58 @@
 //! `floor` and `keygate_hot` measured in pairs: every criterion sample of either one also
-//! times the other on as many requests right after it, so that the two figures of a pair
-//! ran under the same load. The hot/floor ratio of each pair is kept, and their median is
-//! printed (and written to `target/criterion/verify/hot_over_floor.txt`) when the group
-//! ends: on a shared machine the times of two ids taken minutes apart move by more than
-//! the gap between them, while the ratio of a pair does not.
+//! times the other on as many requests, in alternating chunks of [`CHUNK`] requests
+//! (tens of microseconds each), so that the two figures of a pair ran under the same
+//! load. The hot/floor ratio of each pair is kept, and their median is printed (and
+//! written to `target/criterion/verify/hot_over_floor.txt`) when the group ends: on a
+//! shared machine the times of two ids taken seconds apart move by more than the gap
+//! between them, while the ratio of a pair moves much less.
 
 use std::cell::RefCell;
 use std::time::{Duration, Instant};
 
-/// Requests built per timed chunk: few enough to stay in cache, enough to hide the clock.
-const CHUNK: u64 = 256;
+/// Requests per timed chunk: short enough that both stacks of a pair see the same load,
+/// long enough (about 50 µs) to hide the clock reads.
+pub const CHUNK: u64 = 64;
 
-/// Times `iters` calls of `call` on fresh requests from `make`; building the requests and
-/// dropping the responses stay outside the timed loops.
-pub fn timed<Req, Res>(
+/// Times `iters` calls of `a` and `iters` calls of `b` on fresh requests from `make`, in
+/// alternating chunks (`a` first); building the requests and dropping the responses stay
+/// outside the timed loops.
+pub fn timed_pair<Req, A, B>(
     iters: u64,
     make: &mut dyn FnMut() -> Req,
-    call: &mut dyn FnMut(Req) -> Res,
-) -> Duration {
-    let mut total = Duration::ZERO;
+    a: &mut dyn FnMut(Req) -> A,
+    b: &mut dyn FnMut(Req) -> B,
+) -> (Duration, Duration) {
+    let (mut ta, mut tb) = (Duration::ZERO, Duration::ZERO);
+    let (mut out_a, mut out_b) = (
+        Vec::with_capacity(CHUNK as usize),
+        Vec::with_capacity(CHUNK as usize),
+    );
     let mut left = iters;
-    let mut out: Vec<Res> = Vec::with_capacity(CHUNK as usize);
     while left > 0 {
         let n = left.min(CHUNK);
-        let requests: Vec<Req> = (0..n).map(|_| make()).collect();
-        let start = Instant::now();
-        for req in requests {
-            out.push(call(req));
-        }
-        total += start.elapsed();
-        out.clear();
+        ta += chunk(n, make, a, &mut out_a);
+        tb += chunk(n, make, b, &mut out_b);
         left -= n;
     }
-    total
+    (ta, tb)
+}
+
+/// Times `n` calls of `call` on requests built beforehand; the responses are dropped
+/// after the clock stops.
+fn chunk<Req, Res>(
+    n: u64,
+    make: &mut dyn FnMut() -> Req,
+    call: &mut dyn FnMut(Req) -> Res,
+    out: &mut Vec<Res>,
+) -> Duration {
+    let requests: Vec<Req> = (0..n).map(|_| make()).collect();
+    let start = Instant::now();
+    for req in requests {
+        out.push(call(req));
+    }
+    let took = start.elapsed();
+    out.clear();
+    took
 }
 
 /// The pairs taken so far: (floor, hot) per sample.
