@@ -14,10 +14,17 @@
 //! a no-op waker inside a current-thread tokio runtime's context: the figures are the
 //! layer's, not a scheduler's. Requests are built outside the timed section
 //! (`iter_batched`); their drop is inside it, the same for every case.
+//!
+//! `floor` and `keygate_hot` are measured in interleaved pairs (`support/pairs.rs`):
+//! each sample of one also times the other in alternating chunks of 64 requests, and the group ends by
+//! printing the median of the pairs' hot/floor ratios (also written to
+//! `target/criterion/verify/hot_over_floor.txt`). Their own estimates are criterion's as
+//! usual; for those two ids the responses are dropped outside the timed loop.
 
 mod support;
 
 use support::floor::FloorService;
+use support::pairs::{timed_pair, Pairs};
 use support::{
     floor_for, inner, inner_json, now, request, setup, unknown_key, with_bad_checksum, Setup, SCOPE,
 };
@@ -66,32 +73,39 @@ fn verify(c: &mut Criterion) {
 
     let mut floor = FloorService::new(floor_for(&key), inner());
     assert_eq!(now(floor.call(request(&key))).unwrap().status(), 200);
-    group.bench_function("floor", |b| {
-        b.iter_batched(
-            || request(&key),
-            |req| {
-                let res = now(floor.call(req)).expect("infallible");
-                debug_assert_eq!(res.status(), 200);
-                res
-            },
-            BatchSize::SmallInput,
-        )
-    });
-
     let mut keygate = tower::Layer::layer(&layer, inner());
     let res = now(keygate.call(request(&key))).expect("infallible");
     assert_eq!(res.status(), 200, "the bench key must be accepted");
-    group.bench_function("keygate_hot", |b| {
-        b.iter_batched(
-            || request(&key),
-            |req| {
-                let res = now(keygate.call(req)).expect("infallible");
-                debug_assert_eq!(res.status(), 200);
-                res
-            },
-            BatchSize::SmallInput,
-        )
-    });
+
+    // Interleaved: every sample of either id times the other on as many requests, in
+    // alternating chunks.
+    let pairs = Pairs::default();
+    {
+        let mut floor_1 = |req| now(floor.call(req)).expect("infallible");
+        let mut hot_1 = |req| now(keygate.call(req)).expect("infallible");
+        let mut make = || request(&key);
+        group.bench_function("floor", |b| {
+            b.iter_custom(|iters| {
+                let (f, h) = timed_pair(iters, &mut make, &mut floor_1, &mut hot_1);
+                pairs.push(f, h);
+                f
+            })
+        });
+        group.bench_function("keygate_hot", |b| {
+            b.iter_custom(|iters| {
+                let (h, f) = timed_pair(iters, &mut make, &mut hot_1, &mut floor_1);
+                pairs.push(f, h);
+                h
+            })
+        });
+    }
+    if let Some(summary) = pairs.summary() {
+        println!("verify (interleaved floor/keygate_hot pairs): {summary}");
+        let dir = std::path::Path::new("target/criterion/verify");
+        if std::fs::create_dir_all(dir).is_ok() {
+            let _ = std::fs::write(dir.join("hot_over_floor.txt"), format!("{summary}\n"));
+        }
+    }
 
     // A miss reaches the store once.
     let lookups = gate.stats().store_lookups;

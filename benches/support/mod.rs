@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod floor;
+pub mod pairs;
 
 use std::convert::Infallible;
 use std::future::Future;

@@ -8,6 +8,7 @@ use http::Method;
 use crate::cache::entry::ResolvedKey;
 use crate::client_ip::ClientIpResolver;
 use crate::error::AuthError;
+use crate::scope::bits::ScopeMask;
 use crate::scope::policy::{PolicyDecision, ScopePolicy};
 use crate::scope::{GrantedScopes, ScopeRequirement};
 
@@ -16,6 +17,9 @@ use crate::scope::{GrantedScopes, ScopeRequirement};
 #[derive(Clone, Debug, Default)]
 pub(crate) struct ScopeRules {
     pub(crate) requirements: Vec<ScopeRequirement>,
+    /// `requirements` precompiled into bits, where the layer could ([`ScopeRules::require`]);
+    /// a requirement without one is checked by name.
+    pub(crate) masks: Vec<Option<ScopeMask>>,
     pub(crate) policies: Vec<ScopePolicy>,
     /// What a request admitted here costs in credits and quotas; `None` for 1.
     pub(crate) cost: Option<u64>,
@@ -34,7 +38,7 @@ pub(crate) fn check<B>(
             return Err(AuthError::IpNotAllowed);
         }
     }
-    scopes.check(&key.granted, req.method(), req.uri().path())?;
+    scopes.check(&key.granted, req.method(), req.uri())?;
     // After the route's scopes, so that a read-only key on a route it lacks the scope
     // for hears which scope the route requires, as any other key would.
     if key.read_only && !is_safe(req.method()) {
@@ -48,19 +52,34 @@ fn is_safe(method: &Method) -> bool {
 }
 
 impl ScopeRules {
+    /// Adds `requirement`, with its precompiled `mask` when there is one.
+    pub(crate) fn require(&mut self, requirement: ScopeRequirement, mask: Option<ScopeMask>) {
+        self.masks.resize(self.requirements.len(), None);
+        self.requirements.push(requirement);
+        self.masks.push(mask);
+    }
+
     /// The route's scope rules: every requirement, then every policy, in the order they
-    /// were added. The first one not met is the refusal.
+    /// were added. The first one not met is the refusal. The path is worked out of the
+    /// URI only for policies.
+    #[inline]
     pub(crate) fn check(
         &self,
         granted: &GrantedScopes,
         method: &Method,
-        path: &str,
+        uri: &http::Uri,
     ) -> Result<(), AuthError> {
-        for requirement in &self.requirements {
-            if !requirement.is_met_by(granted) {
+        for (at, requirement) in self.requirements.iter().enumerate() {
+            let by_bits = self.masks.get(at).copied().flatten();
+            let met = by_bits.and_then(|mask| mask.is_met_by(granted));
+            if !met.unwrap_or_else(|| requirement.is_met_by(granted)) {
                 return Err(AuthError::InsufficientScope(requirement.clone()));
             }
         }
+        if self.policies.is_empty() {
+            return Ok(());
+        }
+        let path = uri.path();
         for policy in &self.policies {
             match policy.decide(method, path) {
                 PolicyDecision::Allow => {}
@@ -95,7 +114,8 @@ mod tests {
             ],
             ..ScopeRules::default()
         };
-        let check = |names: &[&str]| rules.check(&granted(names), &Method::GET, "/");
+        let root = http::Uri::from_static("/");
+        let check = |names: &[&str]| rules.check(&granted(names), &Method::GET, &root);
         assert!(check(&["admin", "billing"]).is_ok());
         assert!(matches!(
             check(&["billing"]),

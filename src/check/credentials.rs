@@ -29,15 +29,16 @@ impl Default for KeySource {
 }
 
 impl KeySource {
-    /// The presented token, `Ok(None)` when the request carries no credentials.
+    /// The presented token's bytes, `Ok(None)` when the request carries no credentials.
     ///
-    /// The scheme, the blanks and the header count are checked here, and the token is
-    /// UTF-8; its characters are not. A key format checks them anyway (its alphabet is
-    /// narrower than RFC 6750's `b64token`), so the value is scanned once on the way to
-    /// a key. Only a token the format refuses is checked with [`check_token68`], to tell a
-    /// malformed request (400) from a wrong key (401).
+    /// The scheme, the blanks and the header count are checked here; the token's
+    /// characters are not, and it is not converted to text. A key format checks them
+    /// anyway (its alphabet is narrower than RFC 6750's `b64token`, and ASCII), so the
+    /// value is scanned once on the way to a key. Only a token the format refuses is
+    /// checked with [`check_token68`], to tell a malformed request (400) from a wrong key
+    /// (401), and only then does it become text.
     #[inline]
-    pub(crate) fn token<'h>(&self, headers: &'h HeaderMap) -> Result<Option<&'h str>, AuthError> {
+    pub(crate) fn token<'h>(&self, headers: &'h HeaderMap) -> Result<Option<&'h [u8]>, AuthError> {
         let bearer = single(headers, &AUTHORIZATION, self.max_len)?;
         let alt = match &self.alt_header {
             Some(name) => single(headers, name, self.max_len)?,
@@ -47,8 +48,8 @@ impl KeySource {
             (Some(_), Some(_)) => Err(AuthError::InvalidRequest(
                 "Send the API key in one header only, not in both Authorization and the API key header",
             )),
-            (Some(value), None) => bearer_token(value).and_then(utf8).map(Some),
-            (None, Some(value)) => nonempty(trim_blanks(value)).and_then(utf8).map(Some),
+            (Some(value), None) => bearer_token(value).map(Some),
+            (None, Some(value)) => nonempty(trim_blanks(value)).map(Some),
             (None, None) => Ok(None),
         }
     }
@@ -93,6 +94,26 @@ pub fn parse_bearer(value: &str) -> Result<&str, AuthError> {
 /// yet checked.
 #[inline]
 fn bearer_token(value: &[u8]) -> Result<&[u8], AuthError> {
+    // The common shape first: `Bearer ` in any case, one space, then a token with no
+    // blank at either end. One word compare for the scheme; OR-ing 0x20 into a byte
+    // yields a lowercase letter only from that letter in either case.
+    const SCHEME: u64 = u64::from_le_bytes(*b"bearer \0");
+    const LOWER: u64 = u64::from_le_bytes([0x20, 0x20, 0x20, 0x20, 0x20, 0x20, 0, 0]);
+    const FIRST7: u64 = u64::from_le_bytes([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0]);
+    if let (Some(head), Some(&last)) = (value.first_chunk::<8>(), value.last()) {
+        let word = u64::from_le_bytes(*head);
+        if (word | LOWER) & FIRST7 == SCHEME
+            && !head[7].is_ascii_whitespace()
+            && !last.is_ascii_whitespace()
+        {
+            return Ok(&value[7..]);
+        }
+    }
+    bearer_token_slow(value)
+}
+
+/// [`bearer_token`] for every other shape: blanks around either part, tabs.
+fn bearer_token_slow(value: &[u8]) -> Result<&[u8], AuthError> {
     let value = value.trim_ascii();
     // "bearer", then at least one space or tab.
     let scheme_ok = value.len() > 6
@@ -118,20 +139,14 @@ fn nonempty(token: &[u8]) -> Result<&[u8], AuthError> {
     }
 }
 
-/// The token as text; 400 when it is not UTF-8 (so not `b64token` either).
-#[inline]
-fn utf8(token: &[u8]) -> Result<&str, AuthError> {
-    std::str::from_utf8(token).map_err(|_| not_b64token())
-}
-
 fn not_b64token() -> AuthError {
     AuthError::InvalidRequest("The Bearer token holds characters that are not allowed")
 }
 
-/// Whether a token the key format refused is at least RFC 6750's `b64token`: if not,
-/// the request is malformed (400) rather than carrying a wrong key (401).
-pub(crate) fn check_token68(token: &str) -> Result<(), AuthError> {
-    token68(token.as_bytes()).map(|_| ())
+/// A token the key format refused, as text when it is at least RFC 6750's `b64token`;
+/// if not, the request is malformed (400) rather than carrying a wrong key (401).
+pub(crate) fn check_token68(token: &[u8]) -> Result<&str, AuthError> {
+    token68(token)
 }
 
 /// `value` without leading and trailing spaces and tabs.
@@ -183,11 +198,10 @@ mod tests {
     /// What the layer makes of the headers before the key format: the token, checked
     /// against `b64token` as it is when the format refuses it.
     fn checked(src: &KeySource, headers: &HeaderMap) -> Result<Option<String>, AuthError> {
-        let token = src.token(headers)?;
-        if let Some(token) = token {
-            check_token68(token)?;
+        match src.token(headers)? {
+            Some(token) => Ok(Some(check_token68(token)?.to_owned())),
+            None => Ok(None),
         }
-        Ok(token.map(str::to_owned))
     }
 
     fn headers(values: &[&str]) -> HeaderMap {
@@ -207,7 +221,11 @@ mod tests {
             "BEARER   abc",
             " \tBearer\t abc  ",
         ] {
-            assert_eq!(src.token(&headers(&[v])).unwrap(), Some("abc"), "{v:?}");
+            assert_eq!(
+                src.token(&headers(&[v])).unwrap(),
+                Some(&b"abc"[..]),
+                "{v:?}"
+            );
             assert_eq!(parse_bearer(v).unwrap(), "abc", "{v:?}");
         }
     }
@@ -260,6 +278,20 @@ mod tests {
         assert!(checked(&src, &h).is_err());
         h.insert("x-api-key", HeaderValue::from_static("  "));
         assert!(src.token(&h).is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_common_shape_shortcut_agrees_with_the_full_parse(
+            scheme in "[bB][eE][aA][rR][eE][rR]|Basic|bearer[a-z]",
+            blanks in "[ \t\n]{0,3}",
+            token in "[ \t]?[A-Za-z0-9_=-]{0,12}[ \t\r]?",
+        ) {
+            let value = format!("{scheme}{blanks}{token}");
+            let fast = bearer_token(value.as_bytes()).map_err(|e| e.to_string());
+            let slow = bearer_token_slow(value.as_bytes()).map_err(|e| e.to_string());
+            proptest::prop_assert_eq!(fast, slow, "{:?}", value);
+        }
     }
 
     #[test]

@@ -20,19 +20,22 @@ impl KeyCheck {
     /// Format and checksum, then the environment the prefix names (another
     /// environment's key, or an environment-neutral key where those are not accepted, is
     /// refused before any lookup, as junk is), then the digest.
+    ///
+    /// The token is the header value's bytes, never converted to text: a token the
+    /// format accepts is ASCII.
     #[inline]
-    pub(crate) fn digest_of(&self, token: &str) -> Result<KeyDigest, AuthError> {
-        let parsed = self
+    pub(crate) fn digest_of(&self, token: &[u8]) -> Result<KeyDigest, AuthError> {
+        let prefix = self
             .format
-            .parse(token)
+            .check(token)
             .map_err(|_| AuthError::InvalidKey)?;
-        match (self.environment, parsed.prefix().environment()) {
+        match (self.environment, prefix.environment()) {
             (Some(expected), Some(key)) if key != expected => {
                 return Err(AuthError::WrongEnvironment { key, expected });
             }
             (Some(_), None) if !self.accept_neutral => return Err(AuthError::InvalidKey),
             _ => {}
         }
-        Ok(self.hasher.digest(parsed.expose_secret()))
+        Ok(self.hasher.digest_bytes(token))
     }
 }

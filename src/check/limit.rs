@@ -20,7 +20,6 @@ pub(crate) fn take(
     key: &ResolvedKey,
     now: SystemTime,
 ) -> Result<Option<RateLimitStatus>, Refused> {
-    let mut reported: Option<RateLimitStatus> = None;
     let record = &key.record;
     // A verified credential's subject has a namespace of its own: it never names a
     // key's bucket, whatever its text.
@@ -29,6 +28,17 @@ pub(crate) fn take(
     } else {
         Namespace::Key
     };
+    if key.account_limit.is_none() {
+        // One bucket at most (no account limit): its answer is the answer, with no loop
+        // over buckets and no comparison of statuses.
+        let Some(bucket) = &key.limit else {
+            return Ok(None);
+        };
+        let taken = limits.take(bucket, own, record.id.shared(), now);
+        metrics.rate_limit(taken.is_ok());
+        return taken;
+    }
+    let mut reported: Option<RateLimitStatus> = None;
     let buckets = [
         (&key.limit, own, record.id.shared()),
         (

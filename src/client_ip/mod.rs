@@ -23,8 +23,51 @@ use serde::{Deserialize, Serialize};
 /// Entries are single addresses (`203.0.113.7`, `2001:db8::1`) or CIDR networks
 /// (`10.0.0.0/8`, `2001:db8::/32`). An IPv4-mapped IPv6 address (`::ffff:203.0.113.7`)
 /// matches its IPv4 form, whichever side uses which.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct IpAllowlist(Arc<[IpNet]>);
+///
+/// Each entry is precompiled, when the list is parsed, into a network number and a mask,
+/// so a check is one AND and one comparison per entry.
+#[derive(Clone, Default)]
+pub struct IpAllowlist(Arc<Nets>);
+
+/// The entries as written (canonical), and as masks by family.
+#[derive(Default)]
+struct Nets {
+    entries: Box<[IpNet]>,
+    v4: Box<[(u32, u32)]>,
+    v6: Box<[(u128, u128)]>,
+}
+
+impl PartialEq for IpAllowlist {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.entries == other.0.entries
+    }
+}
+
+impl Eq for IpAllowlist {}
+
+impl From<Vec<IpNet>> for Nets {
+    fn from(entries: Vec<IpNet>) -> Self {
+        let v4 = entries
+            .iter()
+            .filter_map(|net| match net {
+                IpNet::V4(net) => Some((u32::from(net.network()), u32::from(net.netmask()))),
+                IpNet::V6(_) => None,
+            })
+            .collect();
+        let v6 = entries
+            .iter()
+            .filter_map(|net| match net {
+                IpNet::V6(net) => Some((u128::from(net.network()), u128::from(net.netmask()))),
+                IpNet::V4(_) => None,
+            })
+            .collect();
+        Self {
+            entries: entries.into(),
+            v4,
+            v6,
+        }
+    }
+}
 
 /// An allowlist entry that is neither an address nor a CIDR network.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -47,17 +90,17 @@ impl IpAllowlist {
             .into_iter()
             .map(|e| parse_entry(e.as_ref()))
             .collect::<Result<Vec<_>, _>>()
-            .map(|v| Self(v.into()))
+            .map(|v| Self(Arc::new(Nets::from(v))))
     }
 
     /// Whether the list is empty (any address allowed).
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.0.entries.is_empty()
     }
 
     /// The entries.
     pub fn entries(&self) -> &[IpNet] {
-        &self.0
+        &self.0.entries
     }
 
     /// Whether `ip` is allowed. An empty list allows every address.
@@ -69,27 +112,11 @@ impl IpAllowlist {
         match ip.to_canonical() {
             IpAddr::V4(ip) => {
                 let ip = u32::from(ip);
-                self.0.iter().any(|net| match net {
-                    IpNet::V4(net) => {
-                        let mask = u32::MAX
-                            .checked_shl(32 - u32::from(net.prefix_len()))
-                            .unwrap_or(0);
-                        (ip ^ u32::from(net.addr())) & mask == 0
-                    }
-                    IpNet::V6(_) => false,
-                })
+                self.0.v4.iter().any(|&(net, mask)| ip & mask == net)
             }
             IpAddr::V6(ip) => {
                 let ip = u128::from(ip);
-                self.0.iter().any(|net| match net {
-                    IpNet::V6(net) => {
-                        let mask = u128::MAX
-                            .checked_shl(128 - u32::from(net.prefix_len()))
-                            .unwrap_or(0);
-                        (ip ^ u128::from(net.addr())) & mask == 0
-                    }
-                    IpNet::V4(_) => false,
-                })
+                self.0.v6.iter().any(|&(net, mask)| ip & mask == net)
             }
         }
     }
@@ -101,9 +128,9 @@ impl IpAllowlist {
         self.is_empty()
             || (!other.is_empty()
                 && other
-                    .0
+                    .entries()
                     .iter()
-                    .all(|inner| self.0.iter().any(|outer| outer.contains(inner))))
+                    .all(|inner| self.entries().iter().any(|outer| outer.contains(inner))))
     }
 }
 
@@ -134,7 +161,7 @@ fn canonical_net(net: IpNet) -> IpNet {
 impl fmt::Debug for IpAllowlist {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_list()
-            .entries(self.0.iter().map(|n| DisplayNet(*n)))
+            .entries(self.entries().iter().map(|n| DisplayNet(*n)))
             .finish()
     }
 }
@@ -157,7 +184,7 @@ fn display_entry(net: &IpNet) -> String {
 
 impl Serialize for IpAllowlist {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.0.iter().map(display_entry))
+        s.collect_seq(self.entries().iter().map(display_entry))
     }
 }
 

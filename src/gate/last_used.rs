@@ -15,7 +15,10 @@ impl Keygate {
         };
         let last = key.last_used_written.load(Ordering::Relaxed);
         let interval = self.inner.last_used_interval.as_secs().max(1);
-        // Compared as times, so that the common case (written recently) converts nothing.
+        // The last write and the interval are whole seconds, so the next write is due at
+        // a whole second: compared with the request's time as it is, so that the common
+        // case (written recently) converts nothing (a conversion of `now` to seconds
+        // costs more than building the due time).
         let due =
             SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(last.saturating_add(interval)));
         if due.is_none_or(|due| now < due) {

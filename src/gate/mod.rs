@@ -242,7 +242,7 @@ impl Keygate {
     /// status. No IP, scope or rate-limit check. For non-HTTP uses and tests.
     pub async fn verify_key(&self, key: &str) -> Result<Identity, AuthError> {
         let v = &self.inner;
-        let digest = v.keys.digest_of(key)?;
+        let digest = v.keys.digest_of(key.as_bytes())?;
         let resolved = v.cache.load(digest).await?.ok_or(AuthError::InvalidKey)?;
         status::check(&resolved, &digest, v.clock.now(), v.keys.environment)?;
         Ok(Identity(resolved))

@@ -88,9 +88,10 @@ impl Keygate {
             Ok(digest) => digest,
             Err(e) => {
                 // A token that is not even RFC 6750's `b64token` is a malformed request.
-                if let Err(malformed) = credentials::check_token68(token) {
-                    return Start::Refused(malformed);
-                }
+                let token = match credentials::check_token68(token) {
+                    Ok(token) => token,
+                    Err(malformed) => return Start::Refused(malformed),
+                };
                 let handed = v
                     .credentials
                     .as_ref()
@@ -189,7 +190,7 @@ impl Keygate {
     ) -> Option<http::Response<bytes::Bytes>> {
         let key = &req.extensions().get::<Identity>()?.0;
         let checked = scopes
-            .check(&key.granted, req.method(), req.uri().path())
+            .check(&key.granted, req.method(), req.uri())
             .and_then(|()| self.respend(key, req, scopes));
         let error = match checked {
             Ok(()) => {

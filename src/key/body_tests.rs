@@ -120,6 +120,17 @@ fn checksums_take_as_many_characters_as_a_crc32_needs_in_the_alphabet() {
     assert_eq!(Alphabet::Base64Url.checksum_len(), 6);
     assert_eq!(Alphabet::LowercaseAlnum.checksum_len(), 7);
     assert_eq!(Alphabet::Hex.checksum_len(), 8);
+    use Alphabet::*;
+    for alphabet in [Base62, Base64Url, LowercaseAlnum, Hex] {
+        let (radix, n) = (
+            alphabet.chars().len() as u64,
+            alphabet.checksum_len() as u32,
+        );
+        assert!(
+            radix.pow(n - 1) < 1 << 32 && radix.pow(n) >= 1 << 32,
+            "{alphabet:?}"
+        );
+    }
 }
 
 #[test]
@@ -201,5 +212,28 @@ proptest! {
         let _ = base64url_43_unchecked().parse(&text);
         let _ = hex_16_unchecked().parse(&text);
         let _ = KeyFormat::default().parse(&text);
+    }
+
+    #[test]
+    fn decoding_the_checksum_agrees_with_encoding_the_crc(
+        body in any_body(),
+        head in proptest::collection::vec(any::<u8>(), 0..60),
+        digits in proptest::collection::vec(any::<u8>(), 8),
+        use_real in any::<bool>(),
+    ) {
+        let alphabet = body.alphabet();
+        let chars = alphabet.chars();
+        let mut buf = [0u8; 8];
+        let encoded = body.write_checksum(&head, &mut buf).to_vec();
+        let text: Vec<u8> = if use_real {
+            encoded.clone()
+        } else {
+            digits[..alphabet.checksum_len()]
+                .iter()
+                .map(|d| chars[usize::from(*d) % chars.len()])
+                .collect()
+        };
+        let decoded_matches = body.read_checksum(&text) == u64::from(crc32fast::hash(&head));
+        prop_assert_eq!(decoded_matches, text == encoded);
     }
 }

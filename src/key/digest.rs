@@ -42,7 +42,9 @@ impl KeyDigest {
         self.words().ct_eq(&other.words()).into()
     }
 
-    fn words(&self) -> [u64; 4] {
+    /// The digest as four words, for comparisons without a call to `memcmp`.
+    #[inline]
+    pub(crate) fn words(&self) -> [u64; 4] {
         std::array::from_fn(|i| {
             let mut word = [0u8; 8];
             word.copy_from_slice(&self.0[i * 8..i * 8 + 8]);
@@ -143,11 +145,17 @@ impl KeyHasher {
 
     /// The digest of `key`.
     pub fn digest(&self, key: &str) -> KeyDigest {
+        self.digest_bytes(key.as_bytes())
+    }
+
+    /// The digest of a key's bytes, as the request path has them.
+    #[inline]
+    pub(crate) fn digest_bytes(&self, key: &[u8]) -> KeyDigest {
         match &self.pepper {
-            None => KeyDigest(Sha256::digest(key.as_bytes()).into()),
+            None => KeyDigest(Sha256::digest(key).into()),
             Some(mac) => {
                 let mut mac = mac.clone();
-                mac.update(key.as_bytes());
+                mac.update(key);
                 KeyDigest(mac.finalize().into_bytes().into())
             }
         }

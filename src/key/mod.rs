@@ -46,11 +46,14 @@
 //! one comparison against the stored secret, after the lookup, is constant-time
 //! (`subtle`) on fixed `[u8; 32]` digests. The threat model is in `SECURITY.md`.
 
+mod api_key;
 mod body;
 pub(crate) mod digest;
+mod heads;
 mod pattern;
 mod public_id;
 
+pub use api_key::ApiKey;
 pub use body::{Alphabet, Checksum, InvalidBody, KeyBody, MAX_BODY_LEN, MIN_GENERATED_BITS};
 pub use digest::{KeyDigest, KeyHasher};
 pub(crate) use public_id::IdSequence;
@@ -190,6 +193,8 @@ pub struct InvalidPrefix(String);
 pub struct KeyFormat {
     /// Sorted longest first, so that the most specific prefix matches.
     prefixes: Arc<[KeyPrefix]>,
+    /// The prefixes' first words, in the same order, for matching.
+    heads: Arc<[heads::Head]>,
 }
 
 impl Default for KeyFormat {
@@ -237,6 +242,7 @@ impl KeyFormat {
             return Err(InvalidFormat::Duplicate(w[0].prefix.to_string()));
         }
         Ok(Self {
+            heads: list.iter().map(heads::Head::of).collect(),
             prefixes: list.into(),
         })
     }
@@ -289,18 +295,26 @@ impl KeyFormat {
     ///
     /// This runs before the cache, the store or a limiter sees the key.
     pub fn parse<'k>(&'k self, key: &'k str) -> Result<ParsedKey<'k>, MalformedKey> {
-        let prefix = self
-            .matching_prefix(key)
-            .ok_or(MalformedKey::UnknownPrefix)?;
-        let bytes = key.as_bytes();
-        prefix.body.check(bytes, &bytes[prefix.prefix.len()..])?;
+        let prefix = self.check(key.as_bytes())?;
         Ok(ParsedKey { key, prefix })
+    }
+
+    /// [`KeyFormat::parse`] on the bytes of a header value, which need not be text: what
+    /// passes is ASCII. Returns the prefix matched.
+    #[inline]
+    pub(crate) fn check(&self, key: &[u8]) -> Result<&KeyPrefix, MalformedKey> {
+        let at =
+            heads::find(&self.prefixes, &self.heads, key).ok_or(MalformedKey::UnknownPrefix)?;
+        let prefix = &self.prefixes[at];
+        prefix.body.check(key, &key[prefix.prefix.len()..])?;
+        Ok(prefix)
     }
 
     /// The prefix `text` starts with, if any: the cheap "is this one of our keys?" test,
     /// with no check of the body.
     pub fn matching_prefix(&self, text: &str) -> Option<&KeyPrefix> {
-        self.prefixes.iter().find(|p| text.starts_with(&*p.prefix))
+        let at = heads::find(&self.prefixes, &self.heads, text.as_bytes())?;
+        Some(&self.prefixes[at])
     }
 }
 
@@ -346,49 +360,6 @@ impl fmt::Debug for ParsedKey<'_> {
             .field("prefix", &self.prefix.as_str())
             .field("secret", &"[redacted]")
             .finish()
-    }
-}
-
-/// A plaintext API key, as returned once at creation or roll.
-///
-/// Its memory is zeroed when dropped. `Debug` and `Display` show only the prefix; call
-/// [`ApiKey::expose_secret`] to read the key itself, once, to hand it to its owner.
-#[derive(Clone)]
-pub struct ApiKey {
-    text: Zeroizing<String>,
-    prefix_len: usize,
-}
-
-impl ApiKey {
-    /// The full key. Show it to its owner once; never log or store it.
-    pub fn expose_secret(&self) -> &str {
-        &self.text
-    }
-
-    /// The key's prefix, such as `sk_live_`.
-    pub fn prefix(&self) -> &str {
-        &self.text[..self.prefix_len]
-    }
-
-    /// The prefix and the first four characters after it: enough to recognise a key in a
-    /// list, far too little to guess it.
-    pub fn start(&self) -> &str {
-        &self.text[..(self.prefix_len + 4).min(self.text.len())]
-    }
-}
-
-impl fmt::Debug for ApiKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ApiKey")
-            .field("prefix", &self.prefix())
-            .field("secret", &"[redacted]")
-            .finish()
-    }
-}
-
-impl fmt::Display for ApiKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}[redacted]", self.prefix())
     }
 }
 

@@ -53,7 +53,9 @@ impl KeygateLayer {
     /// );
     /// ```
     pub fn require(self, requirement: ScopeRequirement) -> Self {
-        self.with_settings(|s| s.scopes.requirements.push(requirement))
+        // Precompiled into bits of the deployment's scope table: one AND per request.
+        let mask = self.gate.scope_implications().bits.compile(&requirement);
+        self.with_settings(|s| s.scopes.require(requirement, mask))
     }
 
     /// Also requires at least one of `scopes`. Panics on an invalid scope name.

@@ -53,7 +53,7 @@ where
 
     fn call(&mut self, mut req: Request<ReqB>) -> Self::Future {
         let settings = &*self.settings;
-        if settings.is_exempt(req.uri().path()) {
+        if settings.is_exempt(req.uri()) {
             return ResponseFuture::called(self.inner.call(req), None, false, None);
         }
         let gate = &self.gate;

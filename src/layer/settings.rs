@@ -18,15 +18,19 @@ impl LayerSettings {
     ///
     /// A prefix matches whole path segments: `/health` exempts `/health` and
     /// `/health/live`, not `/healthz`. A prefix ending in `/` exempts what is below it.
-    pub(crate) fn is_exempt(&self, path: &str) -> bool {
-        !self.exempt.is_empty()
-            && self
-                .exempt
-                .iter()
-                .any(|p| match path.strip_prefix(p.as_str()) {
-                    Some(rest) => p.ends_with('/') || rest.is_empty() || rest.starts_with('/'),
-                    None => false,
-                })
+    /// The path is worked out of the URI only when there are exemptions.
+    #[inline]
+    pub(crate) fn is_exempt(&self, uri: &http::Uri) -> bool {
+        !self.exempt.is_empty() && self.exempt_path(uri.path())
+    }
+
+    fn exempt_path(&self, path: &str) -> bool {
+        self.exempt
+            .iter()
+            .any(|p| match path.strip_prefix(p.as_str()) {
+                Some(rest) => p.ends_with('/') || rest.is_empty() || rest.starts_with('/'),
+                None => false,
+            })
     }
 }
 
@@ -40,9 +44,10 @@ mod tests {
             exempt: vec!["/health".into(), "/grpc.health.v1.Health/".into()],
             ..LayerSettings::default()
         };
-        assert!(settings.is_exempt("/health"));
-        assert!(settings.is_exempt("/health/live"));
-        assert!(!settings.is_exempt("/healthz"));
-        assert!(settings.is_exempt("/grpc.health.v1.Health/Check"));
+        let exempt = |path: &str| settings.is_exempt(&path.parse().unwrap());
+        assert!(exempt("/health"));
+        assert!(exempt("/health/live?x=1"));
+        assert!(!exempt("/healthz"));
+        assert!(exempt("/grpc.health.v1.Health/Check"));
     }
 }

@@ -69,11 +69,11 @@ pub(crate) mod cursor;
 mod error;
 mod import;
 mod leak;
+mod limits;
 mod listing;
 mod merge_patch;
 mod search;
 mod types;
-mod limits;
 mod usage;
 pub(crate) mod validate;
 mod webhooks;
@@ -82,10 +82,10 @@ pub use acting::ActingManager;
 pub use config::ManagerConfig;
 pub use error::ManageError;
 pub use import::ImportedKey;
+pub use limits::{QuotaView, UsageView};
 pub use search::MAX_HINT_MATCHES;
 pub(crate) use types::rfc3339;
 pub use types::{CreatedKey, KeyUpdate, KeyView, ListQuery, NewKey, Page, Revoked};
-pub use limits::{QuotaView, UsageView};
 #[cfg(feature = "admin")]
 pub(crate) use validate::parse_rfc3339;
 

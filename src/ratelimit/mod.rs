@@ -223,6 +223,10 @@ impl RateLimits {
         taken: Result<Option<RateLimitStatus>, Refusal>,
     ) -> Result<Option<RateLimitStatus>, Refusal> {
         let form = self.config.reported_limit;
+        if form == ReportedLimit::Burst {
+            // Statuses are made in this form: nothing to convert.
+            return taken;
+        }
         match taken {
             Ok(status) => Ok(status.map(|s| s.reported_as(form))),
             Err((error, status)) => Err((error, status.map(|s| s.reported_as(form)))),

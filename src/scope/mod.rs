@@ -20,6 +20,7 @@
 //! 'admin' scope` and `WWW-Authenticate: Bearer error="insufficient_scope",
 //! scope="admin"`.
 
+pub(crate) mod bits;
 pub(crate) mod policy;
 
 pub use policy::{PolicyDecision, ScopePolicy, Unmatched};
@@ -29,6 +30,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+
+use bits::{HeldBits, ScopeBits};
 
 /// Longest scope name accepted.
 pub const MAX_SCOPE_LEN: usize = 64;
@@ -273,6 +276,8 @@ pub struct ScopeImplications {
     grants_all: BTreeSet<Scope>,
     implies: HashMap<Scope, Vec<Scope>>,
     write_implies_read: bool,
+    /// The deployment's numbering of required scope names (shared by clones).
+    pub(crate) bits: Arc<ScopeBits>,
 }
 
 impl ScopeImplications {
@@ -328,19 +333,31 @@ impl ScopeImplications {
             }
         }
         let all = granted.iter().any(|s| self.grants_all.contains(s));
+        let scopes: Vec<Scope> = granted.into_iter().collect();
         GrantedScopes {
             all,
-            scopes: granted.into_iter().collect(),
+            bits: self.bits.held(&scopes),
+            scopes,
         }
     }
 }
 
-/// Every scope a key holds once implications are applied. Computed once per cached key.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// Every scope a key holds once implications are applied. Computed once per cached key,
+/// with the bits of the names its deployment's routes require.
+#[derive(Clone, Debug, Default)]
 pub struct GrantedScopes {
     all: bool,
     scopes: Vec<Scope>,
+    bits: HeldBits,
 }
+
+impl PartialEq for GrantedScopes {
+    fn eq(&self, other: &Self) -> bool {
+        self.all == other.all && self.scopes == other.scopes
+    }
+}
+
+impl Eq for GrantedScopes {}
 
 impl GrantedScopes {
     /// Whether the key holds `scope`, directly or by implication.

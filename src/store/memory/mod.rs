@@ -1,6 +1,6 @@
 mod index;
-mod usage;
 mod ledger;
+mod usage;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};

@@ -186,7 +186,10 @@ async fn account_credits_are_shared_by_every_key_of_the_account_and_no_other() {
     let (_, other) = m.key("acct_2", NewKey::named("other")).await;
     let mut limits = UsageLimits::default();
     limits.credits = Some(Credits::new(3));
-    m.manager.set_account_limits(&account, limits).await.unwrap();
+    m.manager
+        .set_account_limits(&account, limits)
+        .await
+        .unwrap();
     assert_eq!(m.send(&a).await.status, 200);
     assert_eq!(m.send(&b).await.status, 200);
     assert_eq!(m.send(&a).await.status, 200);

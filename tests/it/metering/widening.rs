@@ -37,7 +37,10 @@ async fn with_shared_account_credits_a_minted_key_draws_from_the_same_balance() 
     let account = AccountId::from("acct_1");
     let mut shared = UsageLimits::default();
     shared.credits = Some(Credits::new(3));
-    m.manager.set_account_limits(&account, shared).await.unwrap();
+    m.manager
+        .set_account_limits(&account, shared)
+        .await
+        .unwrap();
     let (id, actor) = m
         .key(
             "acct_1",
