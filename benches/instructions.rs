@@ -108,6 +108,14 @@ fn main() {
             now(uncounted.call(request(&off.key))).expect("infallible");
             run(&mut uncounted, &off.key, n, &nothing)
         }
+        // A key with credits: each request spends one from its cell (usage limits on).
+        "keygate_hot_credits" => {
+            let credited = support::setup_credited(&rt, i64::MAX / 2);
+            let layer = credited.gate.layer().require_any([SCOPE]);
+            let mut svc = tower::Layer::layer(&layer, inner());
+            now(svc.call(request(&credited.key))).expect("infallible");
+            run(&mut svc, &credited.key, n, &nothing)
+        }
         "keygate_hot_log_off" => {
             let (mut svc, key, _gate) = logged(0.0);
             run(&mut svc, &key, n, &nothing)

@@ -86,10 +86,21 @@ checks=all
 #   `?status=revoked`, by design, so that its owner can see when it ended.
 excluded="use_after_free"
 
+# Per operation: a usage range is schema-valid whatever its dates, but one that reaches
+# back past the retention, or spans more than 1,500 buckets, is answered 400 by design
+# (`usage_range_beyond_retention`, `usage_range_too_large`): which dates those are
+# depends on the current time, which a schema cannot say. So for that operation a 400
+# is an accepted answer to schema-valid data; every other check still applies to it.
+cat >"$work/schemathesis.toml" <<'TOML'
+[[operations]]
+include-operation-id = "getApiKeyUsage"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "400", "401", "403", "404", "409", "429", "5xx"]
+TOML
+
 start=$(date +%s)
 status=0
 # From the scratch directory: schemathesis keeps a cache (`.schemathesis/`) where it runs.
-(cd "$work" && "$st" run "http://$addr/openapi.json" \
+(cd "$work" && "$st" --config-file "$work/schemathesis.toml" run "http://$addr/openapi.json" \
     --checks "$checks" \
     ${excluded:+--exclude-checks "$excluded"} \
     --phases examples,coverage,fuzzing,stateful \

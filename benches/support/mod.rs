@@ -71,26 +71,42 @@ pub struct Setup {
 
 /// Builds the [`Setup`]; the key is created on `rt`.
 pub fn setup(rt: &tokio::runtime::Runtime) -> Setup {
-    setup_full(rt, keygate::activity::UsageConfig::default(), None)
+    setup_full(rt, keygate::activity::UsageConfig::default(), None, None)
 }
 
 /// [`setup`] with these usage-counting settings.
 pub fn setup_with(rt: &tokio::runtime::Runtime, usage: keygate::activity::UsageConfig) -> Setup {
-    setup_full(rt, usage, None)
+    setup_full(rt, usage, None, None)
+}
+
+/// [`setup`] with a key that spends one of `credits` per request (usage limits on).
+pub fn setup_credited(rt: &tokio::runtime::Runtime, credits: i64) -> Setup {
+    setup_full(
+        rt,
+        keygate::activity::UsageConfig::default(),
+        None,
+        Some(credits),
+    )
 }
 
 /// [`setup`] with the API log on (stored in memory), recording this fraction of
 /// accepted requests (`Some(0.0)`: the log is on, accepted requests are not sampled).
 /// The buffer holds every event a run records, so none is dropped.
 pub fn setup_logged(rt: &tokio::runtime::Runtime, accepted: Option<f64>) -> Setup {
-    setup_full(rt, keygate::activity::UsageConfig::default(), accepted)
+    setup_full(
+        rt,
+        keygate::activity::UsageConfig::default(),
+        accepted,
+        None,
+    )
 }
 
-/// [`setup`] with these usage-counting and API-log settings.
+/// [`setup`] with these usage-counting and API-log settings, and the key's credits.
 pub fn setup_full(
     rt: &tokio::runtime::Runtime,
     usage: keygate::activity::UsageConfig,
     accepted: Option<f64>,
+    credits: Option<i64>,
 ) -> Setup {
     let store = Arc::new(MemoryStore::new());
     let mut builder = Keygate::managed(store.clone()).usage(usage);
@@ -110,16 +126,15 @@ pub fn setup_full(
         .rate_limits(RateLimitConfig::default().default_quota(Some(HUGE_QUOTA)))
         .manager_config(ManagerConfig::default().max_active_keys(None))
         .build();
+    let mut new = NewKey::named("bench key")
+        .scopes([SCOPE])
+        .ips(["127.0.0.0/8"])
+        .environment(Environment::Live);
+    if let Some(credits) = credits {
+        new = new.credits(keygate::metering::Credits::new(credits));
+    }
     let created = rt
-        .block_on(
-            manager.create(
-                "acct_bench".into(),
-                NewKey::named("bench key")
-                    .scopes([SCOPE])
-                    .ips(["127.0.0.0/8"])
-                    .environment(Environment::Live),
-            ),
-        )
+        .block_on(manager.create("acct_bench".into(), new))
         .expect("the bench key can be created");
     let key = created.key.expose_secret().to_owned();
     let digest = gate.hasher().digest(&key);

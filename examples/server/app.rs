@@ -7,7 +7,6 @@ use std::sync::Arc;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
-use keygate::console::usage::{LogEntry, MemoryUsage};
 use keygate::invalidation::Listener;
 use keygate::webhooks::{EventsRouter, Webhooks};
 use keygate::{Identity, KeyManager, Keygate};
@@ -16,30 +15,6 @@ use serde_json::{json, Value};
 
 async fn whoami(identity: Identity) -> Json<Identity> {
     Json(identity)
-}
-
-/// Records each admitted call in the console's usage log (inside the gate's layer,
-/// where the request carries its `Identity`).
-async fn record_usage(
-    axum::Extension(usage): axum::Extension<Arc<MemoryUsage>>,
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    let identity = req.extensions().get::<Identity>().cloned();
-    let (method, path) = (req.method().to_string(), req.uri().path().to_owned());
-    let res = next.run(req).await;
-    if let Some(identity) = identity {
-        usage.record(LogEntry {
-            at: std::time::SystemTime::now(),
-            key: identity.key_id().clone(),
-            account: identity.account_id().clone(),
-            outcome: "ok".into(),
-            method,
-            path,
-            status: res.status().as_u16(),
-        });
-    }
-    res
 }
 
 /// `GET /health`: 200 when every configured component works, 503 otherwise; the body
@@ -101,12 +76,7 @@ pub(crate) fn app(
             })
             .route_layer(need(&["admin"])),
         )
-        .route(
-            "/v1/whoami",
-            get(whoami)
-                .route_layer(axum::middleware::from_fn(record_usage))
-                .route_layer(gate.layer()),
-        );
+        .route("/v1/whoami", get(whoami).route_layer(gate.layer()));
     // This deployment's prefixes and environment.
     let mut openapi = keygate::admin::openapi_for(&manager);
     // The failed webhook events and their re-sending, when webhooks are on.

@@ -48,7 +48,6 @@ use keygate::admin::scanning::SecretScanning;
 use std::time::Duration;
 
 use keygate::config::KeygateConfig;
-use keygate::console::usage::MemoryUsage;
 use keygate::console::{Console, Permission, SessionGrant};
 use keygate::ratelimit::{RedisLimiter, RedisLimiterConfig};
 use keygate::scope::ScopeSet;
@@ -81,9 +80,10 @@ struct Args {
     /// Prefix of the rate-limit keys in Redis.
     #[arg(long, default_value = "keygate:rl")]
     redis_prefix: String,
-    /// The fraction of accepted requests the API log (`GET /v1/api-logs`) records, 0 to
-    /// 1; refusals of recognised keys are always recorded.
-    #[arg(long, default_value_t = 0.0)]
+    /// The fraction of accepted requests the API log (`GET /v1/api-logs`, and the
+    /// console's usage page) records, 0 to 1; refusals of recognised keys are always
+    /// recorded. The demo records every one; the library records none unless told to.
+    #[arg(long, default_value_t = 1.0)]
     api_log_sample_rate: f64,
     /// Send the console's cookie without `Secure`, to reach the demo over plain HTTP
     /// from another machine (browsers accept `Secure` cookies from localhost).
@@ -282,10 +282,8 @@ async fn main() {
     // Delivers until the server stops.
     let _delivery = webhooks.as_ref().map(Webhooks::start);
 
-    let usage = Arc::new(MemoryUsage::default());
     let console = Console::builder(manager.clone())
         .mount_path("/console")
-        .usage_shared(usage.clone())
         .secure_cookies(!args.console_plain_http)
         .login_link_ttl(Duration::from_secs(30 * 60))
         .build();
@@ -314,7 +312,6 @@ async fn main() {
         listener,
         router
             .nest("/console", console.router())
-            .layer(axum::Extension(usage))
             .into_make_service_with_connect_info::<SocketAddr>(),
     )
     .await

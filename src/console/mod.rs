@@ -271,7 +271,9 @@ impl Inner {
     /// Whether the usage page has anything to show: the gate's usage counters or a
     /// connected source.
     fn has_usage(&self) -> bool {
-        self.usage.is_some() || self.manager.keygate().usage_counters().is_some()
+        self.usage.is_some()
+            || self.manager.keygate().usage_counters().is_some()
+            || self.manager.keygate().api_log().is_some()
     }
 
     /// The session as an actor for key management: a principal of the session's

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use super::{signed_in, visible_key, Console, Ctx};
 use crate::console::pages::usage::{self as usage_page, LogState, UsageFilters};
 use crate::console::session::Permission;
-use crate::console::usage::{Granularity, LogQuery, UsageBucket};
+use crate::console::usage::{Granularity, LogEntry, LogQuery, UsageBucket};
 use crate::manage::KeyView;
 
 #[derive(Deserialize)]
@@ -48,13 +48,17 @@ pub(in crate::console) async fn usage(
         outcome: outcome.as_deref().unwrap_or(""),
     };
     let chart = chart_of(&ctx, &key, granularity).await;
+    let since = ctx.now() - granularity.width() * granularity.buckets() as u32;
     let log = match &inner.usage {
+        None if inner.manager.keygate().api_log().is_some() => {
+            api_log_of(&ctx, &key, outcome.as_deref(), since).await
+        }
         None => LogState::NotConnected,
         Some(source) => {
             let query = LogQuery {
                 key: Some(key.id.clone()),
                 outcome: outcome.clone(),
-                since: Some(ctx.now() - granularity.width() * granularity.buckets() as u32),
+                since: Some(since),
                 limit: 50,
             };
             match source.log(&ctx.session().grant.account, &query).await {
@@ -73,6 +77,52 @@ pub(in crate::console) async fn usage(
     };
     let html = usage_page::page(&ctx.frame(), &key, &filters, chart.as_deref(), &log);
     ctx.html(status, html)
+}
+
+/// The key's newest API log entries from the gate's own API log (see
+/// [`crate::activity::log`]), read through the session's actor like every management read.
+async fn api_log_of(
+    ctx: &Ctx<'_>,
+    key: &KeyView,
+    outcome: Option<&str>,
+    since: std::time::SystemTime,
+) -> LogState {
+    let inner = ctx.inner;
+    let mut query = crate::activity::log::ApiLogQuery::default()
+        .key_id(key.id.clone())
+        .from(since)
+        .limit(50);
+    // The console calls an accepted request `ok`, as its chart does.
+    if let Some(outcome) = outcome {
+        query = query.outcome(if outcome == "ok" { "accepted" } else { outcome });
+    }
+    let actor = inner.actor(ctx.session());
+    match inner.acting(&actor).api_logs(&query).await {
+        Ok(page) => LogState::Entries(
+            page.data
+                .into_iter()
+                .map(|e| LogEntry {
+                    at: e.time,
+                    key: e.key_id,
+                    account: e.account_id,
+                    outcome: if e.outcome == "accepted" {
+                        "ok".to_owned()
+                    } else {
+                        e.outcome
+                    },
+                    method: e.method,
+                    path: e.path,
+                    status: e.status,
+                })
+                .collect(),
+        ),
+        // An outcome the log does not know matches nothing.
+        Err(crate::manage::ManageError::InvalidRequest(_)) => LogState::Entries(Vec::new()),
+        Err(e) => {
+            tracing::error!(target: "keygate", error = %e, "console API log unreadable");
+            LogState::Unavailable
+        }
+    }
 }
 
 /// The key's chart buckets: from the gate's usage counters when it counts usage

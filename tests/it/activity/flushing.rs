@@ -187,8 +187,11 @@ async fn concurrent_requests_invalidations_and_flushes_count_every_request_once(
     let start = h.clock.now();
     let (id, key) = h.key("acct", &[]).await;
     let stop = Arc::new(AtomicBool::new(false));
+    // Rounds of churn done so far: the senders wait for a new round every 500 requests,
+    // so requests and churn interleave however the threads are scheduled.
+    let done = Arc::new(Rounds::default());
     let churn = {
-        let (gate, stop) = (h.gate.clone(), stop.clone());
+        let (gate, stop, done) = (h.gate.clone(), stop.clone(), done.clone());
         tokio::spawn(async move {
             let mut rounds = 0u64;
             while !stop.load(Ordering::SeqCst) {
@@ -196,6 +199,7 @@ async fn concurrent_requests_invalidations_and_flushes_count_every_request_once(
                 gate.run_maintenance();
                 gate.flush_usage().await.unwrap();
                 rounds += 1;
+                done.finished(rounds);
                 tokio::task::yield_now().await;
             }
             rounds
@@ -203,11 +207,17 @@ async fn concurrent_requests_invalidations_and_flushes_count_every_request_once(
     };
     let mut tasks = Vec::new();
     for _ in 0..TASKS {
-        let (gate, key) = (h.gate.clone(), key.clone());
+        let (gate, key, done) = (h.gate.clone(), key.clone(), done.clone());
         tasks.push(tokio::spawn(async move {
             let mut svc = tower::Layer::layer(&gate.layer(), Echo);
-            for _ in 0..EACH {
+            for i in 0..EACH {
                 assert_eq!(send(&mut svc, get("/", Some(&key))).await.status, 200);
+                if i % 500 == 499 {
+                    // A synchronisation point: the next requests wait for one more
+                    // round of churn to finish.
+                    let seen = done.load(Ordering::SeqCst);
+                    done.notified(seen).await;
+                }
             }
         }));
     }
@@ -225,5 +235,36 @@ async fn concurrent_requests_invalidations_and_flushes_count_every_request_once(
         TASKS * EACH
     );
     assert_eq!(counted, (TASKS * EACH) as u64);
-    assert!(rounds > 1);
+    assert!(rounds >= (EACH / 500) as u64, "{rounds} rounds");
+}
+
+/// Rounds of churn finished, and a wake-up for tasks that wait for the next one.
+#[derive(Default)]
+struct Rounds {
+    done: std::sync::atomic::AtomicU64,
+    next: tokio::sync::Notify,
+}
+
+impl Rounds {
+    fn load(&self, order: Ordering) -> u64 {
+        self.done.load(order)
+    }
+
+    fn finished(&self, rounds: u64) {
+        self.done.store(rounds, Ordering::SeqCst);
+        self.next.notify_waiters();
+    }
+
+    /// Returns once a round after round `seen` has finished.
+    async fn notified(&self, seen: u64) {
+        loop {
+            let next = self.next.notified();
+            tokio::pin!(next);
+            next.as_mut().enable();
+            if self.done.load(Ordering::SeqCst) > seen {
+                return;
+            }
+            next.await;
+        }
+    }
 }
