@@ -190,32 +190,51 @@ async fn concurrent_requests_invalidations_and_flushes_count_every_request_once(
     // Rounds of churn done so far: the senders wait for a new round every 500 requests,
     // so requests and churn interleave however the threads are scheduled.
     let done = Arc::new(Rounds::default());
+    // Answers by status: a lookup that loses to four invalidations in a row fails
+    // closed (503, `store_unavailable`, counted for the deployment), by design.
+    let (admitted, unavailable) = (
+        Arc::new(std::sync::atomic::AtomicU64::new(0)),
+        Arc::new(std::sync::atomic::AtomicU64::new(0)),
+    );
     let churn = {
         let (gate, stop, done) = (h.gate.clone(), stop.clone(), done.clone());
         tokio::spawn(async move {
             let mut rounds = 0u64;
-            while !stop.load(Ordering::SeqCst) {
+            loop {
+                // A round when a sender asks for one (so that lookups are not starved
+                // by invalidations: they fail closed after a few, by design).
+                done.wanted().await;
+                if stop.load(Ordering::SeqCst) {
+                    return rounds;
+                }
                 gate.invalidate_all();
                 gate.run_maintenance();
                 gate.flush_usage().await.unwrap();
                 rounds += 1;
                 done.finished(rounds);
-                tokio::task::yield_now().await;
             }
-            rounds
         })
     };
     let mut tasks = Vec::new();
     for _ in 0..TASKS {
         let (gate, key, done) = (h.gate.clone(), key.clone(), done.clone());
+        let (admitted, unavailable) = (admitted.clone(), unavailable.clone());
         tasks.push(tokio::spawn(async move {
             let mut svc = tower::Layer::layer(&gate.layer(), Echo);
             for i in 0..EACH {
-                assert_eq!(send(&mut svc, get("/", Some(&key))).await.status, 200);
+                let answer = send(&mut svc, get("/", Some(&key))).await;
+                match answer.status.as_u16() {
+                    200 => admitted.fetch_add(1, Ordering::SeqCst),
+                    503 if answer.code() == "store_unavailable" => {
+                        unavailable.fetch_add(1, Ordering::SeqCst)
+                    }
+                    _ => panic!("{}: {}", answer.status, answer.body),
+                };
                 if i % 500 == 499 {
                     // A synchronisation point: the next requests wait for one more
                     // round of churn to finish.
                     let seen = done.load(Ordering::SeqCst);
+                    done.want();
                     done.notified(seen).await;
                 }
             }
@@ -225,27 +244,54 @@ async fn concurrent_requests_invalidations_and_flushes_count_every_request_once(
         t.await.unwrap();
     }
     stop.store(true, Ordering::SeqCst);
+    done.want();
     let rounds = churn.await.unwrap();
     let counted = total(
         &minutes(&h.manager, "acct", &id, start, 1).await,
         Outcome::Accepted,
     );
+    let deployment = h
+        .manager
+        .deployment_usage(&keygate::activity::UsageQuery::new(
+            keygate::activity::Granularity::Minute,
+        ))
+        .await
+        .unwrap();
+    let (admitted, unavailable) = (
+        admitted.load(Ordering::SeqCst),
+        unavailable.load(Ordering::SeqCst),
+    );
     println!(
-        "stress: {} requests, {rounds} invalidate+flush rounds, counted {counted}",
+        "stress: {} requests ({admitted} admitted, {unavailable} failed closed), \
+         {rounds} invalidate+flush rounds, counted {counted}",
         TASKS * EACH
     );
-    assert_eq!(counted, (TASKS * EACH) as u64);
+    assert_eq!(admitted + unavailable, (TASKS * EACH) as u64);
+    assert_eq!(counted, admitted);
+    assert_eq!(total(&deployment, Outcome::StoreUnavailable), unavailable);
     assert!(rounds >= (EACH / 500) as u64, "{rounds} rounds");
 }
 
-/// Rounds of churn finished, and a wake-up for tasks that wait for the next one.
+/// Rounds of churn finished, a wake-up for tasks that wait for the next one, and the
+/// senders' requests for a round.
 #[derive(Default)]
 struct Rounds {
     done: std::sync::atomic::AtomicU64,
     next: tokio::sync::Notify,
+    asked: tokio::sync::Notify,
 }
 
 impl Rounds {
+    /// Asks for a round (remembered until the churn task takes it).
+    fn want(&self) {
+        self.asked.notify_one();
+    }
+
+    /// Waits until a round is asked for.
+    async fn wanted(&self) {
+        self.asked.notified().await;
+    }
+
     fn load(&self, order: Ordering) -> u64 {
         self.done.load(order)
     }
