@@ -261,8 +261,14 @@ pub(super) async fn roll(
         let id = key_id(id)?;
         let raw = read_body(raw, api.max_body)?;
         // The body may be left out, or be `null`.
-        let body = if raw.iter().all(u8::is_ascii_whitespace) {
+        let first = raw.iter().find(|b| !b.is_ascii_whitespace());
+        let body = if first.is_none() {
             RollBody::default()
+        } else if first != Some(&b'{') && !raw.trim_ascii().eq(b"null") {
+            // serde would read a JSON array as the struct's fields in order.
+            return Err(AdminError::invalid(
+                "the body must be a JSON object, null, or left out",
+            ));
         } else {
             parse_json::<Option<RollBody>>(&raw)?.unwrap_or_default()
         };

@@ -85,6 +85,9 @@ impl KeyManager {
             if q.limit == 0 {
                 return bad("quotas: limit must be at least 1");
             }
+            if q.limit > i64::MAX as u64 {
+                return bad("quotas: limit must be at most 9223372036854775807");
+            }
             if limits.quotas[..i].iter().any(|o| o.period == q.period) {
                 return bad("quotas: at most one quota per period");
             }

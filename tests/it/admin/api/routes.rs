@@ -363,6 +363,20 @@ async fn roll_without_a_body_ends_the_old_secret_at_once() {
         )
         .await;
     assert_invalid(&a, "grace");
+    // An array is not a roll body, whatever serde would make of it.
+    let a = api
+        .post(&format!("/v1/api-keys/{id}/roll"), &admin, json!([]))
+        .await;
+    assert_error(&a, 400, "invalid_request");
+    // A quota's limit beyond what the API documents (a signed 64-bit count) is refused.
+    let a = api
+        .post(
+            "/v1/api-keys",
+            &admin,
+            json!({"name": "huge", "quotas": [{"limit": 9_223_372_036_854_775_808u64, "period": "day"}]}),
+        )
+        .await;
+    assert_error(&a, 400, "invalid_request");
 
     // Rolling a revoked key is a conflict.
     assert_eq!(api.delete(&key_path(&id), &admin).await.status, 204);
