@@ -72,6 +72,7 @@ mod leak;
 mod limits;
 mod listing;
 mod merge_patch;
+mod page;
 mod search;
 mod types;
 mod usage;
@@ -83,9 +84,10 @@ pub use config::ManagerConfig;
 pub use error::ManageError;
 pub use import::ImportedKey;
 pub use limits::{QuotaView, UsageView};
+pub use page::{ListQuery, Page};
 pub use search::MAX_HINT_MATCHES;
 pub(crate) use types::rfc3339;
-pub use types::{CreatedKey, KeyUpdate, KeyView, ListQuery, NewKey, Page, Revoked};
+pub use types::{CreatedKey, KeyUpdate, KeyView, NewKey, Revoked};
 #[cfg(feature = "admin")]
 pub(crate) use validate::parse_rfc3339;
 
