@@ -1,5 +1,6 @@
 mod index;
 mod ledger;
+mod reads;
 mod usage;
 
 use std::sync::{Arc, Mutex};
@@ -102,23 +103,6 @@ impl MemoryStore {
     pub fn max_ended_keys_per_account(mut self, max: Option<usize>) -> Self {
         self.max_ended = max;
         self
-    }
-
-    /// The API log's events kept here (see [`crate::activity::log`]).
-    pub(crate) fn api_events(&self) -> &crate::activity::log::EventBuffer {
-        &self.api_events
-    }
-
-    /// Keys not revoked whose `expires_at` is in `(after, until]`.
-    #[cfg(feature = "webhooks")]
-    pub(crate) fn expiring_between(&self, after: SystemTime, until: SystemTime) -> Vec<KeyRecord> {
-        self.records
-            .iter()
-            .filter(|r| {
-                r.revoked_at.is_none() && r.expires_at.is_some_and(|at| at > after && at <= until)
-            })
-            .map(|r| r.value().clone())
-            .collect()
     }
 
     /// Number of keys held, in any state.
@@ -407,15 +391,6 @@ impl KeyStoreWrite for MemoryStore {
                 .insert(account.clone(), std::sync::Arc::new(usage.clone()));
         }
         Ok(())
-    }
-}
-
-impl MemoryStore {
-    /// A stored record as a read returns it: with its account's usage settings.
-    fn read(&self, stored: &KeyRecord) -> KeyRecord {
-        let mut record = stored.clone();
-        record.usage.account = self.accounts.get(&record.account_id).map(|u| u.clone());
-        record
     }
 }
 
