@@ -57,6 +57,49 @@ impl Clock {
             }
         }
     }
+
+    /// The current time, for the request path: see [`Now`].
+    #[inline]
+    pub(crate) fn read(&self) -> Now {
+        Now::of(self.now())
+    }
+}
+
+/// A request's time, read once: the wall-clock time and the same instant in Unix
+/// nanoseconds, so that every step of the request path (rate limit, usage counts,
+/// credits, last use) reads the integer without converting the time again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Now {
+    /// The wall-clock time.
+    pub(crate) at: SystemTime,
+    /// The same, in nanoseconds since the Unix epoch (0 before it).
+    pub(crate) unix_nanos: u64,
+}
+
+impl Now {
+    /// `at`, converted once.
+    #[inline]
+    pub(crate) fn of(at: SystemTime) -> Self {
+        // Seconds and nanoseconds in 64 bits: no 128-bit product on the request path.
+        let unix_nanos = at.duration_since(UNIX_EPOCH).map_or(0, |d| {
+            d.as_secs()
+                .saturating_mul(1_000_000_000)
+                .saturating_add(u64::from(d.subsec_nanos()))
+        });
+        Self { at, unix_nanos }
+    }
+
+    /// Whole seconds since the Unix epoch.
+    #[inline]
+    pub(crate) fn unix_secs(self) -> u64 {
+        self.unix_nanos / 1_000_000_000
+    }
+}
+
+impl From<SystemTime> for Now {
+    fn from(at: SystemTime) -> Self {
+        Self::of(at)
+    }
 }
 
 impl ManualClock {

@@ -7,6 +7,7 @@ use serde::ser::SerializeStruct;
 use serde::Serialize;
 
 use crate::cache::entry::ResolvedKey;
+use crate::check::usage::Spent;
 use crate::credential::CredentialKind;
 use crate::key::Environment;
 use crate::scope::{ScopeImplications, ScopeSet};
@@ -35,9 +36,14 @@ use crate::store::record::{AccountId, KeyId, KeyRecord};
 ///     .layer(gate.layer());
 /// ```
 #[derive(Clone)]
-pub struct Identity(pub(crate) Arc<ResolvedKey>);
+pub struct Identity(pub(crate) Arc<ResolvedKey>, pub(crate) Spent);
 
 impl Identity {
+    /// The identity of `key`, which spent nothing.
+    pub(crate) fn new(key: Arc<ResolvedKey>) -> Self {
+        Self(key, Spent(0))
+    }
+
     /// The key's public id; for a credential from the
     /// [credential verifier](crate::credential), its principal's subject (a JWT's `sub`).
     pub fn key_id(&self) -> &KeyId {
@@ -166,7 +172,7 @@ impl Identity {
         record.name = "test key".to_owned();
         record.scopes = scopes;
         let granted = ScopeImplications::default().expand(&record.scopes);
-        Identity(Arc::new(ResolvedKey {
+        Identity::new(Arc::new(ResolvedKey {
             record,
             granted,
             read_only: false,

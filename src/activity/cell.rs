@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use super::outcome::OUTCOME_SLOTS;
 use super::types::unix_secs;
 use super::Outcome;
+use crate::clock::Now;
 use crate::store::record::{AccountId, KeyId};
 
 /// Minutes a cell tells apart: a request adds to the slot of its minute modulo this, and
@@ -32,9 +33,8 @@ impl UsageCell {
 
     /// Counts one request of `outcome` at `now`: one uncontended atomic add.
     #[inline]
-    pub(crate) fn add(&self, outcome: Outcome, now: SystemTime) {
-        let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        let slot = (secs / 60) as usize % MINUTES;
+    pub(crate) fn add(&self, outcome: Outcome, now: Now) {
+        let slot = (now.unix_nanos / 60_000_000_000) as usize % MINUTES;
         self.slots[slot][outcome.slot()].fetch_add(1, Ordering::Relaxed);
     }
 
@@ -74,7 +74,7 @@ impl KeyUsage {
 
     /// Counts one request of `outcome` at `now` for this key.
     #[inline]
-    pub(crate) fn count(&self, outcome: Outcome, now: SystemTime) {
+    pub(crate) fn count(&self, outcome: Outcome, now: Now) {
         if let Some(cell) = &self.0 {
             cell.add(outcome, now);
         }
@@ -96,7 +96,7 @@ mod tests {
         let t = |min: u64| UNIX_EPOCH + Duration::from_secs(1_800_000_000 / 60 * 60 + min * 60);
         for (min, n) in [(0, 1), (1, 2), (2, 3), (3, 4)] {
             for _ in 0..n {
-                cell.add(Outcome::Accepted, t(min) + Duration::from_secs(59));
+                cell.add(Outcome::Accepted, (t(min) + Duration::from_secs(59)).into());
             }
         }
         let mut seen = Vec::new();

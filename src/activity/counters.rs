@@ -10,7 +10,7 @@ use tokio::sync::oneshot;
 
 use super::cell::UsageCell;
 use super::{Outcome, UsageConfig, UsageCount, UsageSink, UsageStore, UsageSubject};
-use crate::clock::Clock;
+use crate::clock::{Clock, Now};
 use crate::store::record::{AccountId, KeyId, KeyRecord};
 use crate::store::StoreError;
 
@@ -101,7 +101,7 @@ impl UsageCounters {
     }
 
     /// Counts a refusal that came before any key was recognised.
-    pub(crate) fn count_deployment(self: &Arc<Self>, outcome: Outcome, now: SystemTime) {
+    pub(crate) fn count_deployment(self: &Arc<Self>, outcome: Outcome, now: Now) {
         self.start();
         self.deployment.add(outcome, now);
     }
@@ -279,16 +279,16 @@ mod tests {
         let (handle, store, record, clock) = setup();
         let counters = &handle.counters;
         let held = counters.cell(&record);
-        held.add(Outcome::Accepted, clock.now());
+        held.add(Outcome::Accepted, clock.read());
         counters.flush().await.unwrap();
         assert_eq!(counters.cells(), 1, "held by an entry: kept");
-        held.add(Outcome::Accepted, clock.now());
+        held.add(Outcome::Accepted, clock.read());
         drop(held);
         assert_eq!(counters.cells(), 1, "unheld but not drained: kept");
         counters.flush().await.unwrap();
         assert_eq!(counters.cells(), 0, "drained and unheld: dropped");
         let next = counters.cell(&record);
-        next.add(Outcome::Accepted, clock.now());
+        next.add(Outcome::Accepted, clock.read());
         // The same cell for every entry of the key while one holds it.
         assert!(Arc::ptr_eq(&next, &counters.cell(&record)));
         counters.flush().await.unwrap();

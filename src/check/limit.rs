@@ -4,6 +4,7 @@
 use std::time::SystemTime;
 
 use crate::cache::entry::ResolvedKey;
+use crate::clock::Now;
 use crate::error::AuthError;
 use crate::ratelimit::{Namespace, RateLimitStatus, RateLimits};
 use crate::telemetry::Metrics;
@@ -18,7 +19,7 @@ pub(crate) fn take(
     limits: &RateLimits,
     metrics: &Metrics,
     key: &ResolvedKey,
-    now: SystemTime,
+    now: Now,
 ) -> Result<Option<RateLimitStatus>, Refused> {
     let record = &key.record;
     // A verified credential's subject has a namespace of its own: it never names a

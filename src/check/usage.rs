@@ -3,19 +3,18 @@
 //! limit included, so a request refused earlier spends nothing. All or nothing: a
 //! request refused by one meter spends nothing from the others.
 
-use std::time::SystemTime;
-
 use crate::cache::entry::ResolvedKey;
+use crate::clock::Now;
 use crate::error::AuthError;
 
-/// What a request spent, in its extensions, so that an inner layer of the same gate
-/// with another cost spends or refunds only the difference.
-#[derive(Clone, Copy, Debug)]
+/// What a request spent, in its identity, so that an inner layer of the same gate with
+/// another cost spends or refunds only the difference. 0 for a key nothing meters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Spent(pub(crate) u64);
 
 /// Spends `cost` from every meter of `key`. Free when nothing is metered.
 #[inline]
-pub(crate) fn spend(key: &ResolvedKey, cost: u64, now: SystemTime) -> Result<(), AuthError> {
+pub(crate) fn spend(key: &ResolvedKey, cost: u64, now: Now) -> Result<(), AuthError> {
     match &key.metering {
         None => Ok(()),
         Some(meters) => meters
@@ -26,12 +25,7 @@ pub(crate) fn spend(key: &ResolvedKey, cost: u64, now: SystemTime) -> Result<(),
 
 /// For an inner layer whose cost is `cost` on a request its outer layer admitted
 /// having spent `spent`: spends the difference, or refunds it.
-pub(crate) fn respend(
-    key: &ResolvedKey,
-    spent: u64,
-    cost: u64,
-    now: SystemTime,
-) -> Result<(), AuthError> {
+pub(crate) fn respend(key: &ResolvedKey, spent: u64, cost: u64, now: Now) -> Result<(), AuthError> {
     let Some(meters) = &key.metering else {
         return Ok(());
     };

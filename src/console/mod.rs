@@ -300,7 +300,7 @@ impl Inner {
         record.rate_limit = grant.key_rate_limit;
         record.expires_at = grant.max_key_lifetime.map(|d| now + d);
         record.environment = grant.environment;
-        Identity(Arc::new(ResolvedKey {
+        Identity::new(Arc::new(ResolvedKey {
             granted: gate.scope_implications().expand(&record.scopes),
             record,
             read_only: false,

@@ -245,7 +245,7 @@ impl Keygate {
         let digest = v.keys.digest_of(key.as_bytes())?;
         let resolved = v.cache.load(digest).await?.ok_or(AuthError::InvalidKey)?;
         status::check(&resolved, &digest, v.clock.now(), v.keys.environment)?;
-        Ok(Identity(resolved))
+        Ok(Identity::new(resolved))
     }
 
     /// Writes every usage count this gate made so far into its usage store, at once

@@ -14,7 +14,6 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use http::HeaderMap;
 
@@ -26,6 +25,7 @@ use crate::check::access::{self, ScopeRules};
 use crate::check::external::CredentialFuture;
 use crate::check::limit::{self, Refused};
 use crate::check::{credentials, status, usage};
+use crate::clock::Now;
 use crate::credential::BearerCredential;
 use crate::error::AuthError;
 use crate::identity::Identity;
@@ -47,7 +47,7 @@ pub(crate) enum Start {
     /// rules remain.
     Verified,
     /// Found in the cache, at this time.
-    Cached(Arc<ResolvedKey>, KeyDigest, SystemTime),
+    Cached(Arc<ResolvedKey>, KeyDigest, Now),
     /// Needs a store lookup.
     Lookup(KeyDigest),
     /// Not a keygate key: for the credential verifier.
@@ -102,8 +102,8 @@ impl Keygate {
                 };
             }
         };
-        let now = v.clock.now();
-        match v.cache.get(&digest, now) {
+        let now = v.clock.read();
+        match v.cache.get(&digest, now.at) {
             Cached::Hit(key) => Start::Cached(key, digest, now),
             Cached::Unknown => Start::Refused(AuthError::InvalidKey),
             Cached::Miss => Start::Lookup(digest),
@@ -136,7 +136,7 @@ impl Keygate {
     ) -> Admission {
         match found.and_then(|k| k.ok_or(AuthError::InvalidKey)) {
             Ok(key) => {
-                let now = self.inner.clock.now();
+                let now = self.inner.clock.read();
                 self.admit(key, digest, req, scopes, answer, now)
             }
             Err(error) => Admission::Refused(self.refuse(&error, req, answer)),
@@ -152,10 +152,10 @@ impl Keygate {
         req: &mut http::Request<B>,
         scopes: &ScopeRules,
         answer: &RefusalAnswer,
-        now: SystemTime,
+        now: Now,
     ) -> Admission {
         let v = &*self.inner;
-        let checked = status::check(&key, digest, now, v.keys.environment)
+        let checked = status::check(&key, digest, now.at, v.keys.environment)
             .map_err(|e| (e, None))
             .and_then(|()| self.access_then_limit(&key, req, scopes, now));
         self.conclude(key, checked, req, answer, now, scopes.cost.unwrap_or(1))
@@ -175,7 +175,7 @@ impl Keygate {
             Ok(key) => key,
             Err(error) => return Admission::Refused(self.refuse(&error, req, answer)),
         };
-        let now = self.inner.clock.now();
+        let now = self.inner.clock.read();
         let checked = self.access_then_limit(&key, req, scopes, now);
         self.conclude(key, checked, req, answer, now, scopes.cost.unwrap_or(1))
     }
@@ -188,22 +188,23 @@ impl Keygate {
         scopes: &ScopeRules,
         answer: &RefusalAnswer,
     ) -> Option<http::Response<bytes::Bytes>> {
-        let key = &req.extensions().get::<Identity>()?.0;
+        let identity = req.extensions().get::<Identity>()?;
+        let (key, spent) = (&identity.0, identity.1);
         let checked = scopes
             .check(&key.granted, req.method(), req.uri())
-            .and_then(|()| self.respend(key, req, scopes));
+            .and_then(|()| self.respend(key, spent, scopes));
         let error = match checked {
             Ok(()) => {
-                if let (Some(cost), true) = (
-                    scopes.cost,
-                    req.extensions().get::<usage::Spent>().is_some(),
-                ) {
-                    req.extensions_mut().insert(usage::Spent(cost));
+                if let (Some(cost), true) = (scopes.cost, key.metering.is_some()) {
+                    if let Some(identity) = req.extensions_mut().get_mut::<Identity>() {
+                        identity.1 = usage::Spent(cost);
+                    }
                 }
                 return None;
             }
             Err(error) => error,
         };
+        let key = &req.extensions().get::<Identity>()?.0;
         self.audit_refused(&error, Some(key), req.headers(), req.extensions());
         let response = self.render(&error, None, answer);
         self.log_refusal(key, req, &error, response.status());
@@ -212,17 +213,18 @@ impl Keygate {
 
     /// For an inner layer with its own cost: spends or refunds the difference from what
     /// the outer layer spent.
-    fn respend<B>(
+    fn respend(
         &self,
         key: &ResolvedKey,
-        req: &http::Request<B>,
+        spent: usage::Spent,
         scopes: &ScopeRules,
     ) -> Result<(), AuthError> {
-        let (Some(cost), Some(spent)) = (scopes.cost, req.extensions().get::<usage::Spent>())
-        else {
-            return Ok(());
-        };
-        usage::respend(key, spent.0, cost, self.inner.clock.now())
+        match scopes.cost {
+            Some(cost) if key.metering.is_some() => {
+                usage::respend(key, spent.0, cost, self.inner.clock.read())
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Audits and renders a refusal made before any key was found.
@@ -242,7 +244,7 @@ impl Keygate {
         if let Some(usage) = &self.inner.usage {
             usage
                 .counters
-                .count_deployment(outcome, self.inner.clock.now());
+                .count_deployment(outcome, self.inner.clock.read());
         }
     }
 
@@ -259,11 +261,11 @@ impl Keygate {
         key: &ResolvedKey,
         req: &http::Request<B>,
         scopes: &ScopeRules,
-        now: SystemTime,
+        now: Now,
     ) -> Result<Option<RateLimitStatus>, Refused> {
         let v = &*self.inner;
         access::check(&*v.ip_resolver, key, req, scopes)
-            .map_err(|e| (e, limit::peek(&v.limits, key, now)))?;
+            .map_err(|e| (e, limit::peek(&v.limits, key, now.at)))?;
         let status = limit::take(&v.limits, &v.cache.metrics, key, now)?;
         if key.metering.is_some() {
             usage::spend(key, scopes.cost.unwrap_or(1), now).map_err(|e| (e, status))?;
@@ -278,21 +280,19 @@ impl Keygate {
         checked: Result<Option<RateLimitStatus>, Refused>,
         req: &mut http::Request<B>,
         answer: &RefusalAnswer,
-        now: SystemTime,
+        now: Now,
         cost: u64,
     ) -> Admission {
         match checked {
             Ok(status) => {
                 key.usage.count(Outcome::Accepted, now);
                 self.audit_allowed(&key, req.headers(), req.extensions());
-                if key.metering.is_some() {
-                    req.extensions_mut().insert(usage::Spent(cost));
-                }
+                let spent = usage::Spent(if key.metering.is_some() { cost } else { 0 });
                 if !key.external {
                     self.touch(&key, now);
                 }
                 let event = self.sample_accepted(&key, req);
-                req.extensions_mut().insert(Identity(key));
+                req.extensions_mut().insert(Identity(key, spent));
                 Admission::Admitted(status, event)
             }
             Err((error, status)) => {

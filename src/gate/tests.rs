@@ -52,7 +52,7 @@ async fn outcome(gate: &Keygate, req: &mut Request<()>, scopes: &ScopeRules) -> 
         Start::Anonymous | Start::Verified => return "passed".to_owned(),
         Start::Credential(_) => return "handed to the credential verifier".to_owned(),
     };
-    match gate.admit(key, &digest, req, scopes, &answer, gate.clock().now()) {
+    match gate.admit(key, &digest, req, scopes, &answer, gate.clock().read()) {
         Admission::Admitted(..) => "ok".to_owned(),
         Admission::Refused(res) => {
             let body: serde_json::Value = serde_json::from_slice(res.body()).unwrap();

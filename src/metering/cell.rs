@@ -15,7 +15,7 @@ use dashmap::DashMap;
 use super::lease::{LeaseAgent, LeaseState};
 use super::plan::Plans;
 use super::{CreditLedger, Meter, MeterPolicy, UtcOffset};
-use crate::clock::Clock;
+use crate::clock::{Clock, Now};
 
 /// One meter's local units on this instance.
 pub(crate) struct MeterCell {
@@ -60,13 +60,20 @@ impl MeterCell {
     /// Spends `cost` if the lease is current and holds it. No lock.
     #[inline]
     pub(crate) fn try_spend(&self, cost: i64, now_secs: u64) -> bool {
+        self.spend_left(cost, now_secs).is_some()
+    }
+
+    /// Spends `cost` if the lease is current and holds it, and tells the units left
+    /// after it. One compare-and-swap, no lock.
+    #[inline]
+    pub(crate) fn spend_left(&self, cost: i64, now_secs: u64) -> Option<i64> {
         if now_secs >= self.until.load(Ordering::Acquire) {
-            return false;
+            return None;
         }
         let mut held = self.leased.load(Ordering::Acquire);
         loop {
             if held < cost {
-                return false;
+                return None;
             }
             match self.leased.compare_exchange_weak(
                 held,
@@ -74,7 +81,7 @@ impl MeterCell {
                 Ordering::AcqRel,
                 Ordering::Acquire,
             ) {
-                Ok(_) => return true,
+                Ok(_) => return Some(held - cost),
                 Err(now) => held = now,
             }
         }
@@ -128,7 +135,7 @@ impl Meters {
     /// Spends `cost` from every cell, all or nothing. `Err` carries how long until the
     /// refusing meter's next refill, if it has one.
     #[inline]
-    pub(crate) fn spend(&self, cost: u64, now: SystemTime) -> Result<(), Option<Duration>> {
+    pub(crate) fn spend(&self, cost: u64, now: Now) -> Result<(), Option<Duration>> {
         if self.refused {
             return Err(None);
         }
@@ -136,20 +143,43 @@ impl Meters {
             return Ok(());
         }
         let cost = i64::try_from(cost).unwrap_or(i64::MAX);
-        let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let secs = now.unix_secs();
         for (i, cell) in self.cells.iter().enumerate() {
-            if cell.try_spend(cost, secs) {
-                // Below the low watermark: a top-up starts before the cell runs dry.
-                if cell.held() < self.metering.agent.low_water {
-                    self.metering.agent.ask(cell, cost.unsigned_abs());
+            match cell.spend_left(cost, secs) {
+                Some(left) => self.after_spend(cell, left, cost),
+                None => return self.spend_short(i, cost, now),
+            }
+        }
+        Ok(())
+    }
+
+    /// Below the low watermark: a top-up starts before the cell runs dry.
+    #[inline]
+    fn after_spend(&self, cell: &Arc<MeterCell>, left: i64, cost: i64) {
+        if left < self.metering.agent.low_water {
+            self.metering.agent.ask(cell, cost.unsigned_abs());
+        }
+    }
+
+    /// The rest of [`Meters::spend`] from the first cell that could not cover `cost`
+    /// (`from`): lease more for it, then go on with the others; on a refusal, gives back
+    /// what the cells before it spent.
+    #[cold]
+    #[inline(never)]
+    fn spend_short(&self, from: usize, cost: i64, now: Now) -> Result<(), Option<Duration>> {
+        let secs = now.unix_secs();
+        for (i, cell) in self.cells.iter().enumerate().skip(from) {
+            if i > from {
+                if let Some(left) = cell.spend_left(cost, secs) {
+                    self.after_spend(cell, left, cost);
+                    continue;
                 }
-            } else {
-                if let Err(wait) = self.metering.short(cell, cost, now) {
-                    for done in &self.cells[..i] {
-                        done.add(cost);
-                    }
-                    return Err(wait);
+            }
+            if let Err(wait) = self.metering.short(cell, cost, now.at) {
+                for done in &self.cells[..i] {
+                    done.add(cost);
                 }
+                return Err(wait);
             }
         }
         Ok(())

@@ -70,7 +70,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use dashmap::DashMap;
 
-use crate::clock::Clock;
+use crate::clock::{Clock, Now};
 use crate::error::AuthError;
 use crate::store::record::RateLimit;
 
@@ -201,12 +201,13 @@ impl RateLimits {
         bucket: &Bucket,
         namespace: Namespace,
         id: &Arc<str>,
-        now: SystemTime,
+        now: impl Into<Now>,
     ) -> Result<Option<RateLimitStatus>, Refusal> {
+        let now = now.into();
         #[cfg(feature = "redis")]
         if let Some(shared) = &self.shared {
             let quota = bucket.tier.quota;
-            let taken = shared.take(quota, namespace, id, &self.clock, now, |share| {
+            let taken = shared.take(quota, namespace, id, &self.clock, now.at, |share| {
                 let local = self.bucket(Some(share), namespace, id);
                 local.map_or(Ok(None), |local| Self::take_local(&local, now))
             });
@@ -249,8 +250,8 @@ impl RateLimits {
     }
 
     #[inline]
-    fn take_local(bucket: &Bucket, now: SystemTime) -> Result<Option<RateLimitStatus>, Refusal> {
-        match bucket.take(unix_nanos(now)) {
+    fn take_local(bucket: &Bucket, now: Now) -> Result<Option<RateLimitStatus>, Refusal> {
+        match bucket.take(now.unix_nanos) {
             Ok(status) => Ok(Some(status)),
             Err((retry_after, status)) => {
                 Err((AuthError::RateLimited { retry_after }, Some(status)))

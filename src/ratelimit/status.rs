@@ -1,5 +1,7 @@
 //! [`RateLimitStatus`]: the rate-limit state reported to the client, and its headers.
 
+use std::sync::LazyLock;
+
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::store::record::RateLimit;
@@ -145,23 +147,35 @@ const fn digits(n: usize) -> usize {
     }
 }
 
+/// The header values of 0 to 9,999, built once on first use: a value below 10,000 is a
+/// clone of one of them (a static `Bytes`: no allocation, no reference count, no
+/// validation of its text again).
+static SMALL: LazyLock<Box<[HeaderValue]>> = LazyLock::new(|| {
+    (0..STATIC_BELOW as usize)
+        .map(|n| {
+            let start = match n {
+                0..=9 => n,
+                10..=99 => 10 + (n - 10) * 2,
+                100..=999 => 190 + (n - 100) * 3,
+                _ => 2890 + (n - 1000) * 4,
+            };
+            HeaderValue::from_static(&DIGITS[start..start + digits(n)])
+        })
+        .collect()
+});
+
 /// A header value for `n`. Below 10,000 it is a static value (no allocation, and
 /// cloning or dropping it touches no reference count); above, it is formatted into a
 /// buffer of its own, which no other request or thread shares.
 #[inline]
 pub(super) fn number(n: u64) -> HeaderValue {
-    if n >= STATIC_BELOW {
-        return formatted(n);
+    if n < STATIC_BELOW {
+        // In range: `n` < 10,000 fits a usize.
+        if let Some(value) = SMALL.get(n as usize) {
+            return value.clone();
+        }
     }
-    // In range: `n` < 10,000 fits a usize.
-    let n = n as usize;
-    let start = match n {
-        0..=9 => n,
-        10..=99 => 10 + (n - 10) * 2,
-        100..=999 => 190 + (n - 100) * 3,
-        _ => 2890 + (n - 1000) * 4,
-    };
-    HeaderValue::from_static(&DIGITS[start..start + digits(n)])
+    formatted(n)
 }
 
 /// `n` formatted into one allocation of exactly its length: `bytes` then keeps it as a
