@@ -51,7 +51,7 @@ pub mod config;
 pub mod console;
 pub mod credential;
 mod error;
-#[cfg(any(feature = "jwks", feature = "scanning"))]
+#[cfg(any(feature = "jwks", feature = "scanning", feature = "webhooks"))]
 mod fetch;
 pub mod gate;
 pub mod identity;

@@ -1,25 +1,29 @@
-//! One GET of a small document from a configured URL (a JWKS, a list of public keys):
-//! HTTPS (rustls) or, when allowed, plain HTTP; bounded in time and size; with the
-//! lifetime its `Cache-Control` gives it. Redirects are not followed.
+//! Outgoing HTTP: an [`Endpoint`] (a URL checked once, and a connection to it over HTTPS
+//! with rustls or, when allowed, plain HTTP), shared by webhook deliveries and by the
+//! [`Fetcher`]: one GET of a small document from a configured URL (a JWKS, a list of
+//! public keys), bounded in time and size, with the lifetime its `Cache-Control` gives
+//! it. Redirects are not followed.
 
+// With webhooks alone, only the endpoint is used: the document fetch is for JWKS and
+// secret-scanning keys.
+#![cfg_attr(not(any(feature = "jwks", feature = "scanning")), allow(dead_code))]
+
+pub(crate) mod endpoint;
 pub(crate) mod roots;
 
 use std::pin::pin;
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::future::{select, Either};
 use http::header::{ACCEPT, AGE, CACHE_CONTROL, CONTENT_LENGTH, HOST, USER_AGENT};
-use http::{HeaderMap, Request, StatusCode, Uri};
+use http::{HeaderMap, Request, StatusCode};
 use http_body_util::{BodyExt, Empty, LengthLimitError, Limited};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpStream;
-use tokio_rustls::rustls::pki_types::ServerName;
-use tokio_rustls::rustls::{ClientConfig, RootCertStore};
-use tokio_rustls::TlsConnector;
+use tokio_rustls::rustls::RootCertStore;
+
+pub(crate) use endpoint::{ConnectError, Connection, Endpoint};
 
 /// Why a URL and its transport settings are unusable.
 #[derive(Debug, thiserror::Error)]
@@ -38,16 +42,9 @@ pub(crate) enum FetchConfigError {
 
 /// Where and how to fetch: checked once, when the source is built.
 pub(crate) struct Fetcher {
+    endpoint: Endpoint,
     /// `scheme://host[:port]`, for logs and `Debug` (never the path or query).
     pub(crate) origin: String,
-    /// The connection's host: a name, or an IP address without brackets.
-    host: String,
-    port: u16,
-    /// The `Host` header.
-    authority: String,
-    path: String,
-    /// `None` for plain HTTP.
-    tls: Option<(TlsConnector, ServerName<'static>)>,
     /// The `Accept` header.
     accept: &'static str,
     pub(crate) timeout: Duration,
@@ -81,8 +78,7 @@ pub(crate) enum FetchError {
 }
 
 impl Fetcher {
-    /// Checks `url`: `https`, or `http` when `allow_http`; a host; no user information.
-    /// `accept` is the `Accept` header sent.
+    /// Checks `url` (see [`Endpoint::new`]); `accept` is the `Accept` header sent.
     pub(crate) fn new(
         url: &str,
         allow_http: bool,
@@ -91,46 +87,10 @@ impl Fetcher {
         max_size: usize,
         accept: &'static str,
     ) -> Result<Self, FetchConfigError> {
-        let invalid = |why: &str| FetchConfigError::InvalidUrl(why.to_owned());
-        let uri = Uri::try_from(url).map_err(|e| invalid(&e.to_string()))?;
-        let authority = uri.authority().ok_or_else(|| invalid("no host"))?;
-        if authority.as_str().contains('@') {
-            return Err(invalid("user information in the URL is not supported"));
-        }
-        let https = match uri.scheme_str() {
-            Some("https") => true,
-            Some("http") if allow_http => false,
-            Some("http") => return Err(FetchConfigError::PlainHttp),
-            _ => return Err(invalid("the scheme must be https")),
-        };
-        let host = authority
-            .host()
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_owned();
-        let port = authority.port_u16().unwrap_or(if https { 443 } else { 80 });
-        let tls = match (https, roots) {
-            (false, _) => None,
-            (true, roots) => {
-                let roots = match roots {
-                    Some(roots) => roots,
-                    None => roots::system()?,
-                };
-                let name = ServerName::try_from(host.clone())
-                    .map_err(|_| invalid("the host is not a valid TLS server name"))?;
-                Some((TlsConnector::from(Arc::new(client_config(roots)?)), name))
-            }
-        };
-        let scheme = if https { "https" } else { "http" };
+        let endpoint = Endpoint::new(url, allow_http, roots)?;
         Ok(Self {
-            origin: format!("{scheme}://{authority}"),
-            host,
-            port,
-            authority: authority.as_str().to_owned(),
-            path: uri
-                .path_and_query()
-                .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned()),
-            tls,
+            origin: endpoint.origin.clone(),
+            endpoint,
             accept,
             timeout,
             max_size,
@@ -145,31 +105,20 @@ impl Fetcher {
     }
 
     async fn fetch_unbounded(&self) -> Result<Fetched, FetchError> {
-        let tcp = TcpStream::connect((self.host.as_str(), self.port))
-            .await
-            .map_err(FetchError::Connect)?;
-        match &self.tls {
-            None => self.exchange(tcp).await,
-            Some((connector, name)) => {
-                let tls = connector
-                    .connect(name.clone(), tcp)
-                    .await
-                    .map_err(FetchError::Tls)?;
-                self.exchange(tls).await
-            }
-        }
+        let stream = self.endpoint.connect().await.map_err(|e| match e {
+            ConnectError::Connect(e) => FetchError::Connect(e),
+            ConnectError::Tls(e) => FetchError::Tls(e),
+        })?;
+        self.exchange(stream).await
     }
 
     /// One GET over `stream`, driving the connection and the response together so
     /// that dropping this future (the timeout) closes everything.
-    async fn exchange<S>(&self, stream: S) -> Result<Fetched, FetchError>
-    where
-        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    {
+    async fn exchange(&self, stream: Box<dyn Connection>) -> Result<Fetched, FetchError> {
         let (mut sender, connection) =
             hyper::client::conn::http1::handshake::<_, Empty<Bytes>>(TokioIo::new(stream)).await?;
-        let request = Request::get(self.path.as_str())
-            .header(HOST, self.authority.as_str())
+        let request = Request::get(self.endpoint.path.as_str())
+            .header(HOST, self.endpoint.authority.as_str())
             .header(ACCEPT, self.accept)
             .header(USER_AGENT, concat!("keygate/", env!("CARGO_PKG_VERSION")))
             .body(Empty::new())
@@ -219,15 +168,6 @@ async fn collect(body: Limited<Incoming>, limit: usize) -> Result<Bytes, FetchEr
         }
         Err(e) => Err(FetchError::Body(e.to_string())),
     }
-}
-
-fn client_config(roots: RootCertStore) -> Result<ClientConfig, FetchConfigError> {
-    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
-    Ok(ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| FetchConfigError::Tls(e.to_string()))?
-        .with_root_certificates(roots)
-        .with_no_client_auth())
 }
 
 /// The freshness lifetime of RFC 9111: the smallest `max-age` (a repeated directive is
