@@ -279,6 +279,16 @@ impl<M> KeygateBuilder<M> {
         self
     }
 
+    /// The most a busy meter's lease grows to, per instance (see
+    /// [`crate::metering`]): a lease doubles when its cell ran dry or asked again
+    /// within 250 ms, and shrinks back to [`usage_lease`](Self::usage_lease) when the
+    /// meter is idle. Default: 8 × `usage_lease`. It sets the bounds of what one
+    /// instance holds: at most 1.5 × this per meter.
+    pub fn usage_lease_max(mut self, units: u64) -> Self {
+        self.metering.lease_max = units.max(1);
+        self
+    }
+
     /// The offset of calendar days, weeks and months for refills and quotas. Default:
     /// UTC.
     pub fn calendar_offset(mut self, offset: UtcOffset) -> Self {
@@ -314,7 +324,9 @@ impl<M> KeygateBuilder<M> {
         }
         .map(|store| UsageCounters::handle(&self.usage, store, self.clock.clone()));
         let ledger = self.ledger.or_else(|| self.store.credit_ledger());
-        let metering = Metering::new(ledger, self.metering, self.clock.clone());
+        let mut settings = self.metering;
+        settings.wait = self.store_timeout;
+        let metering = Metering::new(ledger, settings, self.clock.clone());
         for plan in self.plans {
             metering.plans.insert(plan);
         }

@@ -9,6 +9,7 @@ mod api_log;
 mod builder;
 mod health;
 mod last_used;
+mod lease_wait;
 mod managed;
 mod metering;
 mod refusal;
@@ -26,6 +27,7 @@ pub(crate) use api_log::PendingEvent;
 pub use builder::{KeygateBuilder, ReadOnly};
 pub use health::{Health, ListenerHealth, SharedLimiterHealth, StoreHealth};
 pub use managed::Managed;
+pub(crate) use lease_wait::AwaitingLease;
 pub(crate) use request::{Admission, LookupFuture, Start};
 
 use std::time::Duration;

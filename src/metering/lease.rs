@@ -43,13 +43,14 @@
 //!   leased). They are gone from the ledger's balance for good.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 
-use super::cell::{MeterCell, Metering};
+use super::cell::{MeterCell, Metering, MeteringSettings};
+use super::wait::Short;
 use super::Meter;
 
 /// How often the agent looks for idle cells.
@@ -60,6 +61,9 @@ pub(crate) const IDLE_TICKS: u32 = 2;
 /// How long after the ledger said "nothing left" the agent asks again for a meter
 /// whose requests keep arriving (units other instances returned, an operator's top-up).
 pub(crate) const EMPTY_RETRY: Duration = Duration::from_millis(250);
+/// A cell asked for a lease again within this time of its last one (or found dry) is
+/// busy: its next lease is twice as large, up to the most allowed.
+pub(crate) const GROW_WITHIN: Duration = Duration::from_millis(250);
 
 /// A request for a lease: the cell, and the cost of the request that found it short.
 type Ask = (Arc<MeterCell>, u64);
@@ -68,30 +72,82 @@ type Ask = (Arc<MeterCell>, u64);
 pub(crate) struct LeaseAgent {
     asks: mpsc::UnboundedSender<Ask>,
     inbox: Mutex<Option<mpsc::UnboundedReceiver<Ask>>>,
-    /// A spend that leaves a cell below this asks for a top-up: half a lease with a
-    /// ledger across the network, never with one in process (`i64::MIN`).
+    /// The low watermark of a cell at the first lease size: half a lease with a ledger
+    /// across the network, never with one in process (`i64::MIN`).
     pub(crate) low_water: i64,
+    /// The first lease size, and the most a lease grows to.
+    base: u64,
+    max: u64,
 }
 
 /// What a cell remembers of its leases.
 #[derive(Debug, Default)]
 pub(crate) struct LeaseState {
     /// Unix ms of the last reservation that found the ledger empty; 0 when it was not.
-    empty_at_ms: AtomicU64,
+    pub(super) empty_at_ms: AtomicU64,
+    /// The current lease size; 0 until the first lease (then the base size).
+    pub(super) size: AtomicU64,
+    /// Unix ms of the last lease; 0 before the first and after an idle return.
+    leased_at_ms: AtomicU64,
+    /// The last lease failed (the ledger did not answer, or answered an error).
+    pub(super) failed: AtomicBool,
+    /// Leases and returns finished so far: a request that found the cell dry waits
+    /// for this to move.
+    pub(super) rounds: AtomicU64,
+    /// Woken when a lease or return finishes.
+    pub(super) done: Notify,
+}
+
+impl LeaseState {
+    /// A lease (or return) finished: wakes the requests that wait for it.
+    pub(super) fn finish(&self, failed: bool) {
+        self.failed.store(failed, Ordering::Release);
+        self.rounds.fetch_add(1, Ordering::AcqRel);
+        self.done.notify_waiters();
+    }
 }
 
 impl LeaseAgent {
-    pub(crate) fn new(remote: bool, lease: u64) -> Self {
+    pub(crate) fn new(remote: bool, settings: &MeteringSettings) -> Self {
         let (asks, inbox) = mpsc::unbounded_channel();
+        let base = settings.lease.max(1);
         Self {
             asks,
             inbox: Mutex::new(Some(inbox)),
-            low_water: if remote {
-                i64::try_from(lease / 2).unwrap_or(i64::MAX).max(1)
-            } else {
-                i64::MIN
+            low_water: if remote { watermark(base) } else { i64::MIN },
+            base,
+            max: match settings.lease_max {
+                0 => base.saturating_mul(8),
+                max => max.max(base),
             },
         }
+    }
+
+    /// The size of the next lease of `cell`: doubled (up to the most allowed) when the
+    /// cell ran dry or asks again within [`GROW_WITHIN`] of its last lease, else
+    /// unchanged; the base size for the first lease and after an idle return.
+    fn next_size(&self, cell: &MeterCell, dry: bool, now_ms: u64) -> u64 {
+        let state = &cell.lease;
+        let size = state.size.load(Ordering::Acquire).max(self.base);
+        let last = state.leased_at_ms.load(Ordering::Acquire);
+        let within = u64::try_from(GROW_WITHIN.as_millis()).unwrap_or(u64::MAX);
+        let busy = last != 0 && (dry || now_ms.saturating_sub(last) < within);
+        let size = if busy {
+            size.saturating_mul(2).min(self.max)
+        } else {
+            size
+        };
+        state.size.store(size, Ordering::Release);
+        state.leased_at_ms.store(now_ms.max(1), Ordering::Release);
+        cell.low_water.store(watermark(size), Ordering::Release);
+        size
+    }
+
+    /// An idle cell's lease shrinks back to the base size.
+    fn shrink(&self, cell: &MeterCell) {
+        cell.lease.size.store(self.base, Ordering::Release);
+        cell.lease.leased_at_ms.store(0, Ordering::Release);
+        cell.low_water.store(watermark(self.base), Ordering::Release);
     }
 
     /// Asks for a top-up of `cell` in the background; nothing when one is under way.
@@ -103,7 +159,12 @@ impl LeaseAgent {
     }
 }
 
-fn unix_ms(at: SystemTime) -> u64 {
+/// The low watermark of a lease of `size` units: half of it, at least 1.
+fn watermark(size: u64) -> i64 {
+    i64::try_from(size / 2).unwrap_or(i64::MAX).max(1)
+}
+
+pub(super) fn unix_ms(at: SystemTime) -> u64 {
     at.duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
@@ -135,32 +196,28 @@ impl Metering {
     }
 
     /// A spend the cell could not cover, with a ledger across the network: asks the
-    /// agent for a lease and refuses this request. `Retry-After` is 1 s while a lease
-    /// may come, or the time to the next refill when the ledger had nothing left.
+    /// agent for a lease. While the ledger is not known to be empty the request awaits
+    /// that lease ([`Short::Dry`]); otherwise it is refused, with the time to the next
+    /// refill when there is one.
     #[cold]
-    pub(crate) fn short_remote(
-        &self,
-        cell: &MeterCell,
-        cost: u64,
-        now: SystemTime,
-    ) -> Option<Duration> {
+    pub(crate) fn short_remote(&self, cell: &Arc<MeterCell>, cost: u64, now: SystemTime) -> Short {
+        // Read before anything else: a lease that finishes after this is awaited.
+        let round = cell.lease.rounds.load(Ordering::Acquire);
         let empty_at = cell.lease.empty_at_ms.load(Ordering::Acquire);
         let retry_ms = u64::try_from(EMPTY_RETRY.as_millis()).unwrap_or(u64::MAX);
         let now_ms = unix_ms(now);
         if empty_at == 0 || now_ms >= empty_at.saturating_add(retry_ms) || cell.held() < 0 {
-            if let Some(cell) = self.cells.get(&cell.meter) {
-                self.agent.ask(cell.value(), cost);
-            }
+            self.agent.ask(cell, cost);
         }
         if empty_at == 0 {
-            return Some(Duration::from_secs(1));
+            return Short::Dry(super::wait::DryCell::new(cell.clone(), cost, round));
         }
-        cell.cold().next_refill.map(|at| {
+        Short::Refused(cell.cold().next_refill.map(|at| {
             let wait = at.duration_since(now).unwrap_or(Duration::ZERO);
             // Round up, never to 0 (RFC 6585).
             Duration::from_secs(wait.as_secs() + u64::from(wait.subsec_nanos() > 0))
                 .max(Duration::from_secs(1))
-        })
+        }))
     }
 
     /// Leases units for `cell` (at least `cost`), first settling what it holds from a
@@ -181,9 +238,13 @@ impl Metering {
             let units = cell.leased.swap(0, Ordering::AcqRel);
             self.give_back(cell, &policy, period, units, now).await;
         }
-        let held = u64::try_from(cell.held().max(0)).unwrap_or(0);
-        let want = self.settings.lease.max(cost).saturating_sub(held).max(1);
-        match ledger.reserve(&cell.meter, &policy, want, now).await {
+        let held = cell.held().max(0);
+        let dry = held < i64::try_from(cost).unwrap_or(i64::MAX);
+        let size = self.agent.next_size(cell, dry, unix_ms(now));
+        let held = u64::try_from(held).unwrap_or(0);
+        let want = size.max(cost).saturating_sub(held).max(1);
+        let parts = self.settings.fair_parts;
+        let failed = match ledger.reserve_fair(&cell.meter, &policy, want, parts, now).await {
             Ok(r) => {
                 {
                     let mut cold = cell.cold();
@@ -197,12 +258,15 @@ impl Metering {
                 );
                 cell.set_until(r.next_refill);
                 cell.add(i64::try_from(r.granted).unwrap_or(i64::MAX));
+                false
             }
             Err(error) => {
                 tracing::warn!(target: "keygate", meter = ?cell.meter, %error, "leasing usage units failed; the meter's requests are refused until a lease succeeds");
+                true
             }
-        }
+        };
         cell.busy.store(false, Ordering::Release);
+        cell.lease.finish(failed);
     }
 
     /// Returns `units` of `period` to the ledger (`units < 0`: charges the debt). On a
@@ -247,8 +311,11 @@ impl Metering {
             } else {
                 *entry = (held, 0);
             }
-            if entry.1 >= IDLE_TICKS && held != 0 {
-                self.settle(&cell).await;
+            if entry.1 >= IDLE_TICKS {
+                if held != 0 {
+                    self.settle(&cell).await;
+                }
+                self.agent.shrink(&cell);
                 seen.remove(&cell.meter);
             }
             self.cells.remove_if(&cell.meter, |_, c| {

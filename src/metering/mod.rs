@@ -41,11 +41,13 @@ mod period;
 mod plan;
 mod resolve;
 mod settings;
+mod wait;
 
 use std::fmt;
 use std::time::SystemTime;
 
 pub(crate) use cell::{Metering, MeteringSettings, Meters};
+pub(crate) use wait::{DryCell, LeaseWait, Short, Waited};
 pub use ledger::{CreditLedger, MemoryLedger};
 pub use period::{QuotaPeriod, RefillInterval, UtcOffset};
 pub use plan::Plan;
