@@ -229,6 +229,15 @@ impl Metering {
         }
         let now = self.clock.now();
         let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let current = secs < cell.until.load(Ordering::Acquire);
+        let need = i64::try_from(cost)
+            .unwrap_or(i64::MAX)
+            .max(cell.low_water.load(Ordering::Acquire));
+        if current && cell.held() >= need {
+            // Asked twice (a spend and a waiting request): the first lease served both.
+            cell.busy.store(false, Ordering::Release);
+            return;
+        }
         let (policy, period) = {
             let cold = cell.cold();
             (cold.policy, cold.period)
