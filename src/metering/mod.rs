@@ -40,6 +40,7 @@ mod ledger;
 mod period;
 mod plan;
 mod resolve;
+mod returns;
 mod settings;
 mod wait;
 

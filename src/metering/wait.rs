@@ -83,3 +83,20 @@ impl DryCell {
         })
     }
 }
+
+impl super::cell::Meters {
+    /// On a cache miss, which already waits for the store: takes a first lease for
+    /// every cell that holds nothing, so that a key's first request after it was
+    /// (re)loaded is not refused for want of a lease. Bounded by `within`.
+    pub(crate) async fn prime(&self, within: Duration) {
+        let metering = &self.metering;
+        if metering.agent.low_water == i64::MIN {
+            return;
+        }
+        let leases = self.cells.iter().filter(|c| c.held() <= 0).map(|cell| {
+            let cell = cell.clone();
+            async move { metering.top_up(&cell, 1).await }
+        });
+        let _ = tokio::time::timeout(within, futures_util::future::join_all(leases)).await;
+    }
+}
