@@ -330,6 +330,9 @@ impl<M> KeygateBuilder<M> {
         for plan in self.plans {
             metering.plans.insert(plan);
         }
+        if let Some(stored) = self.store.plan_store() {
+            metering.plans.stored_in(stored);
+        }
         let metering = Arc::new(metering);
         metering.start_leasing();
         let resolver = Resolver {

@@ -204,9 +204,12 @@ impl Keygate {
         }
     }
 
-    /// Drops every cached key and answer: the next request for any key asks the store.
-    /// For an instance that lost its invalidation channel and cannot tell what it missed.
+    /// Drops every cached key and answer: the next request for any key asks the store,
+    /// and the first miss reads the stored plans again. For an instance that lost its
+    /// invalidation channel and cannot tell what it missed, or that heard of a plan
+    /// change.
     pub fn invalidate_all(&self) {
+        self.inner.metering.plans.mark_stale();
         self.inner.cache.metrics.invalidation(true, false);
         self.inner.cache.invalidate_all();
     }

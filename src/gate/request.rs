@@ -115,9 +115,18 @@ impl Keygate {
         }
     }
 
-    /// Step 3 on a miss: the cache's one shared store lookup for `digest`.
+    /// Step 3 on a miss: the cache's one shared store lookup for `digest`, after the
+    /// stored plans when they must be read again (see [`crate::metering`]).
     pub(crate) fn lookup(&self, digest: KeyDigest) -> LookupFuture {
-        Box::pin(self.inner.cache.load(digest))
+        if !self.inner.metering.plans.stale() {
+            return Box::pin(self.inner.cache.load(digest));
+        }
+        let gate = self.clone();
+        Box::pin(async move {
+            let metering = &gate.inner.metering;
+            metering.plans.load(metering.settings.wait).await?;
+            gate.inner.cache.load(digest).await
+        })
     }
 
     /// Step 3 for a credential that is not a keygate key: the credential verifier.

@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use dashmap::DashMap;
 
 use super::lease::{LeaseAgent, LeaseState};
-use super::plan::Plans;
+use super::plans::Plans;
 use super::wait::Short;
 use super::{CreditLedger, Meter, MeterPolicy, UtcOffset};
 use crate::clock::Clock;

@@ -39,6 +39,8 @@ mod lease;
 mod ledger;
 mod period;
 mod plan;
+mod plan_store;
+mod plans;
 mod resolve;
 mod returns;
 mod settings;
@@ -52,6 +54,8 @@ pub(crate) use wait::{DryCell, LeaseWait, Short, Waited};
 pub use ledger::{CreditLedger, MemoryLedger};
 pub use period::{QuotaPeriod, RefillInterval, UtcOffset};
 pub use plan::Plan;
+pub(crate) use plan_store::MemoryPlans;
+pub use plan_store::PlanStore;
 pub use settings::{Credits, KeyUsage, MeterPolicy, Quota, Refill, UsageLimits};
 
 use crate::store::record::{AccountId, KeyId};

@@ -182,6 +182,12 @@ pub trait KeyStore: Send + Sync + 'static {
     fn credit_ledger(&self) -> Option<std::sync::Arc<dyn crate::metering::CreditLedger>> {
         None
     }
+
+    /// Where plans are kept for every instance, if the store keeps them
+    /// ([`MemoryStore`] and `PgStore` do; see [`crate::metering::PlanStore`]).
+    fn plan_store(&self) -> Option<std::sync::Arc<dyn crate::metering::PlanStore>> {
+        None
+    }
 }
 
 #[async_trait]
@@ -194,6 +200,9 @@ impl<S: KeyStore + ?Sized> KeyStore for std::sync::Arc<S> {
     }
     fn credit_ledger(&self) -> Option<std::sync::Arc<dyn crate::metering::CreditLedger>> {
         (**self).credit_ledger()
+    }
+    fn plan_store(&self) -> Option<std::sync::Arc<dyn crate::metering::PlanStore>> {
+        (**self).plan_store()
     }
 }
 

@@ -59,6 +59,7 @@ pub struct MemoryStore {
     ledger: std::sync::Arc<crate::metering::MemoryLedger>,
     /// Accounts' usage settings, returned with each of their keys.
     accounts: DashMap<AccountId, std::sync::Arc<crate::metering::UsageLimits>>,
+    plans: Arc<crate::metering::MemoryPlans>,
 }
 
 impl Default for MemoryStore {
@@ -67,6 +68,7 @@ impl Default for MemoryStore {
             records: DashMap::default(),
             ledger: Default::default(),
             accounts: DashMap::default(),
+            plans: Arc::default(),
             by_digest: DashMap::default(),
             index: Mutex::default(),
             retention: Some(Self::DEFAULT_REVOKED_RETENTION),
@@ -215,6 +217,10 @@ impl KeyStore for MemoryStore {
 
     fn credit_ledger(&self) -> Option<std::sync::Arc<dyn crate::metering::CreditLedger>> {
         Some(self.ledger.clone())
+    }
+
+    fn plan_store(&self) -> Option<Arc<dyn crate::metering::PlanStore>> {
+        Some(self.plans.clone())
     }
 
     fn usage_store(&self) -> Option<Arc<dyn crate::activity::UsageStore>> {
