@@ -9,3 +9,4 @@ mod lease_wait;
 mod leases;
 mod pg_ledger;
 mod pg_races;
+mod shared_plans;
