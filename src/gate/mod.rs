@@ -7,6 +7,7 @@
 
 mod api_log;
 mod builder;
+mod builder_metering;
 mod health;
 mod last_used;
 mod lease_wait;
