@@ -8,7 +8,7 @@ use crate::metering::{CreditLedger, Plan, UtcOffset};
 
 impl<M> KeygateBuilder<M> {
     /// Where balances of credits and quotas are kept (see [`crate::metering`]).
-    /// Default: the store's own ledger ([`KeyStore::credit_ledger`]: [`crate::MemoryStore`]
+    /// Default: the store's own ledger ([`crate::KeyStore::credit_ledger`]: [`crate::MemoryStore`]
     /// and `PgStore` have one). A key with credits or quotas on a gate with no ledger is
     /// refused (`usage_exceeded`, fail closed).
     pub fn credit_ledger(mut self, ledger: impl CreditLedger) -> Self {
@@ -17,7 +17,7 @@ impl<M> KeygateBuilder<M> {
     }
 
     /// Adds a named plan (replacing one of the same name); keys and accounts refer to it
-    /// by name. See [`Plan`] and [`Keygate::set_plan`] to change it later.
+    /// by name. See [`Plan`] and [`crate::Keygate::set_plan`] to change it later.
     pub fn plan(mut self, plan: Plan) -> Self {
         self.plans.retain(|p| p.name != plan.name);
         self.plans.push(plan);

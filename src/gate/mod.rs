@@ -27,8 +27,8 @@ pub use crate::cache::CacheConfig;
 pub(crate) use api_log::PendingEvent;
 pub use builder::{KeygateBuilder, ReadOnly};
 pub use health::{Health, ListenerHealth, SharedLimiterHealth, StoreHealth};
-pub use managed::Managed;
 pub(crate) use lease_wait::AwaitingLease;
+pub use managed::Managed;
 pub(crate) use request::{Admission, LookupFuture, Start};
 
 use std::time::Duration;

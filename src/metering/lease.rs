@@ -165,7 +165,8 @@ impl LeaseAgent {
     fn shrink(&self, cell: &MeterCell) {
         cell.lease.size.store(self.base, Ordering::Release);
         cell.lease.leased_at_ms.store(0, Ordering::Release);
-        cell.low_water.store(watermark(self.base), Ordering::Release);
+        cell.low_water
+            .store(watermark(self.base), Ordering::Release);
     }
 
     /// Asks for a top-up of `cell` in the background; nothing when one is under way.
@@ -271,7 +272,10 @@ impl Metering {
         let held = u64::try_from(held).unwrap_or(0);
         let want = size.max(cost).saturating_sub(held).max(1);
         let parts = self.settings.fair_parts;
-        let failed = match ledger.reserve_fair(&cell.meter, &policy, want, parts, now).await {
+        let failed = match ledger
+            .reserve_fair(&cell.meter, &policy, want, parts, now)
+            .await
+        {
             Ok(r) => {
                 {
                     let mut cold = cell.cold();

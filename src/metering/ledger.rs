@@ -374,7 +374,10 @@ mod tests {
         let policy = MeterPolicy::new(1000, None, UtcOffset::UTC);
         let t0 = UNIX_EPOCH + Duration::from_secs(3600 * 1000);
         // Large balance: the whole lease.
-        assert_eq!(ledger.reserve_fair_now(&meter, &policy, 64, 4, t0).granted, 64);
+        assert_eq!(
+            ledger.reserve_fair_now(&meter, &policy, 64, 4, t0).granted,
+            64
+        );
         // 936 left: at most a quarter of it (234) of the 256 wanted.
         let r = ledger.reserve_fair_now(&meter, &policy, 256, 4, t0);
         assert_eq!((r.granted, r.balance), (234, 702));

@@ -73,13 +73,13 @@ use std::fmt;
 use std::time::SystemTime;
 
 pub(crate) use cell::{Metering, MeteringSettings, Meters};
-pub(crate) use wait::{DryCell, LeaseWait, Short, Waited};
 pub use ledger::{CreditLedger, MemoryLedger};
 pub use period::{QuotaPeriod, RefillInterval, UtcOffset};
 pub use plan::Plan;
 pub(crate) use plan_store::MemoryPlans;
 pub use plan_store::PlanStore;
 pub use settings::{Credits, KeyUsage, MeterPolicy, Quota, Refill, UsageLimits};
+pub(crate) use wait::{DryCell, LeaseWait, Short, Waited};
 
 use crate::store::record::{AccountId, KeyId};
 

@@ -6,7 +6,7 @@ use super::{Credits, Quota};
 use crate::store::record::RateLimit;
 
 /// A named plan, such as `free` or `pro`. A key or an account refers to it by name
-/// ([`UsageLimits::plan`]); changing the plan changes every key on it. A key's own
+/// ([`super::UsageLimits::plan`]); changing the plan changes every key on it. A key's own
 /// settings may only narrow its plan's.
 ///
 /// ```

@@ -16,7 +16,7 @@ use crate::store::StoreError;
 ///
 /// A change must reach every instance's cache the way a key change does: `PgStore`
 /// writes a change to its log that makes every listening instance flush its cache
-/// ([`crate::InvalidationSink::invalidate_all`]), and a flushed gate loads the plans
+/// ([`crate::invalidation::InvalidationSink::invalidate_all`]), and a flushed gate loads the plans
 /// again at its next miss. Object-safe.
 #[async_trait]
 pub trait PlanStore: Send + Sync + 'static {

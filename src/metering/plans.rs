@@ -91,8 +91,12 @@ impl Plans {
             failed => {
                 self.stale.store(true, Ordering::Release);
                 match failed {
-                    Ok(Err(error)) => tracing::error!(target: "keygate", %error, "reading the stored plans failed; refusing the request"),
-                    _ => tracing::error!(target: "keygate", ?timeout, "reading the stored plans timed out; refusing the request"),
+                    Ok(Err(error)) => {
+                        tracing::error!(target: "keygate", %error, "reading the stored plans failed; refusing the request")
+                    }
+                    _ => {
+                        tracing::error!(target: "keygate", ?timeout, "reading the stored plans timed out; refusing the request")
+                    }
                 }
                 Err(AuthError::StoreUnavailable)
             }
@@ -118,7 +122,11 @@ impl Plans {
     /// Every plan in effect, by name.
     pub(crate) fn all(&self) -> Vec<Arc<Plan>> {
         let mut all = read(&self.defaults).clone();
-        all.extend(read(&self.stored).iter().map(|(k, v)| (k.clone(), v.clone())));
+        all.extend(
+            read(&self.stored)
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone())),
+        );
         let mut all: Vec<_> = all.into_values().collect();
         all.sort_by(|a, b| a.name.cmp(&b.name));
         all

@@ -27,7 +27,9 @@ impl CreditLedger for MemoryStore {
         parts: u64,
         now: SystemTime,
     ) -> Result<Reservation, StoreError> {
-        Ok(self.ledger.reserve_fair_now(meter, policy, want, parts, now))
+        Ok(self
+            .ledger
+            .reserve_fair_now(meter, policy, want, parts, now))
     }
     async fn release(&self, meter: &Meter, period: u64, units: u64) -> Result<(), StoreError> {
         self.ledger.release_now(meter, period, units);

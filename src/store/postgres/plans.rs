@@ -69,7 +69,10 @@ impl PlanStore for PgStore {
         self.timed(async {
             let client = self.client().await?;
             let rows = client
-                .query(&format!("SELECT name, plan FROM {s}.plans ORDER BY name"), &[])
+                .query(
+                    &format!("SELECT name, plan FROM {s}.plans ORDER BY name"),
+                    &[],
+                )
                 .await
                 .map_err(pg_error)?;
             rows.iter()

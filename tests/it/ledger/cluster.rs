@@ -92,7 +92,9 @@ impl Tallies {
 }
 
 fn times(line: &str) -> impl Iterator<Item = u128> + '_ {
-    line.split(',').filter(|t| !t.is_empty()).map(|t| t.parse().unwrap())
+    line.split(',')
+        .filter(|t| !t.is_empty())
+        .map(|t| t.parse().unwrap())
 }
 
 fn tally(instances: &mut [Instance]) -> Tallies {
@@ -162,7 +164,10 @@ async fn four_processes_never_admit_more_than_the_credits_and_return_every_unuse
             remained <= bound,
             "{remained} credits held elsewhere when the ledger was first found empty: over {bound}"
         );
-        assert_eq!(t.waited, 0, "no request refused while its lease was on its way");
+        assert_eq!(
+            t.waited, 0,
+            "no request refused while its lease was on its way"
+        );
         assert_eq!(admitted + left, GRANTED, "every credit accounted for");
         drop(instances);
         drop_schema(&schema).await;

@@ -234,10 +234,18 @@ async fn requests_that_find_the_cell_dry_await_one_shared_top_up_and_are_admitte
     );
     s.allow(1);
     for w in waiting {
-        assert_eq!(w.await.unwrap().0, 200, "admitted on the lease they awaited");
+        assert_eq!(
+            w.await.unwrap().0,
+            200,
+            "admitted on the lease they awaited"
+        );
     }
     let wants = s.wants();
-    assert_eq!(wants.len(), 2, "one lease for all the waiting requests: {wants:?}");
+    assert_eq!(
+        wants.len(),
+        2,
+        "one lease for all the waiting requests: {wants:?}"
+    );
     gate.return_leases().await;
     assert_eq!(s.balance().await, 1_000 - 16, "every unspent unit is back");
 }
@@ -255,7 +263,11 @@ async fn the_first_request_after_an_idle_return_is_admitted() {
         tokio::time::advance(Duration::from_secs(1)).await;
         settle().await;
     }
-    assert_eq!(s.balance().await, 1_000 - 3, "the idle meter's units are back");
+    assert_eq!(
+        s.balance().await,
+        1_000 - 3,
+        "the idle meter's units are back"
+    );
     // The cell is empty and the ledger is not: the request awaits a lease.
     assert_eq!(request(&gate, &s.key).await, (200, String::new()));
     gate.return_leases().await;

@@ -68,7 +68,11 @@ async fn a_plan_changed_on_one_instance_applies_to_cached_keys_on_another() {
     // Instance B reads the stored plan at its first miss: 2 credits.
     assert_eq!(status(&gate_b, key).await, 200);
     assert_eq!(status(&gate_b, key).await, 200);
-    assert_eq!(status(&gate_b, key).await, 429, "the plan's 2 credits are spent");
+    assert_eq!(
+        status(&gate_b, key).await,
+        429,
+        "the plan's 2 credits are spent"
+    );
 
     // Changed through instance A: a daily quota of 3 instead of credits.
     manager
