@@ -249,7 +249,8 @@ impl Keygate {
     pub async fn verify_key(&self, key: &str) -> Result<Identity, AuthError> {
         let v = &self.inner;
         let digest = v.keys.digest_of(key.as_bytes())?;
-        let resolved = v.cache.load(digest).await?.ok_or(AuthError::InvalidKey)?;
+        // Through `lookup`, which reads the stored plans first when they may have changed.
+        let resolved = self.lookup(digest).await?.ok_or(AuthError::InvalidKey)?;
         status::check(&resolved, &digest, v.clock.now(), v.keys.environment)?;
         Ok(Identity(resolved))
     }

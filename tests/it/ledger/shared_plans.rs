@@ -120,3 +120,36 @@ async fn a_plan_with_a_bad_name_or_numbers_is_refused_and_nothing_is_stored() {
     }
     assert!(manager.plans().await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn a_stored_plan_takes_precedence_over_the_default_of_its_name_until_removed() {
+    let (gate, manager) = Keygate::managed(keygate::MemoryStore::new())
+        .plan(Plan::new("free").credits(Credits::new(1)))
+        .build();
+    let key = manager
+        .create(AccountId::new("acct_1"), NewKey::named("k").plan("free"))
+        .await
+        .unwrap()
+        .key;
+    let key = key.expose_secret();
+    assert_eq!(status(&gate, key).await, 200);
+    assert_eq!(status(&gate, key).await, 429, "the default's one credit");
+    // Stored: a daily quota of 2 instead, applied to the cached key at once.
+    manager
+        .set_plan(Plan::new("free").quota(Quota::new(2, QuotaPeriod::Day)))
+        .await
+        .unwrap();
+    assert_eq!(status(&gate, key).await, 200);
+    assert_eq!(status(&gate, key).await, 200);
+    assert_eq!(
+        status(&gate, key).await,
+        429,
+        "the stored plan's quota of 2"
+    );
+    assert_eq!(gate.plans().len(), 1, "one plan in effect under that name");
+    // Removed from the store: the default applies again (its credit is spent).
+    assert!(manager.remove_plan("free").await.unwrap());
+    assert!(!manager.remove_plan("free").await.unwrap());
+    assert_eq!(status(&gate, key).await, 429);
+    assert_eq!(gate.plan("free").unwrap().credits, Some(Credits::new(1)));
+}
