@@ -153,3 +153,55 @@ async fn a_stored_plan_takes_precedence_over_the_default_of_its_name_until_remov
     assert_eq!(status(&gate, key).await, 429);
     assert_eq!(gate.plan("free").unwrap().credits, Some(Credits::new(1)));
 }
+
+/// A `MemoryStore` whose plans cannot be read.
+struct PlansDown(Arc<keygate::MemoryStore>);
+
+struct Unreadable;
+
+#[async_trait::async_trait]
+impl keygate::metering::PlanStore for Unreadable {
+    async fn plans(&self) -> Result<Vec<Plan>, keygate::StoreError> {
+        Err(keygate::StoreError::unavailable("the plans table is gone"))
+    }
+    async fn put_plan(&self, _: &Plan) -> Result<(), keygate::StoreError> {
+        Err(keygate::StoreError::unavailable("the plans table is gone"))
+    }
+    async fn remove_plan(&self, _: &str) -> Result<bool, keygate::StoreError> {
+        Err(keygate::StoreError::unavailable("the plans table is gone"))
+    }
+}
+
+#[async_trait::async_trait]
+impl keygate::KeyStore for PlansDown {
+    async fn find_by_digest(
+        &self,
+        digest: &KeyDigest,
+    ) -> Result<Option<keygate::store::KeyRecord>, keygate::StoreError> {
+        self.0.find_by_digest(digest).await
+    }
+    fn credit_ledger(&self) -> Option<Arc<dyn keygate::metering::CreditLedger>> {
+        self.0.credit_ledger()
+    }
+    fn plan_store(&self) -> Option<Arc<dyn keygate::metering::PlanStore>> {
+        Some(Arc::new(Unreadable))
+    }
+}
+
+#[tokio::test]
+async fn a_miss_fails_closed_when_the_stored_plans_cannot_be_read() {
+    let store = Arc::new(keygate::MemoryStore::new());
+    let (_, manager) = Keygate::managed(store.clone()).build();
+    let key = manager
+        .create(AccountId::new("acct_1"), NewKey::named("k"))
+        .await
+        .unwrap()
+        .key;
+    let gate = Keygate::builder(PlansDown(store)).build();
+    let mut svc = tower::Layer::layer(&gate.layer(), Echo);
+    let answer = send(&mut svc, get("/", Some(key.expose_secret()))).await;
+    assert_eq!(
+        (answer.status.as_u16(), answer.code().as_str()),
+        (503, "store_unavailable")
+    );
+}
