@@ -53,9 +53,9 @@
 //!   so under `M / 2`) plus its last grant (at most `M`, and at most `ceil(B / 4)` of the
 //!   balance `B` it was taken from): in all at most `(n - 1) × 1.5 × M` credits, which
 //!   those instances spend, or return within 5 s of going idle. Measured with four
-//!   processes hammering one key of 1,000 credits (`L` = 16, `M` = 64, bound 288): 0 to
-//!   56 credits remained when the first instance was refused, over 10 runs (see
-//!   BENCHMARKS.md).
+//!   processes hammering one key of 1,000 credits (`L` = 16, `M` = 64, bound 288): no
+//!   credit remained elsewhere when the first instance was refused, in each of 20 runs
+//!   (at most 56 with an earlier build; see BENCHMARKS.md).
 //! - **A crash.** An instance that dies without returning its units strands at most what
 //!   its cell held: under `1.5 × M` units per meter (its watermark plus one lease;
 //!   `L` when the meter was quiet). They are gone from the ledger's balance for good.
