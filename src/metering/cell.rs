@@ -131,8 +131,9 @@ pub(crate) struct Meters {
 }
 
 impl Meters {
-    /// Spends `cost` from every cell, all or nothing. `Err` carries how long until the
-    /// refusing meter's next refill, if it has one.
+    /// Spends `cost` from every cell, all or nothing. [`Short::Refused`] carries how long
+    /// until the refusing meter's next refill, if it has one; [`Short::Dry`]: nothing was
+    /// spent, as a cell is dry and its lease is on its way (see [`super::wait`]).
     #[inline]
     pub(crate) fn spend(&self, cost: u64, now: SystemTime) -> Result<(), Short> {
         if self.refused {
