@@ -6,20 +6,25 @@
 use crate::cache::entry::ResolvedKey;
 use crate::clock::Now;
 use crate::error::AuthError;
+use crate::metering::{DryCell, Short};
 
 /// What a request spent, in its identity, so that an inner layer of the same gate with
 /// another cost spends or refunds only the difference. 0 for a key nothing meters.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Spent(pub(crate) u64);
 
-/// Spends `cost` from every meter of `key`. Free when nothing is metered.
+/// Spends `cost` from every meter of `key`. Free when nothing is metered. `Ok(Some)`:
+/// nothing was spent, as a meter's cell is dry and its lease is on its way; the request
+/// awaits it, then spends again (see [`crate::metering`]).
 #[inline]
-pub(crate) fn spend(key: &ResolvedKey, cost: u64, now: Now) -> Result<(), AuthError> {
+pub(crate) fn spend(key: &ResolvedKey, cost: u64, now: Now) -> Result<Option<DryCell>, AuthError> {
     match &key.metering {
-        None => Ok(()),
-        Some(meters) => meters
-            .spend(cost, now)
-            .map_err(|retry_after| AuthError::UsageExceeded { retry_after }),
+        None => Ok(None),
+        Some(meters) => match meters.spend(cost, now) {
+            Ok(()) => Ok(None),
+            Err(Short::Dry(dry)) => Ok(Some(dry)),
+            Err(Short::Refused(retry_after)) => Err(AuthError::UsageExceeded { retry_after }),
+        },
     }
 }
 
@@ -30,7 +35,14 @@ pub(crate) fn respend(key: &ResolvedKey, spent: u64, cost: u64, now: Now) -> Res
         return Ok(());
     };
     if cost > spent {
-        spend(key, cost - spent, now)
+        // An inner layer's extra cost does not wait for a lease: with its cell dry, the
+        // request is refused at once, to be retried.
+        match spend(key, cost - spent, now)? {
+            None => Ok(()),
+            Some(_) => Err(AuthError::UsageExceeded {
+                retry_after: Some(std::time::Duration::from_secs(1)),
+            }),
+        }
     } else {
         meters.give_back(spent - cost);
         Ok(())

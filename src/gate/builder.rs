@@ -17,7 +17,7 @@ use crate::clock::Clock;
 use crate::credential::{CredentialVerifier, MAX_VERIFIED_CREDENTIAL_LEN};
 use crate::key::digest::KeyHasher;
 use crate::key::{Environment, KeyFormat};
-use crate::metering::{CreditLedger, Metering, MeteringSettings, Plan, UtcOffset};
+use crate::metering::{CreditLedger, Metering, MeteringSettings, Plan};
 use crate::ratelimit::{RateLimitConfig, RateLimits};
 use crate::refusal::{JsonRenderer, RenderRefusal};
 use crate::scope::{ScopeImplications, ScopeSet};
@@ -70,9 +70,9 @@ pub struct KeygateBuilder<M = ReadOnly> {
     api_log: Option<crate::activity::log::ApiLogConfig>,
     #[cfg(feature = "redis")]
     shared_limits: Option<crate::ratelimit::RedisLimiter>,
-    ledger: Option<Arc<dyn CreditLedger>>,
-    metering: MeteringSettings,
-    plans: Vec<Plan>,
+    pub(super) ledger: Option<Arc<dyn CreditLedger>>,
+    pub(super) metering: MeteringSettings,
+    pub(super) plans: Vec<Plan>,
 }
 
 impl Keygate {
@@ -253,39 +253,6 @@ impl<M> KeygateBuilder<M> {
         self
     }
 
-    /// Where balances of credits and quotas are kept (see [`crate::metering`]).
-    /// Default: the store's own ledger ([`KeyStore::credit_ledger`]: [`crate::MemoryStore`]
-    /// and `PgStore` have one). A key with credits or quotas on a gate with no ledger is
-    /// refused (`usage_exceeded`, fail closed).
-    pub fn credit_ledger(mut self, ledger: impl CreditLedger) -> Self {
-        self.ledger = Some(Arc::new(ledger));
-        self
-    }
-
-    /// Adds a named plan (replacing one of the same name); keys and accounts refer to it
-    /// by name. See [`Plan`] and [`Keygate::set_plan`] to change it later.
-    pub fn plan(mut self, plan: Plan) -> Self {
-        self.plans.retain(|p| p.name != plan.name);
-        self.plans.push(plan);
-        self
-    }
-
-    /// How many units an instance leases from the ledger at once, per meter. Default: 64.
-    /// A larger lease takes the ledger less often; a smaller one strands less when an
-    /// instance dies and refuses less on other instances while credits remain (each
-    /// instance may hold up to one lease per meter).
-    pub fn usage_lease(mut self, units: u64) -> Self {
-        self.metering.lease = units.max(1);
-        self
-    }
-
-    /// The offset of calendar days, weeks and months for refills and quotas. Default:
-    /// UTC.
-    pub fn calendar_offset(mut self, offset: UtcOffset) -> Self {
-        self.metering.offset = offset;
-        self
-    }
-
     /// The builder's state.
     pub(super) fn mode_mut(&mut self) -> &mut M {
         &mut self.mode
@@ -314,9 +281,14 @@ impl<M> KeygateBuilder<M> {
         }
         .map(|store| UsageCounters::handle(&self.usage, store, self.clock.clone()));
         let ledger = self.ledger.or_else(|| self.store.credit_ledger());
-        let metering = Metering::new(ledger, self.metering, self.clock.clone());
+        let mut settings = self.metering;
+        settings.wait = self.store_timeout;
+        let metering = Metering::new(ledger, settings, self.clock.clone());
         for plan in self.plans {
             metering.plans.insert(plan);
+        }
+        if let Some(stored) = self.store.plan_store() {
+            metering.plans.stored_in(stored);
         }
         let metering = Arc::new(metering);
         metering.start_leasing();

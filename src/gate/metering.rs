@@ -21,30 +21,32 @@ impl Keygate {
         self.inner.metering.return_unheld().await;
     }
 
-    /// Adds or replaces a plan, and applies it at once to every key on it in this
-    /// process: every cached key is looked up again (the same flush as
+    /// Adds or replaces a default plan of this instance, and applies it at once to every
+    /// key on it in this process: every cached key is looked up again (the same flush as
     /// [`Keygate::invalidate_all`]). Units leased under the old plan go back to the
-    /// ledger at the next request. With several instances, apply the same plans to
-    /// every instance (their configuration).
+    /// ledger at the next request. A plan of the same name kept in the store takes
+    /// precedence; to change a plan on every instance, use
+    /// [`crate::KeyManager::set_plan`].
     pub fn set_plan(&self, plan: Plan) {
         self.inner.metering.plans.insert(plan);
         self.inner.cache.invalidate_all();
     }
 
-    /// Removes a plan; keys that still refer to it are refused (`usage_exceeded`) until
-    /// they move to another plan.
+    /// Removes a default plan of this instance; keys that still refer to it, with no
+    /// stored plan of that name, are refused (`usage_exceeded`) until they move to
+    /// another plan.
     pub fn remove_plan(&self, name: &str) -> Option<Plan> {
         let removed = self.inner.metering.plans.remove(name);
         self.inner.cache.invalidate_all();
         removed.map(|p| (*p).clone())
     }
 
-    /// The plan named `name`.
+    /// The plan named `name` in effect: the stored one as last read, else the default.
     pub fn plan(&self, name: &str) -> Option<Plan> {
         self.inner.metering.plans.get(name).map(|p| (*p).clone())
     }
 
-    /// Every plan, by name.
+    /// Every plan in effect (stored plans as last read, and defaults), by name.
     pub fn plans(&self) -> Vec<Plan> {
         self.inner
             .metering

@@ -7,8 +7,10 @@
 
 mod api_log;
 mod builder;
+mod builder_metering;
 mod health;
 mod last_used;
+mod lease_wait;
 mod managed;
 mod metering;
 mod refusal;
@@ -25,6 +27,7 @@ pub use crate::cache::CacheConfig;
 pub(crate) use api_log::PendingEvent;
 pub use builder::{KeygateBuilder, ReadOnly};
 pub use health::{Health, ListenerHealth, SharedLimiterHealth, StoreHealth};
+pub(crate) use lease_wait::AwaitingLease;
 pub use managed::Managed;
 pub(crate) use request::{Admission, LookupFuture, Start};
 
@@ -202,9 +205,12 @@ impl Keygate {
         }
     }
 
-    /// Drops every cached key and answer: the next request for any key asks the store.
-    /// For an instance that lost its invalidation channel and cannot tell what it missed.
+    /// Drops every cached key and answer: the next request for any key asks the store,
+    /// and the first miss reads the stored plans again. For an instance that lost its
+    /// invalidation channel and cannot tell what it missed, or that heard of a plan
+    /// change.
     pub fn invalidate_all(&self) {
+        self.inner.metering.plans.mark_stale();
         self.inner.cache.metrics.invalidation(true, false);
         self.inner.cache.invalidate_all();
     }
@@ -243,7 +249,8 @@ impl Keygate {
     pub async fn verify_key(&self, key: &str) -> Result<Identity, AuthError> {
         let v = &self.inner;
         let digest = v.keys.digest_of(key.as_bytes())?;
-        let resolved = v.cache.load(digest).await?.ok_or(AuthError::InvalidKey)?;
+        // Through `lookup`, which reads the stored plans first when they may have changed.
+        let resolved = self.lookup(digest).await?.ok_or(AuthError::InvalidKey)?;
         status::check(&resolved, &digest, v.clock.now(), v.keys.environment)?;
         Ok(Identity::new(resolved))
     }

@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use http::HeaderMap;
 
+use super::lease_wait::AwaitingLease;
 use super::{Keygate, PendingEvent};
 use crate::activity::Outcome;
 use crate::cache::entry::ResolvedKey;
@@ -30,6 +31,7 @@ use crate::credential::BearerCredential;
 use crate::error::AuthError;
 use crate::identity::Identity;
 use crate::key::digest::KeyDigest;
+use crate::metering::DryCell;
 use crate::ratelimit::RateLimitStatus;
 use crate::refusal::RefusalAnswer;
 
@@ -61,6 +63,9 @@ pub(crate) enum Admission {
     Admitted(Option<RateLimitStatus>, Option<Box<PendingEvent>>),
     /// Refused, with the rendered response.
     Refused(http::Response<bytes::Bytes>),
+    /// Every check passed but a meter's cell is dry: await its lease, then
+    /// [`Keygate::resume`].
+    AwaitLease(Box<AwaitingLease>),
 }
 
 impl Keygate {
@@ -110,9 +115,18 @@ impl Keygate {
         }
     }
 
-    /// Step 3 on a miss: the cache's one shared store lookup for `digest`.
+    /// Step 3 on a miss: the cache's one shared store lookup for `digest`, after the
+    /// stored plans when they must be read again (see [`crate::metering`]).
     pub(crate) fn lookup(&self, digest: KeyDigest) -> LookupFuture {
-        Box::pin(self.inner.cache.load(digest))
+        if !self.inner.metering.plans.stale() {
+            return Box::pin(self.inner.cache.load(digest));
+        }
+        let gate = self.clone();
+        Box::pin(async move {
+            let metering = &gate.inner.metering;
+            metering.plans.load(metering.settings.wait).await?;
+            gate.inner.cache.load(digest).await
+        })
     }
 
     /// Step 3 for a credential that is not a keygate key: the credential verifier.
@@ -262,29 +276,34 @@ impl Keygate {
         req: &http::Request<B>,
         scopes: &ScopeRules,
         now: Now,
-    ) -> Result<Option<RateLimitStatus>, Refused> {
+    ) -> Result<(Option<RateLimitStatus>, Option<DryCell>), Refused> {
         let v = &*self.inner;
         access::check(&*v.ip_resolver, key, req, scopes)
             .map_err(|e| (e, limit::peek(&v.limits, key, now.at)))?;
         let status = limit::take(&v.limits, &v.cache.metrics, key, now)?;
+        let mut dry = None;
         if key.metering.is_some() {
-            usage::spend(key, scopes.cost.unwrap_or(1), now).map_err(|e| (e, status))?;
+            dry = usage::spend(key, scopes.cost.unwrap_or(1), now).map_err(|e| (e, status))?;
         }
-        Ok(status)
+        Ok((status, dry))
     }
 
     /// Attaches the identity of an admitted request, or renders its refusal; audits both.
-    fn conclude<B>(
+    /// A request whose meter's cell is dry awaits its lease first.
+    pub(super) fn conclude<B>(
         &self,
         key: Arc<ResolvedKey>,
-        checked: Result<Option<RateLimitStatus>, Refused>,
+        checked: Result<(Option<RateLimitStatus>, Option<DryCell>), Refused>,
         req: &mut http::Request<B>,
         answer: &RefusalAnswer,
         now: Now,
         cost: u64,
     ) -> Admission {
         match checked {
-            Ok(status) => {
+            Ok((status, Some(dry))) => {
+                Admission::AwaitLease(Box::new(AwaitingLease::new(key, status, dry, cost)))
+            }
+            Ok((status, None)) => {
                 key.usage.count(Outcome::Accepted, now);
                 self.audit_allowed(&key, req.headers(), req.extensions());
                 let spent = usage::Spent(if key.metering.is_some() { cost } else { 0 });

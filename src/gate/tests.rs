@@ -54,6 +54,7 @@ async fn outcome(gate: &Keygate, req: &mut Request<()>, scopes: &ScopeRules) -> 
     };
     match gate.admit(key, &digest, req, scopes, &answer, gate.clock().read()) {
         Admission::Admitted(..) => "ok".to_owned(),
+        Admission::AwaitLease(_) => "awaiting a lease".to_owned(),
         Admission::Refused(res) => {
             let body: serde_json::Value = serde_json::from_slice(res.body()).unwrap();
             format!(

@@ -1,5 +1,5 @@
 //! The response future: refused already, waiting on the store (or on the credential
-//! verifier), or waiting on the inner service.
+//! verifier), waiting on a dry usage cell's lease, or waiting on the inner service.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -13,8 +13,9 @@ use tower_service::Service;
 use super::body::ResponseBody;
 use super::settings::LayerSettings;
 use crate::check::external::CredentialFuture;
-use crate::gate::{Admission, Keygate, LookupFuture, PendingEvent};
+use crate::gate::{Admission, AwaitingLease, Keygate, LookupFuture, PendingEvent};
 use crate::key::digest::KeyDigest;
+use crate::metering::LeaseWait;
 use crate::ratelimit::RateLimitStatus;
 
 /// Everything needed to finish a request after the store answers.
@@ -24,6 +25,15 @@ struct Pending<S, ReqB> {
     gate: Keygate,
     settings: Arc<LayerSettings>,
     digest: KeyDigest,
+}
+
+/// Everything needed to finish a request after a dry cell's lease came.
+struct PendingLease<S, ReqB> {
+    req: Request<ReqB>,
+    inner: S,
+    gate: Keygate,
+    settings: Arc<LayerSettings>,
+    awaiting: Box<AwaitingLease>,
 }
 
 /// Everything needed to finish a request after the credential verifier answers.
@@ -61,6 +71,12 @@ where
     Credential {
         verify: CredentialFuture,
         pending: Option<PendingCredential<S, ReqB>>,
+    },
+    /// Admitted but for a meter whose cell is dry: awaiting its lease (see
+    /// [`crate::metering`]). Boxed like a lookup; the steady state never comes here.
+    Lease {
+        wait: LeaseWait,
+        pending: Option<Box<PendingLease<S, ReqB>>>,
     },
     Called {
         #[pin]
@@ -120,6 +136,19 @@ where
         }
     }
 
+    /// Awaits a dry cell's lease, then finishes the request.
+    pub(crate) fn lease(
+        awaiting: Box<AwaitingLease>,
+        req: Request<ReqB>,
+        inner: S,
+        gate: Keygate,
+        settings: Arc<LayerSettings>,
+    ) -> Self {
+        Self {
+            state: State::lease(awaiting, req, inner, gate, settings),
+        }
+    }
+
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn lookup(
         lookup: LookupFuture,
@@ -144,6 +173,52 @@ where
     }
 }
 
+impl<S, ReqB> State<S, ReqB>
+where
+    S: Service<Request<ReqB>>,
+{
+    fn lease(
+        mut awaiting: Box<AwaitingLease>,
+        req: Request<ReqB>,
+        inner: S,
+        gate: Keygate,
+        settings: Arc<LayerSettings>,
+    ) -> Self {
+        State::Lease {
+            wait: awaiting.take_wait(),
+            pending: Some(Box::new(PendingLease {
+                req,
+                inner,
+                gate,
+                settings,
+                awaiting,
+            })),
+        }
+    }
+
+    /// The state after an admission decided with the request in hand.
+    fn after(
+        admission: Admission,
+        req: Request<ReqB>,
+        mut inner: S,
+        gate: Keygate,
+        settings: Arc<LayerSettings>,
+    ) -> Self {
+        match admission {
+            Admission::Admitted(rate_limit, event) => State::Called {
+                future: inner.call(req),
+                rate_limit,
+                ietf: gate.ietf_headers(),
+                event,
+            },
+            Admission::Refused(response) => State::Refused {
+                response: Some(response),
+            },
+            Admission::AwaitLease(awaiting) => State::lease(awaiting, req, inner, gate, settings),
+        }
+    }
+}
+
 impl<S, ReqB, ResB> Future for ResponseFuture<S, ReqB>
 where
     S: Service<Request<ReqB>, Response = Response<ResB>>,
@@ -162,46 +237,41 @@ where
                     let found = ready!(lookup.as_mut().poll(cx));
                     let Pending {
                         mut req,
-                        mut inner,
+                        inner,
                         gate,
                         settings,
                         digest,
                     } = *pending.take().expect("polled after completion");
                     let (scopes, answer) = (&settings.scopes, &settings.answer);
-                    let next = match gate.admit_found(found, &digest, &mut req, scopes, answer) {
-                        Admission::Admitted(rate_limit, event) => State::Called {
-                            future: inner.call(req),
-                            rate_limit,
-                            ietf: gate.ietf_headers(),
-                            event,
-                        },
-                        Admission::Refused(response) => State::Refused {
-                            response: Some(response),
-                        },
-                    };
-                    this.state.set(next);
+                    let admission = gate.admit_found(found, &digest, &mut req, scopes, answer);
+                    this.state
+                        .set(State::after(admission, req, inner, gate, settings));
                 }
                 StateProj::Credential { verify, pending } => {
                     let verified = ready!(verify.as_mut().poll(cx));
                     let PendingCredential {
                         mut req,
-                        mut inner,
+                        inner,
                         gate,
                         settings,
                     } = pending.take().expect("polled after completion");
                     let (scopes, answer) = (&settings.scopes, &settings.answer);
-                    let next = match gate.admit_credential(verified, &mut req, scopes, answer) {
-                        Admission::Admitted(rate_limit, event) => State::Called {
-                            future: inner.call(req),
-                            rate_limit,
-                            ietf: gate.ietf_headers(),
-                            event,
-                        },
-                        Admission::Refused(response) => State::Refused {
-                            response: Some(response),
-                        },
-                    };
-                    this.state.set(next);
+                    let admission = gate.admit_credential(verified, &mut req, scopes, answer);
+                    this.state
+                        .set(State::after(admission, req, inner, gate, settings));
+                }
+                StateProj::Lease { wait, pending } => {
+                    let waited = ready!(wait.as_mut().poll(cx));
+                    let PendingLease {
+                        mut req,
+                        inner,
+                        gate,
+                        settings,
+                        awaiting,
+                    } = *pending.take().expect("polled after completion");
+                    let admission = gate.resume(awaiting, waited, &mut req, &settings.answer);
+                    this.state
+                        .set(State::after(admission, req, inner, gate, settings));
                 }
                 StateProj::Called {
                     future,

@@ -74,6 +74,10 @@ where
                         event,
                     ),
                     Admission::Refused(refusal) => ResponseFuture::refused(refusal),
+                    Admission::AwaitLease(awaiting) => {
+                        let (gate, settings) = (gate.clone(), self.settings.clone());
+                        ResponseFuture::lease(awaiting, req, self.take_ready(), gate, settings)
+                    }
                 }
             }
             Start::Credential(credential) => {

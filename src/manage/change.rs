@@ -102,7 +102,8 @@ impl KeyManager {
             new.usage.own.plan = v;
         }
         if new.usage.own != old.usage.own || new.rate_limit != old.rate_limit {
-            self.validate_usage(&new.usage.own, new.rate_limit.as_ref())?;
+            self.validate_usage(&new.usage.own, new.rate_limit.as_ref())
+                .await?;
         }
         if let Some(actor) = actor {
             actor.bounds(&old)?;

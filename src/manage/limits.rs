@@ -57,14 +57,44 @@ impl Owner<'_> {
     }
 }
 
+/// The numbers of `limits` make sense: credits not negative, refills and quotas of at
+/// least 1, quotas within a signed 64-bit count, at most one quota per period.
+pub(crate) fn check_numbers(limits: &UsageLimits) -> Result<(), ManageError> {
+    let bad = |m: &str| Err(ManageError::InvalidRequest(m.to_owned()));
+    if let Some(c) = &limits.credits {
+        if c.remaining < 0 {
+            return bad("credits: remaining must be at least 0");
+        }
+        if c.refill.is_some_and(|r| r.amount == 0) {
+            return bad("credits: refill.amount must be at least 1");
+        }
+    }
+    for (i, q) in limits.quotas.iter().enumerate() {
+        if q.limit == 0 {
+            return bad("quotas: limit must be at least 1");
+        }
+        if q.limit > i64::MAX as u64 {
+            return bad("quotas: limit must be at most 9223372036854775807");
+        }
+        if limits.quotas[..i].iter().any(|o| o.period == q.period) {
+            return bad("quotas: at most one quota per period");
+        }
+    }
+    Ok(())
+}
+
 impl KeyManager {
-    /// Checks `limits` (of a key with `rate_limit`, if any): the plan exists, the
-    /// numbers make sense, at most one quota per period, and nothing widens the plan.
-    pub(crate) fn validate_usage(
+    /// Checks `limits` (of a key with `rate_limit`, if any): the plan exists (the stored
+    /// plans are read first if they may have changed), the numbers make sense, at most
+    /// one quota per period, and nothing widens the plan.
+    pub(crate) async fn validate_usage(
         &self,
         limits: &UsageLimits,
         rate_limit: Option<&RateLimit>,
     ) -> Result<(), ManageError> {
+        if limits.plan.is_some() {
+            self.load_plans().await?;
+        }
         let bad = |m: &str| Err(ManageError::InvalidRequest(m.to_owned()));
         let plan = match &limits.plan {
             Some(name) => match self.gate.plan(name) {
@@ -73,25 +103,7 @@ impl KeyManager {
             },
             None => None,
         };
-        if let Some(c) = &limits.credits {
-            if c.remaining < 0 {
-                return bad("credits: remaining must be at least 0");
-            }
-            if c.refill.is_some_and(|r| r.amount == 0) {
-                return bad("credits: refill.amount must be at least 1");
-            }
-        }
-        for (i, q) in limits.quotas.iter().enumerate() {
-            if q.limit == 0 {
-                return bad("quotas: limit must be at least 1");
-            }
-            if q.limit > i64::MAX as u64 {
-                return bad("quotas: limit must be at most 9223372036854775807");
-            }
-            if limits.quotas[..i].iter().any(|o| o.period == q.period) {
-                return bad("quotas: at most one quota per period");
-            }
-        }
+        check_numbers(limits)?;
         let Some(plan) = plan else { return Ok(()) };
         if let (Some(own), Some(theirs)) = (&limits.credits, &plan.credits) {
             let refill_wider = match (own.refill, theirs.refill) {
@@ -233,7 +245,7 @@ impl KeyManager {
         account: &AccountId,
         limits: UsageLimits,
     ) -> Result<(), ManageError> {
-        self.validate_usage(&limits, None)?;
+        self.validate_usage(&limits, None).await?;
         let _write = self.write.lock().await;
         self.store.set_account_usage(account, &limits).await?;
         if let Some(c) = &limits.credits {

@@ -73,6 +73,7 @@ mod limits;
 mod listing;
 mod merge_patch;
 mod page;
+mod plans;
 mod search;
 mod types;
 mod usage;
@@ -297,7 +298,8 @@ impl KeyManager {
         let scopes = self.scopes(&new.scopes)?;
         let ips = parse_ips(&new.ips)?;
         validate_rate_limit(new.rate_limit.as_ref())?;
-        self.validate_usage(&new.usage, new.rate_limit.as_ref())?;
+        self.validate_usage(&new.usage, new.rate_limit.as_ref())
+            .await?;
         self.check_metadata(&new.metadata)?;
         let prefix = self.prefix(&new)?;
         let now = self.now();

@@ -13,7 +13,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use dashmap::DashMap;
 
 use super::lease::{LeaseAgent, LeaseState};
-use super::plan::Plans;
+use super::plans::Plans;
+use super::wait::Short;
 use super::{CreditLedger, Meter, MeterPolicy, UtcOffset};
 use crate::clock::{Clock, Now};
 
@@ -22,6 +23,10 @@ pub(crate) struct MeterCell {
     pub(crate) meter: Meter,
     /// Units leased and not yet spent; below zero only after a charge.
     pub(super) leased: AtomicI64,
+    /// A spend that leaves fewer units than this asks for a top-up: half the cell's
+    /// current lease size with a ledger across the network (see [`super::lease`]),
+    /// `i64::MIN` (never) with one in process. Beside `leased`, in the same cache line.
+    pub(super) low_water: AtomicI64,
     /// Unix seconds when the lease's period ends (`u64::MAX`: never); 0 before the first
     /// lease, so the first spend takes one.
     pub(super) until: AtomicU64,
@@ -42,10 +47,11 @@ pub(super) struct Cold {
 }
 
 impl MeterCell {
-    pub(crate) fn new(meter: Meter, policy: MeterPolicy) -> Self {
+    pub(crate) fn new(meter: Meter, policy: MeterPolicy, low_water: i64) -> Self {
         Self {
             meter,
             leased: AtomicI64::new(0),
+            low_water: AtomicI64::new(low_water),
             until: AtomicU64::new(0),
             busy: AtomicBool::new(false),
             lease: LeaseState::default(),
@@ -132,12 +138,13 @@ pub(crate) struct Meters {
 }
 
 impl Meters {
-    /// Spends `cost` from every cell, all or nothing. `Err` carries how long until the
-    /// refusing meter's next refill, if it has one.
+    /// Spends `cost` from every cell, all or nothing. [`Short::Refused`] carries how long
+    /// until the refusing meter's next refill, if it has one; [`Short::Dry`]: nothing was
+    /// spent, as a cell is dry and its lease is on its way (see [`super::wait`]).
     #[inline]
-    pub(crate) fn spend(&self, cost: u64, now: Now) -> Result<(), Option<Duration>> {
+    pub(crate) fn spend(&self, cost: u64, now: Now) -> Result<(), Short> {
         if self.refused {
-            return Err(None);
+            return Err(Short::Refused(None));
         }
         if cost == 0 {
             return Ok(());
@@ -156,7 +163,7 @@ impl Meters {
     /// Below the low watermark: a top-up starts before the cell runs dry.
     #[inline]
     fn after_spend(&self, cell: &Arc<MeterCell>, left: i64, cost: i64) {
-        if left < self.metering.agent.low_water {
+        if left < cell.low_water.load(Ordering::Relaxed) {
             self.metering.agent.ask(cell, cost.unsigned_abs());
         }
     }
@@ -166,7 +173,7 @@ impl Meters {
     /// what the cells before it spent.
     #[cold]
     #[inline(never)]
-    fn spend_short(&self, from: usize, cost: i64, now: Now) -> Result<(), Option<Duration>> {
+    fn spend_short(&self, from: usize, cost: i64, now: Now) -> Result<(), Short> {
         let secs = now.unix_secs();
         for (i, cell) in self.cells.iter().enumerate().skip(from) {
             if i > from {
@@ -210,8 +217,15 @@ impl Meters {
 /// Settings of [`Metering`].
 #[derive(Clone, Debug)]
 pub(crate) struct MeteringSettings {
-    /// Units an instance leases at once.
+    /// Units an instance leases at once, at first and after a meter was idle.
     pub(crate) lease: u64,
+    /// The most a busy meter's lease grows to (see [`super::lease`]); 0: 8 × `lease`.
+    pub(crate) lease_max: u64,
+    /// The parts of a fair share: a lease takes at most `ceil(balance / parts)`.
+    pub(crate) fair_parts: u64,
+    /// How long a request that found its cell dry waits for the lease in flight (the
+    /// store timeout).
+    pub(crate) wait: Duration,
     pub(crate) offset: UtcOffset,
 }
 
@@ -219,6 +233,9 @@ impl Default for MeteringSettings {
     fn default() -> Self {
         Self {
             lease: 64,
+            lease_max: 0,
+            fair_parts: 4,
+            wait: Duration::from_secs(2),
             offset: UtcOffset::UTC,
         }
     }
@@ -245,7 +262,7 @@ impl Metering {
     ) -> Self {
         let remote = ledger.as_ref().is_some_and(|l| l.local().is_none());
         Self {
-            agent: LeaseAgent::new(remote, settings.lease),
+            agent: LeaseAgent::new(remote, &settings),
             ledger,
             cells: DashMap::new(),
             settings,
@@ -273,23 +290,26 @@ impl Metering {
         }
         self.cells
             .entry(meter.clone())
-            .or_insert_with(|| Arc::new(MeterCell::new(meter.clone(), policy)))
+            .or_insert_with(|| {
+                Arc::new(MeterCell::new(meter.clone(), policy, self.agent.low_water))
+            })
             .clone()
     }
 
     /// The cold path of a spend that the cell could not cover: lease more, then try
     /// again. With a ledger in this process the lease is taken inline; otherwise a
-    /// background lease starts and this request is refused.
+    /// background lease starts and this request awaits it ([`Short::Dry`], see
+    /// [`super::wait`]) unless the ledger is known to be empty.
     #[cold]
     pub(crate) fn short(
         &self,
-        cell: &MeterCell,
+        cell: &Arc<MeterCell>,
         cost: i64,
         now: SystemTime,
-    ) -> Result<(), Option<Duration>> {
+    ) -> Result<(), Short> {
         let Some(ledger) = &self.ledger else {
             // Metered without a ledger: fail closed.
-            return Err(None);
+            return Err(Short::Refused(None));
         };
         let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let Some(local) = ledger.local() else {
@@ -320,9 +340,10 @@ impl Metering {
         if cell.try_spend(cost, secs) {
             Ok(())
         } else {
-            Err(r
-                .next_refill
-                .map(|t| t.duration_since(now).unwrap_or(Duration::ZERO)))
+            Err(Short::Refused(
+                r.next_refill
+                    .map(|t| t.duration_since(now).unwrap_or(Duration::ZERO)),
+            ))
         }
     }
 
@@ -397,5 +418,7 @@ impl Metering {
             tracing::warn!(meter = ?cell.meter, units, %error, "returning leased units failed; they are not returned");
         }
         cell.busy.store(false, Ordering::Release);
+        // Requests that found the cell dry meanwhile look again (and ask for a lease).
+        cell.lease.finish(false);
     }
 }

@@ -1,22 +1,36 @@
 //! Leases from a ledger across the network (`PgStore`): taken and returned in the
-//! background, so that a request never waits for the ledger once its key is cached.
+//! background, so that a request never waits for the ledger while its cell holds units.
 //!
 //! # How an instance holds units
 //!
 //! Each meter's cell holds units leased from the ledger. The [`LeaseAgent`] of a gate
 //! (one task) keeps them topped up and gives them back:
 //!
-//! - **Low watermark.** A spend that leaves a cell below half a lease asks the agent for
-//!   another lease, so a busy meter's cell is refilled before it runs dry. At most one
-//!   lease or return per cell is in flight.
-//! - **Lease size.** [`crate::KeygateBuilder::usage_lease`] units (64 by default), or the
-//!   cost of the request when that is more.
-//! - **Empty cell.** A request that finds its cell empty (first use after an idle
-//!   return, a new period, traffic that outran the top-up) is refused at once with 429
-//!   `usage_exceeded` and `Retry-After: 1` while the agent leases; a request never waits
-//!   for the network. When the ledger itself has nothing left, the refusal carries the
-//!   wait until the next refill (none without refills), and the agent asks the ledger
-//!   again at most every [`EMPTY_RETRY`].
+//! - **Lease size.** The first lease of a meter is
+//!   [`usage_lease`](crate::KeygateBuilder::usage_lease) units (`L`, 64 by default), or
+//!   the request's cost when that is more. A lease taken when the cell ran dry, or
+//!   within [`GROW_WITHIN`] (250 ms) of the meter's previous lease, is twice the last
+//!   one, up to [`usage_lease_max`](crate::KeygateBuilder::usage_lease_max) (`M`,
+//!   8 × `L` by default); a meter that goes idle starts again at `L`. So a busy meter
+//!   takes the ledger less often, and an idle one holds little.
+//! - **Low watermark.** A spend that leaves a cell below half its current lease asks the
+//!   agent for another, so a busy meter's cell is refilled before it runs dry; the
+//!   watermark grows and shrinks with the lease. At most one lease or return per cell is
+//!   in flight.
+//! - **Fair share.** A lease takes at most `max(1, ceil(B / 4))` of the ledger's balance
+//!   `B` ([`CreditLedger::reserve_fair`](super::CreditLedger::reserve_fair)): while the
+//!   balance is large this is the whole lease, and as it runs low each instance gets a
+//!   share of what is left instead of one instance taking it all while the others
+//!   starve.
+//! - **Dry cell.** A request that finds its cell dry (first use after an idle return, a
+//!   new period, traffic that outran the top-up) awaits the lease in flight, with every
+//!   other request that found it dry, and is then admitted or refused on what came (see
+//!   [`super::wait`]). It waits at most the store timeout; a lease that fails or does
+//!   not come in time fails it closed (503 `store_unavailable`), as a cache miss does.
+//!   Only when the ledger itself has nothing left is a request refused, with 429
+//!   `usage_exceeded` and the wait until the next refill as `Retry-After` (none without
+//!   refills); the agent then asks the ledger again at most every [`EMPTY_RETRY`], for
+//!   units other instances return. A cell that holds units never waits.
 //! - **Idle return.** The agent looks at every cell once a second; a cell whose count
 //!   has not changed for [`IDLE_TICKS`] looks returns its units to the ledger: within
 //!   5 s of a meter's last request, its units are back in the ledger, where a read of the
@@ -26,30 +40,35 @@
 //!
 //! # Bounds
 //!
-//! With `n` instances and a lease of `L` units, per meter:
+//! With `n` instances, per meter:
 //!
 //! - **Never over-spent.** A unit is spent only from a cell, and a cell holds only units
 //!   the ledger granted: the total admitted never exceeds the balance granted, whatever
 //!   the number of instances. A return whose outcome is unknown (a timeout) is not
 //!   retried and the units are not kept: they may be lost, never counted twice.
-//! - **Refused while credits remain.** At most `(n - 1) × L` units can sit in other
-//!   instances' cells while one instance finds the ledger empty; they come back within
-//!   5 s of those instances going idle. Besides, each instance refuses the requests
-//!   that arrive during one ledger round trip when a cell runs dry faster than the
-//!   low-watermark top-up refills it.
-//! - **A crash.** An instance that dies without returning its units strands at most
-//!   what its cells held: one lease plus the half lease left below the watermark, so
-//!   at most `1.5 × L` units per meter (`L` when it was idle-returned or freshly
-//!   leased). They are gone from the ledger's balance for good.
+//! - **Never refused while a lease is on its way.** A request is refused for want of
+//!   units only after its own instance's lease found the ledger empty.
+//! - **Refused while credits remain.** At that moment the credits that remain are in
+//!   other instances' cells. Each holds at most its low watermark (under half its lease,
+//!   so under `M / 2`) plus its last grant (at most `M`, and at most `ceil(B / 4)` of the
+//!   balance `B` it was taken from): in all at most `(n - 1) × 1.5 × M` credits, which
+//!   those instances spend, or return within 5 s of going idle. Measured with four
+//!   processes hammering one key of 1,000 credits (`L` = 16, `M` = 64, bound 288): no
+//!   credit remained elsewhere when the first instance was refused, in each of 20 runs
+//!   (at most 56 with an earlier build; see BENCHMARKS.md).
+//! - **A crash.** An instance that dies without returning its units strands at most what
+//!   its cell held: under `1.5 × M` units per meter (its watermark plus one lease;
+//!   `L` when the meter was quiet). They are gone from the ledger's balance for good.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 
-use super::cell::{MeterCell, Metering};
+use super::cell::{MeterCell, Metering, MeteringSettings};
+use super::wait::Short;
 use super::Meter;
 
 /// How often the agent looks for idle cells.
@@ -60,6 +79,9 @@ pub(crate) const IDLE_TICKS: u32 = 2;
 /// How long after the ledger said "nothing left" the agent asks again for a meter
 /// whose requests keep arriving (units other instances returned, an operator's top-up).
 pub(crate) const EMPTY_RETRY: Duration = Duration::from_millis(250);
+/// A cell asked for a lease again within this time of its last one (or found dry) is
+/// busy: its next lease is twice as large, up to the most allowed.
+pub(crate) const GROW_WITHIN: Duration = Duration::from_millis(250);
 
 /// A request for a lease: the cell, and the cost of the request that found it short.
 type Ask = (Arc<MeterCell>, u64);
@@ -68,30 +90,83 @@ type Ask = (Arc<MeterCell>, u64);
 pub(crate) struct LeaseAgent {
     asks: mpsc::UnboundedSender<Ask>,
     inbox: Mutex<Option<mpsc::UnboundedReceiver<Ask>>>,
-    /// A spend that leaves a cell below this asks for a top-up: half a lease with a
-    /// ledger across the network, never with one in process (`i64::MIN`).
+    /// The low watermark of a cell at the first lease size: half a lease with a ledger
+    /// across the network, never with one in process (`i64::MIN`).
     pub(crate) low_water: i64,
+    /// The first lease size, and the most a lease grows to.
+    base: u64,
+    max: u64,
 }
 
 /// What a cell remembers of its leases.
 #[derive(Debug, Default)]
 pub(crate) struct LeaseState {
     /// Unix ms of the last reservation that found the ledger empty; 0 when it was not.
-    empty_at_ms: AtomicU64,
+    pub(super) empty_at_ms: AtomicU64,
+    /// The current lease size; 0 until the first lease (then the base size).
+    pub(super) size: AtomicU64,
+    /// Unix ms of the last lease; 0 before the first and after an idle return.
+    leased_at_ms: AtomicU64,
+    /// The last lease failed (the ledger did not answer, or answered an error).
+    pub(super) failed: AtomicBool,
+    /// Leases and returns finished so far: a request that found the cell dry waits
+    /// for this to move.
+    pub(super) rounds: AtomicU64,
+    /// Woken when a lease or return finishes.
+    pub(super) done: Notify,
+}
+
+impl LeaseState {
+    /// A lease (or return) finished: wakes the requests that wait for it.
+    pub(super) fn finish(&self, failed: bool) {
+        self.failed.store(failed, Ordering::Release);
+        self.rounds.fetch_add(1, Ordering::AcqRel);
+        self.done.notify_waiters();
+    }
 }
 
 impl LeaseAgent {
-    pub(crate) fn new(remote: bool, lease: u64) -> Self {
+    pub(crate) fn new(remote: bool, settings: &MeteringSettings) -> Self {
         let (asks, inbox) = mpsc::unbounded_channel();
+        let base = settings.lease.max(1);
         Self {
             asks,
             inbox: Mutex::new(Some(inbox)),
-            low_water: if remote {
-                i64::try_from(lease / 2).unwrap_or(i64::MAX).max(1)
-            } else {
-                i64::MIN
+            low_water: if remote { watermark(base) } else { i64::MIN },
+            base,
+            max: match settings.lease_max {
+                0 => base.saturating_mul(8),
+                max => max.max(base),
             },
         }
+    }
+
+    /// The size of the next lease of `cell`: doubled (up to the most allowed) when the
+    /// cell ran dry or asks again within [`GROW_WITHIN`] of its last lease, else
+    /// unchanged; the base size for the first lease and after an idle return.
+    fn next_size(&self, cell: &MeterCell, dry: bool, now_ms: u64) -> u64 {
+        let state = &cell.lease;
+        let size = state.size.load(Ordering::Acquire).max(self.base);
+        let last = state.leased_at_ms.load(Ordering::Acquire);
+        let within = u64::try_from(GROW_WITHIN.as_millis()).unwrap_or(u64::MAX);
+        let busy = last != 0 && (dry || now_ms.saturating_sub(last) < within);
+        let size = if busy {
+            size.saturating_mul(2).min(self.max)
+        } else {
+            size
+        };
+        state.size.store(size, Ordering::Release);
+        state.leased_at_ms.store(now_ms.max(1), Ordering::Release);
+        cell.low_water.store(watermark(size), Ordering::Release);
+        size
+    }
+
+    /// An idle cell's lease shrinks back to the base size.
+    fn shrink(&self, cell: &MeterCell) {
+        cell.lease.size.store(self.base, Ordering::Release);
+        cell.lease.leased_at_ms.store(0, Ordering::Release);
+        cell.low_water
+            .store(watermark(self.base), Ordering::Release);
     }
 
     /// Asks for a top-up of `cell` in the background; nothing when one is under way.
@@ -103,7 +178,12 @@ impl LeaseAgent {
     }
 }
 
-fn unix_ms(at: SystemTime) -> u64 {
+/// The low watermark of a lease of `size` units: half of it, at least 1.
+fn watermark(size: u64) -> i64 {
+    i64::try_from(size / 2).unwrap_or(i64::MAX).max(1)
+}
+
+pub(super) fn unix_ms(at: SystemTime) -> u64 {
     at.duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
@@ -135,32 +215,28 @@ impl Metering {
     }
 
     /// A spend the cell could not cover, with a ledger across the network: asks the
-    /// agent for a lease and refuses this request. `Retry-After` is 1 s while a lease
-    /// may come, or the time to the next refill when the ledger had nothing left.
+    /// agent for a lease. While the ledger is not known to be empty the request awaits
+    /// that lease ([`Short::Dry`]); otherwise it is refused, with the time to the next
+    /// refill when there is one.
     #[cold]
-    pub(crate) fn short_remote(
-        &self,
-        cell: &MeterCell,
-        cost: u64,
-        now: SystemTime,
-    ) -> Option<Duration> {
+    pub(crate) fn short_remote(&self, cell: &Arc<MeterCell>, cost: u64, now: SystemTime) -> Short {
+        // Read before anything else: a lease that finishes after this is awaited.
+        let round = cell.lease.rounds.load(Ordering::Acquire);
         let empty_at = cell.lease.empty_at_ms.load(Ordering::Acquire);
         let retry_ms = u64::try_from(EMPTY_RETRY.as_millis()).unwrap_or(u64::MAX);
         let now_ms = unix_ms(now);
         if empty_at == 0 || now_ms >= empty_at.saturating_add(retry_ms) || cell.held() < 0 {
-            if let Some(cell) = self.cells.get(&cell.meter) {
-                self.agent.ask(cell.value(), cost);
-            }
+            self.agent.ask(cell, cost);
         }
         if empty_at == 0 {
-            return Some(Duration::from_secs(1));
+            return Short::Dry(super::wait::DryCell::new(cell.clone(), cost, round));
         }
-        cell.cold().next_refill.map(|at| {
+        Short::Refused(cell.cold().next_refill.map(|at| {
             let wait = at.duration_since(now).unwrap_or(Duration::ZERO);
             // Round up, never to 0 (RFC 6585).
             Duration::from_secs(wait.as_secs() + u64::from(wait.subsec_nanos() > 0))
                 .max(Duration::from_secs(1))
-        })
+        }))
     }
 
     /// Leases units for `cell` (at least `cost`), first settling what it holds from a
@@ -172,6 +248,15 @@ impl Metering {
         }
         let now = self.clock.now();
         let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let current = secs < cell.until.load(Ordering::Acquire);
+        let need = i64::try_from(cost)
+            .unwrap_or(i64::MAX)
+            .max(cell.low_water.load(Ordering::Acquire));
+        if current && cell.held() >= need {
+            // Asked twice (a spend and a waiting request): the first lease served both.
+            cell.busy.store(false, Ordering::Release);
+            return;
+        }
         let (policy, period) = {
             let cold = cell.cold();
             (cold.policy, cold.period)
@@ -181,9 +266,16 @@ impl Metering {
             let units = cell.leased.swap(0, Ordering::AcqRel);
             self.give_back(cell, &policy, period, units, now).await;
         }
-        let held = u64::try_from(cell.held().max(0)).unwrap_or(0);
-        let want = self.settings.lease.max(cost).saturating_sub(held).max(1);
-        match ledger.reserve(&cell.meter, &policy, want, now).await {
+        let held = cell.held().max(0);
+        let dry = held < i64::try_from(cost).unwrap_or(i64::MAX);
+        let size = self.agent.next_size(cell, dry, unix_ms(now));
+        let held = u64::try_from(held).unwrap_or(0);
+        let want = size.max(cost).saturating_sub(held).max(1);
+        let parts = self.settings.fair_parts;
+        let failed = match ledger
+            .reserve_fair(&cell.meter, &policy, want, parts, now)
+            .await
+        {
             Ok(r) => {
                 {
                     let mut cold = cell.cold();
@@ -197,12 +289,15 @@ impl Metering {
                 );
                 cell.set_until(r.next_refill);
                 cell.add(i64::try_from(r.granted).unwrap_or(i64::MAX));
+                false
             }
             Err(error) => {
                 tracing::warn!(target: "keygate", meter = ?cell.meter, %error, "leasing usage units failed; the meter's requests are refused until a lease succeeds");
+                true
             }
-        }
+        };
         cell.busy.store(false, Ordering::Release);
+        cell.lease.finish(failed);
     }
 
     /// Returns `units` of `period` to the ledger (`units < 0`: charges the debt). On a
@@ -247,8 +342,11 @@ impl Metering {
             } else {
                 *entry = (held, 0);
             }
-            if entry.1 >= IDLE_TICKS && held != 0 {
-                self.settle(&cell).await;
+            if entry.1 >= IDLE_TICKS {
+                if held != 0 {
+                    self.settle(&cell).await;
+                }
+                self.agent.shrink(&cell);
                 seen.remove(&cell.meter);
             }
             self.cells.remove_if(&cell.meter, |_, c| {
@@ -274,73 +372,5 @@ async fn run(metering: Weak<Metering>, mut inbox: mpsc::UnboundedReceiver<Ask>) 
                 m.return_idle(&mut seen).await;
             }
         }
-    }
-}
-
-impl Drop for Metering {
-    /// Starts returning every unit still held, on the current runtime if there is one
-    /// (best effort: call [`crate::Keygate::return_leases`] before shutting down to wait
-    /// for it).
-    fn drop(&mut self) {
-        let Some(ledger) = self.ledger.clone() else {
-            return;
-        };
-        if ledger.local().is_some() {
-            // In process: the ledger goes with the gate, or is shared and outlives it.
-            for cell in self.cells.iter() {
-                let units = cell.leased.swap(0, Ordering::AcqRel);
-                let cold = cell.cold();
-                if let Some(local) = ledger.local() {
-                    if units > 0 {
-                        local.release_now(&cell.meter, cold.period, units.unsigned_abs());
-                    } else if units < 0 {
-                        local.adjust_now(&cell.meter, &cold.policy, units, self.clock.now());
-                    }
-                }
-            }
-            return;
-        }
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        let now = self.clock.now();
-        let held: Vec<_> = self
-            .cells
-            .iter()
-            .filter_map(|cell| {
-                let units = cell.leased.swap(0, Ordering::AcqRel);
-                let cold = cell.cold();
-                (units != 0).then(|| (cell.meter.clone(), cold.policy, cold.period, units))
-            })
-            .collect();
-        if held.is_empty() {
-            return;
-        }
-        runtime.spawn(async move {
-            for (meter, policy, period, units) in held {
-                let _ = if units > 0 {
-                    ledger.release(&meter, period, units.unsigned_abs()).await
-                } else {
-                    ledger.adjust(&meter, &policy, units, now).await.map(drop)
-                };
-            }
-        });
-    }
-}
-
-impl super::cell::Meters {
-    /// On a cache miss, which already waits for the store: takes a first lease for
-    /// every cell that holds nothing, so that a key's first request after it was
-    /// (re)loaded is not refused for want of a lease. Bounded by `within`.
-    pub(crate) async fn prime(&self, within: Duration) {
-        let metering = &self.metering;
-        if metering.agent.low_water == i64::MIN {
-            return;
-        }
-        let leases = self.cells.iter().filter(|c| c.held() <= 0).map(|cell| {
-            let cell = cell.clone();
-            async move { metering.top_up(&cell, 1).await }
-        });
-        let _ = tokio::time::timeout(within, futures_util::future::join_all(leases)).await;
     }
 }

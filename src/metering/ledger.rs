@@ -33,6 +33,25 @@ pub trait CreditLedger: Send + Sync + 'static {
         now: SystemTime,
     ) -> Result<Reservation, StoreError>;
 
+    /// [`CreditLedger::reserve`] with a fair share: grants at most
+    /// `max(1, ceil(balance / parts))` of the balance held (after refills), so that when
+    /// the balance is small, no single instance takes it all while others starve. With
+    /// `parts = 1` it is `reserve`. Leases from a ledger across the network use it (see
+    /// [`crate::metering`]'s bounds). The default ignores `parts` and calls
+    /// [`CreditLedger::reserve`]: a ledger that keeps that default gives up the fair
+    /// share, not exactness.
+    async fn reserve_fair(
+        &self,
+        meter: &Meter,
+        policy: &MeterPolicy,
+        want: u64,
+        parts: u64,
+        now: SystemTime,
+    ) -> Result<Reservation, StoreError> {
+        let _ = parts;
+        self.reserve(meter, policy, want, now).await
+    }
+
     /// Gives back `units` of a reservation made in `period`. Units of a period that has
     /// since ended are dropped (the refill at its end already topped the meter up).
     async fn release(&self, meter: &Meter, period: u64, units: u64) -> Result<(), StoreError>;
@@ -87,6 +106,16 @@ impl<L: CreditLedger + ?Sized> CreditLedger for std::sync::Arc<L> {
         now: SystemTime,
     ) -> Result<Reservation, StoreError> {
         (**self).reserve(meter, policy, want, now).await
+    }
+    async fn reserve_fair(
+        &self,
+        meter: &Meter,
+        policy: &MeterPolicy,
+        want: u64,
+        parts: u64,
+        now: SystemTime,
+    ) -> Result<Reservation, StoreError> {
+        (**self).reserve_fair(meter, policy, want, parts, now).await
     }
     async fn release(&self, meter: &Meter, period: u64, units: u64) -> Result<(), StoreError> {
         (**self).release(meter, period, units).await
@@ -174,10 +203,22 @@ impl MemoryLedger {
         want: u64,
         now: SystemTime,
     ) -> Reservation {
+        self.reserve_fair_now(meter, policy, want, 1, now)
+    }
+
+    /// [`CreditLedger::reserve_fair`], without waiting.
+    pub fn reserve_fair_now(
+        &self,
+        meter: &Meter,
+        policy: &MeterPolicy,
+        want: u64,
+        parts: u64,
+        now: SystemTime,
+    ) -> Reservation {
         let next_refill = policy.next_refill(now);
         self.with_row(meter, policy, now, |row| {
             let available = u64::try_from(row.balance.max(0)).unwrap_or(0);
-            let granted = want.min(available);
+            let granted = want.min(fair_share(available, parts));
             row.balance -= i64::try_from(granted).unwrap_or(i64::MAX);
             Reservation {
                 granted,
@@ -231,6 +272,12 @@ impl MemoryLedger {
     }
 }
 
+/// What a fair reservation may take of `available` units: `max(1, ceil(available /
+/// parts))`, and never more than `available`.
+pub(crate) fn fair_share(available: u64, parts: u64) -> u64 {
+    available.min(available.div_ceil(parts.max(1)).max(1))
+}
+
 #[async_trait]
 impl CreditLedger for MemoryLedger {
     async fn reserve(
@@ -241,6 +288,16 @@ impl CreditLedger for MemoryLedger {
         now: SystemTime,
     ) -> Result<Reservation, StoreError> {
         Ok(self.reserve_now(meter, policy, want, now))
+    }
+    async fn reserve_fair(
+        &self,
+        meter: &Meter,
+        policy: &MeterPolicy,
+        want: u64,
+        parts: u64,
+        now: SystemTime,
+    ) -> Result<Reservation, StoreError> {
+        Ok(self.reserve_fair_now(meter, policy, want, parts, now))
     }
     async fn release(&self, meter: &Meter, period: u64, units: u64) -> Result<(), StoreError> {
         self.release_now(meter, period, units);
@@ -308,5 +365,32 @@ mod tests {
         assert_eq!(ledger.balance_now(&meter, &policy, t1), 10);
         assert_eq!(ledger.adjust_now(&meter, &policy, -25, t1), -15);
         assert_eq!(ledger.reserve_now(&meter, &policy, 1, t1).granted, 0);
+    }
+
+    #[test]
+    fn a_fair_reservation_takes_at_most_a_share_of_a_small_balance() {
+        let ledger = MemoryLedger::new();
+        let meter = Meter::KeyCredits("ak_1".into());
+        let policy = MeterPolicy::new(1000, None, UtcOffset::UTC);
+        let t0 = UNIX_EPOCH + Duration::from_secs(3600 * 1000);
+        // Large balance: the whole lease.
+        assert_eq!(
+            ledger.reserve_fair_now(&meter, &policy, 64, 4, t0).granted,
+            64
+        );
+        // 936 left: at most a quarter of it (234) of the 256 wanted.
+        let r = ledger.reserve_fair_now(&meter, &policy, 256, 4, t0);
+        assert_eq!((r.granted, r.balance), (234, 702));
+        ledger.set_now(&meter, &policy, 10, t0);
+        // ceil(10 / 4) = 3, then ceil(7 / 4) = 2, ceil(5 / 4) = 2, ceil(3 / 4) = 1 ...
+        let grants: Vec<u64> = std::iter::from_fn(|| {
+            let g = ledger.reserve_fair_now(&meter, &policy, 64, 4, t0).granted;
+            (g > 0).then_some(g)
+        })
+        .collect();
+        assert_eq!(grants, [3, 2, 2, 1, 1, 1]);
+        assert_eq!(ledger.balance_now(&meter, &policy, t0), 0);
+        assert_eq!(fair_share(0, 4), 0);
+        assert_eq!(fair_share(5, 1), 5);
     }
 }

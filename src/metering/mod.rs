@@ -27,20 +27,47 @@
 //! # The ledger, the cells and leases
 //!
 //! The balance of record lives in a [`CreditLedger`] ([`crate::MemoryStore`] in process,
-//! `PgStore` durably). A request never waits for it: each instance holds, per meter, a
-//! *cell* of units leased from the ledger, and spends from it with one atomic
-//! compare-and-swap and no lock. When a cell runs short, the instance leases another
-//! batch: inline from a ledger in this process, in the background from one across the
-//! network. Unspent units go back to the ledger on [`crate::Keygate::return_leases`] and
-//! when the cell is no longer held by any cached key. The sum of what every instance
-//! admitted therefore never exceeds what the ledger granted.
+//! `PgStore` durably). A request whose cell holds units never waits for it: each
+//! instance holds, per meter, a *cell* of units leased from the ledger, and spends from
+//! it with one atomic compare-and-swap and no lock. When a cell runs low, the instance
+//! leases another batch: inline from a ledger in this process, in the background from
+//! one across the network, in leases that grow while the meter is busy (up to
+//! [`usage_lease_max`](crate::KeygateBuilder::usage_lease_max)) and take only a fair
+//! share of a small balance. A request that finds its cell dry awaits the lease in
+//! flight, like a cache miss awaits the store (bounded by the store timeout, failing
+//! closed with 503 `store_unavailable`), and is refused (`usage_exceeded`) only when the
+//! ledger has nothing left. Unspent units go back to the ledger on
+//! [`crate::Keygate::return_leases`], within 5 s of a meter going idle, and when the
+//! cell is no longer held by any cached key. The sum of what every instance admitted
+//! therefore never exceeds what the ledger granted; what one instance may refuse while
+//! others still hold credits, and what a crashed instance strands, are bounded by the
+//! lease size (at most `(instances - 1) × 1.5 ×` the largest lease, and `1.5 ×` it;
+//! the bounds and measured figures are in the lease agent's documentation and
+//! BENCHMARKS.md).
+//!
+//! # Plans on every instance
+//!
+//! A [`Plan`] is kept in the store ([`PlanStore`]: [`crate::MemoryStore`], and `PgStore`'s
+//! `plans` table) and changed through [`crate::KeyManager::set_plan`] and
+//! [`crate::KeyManager::remove_plan`]. A change goes through the same invalidation as
+//! any key change: `PgStore` writes it to its change log, every listening instance
+//! flushes its cache, and each reads the plans again at its next cache miss (which
+//! waits for them as it waits for the key, and fails closed when they cannot be read).
+//! Every key on the plan then applies it from its next request, and units leased under
+//! the old plan go back to the ledger. Plans set by the builder, the configuration file
+//! or [`crate::Keygate::set_plan`] are this deployment's defaults: a stored plan of the
+//! same name takes precedence, and a default applies where the store has none.
 mod cell;
 mod lease;
 mod ledger;
 mod period;
 mod plan;
+mod plan_store;
+mod plans;
 mod resolve;
+mod returns;
 mod settings;
+mod wait;
 
 use std::fmt;
 use std::time::SystemTime;
@@ -49,7 +76,10 @@ pub(crate) use cell::{Metering, MeteringSettings, Meters};
 pub use ledger::{CreditLedger, MemoryLedger};
 pub use period::{QuotaPeriod, RefillInterval, UtcOffset};
 pub use plan::Plan;
+pub(crate) use plan_store::MemoryPlans;
+pub use plan_store::PlanStore;
 pub use settings::{Credits, KeyUsage, MeterPolicy, Quota, Refill, UsageLimits};
+pub(crate) use wait::{DryCell, LeaseWait, Short, Waited};
 
 use crate::store::record::{AccountId, KeyId};
 

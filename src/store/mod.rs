@@ -74,6 +74,7 @@
 //!   returns, no request that starts afterwards is answered from a copy made before it
 //!   (the cache's coherence protocol, written down in `src/cache/mod.rs`).
 
+mod forward;
 mod listing;
 mod memory;
 #[cfg(feature = "postgres")]
@@ -182,18 +183,11 @@ pub trait KeyStore: Send + Sync + 'static {
     fn credit_ledger(&self) -> Option<std::sync::Arc<dyn crate::metering::CreditLedger>> {
         None
     }
-}
 
-#[async_trait]
-impl<S: KeyStore + ?Sized> KeyStore for std::sync::Arc<S> {
-    async fn find_by_digest(&self, digest: &KeyDigest) -> Result<Option<KeyRecord>, StoreError> {
-        (**self).find_by_digest(digest).await
-    }
-    fn usage_store(&self) -> Option<std::sync::Arc<dyn crate::activity::UsageStore>> {
-        (**self).usage_store()
-    }
-    fn credit_ledger(&self) -> Option<std::sync::Arc<dyn crate::metering::CreditLedger>> {
-        (**self).credit_ledger()
+    /// Where plans are kept for every instance, if the store keeps them
+    /// ([`MemoryStore`] and `PgStore` do; see [`crate::metering::PlanStore`]).
+    fn plan_store(&self) -> Option<std::sync::Arc<dyn crate::metering::PlanStore>> {
+        None
     }
 }
 

@@ -19,6 +19,18 @@ impl CreditLedger for MemoryStore {
     ) -> Result<Reservation, StoreError> {
         Ok(self.ledger.reserve_now(meter, policy, want, now))
     }
+    async fn reserve_fair(
+        &self,
+        meter: &Meter,
+        policy: &MeterPolicy,
+        want: u64,
+        parts: u64,
+        now: SystemTime,
+    ) -> Result<Reservation, StoreError> {
+        Ok(self
+            .ledger
+            .reserve_fair_now(meter, policy, want, parts, now))
+    }
     async fn release(&self, meter: &Meter, period: u64, units: u64) -> Result<(), StoreError> {
         self.ledger.release_now(meter, period, units);
         Ok(())

@@ -1,5 +1,6 @@
 mod index;
 mod ledger;
+mod lookup;
 mod reads;
 mod usage;
 
@@ -9,7 +10,7 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use dashmap::DashMap;
 
-use super::{KeyStatusFilter, KeyStore, KeyStoreWrite, ListPosition, StoreError};
+use super::{KeyStatusFilter, KeyStoreWrite, ListPosition, StoreError};
 use crate::key::digest::{DigestHasher, KeyDigest};
 use crate::store::record::{AccountId, KeyId, KeyRecord};
 use index::Index;
@@ -19,7 +20,7 @@ use usage::MemoryUsage;
 ///
 /// Lookups by digest take no lock. Writes are serialised by one mutex, so every write is
 /// all-or-nothing and the active-key cap cannot be raced past. Contents are lost when the
-/// process exits; implement [`KeyStore`] over a database for durable keys.
+/// process exits; implement [`KeyStore`](super::KeyStore) over a database for durable keys.
 ///
 /// **Bounded memory.** Keys that have ended (revoked, or expired) are not kept for ever:
 ///
@@ -59,6 +60,7 @@ pub struct MemoryStore {
     ledger: std::sync::Arc<crate::metering::MemoryLedger>,
     /// Accounts' usage settings, returned with each of their keys.
     accounts: DashMap<AccountId, std::sync::Arc<crate::metering::UsageLimits>>,
+    plans: Arc<crate::metering::MemoryPlans>,
 }
 
 impl Default for MemoryStore {
@@ -67,6 +69,7 @@ impl Default for MemoryStore {
             records: DashMap::default(),
             ledger: Default::default(),
             accounts: DashMap::default(),
+            plans: Arc::default(),
             by_digest: DashMap::default(),
             index: Mutex::default(),
             retention: Some(Self::DEFAULT_REVOKED_RETENTION),
@@ -201,24 +204,6 @@ impl std::fmt::Debug for MemoryStore {
             .field("revoked_retention", &self.retention)
             .field("max_ended_keys_per_account", &self.max_ended)
             .finish()
-    }
-}
-
-#[async_trait]
-impl KeyStore for MemoryStore {
-    async fn find_by_digest(&self, digest: &KeyDigest) -> Result<Option<KeyRecord>, StoreError> {
-        let Some(id) = self.by_digest.get(digest).map(|e| e.value().clone()) else {
-            return Ok(None);
-        };
-        Ok(self.records.get(&id).map(|r| self.read(&r)))
-    }
-
-    fn credit_ledger(&self) -> Option<std::sync::Arc<dyn crate::metering::CreditLedger>> {
-        Some(self.ledger.clone())
-    }
-
-    fn usage_store(&self) -> Option<Arc<dyn crate::activity::UsageStore>> {
-        Some(self.usage.clone())
     }
 }
 

@@ -2,6 +2,7 @@
 use super::*;
 use crate::client_ip::IpAllowlist;
 use crate::scope::ScopeSet;
+use crate::store::KeyStore;
 use std::time::UNIX_EPOCH;
 
 fn at(secs: u64) -> SystemTime {

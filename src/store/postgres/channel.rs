@@ -136,6 +136,10 @@ impl InvalidationChannel for PgChannel {
                         // Entries after our position were trimmed: we cannot tell.
                         return Ok(Replay::Unknown);
                     }
+                    if row.get::<_, Option<bool>>(3) == Some(true) {
+                        // A change of every key (a plan): flush everything.
+                        return Ok(Replay::Unknown);
+                    }
                     if let Some(seq) = row.get::<_, Option<i64>>(1) {
                         position = position.max(seq);
                         let list: Vec<&[u8]> = row.get(2);

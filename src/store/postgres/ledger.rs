@@ -9,6 +9,10 @@
 //! (`GREATEST(period, $now)`), so however many instances run, and whatever their clocks
 //! say, each boundary refills a meter once.
 //!
+//! A reservation takes `LEAST(want, balance, GREATEST(1, ceil(balance / parts)))`: with
+//! `parts > 1` (leases, [`CreditLedger::reserve_fair`]) a small balance is shared out
+//! rather than taken whole by one instance.
+//!
 //! Reservations and adjustments are `INSERT ... ON CONFLICT DO UPDATE` statements: a
 //! meter used for the first time starts at its policy's initial balance, and concurrent
 //! first uses cannot both start it. A release adds units back only while the row is
@@ -45,6 +49,15 @@ fn refilled(period: &str, top_up: &str, reset: &str) -> String {
     )
 }
 
+/// What a reservation of `$6` units takes of `balance` with a fair share of `$9` parts:
+/// `LEAST($6, max(balance, 0), GREATEST(1, ceil(max(balance, 0) / $9)))`.
+fn grant(balance: &str) -> String {
+    format!(
+        "LEAST($6::bigint, GREATEST({balance}, 0), \
+         GREATEST(1, (GREATEST({balance}, 0) + $9::bigint - 1) / $9::bigint))"
+    )
+}
+
 impl LedgerSql {
     pub(super) fn new(schema: &str) -> Self {
         let s = format!("\"{schema}\"");
@@ -58,14 +71,14 @@ impl LedgerSql {
         // $8 reset.
         let r = refilled("$5", "$7", "$8");
         Self {
-            // $6: units wanted.
+            // $6: units wanted, $9: the parts of a fair share.
             reserve: format!(
-                "{insert}, $4::bigint - LEAST($6::bigint, GREATEST($4, 0)), $5::bigint, \
-                 LEAST($6, GREATEST($4, 0))) \
-                 {conflict} balance = {r} - LEAST($6, GREATEST({r}, 0)), \
-                 granted = LEAST($6, GREATEST({r}, 0)), \
+                "{insert}, $4::bigint - {g0}, $5::bigint, {g0}) \
+                 {conflict} balance = {r} - {gr}, granted = {gr}, \
                  period = GREATEST(m.period, $5), updated_at = now() \
-                 RETURNING m.balance, m.granted, m.period"
+                 RETURNING m.balance, m.granted, m.period",
+                g0 = grant("$4"),
+                gr = grant(&r),
             ),
             // $6: units refunded (negative: charged).
             adjust: format!(
@@ -138,6 +151,53 @@ fn to_u64(n: i64) -> u64 {
 }
 
 impl PgStore {
+    /// A reservation of `want` units with a fair share of `parts` (1: none).
+    async fn reserve_parts(
+        &self,
+        meter: &Meter,
+        policy: &MeterPolicy,
+        want: u64,
+        parts: u64,
+        now: SystemTime,
+    ) -> Result<Reservation, StoreError> {
+        let terms = Terms::new(policy, now);
+        let (kind, owner, name) = row_key(meter);
+        let (want, parts) = (to_i64(want), to_i64(parts.max(1)));
+        let row = self
+            .timed(async {
+                let client = self.client().await?;
+                let stmt = client
+                    .prepare_cached(&self.inner.ledger.reserve)
+                    .await
+                    .map_err(pg_error)?;
+                client
+                    .query_opt(
+                        &stmt,
+                        &[
+                            &kind,
+                            &owner,
+                            &name,
+                            &terms.initial,
+                            &terms.period,
+                            &want,
+                            &terms.top_up,
+                            &terms.reset,
+                            &parts,
+                        ],
+                    )
+                    .await
+                    .map_err(pg_error)
+            })
+            .await?
+            .ok_or_else(|| StoreError::unavailable("the reservation returned no row"))?;
+        Ok(Reservation {
+            balance: row.get(0),
+            granted: to_u64(row.get(1)),
+            period: to_u64(row.get(2)),
+            next_refill: policy.next_refill(now),
+        })
+    }
+
     /// Runs one of the statements that take (key, initial, period, `n`, top-up, reset).
     async fn upsert(
         &self,
@@ -180,18 +240,18 @@ impl CreditLedger for PgStore {
         want: u64,
         now: SystemTime,
     ) -> Result<Reservation, StoreError> {
-        let terms = Terms::new(policy, now);
-        let row = self
-            .upsert(&self.inner.ledger.reserve, meter, &terms, to_i64(want))
-            .await?
-            .ok_or_else(|| StoreError::unavailable("the reservation returned no row"))?;
-        let period = to_u64(row.get(2));
-        Ok(Reservation {
-            balance: row.get(0),
-            granted: to_u64(row.get(1)),
-            period,
-            next_refill: policy.next_refill(now),
-        })
+        self.reserve_parts(meter, policy, want, 1, now).await
+    }
+
+    async fn reserve_fair(
+        &self,
+        meter: &Meter,
+        policy: &MeterPolicy,
+        want: u64,
+        parts: u64,
+        now: SystemTime,
+    ) -> Result<Reservation, StoreError> {
+        self.reserve_parts(meter, policy, want, parts, now).await
     }
 
     async fn release(&self, meter: &Meter, period: u64, units: u64) -> Result<(), StoreError> {

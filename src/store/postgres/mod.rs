@@ -49,6 +49,7 @@ mod last_used;
 mod ledger;
 #[cfg(feature = "webhooks")]
 mod outbox;
+mod plans;
 mod rows;
 mod schema;
 mod usage;
@@ -363,6 +364,11 @@ impl KeyStore for PgStore {
     /// The `meters` table: balances of credits and quotas, durable and shared by every
     /// instance on this schema (see [`crate::metering`]).
     fn credit_ledger(&self) -> Option<Arc<dyn crate::metering::CreditLedger>> {
+        Some(Arc::new(self.clone()))
+    }
+
+    /// The `plans` table; a change tells every listening instance to flush its cache.
+    fn plan_store(&self) -> Option<Arc<dyn crate::metering::PlanStore>> {
         Some(Arc::new(self.clone()))
     }
 }

@@ -169,6 +169,18 @@ CREATE UNIQUE INDEX webhook_outbox_expiring_once ON {s}.webhook_outbox (key_id, 
     WHERE event_type = 'key.expiring';
 "#,
     ),
+    (
+        9,
+        "plans shared by every instance; changes that concern every key",
+        r#"
+CREATE TABLE {s}.plans (
+    name text COLLATE "C" PRIMARY KEY,
+    plan jsonb NOT NULL,
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+ALTER TABLE {s}.changes ADD COLUMN everything boolean NOT NULL DEFAULT false;
+"#,
+    ),
 ];
 
 /// The newest migration version this build knows.
@@ -272,7 +284,8 @@ impl Sql {
             delete_key: format!("DELETE FROM {s}.keys k WHERE k.id = $1 RETURNING {columns}"),
             append_change: format!("INSERT INTO {s}.changes (digests) VALUES ($1) RETURNING seq"),
             replay: format!(
-                "SELECT st.trimmed_through, c.seq, c.digests FROM {s}.change_log_state st \
+                "SELECT st.trimmed_through, c.seq, c.digests, c.everything \
+                 FROM {s}.change_log_state st \
                  LEFT JOIN {s}.changes c ON c.seq > $1 ORDER BY c.seq"
             ),
             position: format!(

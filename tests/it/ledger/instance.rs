@@ -5,9 +5,13 @@
 //! store gives the key 1,000 credits (the record's credits as the management API would
 //! set them); the balance of record is the schema's `meters` table. On `go` (a line on
 //! stdin) it sends up to its number of requests, eight at a time, through the gate's
-//! layer, each sender stopping at the first refusal without `Retry-After` (the ledger
-//! had nothing left), prints `admitted <n> waited <refusals while a lease was coming>`, then on `flush` returns its leases and prints `flushed`; `idle` lets
-//! the lease agent return them as for any idle meter.
+//! layer, each sender stopping at its first `usage_exceeded` without `Retry-After` (the
+//! ledger had nothing left for this instance). It prints `admitted <n> waited <429s with
+//! Retry-After> unavailable <503s>`, then `admitted_at` and `refused_at` with the Unix
+//! times (ns) of its admissions and of its senders' final refusals, so the test can tell
+//! which refusals came while credits remained elsewhere. Then on `flush` it returns its
+//! leases and prints `flushed`; `idle` lets the lease agent return them as for any idle
+//! meter.
 
 use std::io::{BufRead, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
@@ -48,12 +52,13 @@ async fn metered_instance() {
     let Ok(settings) = std::env::var("KEYGATE_METERED_INSTANCE") else {
         return;
     };
-    let [schema, key, requests, lease]: [&str; 4] =
+    let [schema, key, requests, lease, lease_max]: [&str; 5] =
         settings.split(' ').collect::<Vec<_>>().try_into().unwrap();
     let requests: usize = requests.parse().unwrap();
     let store = Arc::new(store_on(schema, "metered_instance").await);
     let gate = Keygate::builder(Credited(store))
         .usage_lease(lease.parse().unwrap())
+        .usage_lease_max(lease_max.parse().unwrap())
         .build();
     let service = tower::Layer::layer(&gate.layer(), Echo);
     let mut lines = std::io::stdin().lock().lines();
@@ -62,31 +67,48 @@ async fn metered_instance() {
         .map(|i| {
             let (mut service, key) = (service.clone(), key.to_owned());
             tokio::spawn(async move {
-                let (mut admitted, mut waited) = (0, 0);
+                let mut tally = Tally::default();
                 for _ in (i..requests).step_by(8) {
                     let answer = send(&mut service, get("/", Some(&key))).await;
                     if answer.status == 200 {
-                        admitted += 1;
+                        tally.admitted_at.push(unix_ns());
+                    } else if answer.status == 503 {
+                        tally.unavailable += 1;
+                        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
                     } else if answer.header("retry-after").is_some() {
-                        // A lease is on its way: back off a little, as a client would.
-                        waited += 1;
+                        // Refused while a lease was on its way: back off, as a client would.
+                        tally.waited += 1;
                         tokio::time::sleep(std::time::Duration::from_millis(1)).await;
                     } else {
                         // The ledger has nothing left for this instance.
+                        tally.refused_at.push(unix_ns());
                         break;
                     }
                 }
-                (admitted, waited)
+                tally
             })
         })
         .collect();
-    let (mut admitted, mut waited) = (0, 0);
+    let mut all = Tally::default();
     for task in tasks {
-        let (a, w) = task.await.unwrap();
-        admitted += a;
-        waited += w;
+        let t = task.await.unwrap();
+        all.admitted_at.extend(t.admitted_at);
+        all.refused_at.extend(t.refused_at);
+        all.waited += t.waited;
+        all.unavailable += t.unavailable;
     }
-    println!("admitted {admitted} waited {waited}");
+    let list = |times: &[u128]| {
+        let texts: Vec<String> = times.iter().map(u128::to_string).collect();
+        texts.join(",")
+    };
+    println!(
+        "admitted {} waited {} unavailable {}",
+        all.admitted_at.len(),
+        all.waited,
+        all.unavailable
+    );
+    println!("admitted_at {}", list(&all.admitted_at));
+    println!("refused_at {}", list(&all.refused_at));
     std::io::stdout().flush().unwrap();
     match lines.next().unwrap().unwrap().as_str() {
         "flush" => gate.return_leases().await,
@@ -99,6 +121,22 @@ async fn metered_instance() {
     std::io::stdout().flush().unwrap();
 }
 
+/// What one instance's senders saw.
+#[derive(Default)]
+struct Tally {
+    admitted_at: Vec<u128>,
+    refused_at: Vec<u128>,
+    waited: u64,
+    unavailable: u64,
+}
+
+fn unix_ns() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+}
+
 /// A running instance, killed on drop.
 pub(super) struct Instance {
     child: Child,
@@ -107,13 +145,18 @@ pub(super) struct Instance {
 }
 
 impl Instance {
-    pub(super) fn start(schema: &str, key: &str, requests: usize, lease: u64) -> Self {
+    pub(super) fn start(
+        schema: &str,
+        key: &str,
+        requests: usize,
+        (lease, lease_max): (u64, u64),
+    ) -> Self {
         let mut child = Command::new(std::env::current_exe().unwrap())
             .args(["--exact", "ledger::instance::metered_instance"])
             .args(["--ignored", "--nocapture", "--test-threads=1"])
             .env(
                 "KEYGATE_METERED_INSTANCE",
-                format!("{schema} {key} {requests} {lease}"),
+                format!("{schema} {key} {requests} {lease} {lease_max}"),
             )
             .env("RUST_LOG", "error")
             .stdin(Stdio::piped())

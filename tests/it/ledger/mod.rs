@@ -5,6 +5,8 @@
 
 mod cluster;
 mod instance;
+mod lease_wait;
 mod leases;
 mod pg_ledger;
 mod pg_races;
+mod shared_plans;
