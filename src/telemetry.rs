@@ -128,9 +128,16 @@ impl Metrics {
     /// Records an admission: the metric and the current span's fields.
     #[inline]
     pub(crate) fn admitted(&self, key: &ResolvedKey) {
+        self.count_admitted();
+        Self::record_span("ok", Some(key));
+    }
+
+    /// Records an admission's metric only: for a caller that found no subscriber
+    /// interested, so that no span can be current.
+    #[inline]
+    pub(crate) fn count_admitted(&self) {
         #[cfg(feature = "metrics")]
         self.h.decisions[0].increment(1);
-        Self::record_span("ok", Some(key));
     }
 
     /// Records a refusal: the metric and the current span's fields.

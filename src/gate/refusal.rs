@@ -68,13 +68,15 @@ impl Keygate {
         headers: &HeaderMap,
         extensions: &Extensions,
     ) {
-        self.inner.cache.metrics.admitted(key);
+        let metrics = &self.inner.cache.metrics;
         if tracing::level_filters::LevelFilter::current()
             == tracing::level_filters::LevelFilter::OFF
         {
             // No subscriber enables anything: neither the event nor a span to fill.
+            metrics.count_admitted();
             return;
         }
+        metrics.admitted(key);
         tracing::debug!(
             target: "keygate::audit",
             outcome = "ok",
