@@ -104,6 +104,12 @@ impl MeterCell {
         }
     }
 
+    /// Drops the units held and ends the lease: the meter is gone from the ledger.
+    pub(super) fn forget(&self) {
+        self.until.store(0, Ordering::Release);
+        self.leased.store(0, Ordering::Release);
+    }
+
     pub(super) fn cold(&self) -> std::sync::MutexGuard<'_, Cold> {
         self.cold.lock().unwrap_or_else(|p| p.into_inner())
     }

@@ -229,6 +229,13 @@ impl MemoryLedger {
         let mut rows = self.rows.lock().unwrap_or_else(|p| p.into_inner());
         rows.remove(meter);
     }
+
+    /// Forgets every meter of key `id` (its credits and quotas), not its account's: the
+    /// key was deleted.
+    pub(crate) fn delete_key_meters(&self, id: &crate::store::record::KeyId) {
+        let mut rows = self.rows.lock().unwrap_or_else(|p| p.into_inner());
+        rows.retain(|meter, _| meter.key_id() != Some(id));
+    }
 }
 
 #[async_trait]

@@ -85,6 +85,14 @@ impl Meter {
         }
     }
 
+    /// The key whose own meter this is; `None` for an account's.
+    pub fn key_id(&self) -> Option<&KeyId> {
+        match self {
+            Meter::KeyCredits(id) | Meter::KeyQuota(id, _) => Some(id),
+            Meter::AccountCredits(_) | Meter::AccountQuota(..) => None,
+        }
+    }
+
     /// Whether this meter counts credits (rather than a quota's requests).
     pub fn is_credits(&self) -> bool {
         matches!(self, Meter::KeyCredits(_) | Meter::AccountCredits(_))

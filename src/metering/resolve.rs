@@ -76,3 +76,18 @@ impl Metering {
         }
     }
 }
+
+impl Metering {
+    /// Forgets this instance's cells of key `id`'s own meters (it was deleted), with the
+    /// units they hold: the ledger's rows of those meters went with the key, so nothing is
+    /// returned. Its account's cells stay.
+    pub(crate) fn forget_key(&self, id: &crate::store::record::KeyId) {
+        self.cells.retain(|meter, cell| {
+            let of_key = meter.key_id() == Some(id);
+            if of_key {
+                cell.forget();
+            }
+            !of_key
+        });
+    }
+}

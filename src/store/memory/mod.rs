@@ -330,8 +330,12 @@ impl KeyStoreWrite for MemoryStore {
 
     async fn delete(&self, id: &KeyId) -> Result<KeyRecord, StoreError> {
         let mut index = self.index();
-        self.remove_locked(&mut index, id)
-            .ok_or(StoreError::NotFound)
+        let deleted = self
+            .remove_locked(&mut index, id)
+            .ok_or(StoreError::NotFound)?;
+        // The key's own meters go with it, under the same lock; its account's stay.
+        self.ledger.delete_key_meters(id);
+        Ok(deleted)
     }
 
     async fn list(

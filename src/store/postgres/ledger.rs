@@ -31,6 +31,8 @@ pub(super) struct LedgerSql {
     release: String,
     balance: String,
     delete: String,
+    /// Every meter of one key (`$1`): its credits and quotas, in the key's deletion.
+    pub(super) delete_key_meters: String,
 }
 
 /// The balance of row `m` brought to the period in parameter `period`, with parameters
@@ -88,6 +90,9 @@ impl LedgerSql {
                 refilled("$4", "$5", "$6")
             ),
             delete: format!("DELETE FROM {s}.meters m WHERE {key}"),
+            delete_key_meters: format!(
+                "DELETE FROM {s}.meters WHERE owner_kind = 'key' AND owner_id = $1"
+            ),
         }
     }
 }

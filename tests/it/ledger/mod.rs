@@ -4,6 +4,7 @@
 #![cfg(feature = "postgres")]
 
 mod cluster;
+mod deleted_keys;
 mod instance;
 mod leases;
 mod pg_ledger;

@@ -3,6 +3,7 @@
 
 mod calendar;
 mod credits;
+mod deleted_keys;
 mod plans;
 mod support;
 mod widening;
