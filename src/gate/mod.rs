@@ -11,6 +11,7 @@ mod health;
 mod last_used;
 mod managed;
 mod metering;
+mod quota;
 mod refusal;
 mod request;
 #[cfg(test)]

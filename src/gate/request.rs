@@ -30,7 +30,7 @@ use crate::credential::BearerCredential;
 use crate::error::AuthError;
 use crate::identity::Identity;
 use crate::key::digest::KeyDigest;
-use crate::ratelimit::RateLimitStatus;
+use crate::ratelimit::{QuotaFields, RateLimitStatus};
 use crate::refusal::RefusalAnswer;
 
 /// The store lookup of a cache miss, shared by every request for the same key.
@@ -57,8 +57,13 @@ pub(crate) enum Start {
 /// The outcome of [`Keygate::admit`].
 pub(crate) enum Admission {
     /// Every check passed; the identity is attached. Carries the rate-limit state to
-    /// report, when limiting applies.
-    Admitted(Option<RateLimitStatus>, Option<Box<PendingEvent>>),
+    /// report, when limiting applies, and the quotas to report, when quota headers are
+    /// on.
+    Admitted(
+        Option<RateLimitStatus>,
+        Option<Box<PendingEvent>>,
+        Option<Box<QuotaFields>>,
+    ),
     /// Refused, with the rendered response.
     Refused(http::Response<bytes::Bytes>),
 }
@@ -292,8 +297,9 @@ impl Keygate {
                     self.touch(&key, now);
                 }
                 let event = self.sample_accepted(&key, req);
+                let quotas = self.quota_fields(&key, now);
                 req.extensions_mut().insert(Identity(key));
-                Admission::Admitted(status, event)
+                Admission::Admitted(status, event, quotas)
             }
             Err((error, status)) => {
                 let outcome = Outcome::of(&error);
@@ -303,7 +309,13 @@ impl Keygate {
                     self.count_deployment(outcome);
                 }
                 self.audit_refused(&error, Some(&key), req.headers(), req.extensions());
-                let response = self.render(&error, status.as_ref(), answer);
+                // A refusal for usage reports the quotas as it left them.
+                let quotas = match error {
+                    AuthError::UsageExceeded { .. } => self.quota_fields(&key, now),
+                    _ => None,
+                };
+                let response =
+                    self.render_reporting(&error, status.as_ref(), quotas.as_deref(), answer);
                 self.log_refusal(&key, req, &error, response.status());
                 Admission::Refused(response)
             }

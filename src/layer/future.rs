@@ -15,7 +15,7 @@ use super::settings::LayerSettings;
 use crate::check::external::CredentialFuture;
 use crate::gate::{Admission, Keygate, LookupFuture, PendingEvent};
 use crate::key::digest::KeyDigest;
-use crate::ratelimit::RateLimitStatus;
+use crate::ratelimit::{QuotaFields, RateLimitStatus};
 
 /// Everything needed to finish a request after the store answers.
 struct Pending<S, ReqB> {
@@ -69,6 +69,8 @@ where
         ietf: bool,
         /// The API log's event of a sampled accepted request, for its response status.
         event: Option<Box<PendingEvent>>,
+        /// The quotas to report, when quota headers are on.
+        quotas: Option<Box<QuotaFields>>,
     },
 }
 
@@ -89,6 +91,7 @@ where
         rate_limit: Option<RateLimitStatus>,
         ietf: bool,
         event: Option<Box<PendingEvent>>,
+        quotas: Option<Box<QuotaFields>>,
     ) -> Self {
         Self {
             state: State::Called {
@@ -96,6 +99,7 @@ where
                 rate_limit,
                 ietf,
                 event,
+                quotas,
             },
         }
     }
@@ -169,11 +173,12 @@ where
                     } = *pending.take().expect("polled after completion");
                     let (scopes, answer) = (&settings.scopes, &settings.answer);
                     let next = match gate.admit_found(found, &digest, &mut req, scopes, answer) {
-                        Admission::Admitted(rate_limit, event) => State::Called {
+                        Admission::Admitted(rate_limit, event, quotas) => State::Called {
                             future: inner.call(req),
                             rate_limit,
                             ietf: gate.ietf_headers(),
                             event,
+                            quotas,
                         },
                         Admission::Refused(response) => State::Refused {
                             response: Some(response),
@@ -191,11 +196,12 @@ where
                     } = pending.take().expect("polled after completion");
                     let (scopes, answer) = (&settings.scopes, &settings.answer);
                     let next = match gate.admit_credential(verified, &mut req, scopes, answer) {
-                        Admission::Admitted(rate_limit, event) => State::Called {
+                        Admission::Admitted(rate_limit, event, quotas) => State::Called {
                             future: inner.call(req),
                             rate_limit,
                             ietf: gate.ietf_headers(),
                             event,
+                            quotas,
                         },
                         Admission::Refused(response) => State::Refused {
                             response: Some(response),
@@ -208,6 +214,7 @@ where
                     rate_limit,
                     ietf,
                     event,
+                    quotas,
                 } => {
                     let mut res = ready!(future.poll(cx))?;
                     if let Some(event) = event.take() {
@@ -215,6 +222,9 @@ where
                     }
                     if let Some(status) = rate_limit {
                         status.write_headers(res.headers_mut(), *ietf);
+                    }
+                    if let Some(quotas) = quotas.take() {
+                        quotas.write(res.headers_mut());
                     }
                     return Poll::Ready(Ok(res.map(ResponseBody::inner)));
                 }

@@ -27,6 +27,10 @@ pub(crate) struct MeterCell {
     pub(super) until: AtomicU64,
     /// A background lease or return is under way (ledgers across the network).
     pub(super) busy: AtomicBool,
+    /// The ledger's balance as its last reservation left it, plus units returned since:
+    /// with `leased`, what this instance knows remains (see [`super::report`]). Written
+    /// only by leases and returns, read only when quota headers are on.
+    pub(super) ledger_left: AtomicI64,
     cold: Mutex<Cold>,
     /// What the lease agent remembers (see [`super::lease`]).
     pub(super) lease: LeaseState,
@@ -48,6 +52,7 @@ impl MeterCell {
             leased: AtomicI64::new(0),
             until: AtomicU64::new(0),
             busy: AtomicBool::new(false),
+            ledger_left: AtomicI64::new(policy.initial),
             lease: LeaseState::default(),
             cold: Mutex::new(Cold {
                 policy,
@@ -114,6 +119,16 @@ impl MeterCell {
         self.cold.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Notes what a reservation left in the ledger, for the quota headers.
+    pub(super) fn note_ledger(&self, balance: i64) {
+        self.ledger_left.store(balance, Ordering::Release);
+    }
+
+    /// Notes units returned to the ledger, for the quota headers.
+    pub(super) fn note_returned(&self, units: i64) {
+        self.ledger_left.fetch_add(units, Ordering::AcqRel);
+    }
+
     pub(super) fn set_until(&self, next_refill: Option<SystemTime>) {
         let until = next_refill.map_or(u64::MAX, |t| {
             t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
@@ -128,6 +143,9 @@ pub(crate) struct Meters {
     /// The key refers to a plan that does not exist: every request is refused.
     pub(crate) refused: bool,
     pub(crate) metering: Arc<Metering>,
+    /// The limit of each quota: `quota_limits[i]` is that of `cells[i]` (quotas come
+    /// first), for the quota headers.
+    pub(crate) quota_limits: Box<[u64]>,
 }
 
 impl Meters {
@@ -293,6 +311,7 @@ impl Metering {
         cold.next_refill = r.next_refill;
         cell.add(i64::try_from(r.granted).unwrap_or(i64::MAX));
         cell.set_until(r.next_refill);
+        cell.note_ledger(r.balance);
         if cell.try_spend(cost, secs) {
             Ok(())
         } else {
@@ -343,6 +362,7 @@ impl Metering {
             let units = cell.leased.swap(0, Ordering::AcqRel);
             if units > 0 {
                 local.release_now(&cell.meter, cold.period, units.unsigned_abs());
+                cell.note_returned(units);
             } else if units < 0 {
                 local.adjust_now(&cell.meter, &cold.policy, units, self.clock.now());
             }
@@ -367,6 +387,9 @@ impl Metering {
         } else {
             Ok(())
         };
+        if returned.is_ok() && units > 0 {
+            cell.note_returned(units);
+        }
         if let Err(error) = returned {
             // The outcome is unknown (the ledger may have applied it before failing to
             // answer): keeping the units could spend them twice, so they are dropped.

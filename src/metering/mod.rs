@@ -39,6 +39,7 @@ mod lease;
 mod ledger;
 mod period;
 mod plan;
+pub(crate) mod report;
 mod resolve;
 mod settings;
 

@@ -43,6 +43,12 @@ impl Metering {
         }
         let offset = self.settings.offset;
         let mut cells = Vec::new();
+        let quota_limits: Box<[u64]> = own
+            .quotas
+            .iter()
+            .chain(&account.quotas)
+            .map(|q| q.limit)
+            .collect();
         for q in &own.quotas {
             let meter = Meter::KeyQuota(record.id.clone(), q.period);
             cells.push(self.cell(&meter, MeterPolicy::quota(q, offset)));
@@ -71,6 +77,7 @@ impl Metering {
                 cells: cells.into_boxed_slice(),
                 refused: missing.is_some(),
                 metering: self.clone(),
+                quota_limits,
             })),
             plan_rate_limit,
         }

@@ -5,5 +5,6 @@ mod calendar;
 mod credits;
 mod deleted_keys;
 mod plans;
+mod quota_headers;
 mod support;
 mod widening;
