@@ -37,6 +37,7 @@
 mod cell;
 mod lease;
 mod ledger;
+pub(crate) mod low;
 mod period;
 mod plan;
 pub(crate) mod report;

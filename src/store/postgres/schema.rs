@@ -169,6 +169,14 @@ CREATE UNIQUE INDEX webhook_outbox_expiring_once ON {s}.webhook_outbox (key_id, 
     WHERE event_type = 'key.expiring';
 "#,
     ),
+    (
+        9,
+        "meters: low-credit state",
+        r#"
+-- 0: armed; 1: credits.low sent for the current dip; 2: sent by the last change.
+ALTER TABLE {s}.meters ADD COLUMN low_state smallint NOT NULL DEFAULT 0;
+"#,
+    ),
 ];
 
 /// The newest migration version this build knows.
