@@ -7,5 +7,6 @@ mod cluster;
 mod deleted_keys;
 mod instance;
 mod leases;
+mod low_credits;
 mod pg_ledger;
 mod pg_races;
