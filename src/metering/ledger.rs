@@ -174,6 +174,7 @@ impl MemoryLedger {
     }
 
     /// Sends low-credit crossings to `hook` (outside the ledger's lock).
+    #[cfg_attr(not(feature = "webhooks"), allow(dead_code))]
     pub(crate) fn on_low_credits(&self, hook: LowCreditHook) {
         self.low_credits.set(hook);
     }

@@ -73,6 +73,7 @@ impl std::fmt::Debug for LowCreditNotices {
 }
 
 impl LowCreditNotices {
+    #[cfg_attr(not(feature = "webhooks"), allow(dead_code))]
     pub(crate) fn set(&self, hook: LowCreditHook) {
         *self.0.write().unwrap_or_else(|p| p.into_inner()) = Some(hook);
     }

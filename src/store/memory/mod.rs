@@ -330,12 +330,9 @@ impl KeyStoreWrite for MemoryStore {
 
     async fn delete(&self, id: &KeyId) -> Result<KeyRecord, StoreError> {
         let mut index = self.index();
-        let deleted = self
-            .remove_locked(&mut index, id)
-            .ok_or(StoreError::NotFound)?;
-        // The key's own meters go with it, under the same lock; its account's stay.
-        self.ledger.delete_key_meters(id);
-        Ok(deleted)
+        self.ledger.delete_key_meters(id); // Under the same lock; its account's meters stay.
+        self.remove_locked(&mut index, id)
+            .ok_or(StoreError::NotFound)
     }
 
     async fn list(

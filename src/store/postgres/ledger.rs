@@ -105,6 +105,7 @@ impl PgStore {
 
     /// Sends `credits.low` of meters this store keeps through its webhook outbox, kept
     /// `horizon` for delivery (set by `WebhooksBuilder::postgres`).
+    #[cfg_attr(not(feature = "webhooks"), allow(dead_code))]
     pub(crate) fn send_low_credits(&self, horizon: Duration) {
         let secs = horizon.as_secs().max(1);
         self.inner.low_credit_horizon.store(secs, Ordering::Release);
