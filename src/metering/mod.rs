@@ -52,9 +52,10 @@
 //!
 //! "Remaining" is what this instance knows: the balance the ledger reported at its last
 //! reservation, plus what it returned since, plus what its cell holds, never below 0.
-//! With one instance (or [`crate::MemoryStore`]) it is exact; across instances it is
-//! too high by at most what the others spent from their leases since
-//! ([`crate::KeygateBuilder::usage_lease`] each). Computing it costs a few atomic loads,
+//! With one instance (or [`crate::MemoryStore`]) it is exact; across instances it is off,
+//! either way, by at most the other instances' leases
+//! ([`crate::KeygateBuilder::usage_lease`] each): the units they hold are not in the
+//! ledger's balance, and what they reserved since this instance's last reservation is. Computing it costs a few atomic loads,
 //! and only when those headers are on.
 //!
 //! # Low credits

@@ -7,11 +7,12 @@
 //! in its cell. What a response reports is what this instance knows: the balance the
 //! ledger reported at this instance's last reservation (plus the units it returned
 //! since), plus the units its cell still holds, never below 0 nor above the limit.
-//! With one instance (or a ledger in this process) that is exact; with several it is
-//! too high by at most what the other instances spent from their leases since this
-//! instance's last reservation, that is by at most the other instances' leases
+//! With one instance (or a ledger in this process) that is exact. With several it is
+//! off, either way, by at most the other instances' leases
 //! ([`crate::KeygateBuilder::usage_lease`] each, 1.5 leases while a top-up is in
-//! flight). It is never the reason a request is admitted: the cells are.
+//! flight): too low by the units they hold (not in the ledger's balance), too high by
+//! what they reserved since this instance's last reservation. It is never the reason a
+//! request is admitted: the cells are.
 //!
 //! Computing it takes a few atomic loads per quota and no lock, and only when quota
 //! headers are on.

@@ -10,3 +10,4 @@ mod leases;
 mod low_credits;
 mod pg_ledger;
 mod pg_races;
+mod quota_report;
