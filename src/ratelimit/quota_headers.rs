@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 
 use super::status::number;
-use crate::metering::report::QuotaReport;
+use crate::metering::report::{QuotaReport, QuotaState};
 
 /// The names of the headers that report a quota per period (see [`crate::metering`]):
 /// its limit, what remains of it, and when it resets (Unix seconds, like
@@ -160,24 +160,17 @@ pub(crate) struct QuotaFields {
 
 impl QuotaFields {
     /// Writes the quotas into `headers`, after the per-second policy's fields (which it
-    /// extends: the quota items follow the `"default"` item in the same list).
+    /// extends: the quota items follow the `"default"` item in the same list). Each
+    /// field is built in one allocation of its exact length.
     pub(crate) fn write(&self, headers: &mut HeaderMap) {
+        headers.reserve(if self.names.is_some() { 5 } else { 2 });
         if self.ietf {
-            let mut policy = String::new();
-            let mut state = String::new();
-            for q in self.report.iter() {
-                let name = q.policy_name();
-                push_item(
-                    &mut policy,
-                    &format!("\"{name}\";q={};w={}", q.limit, q.window),
-                );
-                push_item(
-                    &mut state,
-                    &format!("\"{name}\";r={};t={}", q.remaining, q.reset_after),
-                );
-            }
-            extend(headers, "ratelimit-policy", &policy);
-            extend(headers, "ratelimit", &state);
+            extend(headers, "ratelimit-policy", &self.report, |q| {
+                ((b"q=", q.limit), (b"w=", q.window))
+            });
+            extend(headers, "ratelimit", &self.report, |q| {
+                ((b"r=", q.remaining), (b"t=", q.reset_after))
+            });
         }
         if let (Some(names), Some(q)) = (&self.names, self.report.tightest()) {
             headers.insert(names.limit.clone(), number(q.limit));
@@ -187,25 +180,73 @@ impl QuotaFields {
     }
 }
 
-/// Appends `item` to a Structured-Fields list being built.
-fn push_item(list: &mut String, item: &str) {
-    if !list.is_empty() {
-        list.push_str(", ");
-    }
-    list.push_str(item);
+/// Decimal digits of `n`.
+fn digits(n: u64) -> usize {
+    n.checked_ilog10().map_or(1, |d| d as usize + 1)
 }
 
-/// Sets field `name` to its current list followed by `items` (one field line, as
-/// clients that read only the first line expect).
-fn extend(headers: &mut HeaderMap, name: &'static str, items: &str) {
-    if items.is_empty() {
+/// Appends the decimal text of `n`.
+fn push_number(out: &mut Vec<u8>, n: u64) {
+    let start = out.len();
+    out.resize(start + digits(n), b'0');
+    let mut rest = n;
+    for byte in out[start..].iter_mut().rev() {
+        *byte = b'0' + (rest % 10) as u8;
+        rest /= 10;
+    }
+}
+
+/// One item's parameters: two `(name=, value)` pairs.
+type Params = ((&'static [u8], u64), (&'static [u8], u64));
+
+/// The length of `"<name>";<a><x>;<b><y>`.
+fn item_len(name: &str, ((a, x), (b, y)): Params) -> usize {
+    name.len() + 3 + a.len() + digits(x) + 1 + b.len() + digits(y)
+}
+
+/// Appends the Structured-Fields item `"<name>";<a><x>;<b><y>`.
+fn item(out: &mut Vec<u8>, name: &str, ((a, x), (b, y)): Params) {
+    out.push(b'"');
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b"\";");
+    out.extend_from_slice(a);
+    push_number(out, x);
+    out.push(b';');
+    out.extend_from_slice(b);
+    push_number(out, y);
+}
+
+/// Sets field `name` to its current list followed by an item per quota (one field
+/// line, as clients that read only the first line expect).
+fn extend(
+    headers: &mut HeaderMap,
+    name: &'static str,
+    report: &QuotaReport,
+    params: impl Fn(&QuotaState) -> Params,
+) {
+    let existing = headers
+        .get(name)
+        .map(HeaderValue::as_bytes)
+        .unwrap_or_default();
+    let mut len = existing.len();
+    for q in report.iter() {
+        len += usize::from(len > 0) * 2 + item_len(q.policy_name(), params(q));
+    }
+    if len == 0 {
         return;
     }
-    let joined = match headers.get(name).and_then(|v| v.to_str().ok()) {
-        Some(existing) if !existing.is_empty() => format!("{existing}, {items}"),
-        _ => items.to_owned(),
-    };
-    if let Ok(v) = HeaderValue::from_str(&joined) {
+    // Exactly its length: an allocation `bytes` keeps as a plain vector, with no shared
+    // reference count (see `status::formatted`).
+    let mut out = Vec::with_capacity(len);
+    out.extend_from_slice(existing);
+    for q in report.iter() {
+        if !out.is_empty() {
+            out.extend_from_slice(b", ");
+        }
+        item(&mut out, q.policy_name(), params(q));
+    }
+    debug_assert_eq!(out.len(), len);
+    if let Ok(v) = HeaderValue::from_maybe_shared(bytes::Bytes::from(out)) {
         headers.insert(HeaderName::from_static(name), v);
     }
 }
