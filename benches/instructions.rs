@@ -120,6 +120,15 @@ fn main() {
             now(svc.call(request(&credited.key))).expect("infallible");
             run(&mut svc, &credited.key, n, &nothing)
         }
+        // A key with a daily quota, quota headers off, then on (the IETF items and
+        // `X-Quota-*`): their difference is what reporting the quota costs.
+        "keygate_hot_quota" | "keygate_hot_quota_headers" => {
+            let quota = support::setup_quota(&rt, case == "keygate_hot_quota_headers");
+            let layer = quota.gate.layer().require_any([SCOPE]);
+            let mut svc = tower::Layer::layer(&layer, inner());
+            now(svc.call(request(&quota.key))).expect("infallible");
+            run(&mut svc, &quota.key, n, &nothing)
+        }
         "keygate_hot_log_off" => {
             let (mut svc, key, _gate) = logged(0.0);
             run(&mut svc, &key, n, &nothing)

@@ -5,7 +5,7 @@ use http::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{Response, StatusCode};
 
 use crate::error::{retry_after_secs, AuthError};
-use crate::ratelimit::RateLimitStatus;
+use crate::ratelimit::{QuotaFields, RateLimitStatus};
 
 /// A refusal about to be rendered.
 #[derive(Debug)]
@@ -198,6 +198,7 @@ pub(crate) fn finish(
     refusal: &Refusal<'_>,
     grpc: bool,
     ietf_headers: bool,
+    quotas: Option<&QuotaFields>,
 ) -> Response<Bytes> {
     let mut res = if grpc {
         grpc_response(refusal.error)
@@ -222,6 +223,9 @@ pub(crate) fn finish(
     }
     if let Some(status) = refusal.rate_limit {
         status.write_headers(headers, ietf_headers);
+    }
+    if let Some(quotas) = quotas {
+        quotas.write(headers);
     }
     res
 }

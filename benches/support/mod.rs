@@ -141,6 +141,33 @@ pub fn setup_full(
     Setup { gate, key, digest }
 }
 
+/// [`setup`] for a key with a daily quota too large to run out, and the quota headers
+/// (the IETF items and `X-Quota-*`) on or off.
+pub fn setup_quota(rt: &tokio::runtime::Runtime, headers: bool) -> Setup {
+    let store = Arc::new(MemoryStore::new());
+    let limits = RateLimitConfig::default()
+        .default_quota(Some(HUGE_QUOTA))
+        .ietf_headers(headers)
+        .quota_headers(headers.then(keygate::ratelimit::QuotaHeaders::x_quota));
+    let (gate, manager) = Keygate::managed(store)
+        .cache(CacheConfig::default().positive_ttl(Duration::from_secs(3600)))
+        .rate_limits(limits)
+        .manager_config(ManagerConfig::default().max_active_keys(None))
+        .build();
+    let quota = keygate::metering::Quota::new(u64::MAX / 4, keygate::metering::QuotaPeriod::Day);
+    let new = NewKey::named("bench key")
+        .scopes([SCOPE])
+        .ips(["127.0.0.0/8"])
+        .environment(Environment::Live)
+        .quota(quota);
+    let created = rt
+        .block_on(manager.create("acct_bench".into(), new))
+        .expect("the bench key can be created");
+    let key = created.key.expose_secret().to_owned();
+    let digest = gate.hasher().digest(&key);
+    Setup { gate, key, digest }
+}
+
 /// The floor stack for the same key and quota.
 pub fn floor_for(key: &str) -> Arc<floor::Floor> {
     floor::Floor::new(

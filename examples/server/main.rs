@@ -35,6 +35,19 @@
 //! `GET /v1/webhook-events?status=failed` lists the events that could not be delivered
 //! (`POST /v1/webhook-events/{id}/retry` sends one again). With a database, events wait
 //! in its outbox table; in memory, they are lost when the server stops.
+//!
+//! Keys created with `credits` or `quotas` (or a `plan` of the configuration file's
+//! `[[plans]]`) are metered: in memory by the in-process ledger, with a database by its
+//! `meters` table, shared by every instance (each leases `--usage-lease` units at a
+//! time). At zero a request is refused with 429 `usage_exceeded` and `Retry-After` until
+//! the next refill. On Ctrl-C or SIGTERM the server stops accepting, then returns the
+//! units it leased and did not spend to the ledger before it exits.
+//!
+//! ```text
+//! curl -X POST -H "Authorization: Bearer $KEY" -H 'content-type: application/json' \
+//!      -d '{"name":"metered","scopes":["read-only"],"credits":{"remaining":100,"refill":{"amount":100,"interval":"month"}}}' \
+//!      http://127.0.0.1:3000/v1/api-keys
+//! ```
 
 mod app;
 
@@ -106,6 +119,10 @@ struct Args {
     /// Allow a plain `http://` webhook URL (local testing only).
     #[arg(long)]
     webhook_allow_http: bool,
+    /// Units of credits or quota each instance leases from the ledger at once (64 by
+    /// default): smaller is fairer between instances, larger makes fewer ledger calls.
+    #[arg(long)]
+    usage_lease: Option<u64>,
 }
 
 /// The `[webhooks]` table of the configuration file; the command line wins.
@@ -219,6 +236,9 @@ async fn main() {
                 .config(&config)
                 .unwrap_or_else(|e| fail(e.to_string()))
                 .usage(usage());
+            if let Some(units) = args.usage_lease {
+                b = b.usage_lease(units);
+            }
             if let Some(limits) = shared_limits {
                 b = b.shared_rate_limits(limits);
             }
@@ -246,6 +266,9 @@ async fn main() {
                 .config(&config)
                 .unwrap_or_else(|e| fail(e.to_string()))
                 .usage(usage());
+            if let Some(units) = args.usage_lease {
+                b = b.usage_lease(units);
+            }
             if let Some(limits) = shared_limits {
                 b = b.shared_rate_limits(limits);
             }
@@ -314,8 +337,35 @@ async fn main() {
             .nest("/console", console.router())
             .into_make_service_with_connect_info::<SocketAddr>(),
     )
+    .with_graceful_shutdown(stopping())
     .await
     .expect("server error");
+    // Leased units that were not spent go back to the ledger, where the other instances
+    // (or this one, restarted) find them.
+    gate.return_leases().await;
+    eprintln!("stopped; unspent usage units returned to the ledger");
+}
+
+/// Resolves on Ctrl-C, or on SIGTERM where there are signals.
+async fn stopping() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                term.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
 }
 
 /// Usage counting flushed every 500 ms, so that another instance's `usage` answers

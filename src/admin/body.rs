@@ -146,7 +146,8 @@ pub(super) struct CreateBody {
     #[serde(default)]
     pub(super) prefix: Option<String>,
     /// The key's own credits: `{"remaining": N, "refill": {"amount": M, "interval":
-    /// "day" | "week" | "month" | a duration such as "1h"}}`.
+    /// "day" | "week" | "month" | a duration such as "1h"}, "low": T}`; `low`, optional,
+    /// is the threshold of the `credits.low` webhook.
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub(super) credits: Option<Credits>,

@@ -13,6 +13,7 @@ mod last_used;
 mod lease_wait;
 mod managed;
 mod metering;
+mod quota;
 mod refusal;
 mod request;
 #[cfg(test)]

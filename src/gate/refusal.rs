@@ -7,7 +7,7 @@ use http::{Extensions, HeaderMap};
 use super::Keygate;
 use crate::cache::entry::ResolvedKey;
 use crate::error::AuthError;
-use crate::ratelimit::RateLimitStatus;
+use crate::ratelimit::{QuotaFields, RateLimitStatus};
 use crate::refusal::{self as render, Refusal, RefusalAnswer, RenderRefusal};
 
 /// A rendered refusal kept for reuse: status, headers, body.
@@ -25,6 +25,17 @@ impl Keygate {
         status: Option<&RateLimitStatus>,
         answer: &RefusalAnswer,
     ) -> http::Response<bytes::Bytes> {
+        self.render_reporting(error, status, None, answer)
+    }
+
+    /// [`Keygate::render`], also reporting `quotas` (a `usage_exceeded` refusal).
+    pub(super) fn render_reporting(
+        &self,
+        error: &AuthError,
+        status: Option<&RateLimitStatus>,
+        quotas: Option<&QuotaFields>,
+        answer: &RefusalAnswer,
+    ) -> http::Response<bytes::Bytes> {
         let v = &*self.inner;
         let grpc = answer.grpc();
         let renderer: &dyn RenderRefusal = match &answer.renderer {
@@ -37,14 +48,19 @@ impl Keygate {
             AuthError::InvalidKey => Some(1),
             _ => None,
         }
-        .filter(|_| status.is_none() && answer.renderer.is_none() && v.renderer.is_deterministic());
+        .filter(|_| {
+            status.is_none()
+                && quotas.is_none()
+                && answer.renderer.is_none()
+                && v.renderer.is_deterministic()
+        });
         let render = || {
             let refusal = Refusal {
                 error,
                 realm: &v.realm,
                 rate_limit: status,
             };
-            render::finish(renderer, &refusal, grpc, self.ietf_headers())
+            render::finish(renderer, &refusal, grpc, self.ietf_headers(), quotas)
         };
         match slot {
             Some(i) => {

@@ -32,7 +32,7 @@ use crate::error::AuthError;
 use crate::identity::Identity;
 use crate::key::digest::KeyDigest;
 use crate::metering::DryCell;
-use crate::ratelimit::RateLimitStatus;
+use crate::ratelimit::{QuotaFields, RateLimitStatus};
 use crate::refusal::RefusalAnswer;
 
 /// The store lookup of a cache miss, shared by every request for the same key.
@@ -59,8 +59,13 @@ pub(crate) enum Start {
 /// The outcome of [`Keygate::admit`].
 pub(crate) enum Admission {
     /// Every check passed; the identity is attached. Carries the rate-limit state to
-    /// report, when limiting applies.
-    Admitted(Option<RateLimitStatus>, Option<Box<PendingEvent>>),
+    /// report, when limiting applies, and the quotas to report, when quota headers are
+    /// on.
+    Admitted(
+        Option<RateLimitStatus>,
+        Option<Box<PendingEvent>>,
+        Option<Box<QuotaFields>>,
+    ),
     /// Refused, with the rendered response.
     Refused(http::Response<bytes::Bytes>),
     /// Every check passed but a meter's cell is dry: await its lease, then
@@ -311,8 +316,9 @@ impl Keygate {
                     self.touch(&key, now);
                 }
                 let event = self.sample_accepted(&key, req);
+                let quotas = self.quota_fields(&key, now.at);
                 req.extensions_mut().insert(Identity(key, spent));
-                Admission::Admitted(status, event)
+                Admission::Admitted(status, event, quotas)
             }
             Err((error, status)) => {
                 let outcome = Outcome::of(&error);
@@ -322,7 +328,13 @@ impl Keygate {
                     self.count_deployment(outcome);
                 }
                 self.audit_refused(&error, Some(&key), req.headers(), req.extensions());
-                let response = self.render(&error, status.as_ref(), answer);
+                // A refusal for usage reports the quotas as it left them.
+                let quotas = match error {
+                    AuthError::UsageExceeded { .. } => self.quota_fields(&key, now.at),
+                    _ => None,
+                };
+                let response =
+                    self.render_reporting(&error, status.as_ref(), quotas.as_deref(), answer);
                 self.log_refusal(&key, req, &error, response.status());
                 Admission::Refused(response)
             }

@@ -16,7 +16,7 @@ use crate::check::external::CredentialFuture;
 use crate::gate::{Admission, AwaitingLease, Keygate, LookupFuture, PendingEvent};
 use crate::key::digest::KeyDigest;
 use crate::metering::LeaseWait;
-use crate::ratelimit::RateLimitStatus;
+use crate::ratelimit::{QuotaFields, RateLimitStatus};
 
 /// Everything needed to finish a request after the store answers.
 struct Pending<S, ReqB> {
@@ -85,6 +85,8 @@ where
         ietf: bool,
         /// The API log's event of a sampled accepted request, for its response status.
         event: Option<Box<PendingEvent>>,
+        /// The quotas to report, when quota headers are on.
+        quotas: Option<Box<QuotaFields>>,
     },
 }
 
@@ -105,6 +107,7 @@ where
         rate_limit: Option<RateLimitStatus>,
         ietf: bool,
         event: Option<Box<PendingEvent>>,
+        quotas: Option<Box<QuotaFields>>,
     ) -> Self {
         Self {
             state: State::Called {
@@ -112,6 +115,7 @@ where
                 rate_limit,
                 ietf,
                 event,
+                quotas,
             },
         }
     }
@@ -205,11 +209,12 @@ where
         settings: Arc<LayerSettings>,
     ) -> Self {
         match admission {
-            Admission::Admitted(rate_limit, event) => State::Called {
+            Admission::Admitted(rate_limit, event, quotas) => State::Called {
                 future: inner.call(req),
                 rate_limit,
                 ietf: gate.ietf_headers(),
                 event,
+                quotas,
             },
             Admission::Refused(response) => State::Refused {
                 response: Some(response),
@@ -278,6 +283,7 @@ where
                     rate_limit,
                     ietf,
                     event,
+                    quotas,
                 } => {
                     let mut res = ready!(future.poll(cx))?;
                     if let Some(event) = event.take() {
@@ -285,6 +291,9 @@ where
                     }
                     if let Some(status) = rate_limit {
                         status.write_headers(res.headers_mut(), *ietf);
+                    }
+                    if let Some(quotas) = quotas.take() {
+                        quotas.write(res.headers_mut());
                     }
                     return Poll::Ready(Ok(res.map(ResponseBody::inner)));
                 }

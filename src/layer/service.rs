@@ -54,24 +54,27 @@ where
     fn call(&mut self, mut req: Request<ReqB>) -> Self::Future {
         let settings = &*self.settings;
         if settings.is_exempt(req.uri()) {
-            return ResponseFuture::called(self.inner.call(req), None, false, None);
+            return ResponseFuture::called(self.inner.call(req), None, false, None, None);
         }
         let gate = &self.gate;
         let (scopes, answer) = (&settings.scopes, &settings.answer);
         match gate.start(req.headers(), req.extensions(), settings.anonymous) {
             Start::Refused(error) => ResponseFuture::refused(gate.refuse(&error, &req, answer)),
-            Start::Anonymous => ResponseFuture::called(self.inner.call(req), None, false, None),
+            Start::Anonymous => {
+                ResponseFuture::called(self.inner.call(req), None, false, None, None)
+            }
             Start::Verified => match gate.admit_verified(&mut req, scopes, answer) {
-                None => ResponseFuture::called(self.inner.call(req), None, false, None),
+                None => ResponseFuture::called(self.inner.call(req), None, false, None, None),
                 Some(refusal) => ResponseFuture::refused(refusal),
             },
             Start::Cached(key, digest, now) => {
                 match gate.admit(key, &digest, &mut req, scopes, answer, now) {
-                    Admission::Admitted(status, event) => ResponseFuture::called(
+                    Admission::Admitted(status, event, quotas) => ResponseFuture::called(
                         self.inner.call(req),
                         status,
                         gate.ietf_headers(),
                         event,
+                        quotas,
                     ),
                     Admission::Refused(refusal) => ResponseFuture::refused(refusal),
                     Admission::AwaitLease(awaiting) => {

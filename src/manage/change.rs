@@ -176,6 +176,12 @@ impl KeyManager {
     /// cache's coherence protocol); other instances hear of it through the store's
     /// invalidation channel. Fails with [`ManageError::NotFound`] when there is no such
     /// key, so a second delete of one key is a `NotFound`.
+    ///
+    /// The key's own meters (its credits and quotas, see [`crate::metering`]) are deleted
+    /// with it: by [`crate::MemoryStore`] under the lock of the delete, by `PgStore` in
+    /// the delete's transaction. Its account's shared meters stay. Units another
+    /// instance still holds of the key's meters are dropped when that instance forgets
+    /// the key (at most one lease each).
     pub async fn delete(&self, account: &AccountId, id: &KeyId) -> Result<(), ManageError> {
         self.delete_as(account, id, None).await
     }
@@ -204,6 +210,9 @@ impl KeyManager {
         // since it was read: both sets of digests are dropped.
         self.gate.invalidate_local(&old);
         self.gate.invalidate_local(&deleted);
+        // The store deleted the key's own meters with it; this instance's units of them
+        // are dropped too, so that nothing is returned to (or re-creates) them.
+        self.gate.metering().forget_key(id);
         tracing::info!(target: "keygate::audit", action = "delete", key_id = id.as_str(), account_id = account.as_str(), actor = actor.map(Actor::label), "api key deleted");
         Ok(())
     }

@@ -185,6 +185,7 @@ impl KeyManager {
     /// Sends the changes' webhook events through `webhooks`.
     #[cfg(feature = "webhooks")]
     pub(crate) fn set_webhooks(&mut self, webhooks: crate::webhooks::Webhooks) {
+        self.send_low_credits(&webhooks);
         self.webhooks = Some(webhooks);
     }
 

@@ -83,6 +83,12 @@ impl KeyManager {
     /// Deletes every usage count of `account` and its keys (for a customer who leaves),
     /// after flushing this instance's, and returns how many stored buckets (rows) went. Requests made
     /// afterwards are counted again.
+    ///
+    /// It leaves the credit ledger alone: balances of credits and quotas (see
+    /// [`crate::metering`]) are what the customer paid for or is owed, not a record of
+    /// their activity, and erasing them would hand out a fresh quota or wipe a balance.
+    /// A key's own meters go when the key is deleted ([`KeyManager::delete`]); an
+    /// account's credits are set with [`KeyManager::set_account_limits`].
     pub async fn erase_account_usage(&self, account: &AccountId) -> Result<u64, ManageError> {
         let counters = self.counters()?;
         counters.flush().await?;

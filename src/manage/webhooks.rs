@@ -22,8 +22,12 @@ pub(super) enum Change {
 mod events {
     use serde_json::{Map, Value};
 
+    use std::sync::Arc;
+
     use super::*;
     use crate::manage::rfc3339;
+    use crate::metering::low::LowCredits;
+    use crate::metering::Meter;
     use crate::webhooks::{changed_fields, EventType, WebhookEvent, Webhooks};
 
     impl KeyManager {
@@ -47,6 +51,55 @@ mod events {
             let event = WebhookEvent::for_key(kind, key, label.as_deref(), self.now(), details);
             let events = webhooks.prepare(vec![event]);
             Some((webhooks, events))
+        }
+
+        /// With webhooks kept in process and the ledger in process too, sends each
+        /// crossing of a low-credit threshold as `credits.low` (with the ledger in
+        /// PostgreSQL, the ledger writes the event itself, see `WebhooksBuilder::postgres`).
+        /// The hook holds neither the webhooks nor the store alive.
+        pub(in crate::manage) fn send_low_credits(&self, webhooks: &Webhooks) {
+            let metering = self.gate.metering();
+            let Some(local) = metering.ledger.as_ref().and_then(|l| l.local()) else {
+                return;
+            };
+            if webhooks.durable() {
+                return;
+            }
+            let (hooks, store) = (webhooks.downgrade(), Arc::downgrade(&self.store));
+            local.on_low_credits(Arc::new(move |crossing: LowCredits| {
+                let (Some(webhooks), Some(store)) = (Webhooks::upgrade(&hooks), store.upgrade())
+                else {
+                    return;
+                };
+                let mut queue = Box::pin(async move {
+                    let remaining = u64::try_from(crossing.remaining.max(0)).unwrap_or(0);
+                    let (threshold, at) = (crossing.threshold, crossing.at);
+                    let event = match &crossing.meter {
+                        Meter::KeyCredits(id) => match store.get(id).await {
+                            Ok(Some(key)) => {
+                                WebhookEvent::credits_low(&key, remaining, threshold, at)
+                            }
+                            // Deleted since, or unreadable: nothing to name.
+                            _ => return,
+                        },
+                        Meter::AccountCredits(account) => {
+                            WebhookEvent::credits_low_account(account, remaining, threshold, at)
+                        }
+                        _ => return,
+                    };
+                    // Counted and logged by `enqueue` itself.
+                    let _ = webhooks.enqueue([event]).await;
+                });
+                // A store in process answers at once: the event is queued before the
+                // change that crossed returns. Otherwise it finishes on the runtime.
+                if futures_util::FutureExt::now_or_never(&mut queue).is_some() {
+                    return;
+                }
+                match tokio::runtime::Handle::try_current() {
+                    Ok(runtime) => drop(runtime.spawn(queue)),
+                    Err(_) => tracing::warn!(target: "keygate::webhooks", "credits.low not queued: no tokio runtime"),
+                }
+            }));
         }
 
         /// Queues `events` written by a store that keeps no outbox. Never fails the

@@ -32,6 +32,10 @@ pub(crate) struct MeterCell {
     pub(super) until: AtomicU64,
     /// A background lease or return is under way (ledgers across the network).
     pub(super) busy: AtomicBool,
+    /// The ledger's balance as its last reservation left it, plus units returned since:
+    /// with `leased`, what this instance knows remains (see [`super::report`]). Written
+    /// only by leases and returns, read only when quota headers are on.
+    pub(super) ledger_left: AtomicI64,
     cold: Mutex<Cold>,
     /// What the lease agent remembers (see [`super::lease`]).
     pub(super) lease: LeaseState,
@@ -54,6 +58,7 @@ impl MeterCell {
             low_water: AtomicI64::new(low_water),
             until: AtomicU64::new(0),
             busy: AtomicBool::new(false),
+            ledger_left: AtomicI64::new(policy.initial),
             lease: LeaseState::default(),
             cold: Mutex::new(Cold {
                 policy,
@@ -117,8 +122,24 @@ impl MeterCell {
         }
     }
 
+    /// Drops the units held and ends the lease: the meter is gone from the ledger.
+    pub(super) fn forget(&self) {
+        self.until.store(0, Ordering::Release);
+        self.leased.store(0, Ordering::Release);
+    }
+
     pub(super) fn cold(&self) -> std::sync::MutexGuard<'_, Cold> {
         self.cold.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Notes what a reservation left in the ledger, for the quota headers.
+    pub(super) fn note_ledger(&self, balance: i64) {
+        self.ledger_left.store(balance, Ordering::Release);
+    }
+
+    /// Notes units returned to the ledger, for the quota headers.
+    pub(super) fn note_returned(&self, units: i64) {
+        self.ledger_left.fetch_add(units, Ordering::AcqRel);
     }
 
     pub(super) fn set_until(&self, next_refill: Option<SystemTime>) {
@@ -135,6 +156,9 @@ pub(crate) struct Meters {
     /// The key refers to a plan that does not exist: every request is refused.
     pub(crate) refused: bool,
     pub(crate) metering: Arc<Metering>,
+    /// The limit of each quota: `quota_limits[i]` is that of `cells[i]` (quotas come
+    /// first), for the quota headers.
+    pub(crate) quota_limits: Box<[u64]>,
 }
 
 impl Meters {
@@ -337,6 +361,7 @@ impl Metering {
         cold.next_refill = r.next_refill;
         cell.add(i64::try_from(r.granted).unwrap_or(i64::MAX));
         cell.set_until(r.next_refill);
+        cell.note_ledger(r.balance);
         if cell.try_spend(cost, secs) {
             Ok(())
         } else {
@@ -388,6 +413,7 @@ impl Metering {
             let units = cell.leased.swap(0, Ordering::AcqRel);
             if units > 0 {
                 local.release_now(&cell.meter, cold.period, units.unsigned_abs());
+                cell.note_returned(units);
             } else if units < 0 {
                 local.adjust_now(&cell.meter, &cold.policy, units, self.clock.now());
             }
@@ -412,6 +438,9 @@ impl Metering {
         } else {
             Ok(())
         };
+        if returned.is_ok() && units > 0 {
+            cell.note_returned(units);
+        }
         if let Err(error) = returned {
             // The outcome is unknown (the ledger may have applied it before failing to
             // answer): keeping the units could spend them twice, so they are dropped.

@@ -288,6 +288,7 @@ impl Metering {
                     Ordering::Release,
                 );
                 cell.set_until(r.next_refill);
+                cell.note_ledger(r.balance);
                 cell.add(i64::try_from(r.granted).unwrap_or(i64::MAX));
                 false
             }

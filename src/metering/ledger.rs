@@ -6,6 +6,7 @@ use std::time::SystemTime;
 
 use async_trait::async_trait;
 
+use super::low::{self, LowCreditHook, LowCreditNotices, LowCredits};
 use super::{Meter, MeterPolicy, Reservation};
 use crate::store::StoreError;
 
@@ -159,6 +160,8 @@ impl<L: CreditLedger + ?Sized> CreditLedger for std::sync::Arc<L> {
 struct Row {
     balance: i64,
     period: u64,
+    /// `credits.low` was sent for the current dip below the threshold (see [`low`]).
+    low_sent: bool,
 }
 
 /// The in-process ledger: every meter's balance behind one mutex, which only leases,
@@ -167,6 +170,8 @@ struct Row {
 #[derive(Debug, Default)]
 pub struct MemoryLedger {
     rows: Mutex<HashMap<Meter, Row>>,
+    /// Where low-credit crossings go (the in-process webhooks), if anywhere.
+    low_credits: LowCreditNotices,
 }
 
 impl MemoryLedger {
@@ -187,12 +192,38 @@ impl MemoryLedger {
         let row = rows.entry(meter.clone()).or_insert(Row {
             balance: policy.initial,
             period,
+            low_sent: low::set(policy.initial, policy.low),
         });
         if row.period < period {
             row.balance = policy.refilled(row.balance, row.period, period);
             row.period = period;
+            low::raised(&mut row.low_sent, row.balance, policy.low);
         }
         f(row)
+    }
+
+    /// Sends low-credit crossings to `hook` (outside the ledger's lock).
+    #[cfg_attr(not(feature = "webhooks"), allow(dead_code))]
+    pub(crate) fn on_low_credits(&self, hook: LowCreditHook) {
+        self.low_credits.set(hook);
+    }
+
+    fn crossed(
+        &self,
+        crossed: bool,
+        meter: &Meter,
+        policy: &MeterPolicy,
+        balance: i64,
+        now: SystemTime,
+    ) {
+        if let (true, Some(threshold)) = (crossed, policy.low) {
+            self.low_credits.send(LowCredits {
+                meter: meter.clone(),
+                remaining: balance,
+                threshold,
+                at: now,
+            });
+        }
     }
 
     /// [`CreditLedger::reserve`], without waiting.
@@ -216,17 +247,21 @@ impl MemoryLedger {
         now: SystemTime,
     ) -> Reservation {
         let next_refill = policy.next_refill(now);
-        self.with_row(meter, policy, now, |row| {
+        let (r, crossed) = self.with_row(meter, policy, now, |row| {
             let available = u64::try_from(row.balance.max(0)).unwrap_or(0);
             let granted = want.min(fair_share(available, parts));
             row.balance -= i64::try_from(granted).unwrap_or(i64::MAX);
-            Reservation {
+            let crossed = granted > 0 && low::spent(&mut row.low_sent, row.balance, policy.low);
+            let r = Reservation {
                 granted,
                 period: row.period,
                 next_refill,
                 balance: row.balance,
-            }
-        })
+            };
+            (r, crossed)
+        });
+        self.crossed(crossed, meter, policy, r.balance, now);
+        r
     }
 
     /// [`CreditLedger::release`], without waiting.
@@ -249,15 +284,26 @@ impl MemoryLedger {
         delta: i64,
         now: SystemTime,
     ) -> i64 {
-        self.with_row(meter, policy, now, |row| {
+        let (balance, crossed) = self.with_row(meter, policy, now, |row| {
             row.balance = row.balance.saturating_add(delta);
-            row.balance
-        })
+            let crossed = if delta < 0 {
+                low::spent(&mut row.low_sent, row.balance, policy.low)
+            } else {
+                low::raised(&mut row.low_sent, row.balance, policy.low);
+                false
+            };
+            (row.balance, crossed)
+        });
+        self.crossed(crossed, meter, policy, balance, now);
+        balance
     }
 
     /// [`CreditLedger::set`], without waiting.
     pub fn set_now(&self, meter: &Meter, policy: &MeterPolicy, balance: i64, now: SystemTime) {
-        self.with_row(meter, policy, now, |row| row.balance = balance);
+        self.with_row(meter, policy, now, |row| {
+            row.balance = balance;
+            row.low_sent = low::set(balance, policy.low);
+        });
     }
 
     /// [`CreditLedger::balance`], without waiting.
@@ -269,6 +315,13 @@ impl MemoryLedger {
     pub fn delete_now(&self, meter: &Meter) {
         let mut rows = self.rows.lock().unwrap_or_else(|p| p.into_inner());
         rows.remove(meter);
+    }
+
+    /// Forgets every meter of key `id` (its credits and quotas), not its account's: the
+    /// key was deleted.
+    pub(crate) fn delete_key_meters(&self, id: &crate::store::record::KeyId) {
+        let mut rows = self.rows.lock().unwrap_or_else(|p| p.into_inner());
+        rows.retain(|meter, _| meter.key_id() != Some(id));
     }
 }
 

@@ -57,13 +57,57 @@
 //! the old plan go back to the ledger. Plans set by the builder, the configuration file
 //! or [`crate::Keygate::set_plan`] are this deployment's defaults: a stored plan of the
 //! same name takes precedence, and a default applies where the store has none.
+//!
+//! # What responses report
+//!
+//! With [`crate::ratelimit::RateLimitConfig::ietf_headers`], every quota that applied to
+//! an admitted request (or to one refused with `usage_exceeded`) is an item of the IETF
+//! draft's `RateLimit-Policy` and `RateLimit` lists, after the per-second `"default"`
+//! item: `"day";q=10000;w=86400` and `"day";r=9957;t=3600`, named `day`, `week`,
+//! `month` for the key's own quotas and `account-day`, `account-week`,
+//! `account-month` for its account's; `w` is the length of the current period (a
+//! month's varies) and `t` the seconds until it ends. With
+//! [`crate::ratelimit::QuotaHeaders`], headers of the deployment's choosing report the
+//! quota with the least remaining. Credits are not reported: the draft's policy is a
+//! quota `q` allocated per window `w` in registered units, and credits are a balance
+//! (often without refill, spent at varying costs), closer to an account's money than to a
+//! window's allowance.
+//!
+//! "Remaining" is what this instance knows: the balance the ledger reported at its last
+//! reservation, plus what it returned since, plus what its cell holds, never below 0.
+//! With one instance (or [`crate::MemoryStore`]) it is exact; across instances it is off,
+//! either way, by at most the other instances' leases (up to
+//! [`crate::KeygateBuilder::usage_lease_max`] each): the units they hold are not in the
+//! ledger's balance, and what they reserved since this instance's last reservation is.
+//! Computing it costs a few atomic loads, and only when those headers are on.
+//!
+//! # Low credits
+//!
+//! [`Credits::low`] sets a threshold; when a change of the balance of record (a
+//! reservation, a charge) takes it from above the threshold to at or below it, the
+//! ledger sends one `credits.low` webhook (feature `webhooks`), and no other until a
+//! refill or an operator's top-up raises it above the threshold again. The test and the
+//! state change are part of the ledger's one locked change of the meter, so with several
+//! instances it is sent once: in PostgreSQL the statement that crosses writes the event
+//! into the webhook outbox itself ([`crate::webhooks::WebhooksBuilder::postgres`]); in
+//! process, the manager's in-memory webhooks queue it. The balance of record excludes
+//! the units instances hold, so the notice can come early by up to one lease per
+//! instance: a smaller [`crate::KeygateBuilder::usage_lease`] makes it closer.
+//!
+//! # Deleted keys
+//!
+//! Deleting a key ([`crate::KeyManager::delete`]) deletes its own meters in the ledger
+//! with it; its account's stay. Erasing an account's usage counts
+//! ([`crate::KeyManager::erase_account_usage`]) leaves the ledger alone.
 mod cell;
 mod lease;
 mod ledger;
+pub(crate) mod low;
 mod period;
 mod plan;
 mod plan_store;
 mod plans;
+pub(crate) mod report;
 mod resolve;
 mod returns;
 mod settings;
@@ -112,6 +156,14 @@ impl Meter {
             Meter::AccountCredits(id) => format!("account:{id}:credits"),
             Meter::KeyQuota(id, p) => format!("key:{id}:quota:{}", p.as_str()),
             Meter::AccountQuota(id, p) => format!("account:{id}:quota:{}", p.as_str()),
+        }
+    }
+
+    /// The key whose own meter this is; `None` for an account's.
+    pub fn key_id(&self) -> Option<&KeyId> {
+        match self {
+            Meter::KeyCredits(id) | Meter::KeyQuota(id, _) => Some(id),
+            Meter::AccountCredits(_) | Meter::AccountQuota(..) => None,
         }
     }
 

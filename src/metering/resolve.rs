@@ -43,6 +43,12 @@ impl Metering {
         }
         let offset = self.settings.offset;
         let mut cells = Vec::new();
+        let quota_limits: Box<[u64]> = own
+            .quotas
+            .iter()
+            .chain(&account.quotas)
+            .map(|q| q.limit)
+            .collect();
         for q in &own.quotas {
             let meter = Meter::KeyQuota(record.id.clone(), q.period);
             cells.push(self.cell(&meter, MeterPolicy::quota(q, offset)));
@@ -71,8 +77,24 @@ impl Metering {
                 cells: cells.into_boxed_slice(),
                 refused: missing.is_some(),
                 metering: self.clone(),
+                quota_limits,
             })),
             plan_rate_limit,
         }
+    }
+}
+
+impl Metering {
+    /// Forgets this instance's cells of key `id`'s own meters (it was deleted), with the
+    /// units they hold: the ledger's rows of those meters went with the key, so nothing is
+    /// returned. Its account's cells stay.
+    pub(crate) fn forget_key(&self, id: &crate::store::record::KeyId) {
+        self.cells.retain(|meter, cell| {
+            let of_key = meter.key_id() == Some(id);
+            if of_key {
+                cell.forget();
+            }
+            !of_key
+        });
     }
 }

@@ -68,6 +68,12 @@ pub struct Credits {
     /// The refill, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refill: Option<Refill>,
+    /// The low-credit threshold: when the balance of record falls from above it to at
+    /// or below it, one `credits.low` webhook is sent (feature `webhooks`), and no other
+    /// until a refill or an operator's top-up raises the balance above it again. None
+    /// by default. See [`crate::metering`] ("Low credits").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub low: Option<u64>,
 }
 
 impl Credits {
@@ -76,7 +82,22 @@ impl Credits {
         Self {
             remaining,
             refill: None,
+            low: None,
         }
+    }
+
+    /// With a low-credit threshold: `credits.low` is sent when the balance falls to
+    /// `threshold` or below.
+    ///
+    /// ```
+    /// use keygate::metering::Credits;
+    ///
+    /// let credits: Credits = serde_json::from_str(r#"{"remaining": 5000, "low": 500}"#).unwrap();
+    /// assert_eq!(credits, Credits::new(5000).low(500));
+    /// ```
+    pub const fn low(mut self, threshold: u64) -> Self {
+        self.low = Some(threshold);
+        self
     }
 
     /// With a refill.
@@ -177,6 +198,9 @@ pub struct MeterPolicy {
     pub offset: UtcOffset,
     /// A quota: at each edge the balance is set to the refill's amount, whatever it was.
     pub resets: bool,
+    /// Credits' low threshold ([`Credits::low`]): the ledger notes when the balance
+    /// falls from above it to at or below it.
+    pub low: Option<u64>,
 }
 
 impl MeterPolicy {
@@ -187,12 +211,20 @@ impl MeterPolicy {
             refill,
             offset,
             resets: false,
+            low: None,
         }
+    }
+
+    /// With the low-credit threshold `low` ([`Credits::low`]).
+    #[must_use]
+    pub const fn with_low(mut self, low: Option<u64>) -> Self {
+        self.low = low;
+        self
     }
 
     /// The policy of credits.
     pub fn credits(credits: &Credits, offset: UtcOffset) -> Self {
-        Self::new(credits.remaining, credits.refill, offset)
+        Self::new(credits.remaining, credits.refill, offset).with_low(credits.low)
     }
 
     /// The policy of a quota: starts full, reset to its limit at each period's start.

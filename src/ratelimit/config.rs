@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::ReportedLimit;
+use super::{QuotaHeaders, ReportedLimit};
 use crate::store::record::RateLimit;
 
 /// What a limit is counted against. In configuration files: `"per_key"` or
@@ -33,7 +33,8 @@ pub enum RateLimitKey {
 /// ```
 ///
 /// It reads from configuration files: `default_quota = { per_second = 100, burst = 200 }`,
-/// `key = "per_account"`, `reported_limit = "per_second"`, `maintenance_interval = "10s"`.
+/// `key = "per_account"`, `reported_limit = "per_second"`, `maintenance_interval = "10s"`,
+/// `quota_headers = { limit = "X-Quota-Limit", remaining = "X-Quota-Remaining", reset = "X-Quota-Reset" }`.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
@@ -49,6 +50,11 @@ pub struct RateLimitConfig {
     /// How often idle limiter state is dropped.
     #[serde(with = "humantime_serde")]
     pub maintenance_interval: Duration,
+    /// Report the quota per period with the least remaining in `X-…` headers of these
+    /// names (off by default). With [`RateLimitConfig::ietf_headers`], every quota is
+    /// reported in the IETF fields as well, whatever this says. See [`QuotaHeaders`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quota_headers: Option<QuotaHeaders>,
 }
 
 impl Default for RateLimitConfig {
@@ -61,6 +67,7 @@ impl Default for RateLimitConfig {
             ietf_headers: false,
             reported_limit: ReportedLimit::Burst,
             maintenance_interval: Duration::from_secs(10),
+            quota_headers: None,
         }
     }
 }
@@ -93,6 +100,14 @@ impl RateLimitConfig {
     #[must_use]
     pub fn reported_limit(mut self, form: ReportedLimit) -> Self {
         self.reported_limit = form;
+        self
+    }
+
+    /// Sets [`RateLimitConfig::quota_headers`]: for `X-Quota-Limit`,
+    /// `X-Quota-Remaining` and `X-Quota-Reset`, `.quota_headers(Some(QuotaHeaders::x_quota()))`.
+    #[must_use]
+    pub fn quota_headers(mut self, names: Option<QuotaHeaders>) -> Self {
+        self.quota_headers = names;
         self
     }
 

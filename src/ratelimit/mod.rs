@@ -57,6 +57,7 @@ mod breaker;
 mod config;
 #[cfg(feature = "redis")]
 mod lease;
+mod quota_headers;
 #[cfg(feature = "redis")]
 mod redis;
 #[cfg(feature = "redis")]
@@ -77,6 +78,8 @@ use crate::store::record::RateLimit;
 #[cfg(feature = "redis")]
 pub use self::breaker::BreakerState;
 pub use self::config::{RateLimitConfig, RateLimitKey};
+pub(crate) use self::quota_headers::QuotaFields;
+pub use self::quota_headers::QuotaHeaders;
 #[cfg(feature = "redis")]
 pub use self::redis::{RedisLimiter, RedisLimiterStats};
 #[cfg(feature = "redis")]

@@ -29,6 +29,9 @@ pub struct WebhooksBuilder {
     queue_capacity: usize,
     memory_keys: Option<Arc<MemoryStore>>,
     outbox: Option<Arc<dyn Outbox>>,
+    /// The store whose ledger writes `credits.low` into the outbox.
+    #[cfg(feature = "postgres")]
+    pg: Option<crate::store::PgStore>,
     poll_interval: Duration,
     scan_interval: Duration,
     batch_size: usize,
@@ -67,6 +70,8 @@ impl WebhooksBuilder {
             queue_capacity: 10_000,
             memory_keys: None,
             outbox: None,
+            #[cfg(feature = "postgres")]
+            pg: None,
             poll_interval: Duration::from_secs(1),
             scan_interval: Duration::from_secs(60),
             batch_size: 32,
@@ -166,7 +171,12 @@ impl WebhooksBuilder {
     /// event is tried by one instance at a time. Default: the in-process queue.
     #[cfg(feature = "postgres")]
     #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+    ///
+    /// The store's credit ledger then writes `credits.low` into the outbox too, in the
+    /// statement that crosses the threshold (when this receiver takes `credits.low`):
+    /// give the gate a clone of this same store.
     pub fn postgres(mut self, store: crate::store::PgStore) -> Self {
+        self.pg = Some(store.clone());
         self.outbox = Some(Arc::new(store));
         self
     }
@@ -206,6 +216,16 @@ impl WebhooksBuilder {
     pub fn build(self) -> Result<Webhooks, WebhookConfigError> {
         let receiver = Receiver::new(&self.url, self.allow_http, &self.roots_pem, self.timeout)?;
         let durable = self.outbox.is_some();
+        #[cfg(feature = "postgres")]
+        if let Some(pg) = &self.pg {
+            let takes = self
+                .events
+                .as_ref()
+                .is_none_or(|t| t.contains(&EventType::CreditsLow));
+            if takes {
+                pg.send_low_credits(self.horizon);
+            }
+        }
         let outbox = self
             .outbox
             .unwrap_or_else(|| Arc::new(MemoryOutbox::new(self.queue_capacity, self.memory_keys)));

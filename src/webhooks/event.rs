@@ -38,7 +38,8 @@ pub enum EventType {
     /// `key.expiring`: a key's `expires_at` is near; sent once per key and expiry.
     #[serde(rename = "key.expiring")]
     KeyExpiring,
-    /// `credits.low`: a key's remaining credits fell to its threshold.
+    /// `credits.low`: a key's or an account's credits fell to their threshold
+    /// ([`crate::metering::Credits::low`]); sent once per crossing.
     #[serde(rename = "credits.low")]
     CreditsLow,
 }
@@ -163,12 +164,34 @@ impl WebhookEvent {
         Self::for_key(EventType::KeyLeaked, key, None, at, details)
     }
 
-    /// `credits.low` for `key`: `remaining` credits are left, at or below `threshold`.
+    /// `credits.low` for `key`'s own credits: `remaining` credits are left, at or below
+    /// `threshold`; `data.meter` is `key_credits`.
     pub fn credits_low(key: &KeyRecord, remaining: u64, threshold: u64, at: SystemTime) -> Self {
         let mut details = Map::new();
+        details.insert("meter".into(), "key_credits".into());
         details.insert("remaining".into(), remaining.into());
         details.insert("threshold".into(), threshold.into());
         Self::for_key(EventType::CreditsLow, key, None, at, details)
+    }
+
+    /// `credits.low` for the credits `account` shares among its keys: `data.meter` is
+    /// `account_credits`, and `key_id`, `name`, `environment` and `actor` are `null`.
+    pub fn credits_low_account(
+        account: &AccountId,
+        remaining: u64,
+        threshold: u64,
+        at: SystemTime,
+    ) -> Self {
+        let mut data = Map::new();
+        data.insert("key_id".into(), Value::Null);
+        data.insert("account_id".into(), account.as_str().into());
+        data.insert("name".into(), Value::Null);
+        data.insert("environment".into(), Value::Null);
+        data.insert("actor".into(), Value::Null);
+        data.insert("meter".into(), "account_credits".into());
+        data.insert("remaining".into(), remaining.into());
+        data.insert("threshold".into(), threshold.into());
+        Self::new(EventType::CreditsLow, account.clone(), None, at, data)
     }
 
     /// `key.expiring` for `key`, which expires at `expires_at`.

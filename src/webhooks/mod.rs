@@ -243,6 +243,16 @@ impl Webhooks {
         events
     }
 
+    /// A handle that does not keep the webhooks alive (for hooks that a store holds).
+    pub(crate) fn downgrade(&self) -> std::sync::Weak<Inner> {
+        Arc::downgrade(&self.inner)
+    }
+
+    /// The webhooks of a [`Webhooks::downgrade`] handle, while they live.
+    pub(crate) fn upgrade(weak: &std::sync::Weak<Inner>) -> Option<Self> {
+        weak.upgrade().map(|inner| Self { inner })
+    }
+
     /// Wakes the delivery task: events were written for it.
     pub(crate) fn wake(&self) {
         self.inner.wake.notify_one();

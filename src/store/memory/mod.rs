@@ -315,6 +315,7 @@ impl KeyStoreWrite for MemoryStore {
 
     async fn delete(&self, id: &KeyId) -> Result<KeyRecord, StoreError> {
         let mut index = self.index();
+        self.ledger.delete_key_meters(id); // Under the same lock; its account's meters stay.
         self.remove_locked(&mut index, id)
             .ok_or(StoreError::NotFound)
     }

@@ -19,91 +19,16 @@
 //! still in the reservation's period: units of a period that has ended are dropped (the
 //! refill replaced them).
 
-use std::time::SystemTime;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
+use rand::distr::{Alphanumeric, SampleString};
 
+pub(super) use super::ledger_sql::LedgerSql;
 use super::{pg_error, PgStore};
 use crate::metering::{CreditLedger, Meter, MeterPolicy, Reservation};
 use crate::store::StoreError;
-
-/// The ledger's statements, with the schema filled in.
-pub(super) struct LedgerSql {
-    reserve: String,
-    adjust: String,
-    set: String,
-    release: String,
-    balance: String,
-    delete: String,
-}
-
-/// The balance of row `m` brought to the period in parameter `period`, with parameters
-/// `top_up` (a credit top-up amount) and `reset` (a quota's limit), at most one not NULL.
-fn refilled(period: &str, top_up: &str, reset: &str) -> String {
-    format!(
-        "(CASE WHEN m.period >= {period}::bigint THEN m.balance \
-         WHEN {reset}::bigint IS NOT NULL THEN {reset}::bigint \
-         WHEN {top_up}::bigint IS NOT NULL THEN GREATEST(m.balance, LEAST(m.balance::numeric \
-         + ({period} - m.period)::numeric * {top_up}::bigint, {top_up}::bigint)::bigint) \
-         ELSE m.balance END)"
-    )
-}
-
-/// What a reservation of `$6` units takes of `balance` with a fair share of `$9` parts:
-/// `LEAST($6, max(balance, 0), GREATEST(1, ceil(max(balance, 0) / $9)))`.
-fn grant(balance: &str) -> String {
-    format!(
-        "LEAST($6::bigint, GREATEST({balance}, 0), \
-         GREATEST(1, (GREATEST({balance}, 0) + $9::bigint - 1) / $9::bigint))"
-    )
-}
-
-impl LedgerSql {
-    pub(super) fn new(schema: &str) -> Self {
-        let s = format!("\"{schema}\"");
-        let key = "m.owner_kind = $1 AND m.owner_id = $2 AND m.meter = $3";
-        let insert = format!(
-            "INSERT INTO {s}.meters AS m (owner_kind, owner_id, meter, balance, period, granted) \
-             VALUES ($1, $2, $3"
-        );
-        let conflict = "ON CONFLICT (owner_kind, owner_id, meter) DO UPDATE SET";
-        // The upserts: $4 initial balance, $5 current period, $6 their operand, $7 top-up,
-        // $8 reset.
-        let r = refilled("$5", "$7", "$8");
-        Self {
-            // $6: units wanted, $9: the parts of a fair share.
-            reserve: format!(
-                "{insert}, $4::bigint - {g0}, $5::bigint, {g0}) \
-                 {conflict} balance = {r} - {gr}, granted = {gr}, \
-                 period = GREATEST(m.period, $5), updated_at = now() \
-                 RETURNING m.balance, m.granted, m.period",
-                g0 = grant("$4"),
-                gr = grant(&r),
-            ),
-            // $6: units refunded (negative: charged).
-            adjust: format!(
-                "{insert}, $4::bigint + $6::bigint, $5::bigint, 0) {conflict} balance = {r} + $6, granted = 0, \
-                 period = GREATEST(m.period, $5), updated_at = now() RETURNING m.balance"
-            ),
-            // $4: the new balance, as of period $5.
-            set: format!(
-                "{insert}, $4::bigint, $5::bigint, 0) {conflict} balance = $4, granted = 0, \
-                 period = GREATEST(m.period, $5), updated_at = now()"
-            ),
-            // $4: the reservation's period, $5: units returned.
-            release: format!(
-                "UPDATE {s}.meters AS m SET balance = m.balance + $5::bigint, updated_at = now() \
-                 WHERE {key} AND m.period = $4::bigint"
-            ),
-            // $4 current period, $5 top-up, $6 reset.
-            balance: format!(
-                "SELECT {} FROM {s}.meters m WHERE {key}",
-                refilled("$4", "$5", "$6")
-            ),
-            delete: format!("DELETE FROM {s}.meters m WHERE {key}"),
-        }
-    }
-}
 
 /// A meter's row key: owner kind, owner id, meter name (`credits`, `quota:<period>`).
 fn row_key(meter: &Meter) -> (&'static str, &str, String) {
@@ -123,6 +48,7 @@ struct Terms {
     period: i64,
     top_up: Option<i64>,
     reset: Option<i64>,
+    low: Option<i64>,
 }
 
 impl Terms {
@@ -138,8 +64,18 @@ impl Terms {
             period: to_i64(policy.period(now)),
             top_up,
             reset,
+            low: policy.low.map(to_i64),
         }
     }
+}
+
+/// What a statement that may cross a low-credit threshold needs to write its event.
+struct Notice {
+    id: String,
+    timestamp: String,
+    now: SystemTime,
+    /// `None`: no event is written (this store keeps no webhooks, or none take it).
+    deadline: Option<SystemTime>,
 }
 
 fn to_i64(n: u64) -> i64 {
@@ -161,33 +97,16 @@ impl PgStore {
         now: SystemTime,
     ) -> Result<Reservation, StoreError> {
         let terms = Terms::new(policy, now);
-        let (kind, owner, name) = row_key(meter);
-        let (want, parts) = (to_i64(want), to_i64(parts.max(1)));
+        let parts = Some(to_i64(parts.max(1)));
         let row = self
-            .timed(async {
-                let client = self.client().await?;
-                let stmt = client
-                    .prepare_cached(&self.inner.ledger.reserve)
-                    .await
-                    .map_err(pg_error)?;
-                client
-                    .query_opt(
-                        &stmt,
-                        &[
-                            &kind,
-                            &owner,
-                            &name,
-                            &terms.initial,
-                            &terms.period,
-                            &want,
-                            &terms.top_up,
-                            &terms.reset,
-                            &parts,
-                        ],
-                    )
-                    .await
-                    .map_err(pg_error)
-            })
+            .upsert(
+                &self.inner.ledger.reserve,
+                meter,
+                &terms,
+                to_i64(want),
+                parts,
+                now,
+            )
             .await?
             .ok_or_else(|| StoreError::unavailable("the reservation returned no row"))?;
         Ok(Reservation {
@@ -198,34 +117,70 @@ impl PgStore {
         })
     }
 
-    /// Runs one of the statements that take (key, initial, period, `n`, top-up, reset).
+    /// The event parameters of a statement at `now`: an event is written only when
+    /// webhooks keep their events in this store and take `credits.low`.
+    fn notice(&self, terms: &Terms, now: SystemTime) -> Notice {
+        let horizon = self.inner.low_credit_horizon.load(Ordering::Acquire);
+        if horizon == 0 || terms.low.is_none() {
+            return Notice {
+                id: String::new(),
+                timestamp: String::new(),
+                now,
+                deadline: None,
+            };
+        }
+        Notice {
+            id: format!("msg_{}", Alphanumeric.sample_string(&mut rand::rng(), 24)),
+            timestamp: crate::manage::rfc3339(now),
+            now,
+            deadline: Some(now + Duration::from_secs(horizon)),
+        }
+    }
+
+    /// Sends `credits.low` of meters this store keeps through its webhook outbox, kept
+    /// `horizon` for delivery (set by `WebhooksBuilder::postgres`).
+    #[cfg_attr(not(feature = "webhooks"), allow(dead_code))]
+    pub(crate) fn send_low_credits(&self, horizon: Duration) {
+        let secs = horizon.as_secs().max(1);
+        self.inner.low_credit_horizon.store(secs, Ordering::Release);
+    }
+
+    /// Runs one of the statements that take (key, initial, period, `n`, top-up, reset,
+    /// low) and the parameters of a `credits.low` event; the reservation also takes the
+    /// parts of its fair share (`parts`).
     async fn upsert(
         &self,
         sql: &str,
         meter: &Meter,
         terms: &Terms,
         n: i64,
+        parts: Option<i64>,
+        now: SystemTime,
     ) -> Result<Option<tokio_postgres::Row>, StoreError> {
+        let notice = self.notice(terms, now);
         let (kind, owner, name) = row_key(meter);
         self.timed(async {
             let client = self.client().await?;
             let stmt = client.prepare_cached(sql).await.map_err(pg_error)?;
-            client
-                .query_opt(
-                    &stmt,
-                    &[
-                        &kind,
-                        &owner,
-                        &name,
-                        &terms.initial,
-                        &terms.period,
-                        &n,
-                        &terms.top_up,
-                        &terms.reset,
-                    ],
-                )
-                .await
-                .map_err(pg_error)
+            let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = vec![
+                &kind,
+                &owner,
+                &name,
+                &terms.initial,
+                &terms.period,
+                &n,
+                &terms.top_up,
+                &terms.reset,
+                &terms.low,
+                &notice.id,
+                &notice.timestamp,
+                &notice.now,
+                &notice.deadline,
+            ];
+            if let Some(parts) = &parts {
+                params.push(parts);
+            }
+            client.query_opt(&stmt, &params).await.map_err(pg_error)
         })
         .await
     }
@@ -284,7 +239,7 @@ impl CreditLedger for PgStore {
     ) -> Result<i64, StoreError> {
         let terms = Terms::new(policy, now);
         let row = self
-            .upsert(&self.inner.ledger.adjust, meter, &terms, delta)
+            .upsert(&self.inner.ledger.adjust, meter, &terms, delta, None, now)
             .await?
             .ok_or_else(|| StoreError::unavailable("the adjustment returned no row"))?;
         Ok(row.get(0))
@@ -298,7 +253,8 @@ impl CreditLedger for PgStore {
         now: SystemTime,
     ) -> Result<(), StoreError> {
         let (kind, owner, name) = row_key(meter);
-        let period = Terms::new(policy, now).period;
+        let terms = Terms::new(policy, now);
+        let (period, low) = (terms.period, terms.low);
         self.timed(async {
             let client = self.client().await?;
             let stmt = client
@@ -306,7 +262,7 @@ impl CreditLedger for PgStore {
                 .await
                 .map_err(pg_error)?;
             client
-                .execute(&stmt, &[&kind, &owner, &name, &balance, &period])
+                .execute(&stmt, &[&kind, &owner, &name, &balance, &period, &low])
                 .await
                 .map_err(pg_error)?;
             Ok(())

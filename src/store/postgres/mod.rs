@@ -47,6 +47,7 @@ mod channel;
 mod events;
 mod last_used;
 mod ledger;
+mod ledger_sql;
 #[cfg(feature = "webhooks")]
 mod outbox;
 mod plans;
@@ -107,6 +108,9 @@ struct Shared {
     sql: Sql,
     /// The credit ledger's statements.
     ledger: ledger::LedgerSql,
+    /// Seconds a `credits.low` event is tried for, when webhooks keep their events in
+    /// this store; 0 when they do not (no event is written).
+    low_credit_horizon: std::sync::atomic::AtomicU64,
     timeout: Duration,
     change_retention: Duration,
     /// `last_used_at` writes waiting for the next flush, newest per key.
@@ -245,6 +249,7 @@ impl PgStoreBuilder {
             channel: format!("{}.changes", self.schema),
             sql: Sql::new(&self.schema),
             ledger: ledger::LedgerSql::new(&self.schema),
+            low_credit_horizon: std::sync::atomic::AtomicU64::new(0),
             schema: self.schema,
             timeout: self.timeout,
             change_retention: self.change_retention,

@@ -181,6 +181,14 @@ CREATE TABLE {s}.plans (
 ALTER TABLE {s}.changes ADD COLUMN everything boolean NOT NULL DEFAULT false;
 "#,
     ),
+    (
+        10,
+        "meters: low-credit state",
+        r#"
+-- 0: armed; 1: credits.low sent for the current dip; 2: sent by the last change.
+ALTER TABLE {s}.meters ADD COLUMN low_state smallint NOT NULL DEFAULT 0;
+"#,
+    ),
 ];
 
 /// The newest migration version this build knows.

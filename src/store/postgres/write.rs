@@ -171,6 +171,15 @@ impl PgStore {
                 return Err(StoreError::NotFound);
             };
             let deleted = rows::record(&row)?;
+            // The key's own meters (credits, quotas) go in the same transaction; its
+            // account's stay.
+            let meters = tx
+                .prepare_cached(&self.inner.ledger.delete_key_meters)
+                .await
+                .map_err(pg_error)?;
+            tx.execute(&meters, &[&id.as_str()])
+                .await
+                .map_err(pg_error)?;
             for d in deleted.digests() {
                 if !digests.contains(&d) {
                     digests.push(d);

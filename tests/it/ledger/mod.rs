@@ -4,9 +4,12 @@
 #![cfg(feature = "postgres")]
 
 mod cluster;
+mod deleted_keys;
 mod instance;
 mod lease_wait;
 mod leases;
+mod low_credits;
 mod pg_ledger;
 mod pg_races;
+mod quota_report;
 mod shared_plans;

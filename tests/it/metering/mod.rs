@@ -3,6 +3,8 @@
 
 mod calendar;
 mod credits;
+mod deleted_keys;
 mod plans;
+mod quota_headers;
 mod support;
 mod widening;

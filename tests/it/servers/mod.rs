@@ -2,6 +2,7 @@
 //! server run as separate processes, alone and as a four-process cluster.
 
 mod cluster;
+mod demo_metering;
 mod demo_server;
 mod grpc;
 mod hyper;

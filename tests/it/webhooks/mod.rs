@@ -2,6 +2,7 @@
 //! Standard Webhooks signature itself, retries with backoff, the outbox in PostgreSQL
 //! shared by several instances, expiry notices, and the failed-events API.
 
+mod credits_low;
 mod delivery;
 mod demo;
 mod events_api;

@@ -1,0 +1,32 @@
+//! The quota fields of a response (see [`crate::ratelimit::QuotaHeaders`]): made only
+//! when quota headers are on and the key has quotas.
+
+use std::time::SystemTime;
+
+use super::Keygate;
+use crate::cache::entry::ResolvedKey;
+use crate::ratelimit::QuotaFields;
+
+impl Keygate {
+    /// What the response to `key`'s request reports of its quotas as of `now`: `None`
+    /// when the key has no quota, or neither the IETF fields nor `X-…` quota headers
+    /// are on (then nothing is computed).
+    #[inline]
+    pub(crate) fn quota_fields(
+        &self,
+        key: &ResolvedKey,
+        now: SystemTime,
+    ) -> Option<Box<QuotaFields>> {
+        let meters = key.metering.as_ref()?;
+        let config = self.inner.limits.config();
+        if !config.ietf_headers && config.quota_headers.is_none() {
+            return None;
+        }
+        let report = meters.quota_report(now)?;
+        Some(Box::new(QuotaFields {
+            report,
+            ietf: config.ietf_headers,
+            names: config.quota_headers.clone(),
+        }))
+    }
+}
