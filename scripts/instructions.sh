@@ -25,11 +25,11 @@ cd "$(dirname "$0")/.."
 N="${1:-2000}"
 shift || true
 CASES=("$@")
-[ ${#CASES[@]} -gt 0 ] || CASES=(bare bare_json tower_http_bearer floor keygate_hot keygate_hot_uncounted keygate_hot_credits keygate_hot_json
-  keygate_miss keygate_bad_checksum keygate_unknown_key keygate_hot_log_off
+[ ${#CASES[@]} -gt 0 ] || CASES=(bare bare_json tower_http_bearer floor keygate_hot keygate_hot_uncounted keygate_hot_credits keygate_hot_quota
+  keygate_hot_quota_headers keygate_hot_json keygate_miss keygate_bad_checksum keygate_unknown_key keygate_hot_log_off
   keygate_hot_log_1pct keygate_hot_log_sampled)
 # The cases that compute one SHA-256 of the key per request.
-HASHING=" floor keygate_hot keygate_hot_uncounted keygate_hot_credits keygate_hot_json keygate_miss keygate_unknown_key keygate_hot_log_off keygate_hot_log_1pct keygate_hot_log_sampled "
+HASHING=" floor keygate_hot keygate_hot_uncounted keygate_hot_credits keygate_hot_quota keygate_hot_quota_headers keygate_hot_json keygate_miss keygate_unknown_key keygate_hot_log_off keygate_hot_log_1pct keygate_hot_log_sampled "
 [ -n "${BIN:-}" ] || cargo bench --bench instructions --no-run 2>&1 | tail -1
 BIN=${BIN:-$(ls -t target/release/deps/instructions-* | grep -v "\.d$" | head -1)}
 # Prints "Ir Ge" for CASE and N requests; extra valgrind options after them.

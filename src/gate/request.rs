@@ -311,12 +311,16 @@ impl Keygate {
             Ok((status, None)) => {
                 key.usage.count(Outcome::Accepted, now);
                 self.audit_allowed(&key, req.headers(), req.extensions());
-                let spent = usage::Spent(if key.metering.is_some() { cost } else { 0 });
                 if !key.external {
                     self.touch(&key, now);
                 }
                 let event = self.sample_accepted(&key, req);
-                let quotas = self.quota_fields(&key, now.at);
+                // Nothing metered, nothing to spend or report.
+                let (spent, quotas) = if key.metering.is_some() {
+                    (usage::Spent(cost), self.quota_fields(&key, now.at))
+                } else {
+                    (usage::Spent(0), None)
+                };
                 req.extensions_mut().insert(Identity(key, spent));
                 Admission::Admitted(status, event, quotas)
             }
