@@ -5,13 +5,14 @@ use std::time::SystemTime;
 
 use super::Keygate;
 use crate::cache::entry::ResolvedKey;
-use crate::ratelimit::QuotaFields;
+use crate::metering::Meters;
+use crate::ratelimit::{QuotaFields, RateLimitConfig};
 
 impl Keygate {
     /// What the response to `key`'s request reports of its quotas as of `now`: `None`
     /// when the key has no quota, or neither the IETF fields nor `X-…` quota headers
     /// are on (then nothing is computed).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn quota_fields(
         &self,
         key: &ResolvedKey,
@@ -22,6 +23,17 @@ impl Keygate {
         if !config.ietf_headers && config.quota_headers.is_none() {
             return None;
         }
+        Self::report_quotas(meters, config, now)
+    }
+
+    /// The fields themselves, out of line: the request path only tests whether any
+    /// quota header is on.
+    #[inline(never)]
+    fn report_quotas(
+        meters: &Meters,
+        config: &RateLimitConfig,
+        now: SystemTime,
+    ) -> Option<Box<QuotaFields>> {
         let report = meters.quota_report(now)?;
         Some(Box::new(QuotaFields {
             report,

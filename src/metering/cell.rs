@@ -175,6 +175,16 @@ impl Meters {
         }
         let cost = i64::try_from(cost).unwrap_or(i64::MAX);
         let secs = now.unix_secs();
+        if let [cell] = &*self.cells {
+            // One meter, the common case: no loop.
+            return match cell.spend_left(cost, secs) {
+                Some(left) => {
+                    self.after_spend(cell, left, cost);
+                    Ok(())
+                }
+                None => self.spend_short(0, cost, now),
+            };
+        }
         for (i, cell) in self.cells.iter().enumerate() {
             match cell.spend_left(cost, secs) {
                 Some(left) => self.after_spend(cell, left, cost),
@@ -355,7 +365,14 @@ impl Metering {
             }
         }
         let _ = period;
-        let want = self.settings.lease.max(cost.unsigned_abs());
+        // A dry cell of a busy meter leases more each time (up to the most allowed), as
+        // with a ledger across the network: the units stay this process's, which every
+        // read of the balance counts (see `held_at`).
+        let ms = now
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let size = self.agent.next_size(cell, true, ms);
+        let want = size.max(cost.unsigned_abs());
         let r = local.reserve_now(&cell.meter, &policy, want, now);
         cold.period = r.period;
         cold.next_refill = r.next_refill;

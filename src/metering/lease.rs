@@ -144,7 +144,7 @@ impl LeaseAgent {
     /// The size of the next lease of `cell`: doubled (up to the most allowed) when the
     /// cell ran dry or asks again within [`GROW_WITHIN`] of its last lease, else
     /// unchanged; the base size for the first lease and after an idle return.
-    fn next_size(&self, cell: &MeterCell, dry: bool, now_ms: u64) -> u64 {
+    pub(super) fn next_size(&self, cell: &MeterCell, dry: bool, now_ms: u64) -> u64 {
         let state = &cell.lease;
         let size = state.size.load(Ordering::Acquire).max(self.base);
         let last = state.leased_at_ms.load(Ordering::Acquire);
@@ -157,7 +157,11 @@ impl LeaseAgent {
         };
         state.size.store(size, Ordering::Release);
         state.leased_at_ms.store(now_ms.max(1), Ordering::Release);
-        cell.low_water.store(watermark(size), Ordering::Release);
+        if self.low_water != i64::MIN {
+            // Across the network only: an in-process ledger is leased from inline, never
+            // topped up in the background.
+            cell.low_water.store(watermark(size), Ordering::Release);
+        }
         size
     }
 
