@@ -92,7 +92,8 @@
 //! into the webhook outbox itself ([`crate::webhooks::WebhooksBuilder::postgres`]); in
 //! process, the manager's in-memory webhooks queue it. The balance of record excludes
 //! the units instances hold, so the notice can come early by up to one lease per
-//! instance: a smaller [`crate::KeygateBuilder::usage_lease`] makes it closer.
+//! instance: a smaller [`crate::KeygateBuilder::usage_lease`] and
+//! [`crate::KeygateBuilder::usage_lease_max`] make it closer.
 //!
 //! # Deleted keys
 //!

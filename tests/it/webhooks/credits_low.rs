@@ -23,12 +23,14 @@ fn webhooks(clock: &Clock) -> Webhooks {
     .unwrap()
 }
 
-/// A gate and manager over a memory store, leasing one unit at a time so that the
+/// A gate and manager over a memory store, leasing `lease` units at a time and never
+/// more (a busy meter's lease grows only up to `usage_lease_max`), so that with 1 the
 /// balance of record moves with every request.
 fn setup(clock: &Clock, lease: u64) -> (Keygate, KeyManager) {
     Keygate::managed(std::sync::Arc::new(MemoryStore::new()))
         .clock(clock.clone())
         .usage_lease(lease)
+        .usage_lease_max(lease)
         .webhooks(webhooks(clock))
         .build()
 }
