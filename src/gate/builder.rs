@@ -342,6 +342,8 @@ impl<M> KeygateBuilder<M> {
                 realm,
                 clock: self.clock,
                 cache: Arc::new(cache),
+                reports_quotas: limits.config().ietf_headers
+                    || limits.config().quota_headers.is_some(),
                 limits,
                 metering,
                 implications: self.implications,

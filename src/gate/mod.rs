@@ -90,6 +90,8 @@ struct Shared {
     clock: Clock,
     cache: Arc<KeyCache>,
     limits: Arc<RateLimits>,
+    /// Whether any quota header is on (the IETF fields or `X-…` quota headers).
+    reports_quotas: bool,
     /// Credits, quotas and plans.
     metering: Arc<Metering>,
     implications: ScopeImplications,

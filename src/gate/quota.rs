@@ -18,12 +18,11 @@ impl Keygate {
         key: &ResolvedKey,
         now: SystemTime,
     ) -> Option<Box<QuotaFields>> {
-        let meters = key.metering.as_ref()?;
-        let config = self.inner.limits.config();
-        if !config.ietf_headers && config.quota_headers.is_none() {
+        if !self.inner.reports_quotas {
             return None;
         }
-        Self::report_quotas(meters, config, now)
+        let meters = key.metering.as_ref()?;
+        Self::report_quotas(meters, self.inner.limits.config(), now)
     }
 
     /// The fields themselves, out of line: the request path only tests whether any

@@ -14,8 +14,9 @@ use dashmap::DashMap;
 
 use super::lease::{LeaseAgent, LeaseState};
 use super::plans::Plans;
+use super::settings::MeteringSettings;
 use super::wait::Short;
-use super::{CreditLedger, Meter, MeterPolicy, UtcOffset};
+use super::{CreditLedger, Meter, MeterPolicy};
 use crate::clock::{Clock, Now};
 
 /// One meter's local units on this instance.
@@ -167,6 +168,25 @@ impl Meters {
     /// spent, as a cell is dry and its lease is on its way (see [`super::wait`]).
     #[inline]
     pub(crate) fn spend(&self, cost: u64, now: Now) -> Result<(), Short> {
+        match &*self.cells {
+            // One meter, the common case: no loop, and nothing kept across a call.
+            [cell] if !self.refused && cost > 0 => {
+                let cost = i64::try_from(cost).unwrap_or(i64::MAX);
+                match cell.spend_left(cost, now.unix_secs()) {
+                    Some(left) => {
+                        self.after_spend(cell, left, cost);
+                        Ok(())
+                    }
+                    None => self.spend_short(0, cost, now),
+                }
+            }
+            _ => self.spend_each(cost, now),
+        }
+    }
+
+    /// [`Meters::spend`] for a refused plan, a free request, or several meters.
+    #[inline(never)]
+    fn spend_each(&self, cost: u64, now: Now) -> Result<(), Short> {
         if self.refused {
             return Err(Short::Refused(None));
         }
@@ -175,16 +195,6 @@ impl Meters {
         }
         let cost = i64::try_from(cost).unwrap_or(i64::MAX);
         let secs = now.unix_secs();
-        if let [cell] = &*self.cells {
-            // One meter, the common case: no loop.
-            return match cell.spend_left(cost, secs) {
-                Some(left) => {
-                    self.after_spend(cell, left, cost);
-                    Ok(())
-                }
-                None => self.spend_short(0, cost, now),
-            };
-        }
         for (i, cell) in self.cells.iter().enumerate() {
             match cell.spend_left(cost, secs) {
                 Some(left) => self.after_spend(cell, left, cost),
@@ -198,8 +208,14 @@ impl Meters {
     #[inline]
     fn after_spend(&self, cell: &Arc<MeterCell>, left: i64, cost: i64) {
         if left < cell.low_water.load(Ordering::Relaxed) {
-            self.metering.agent.ask(cell, cost.unsigned_abs());
+            self.ask_top_up(cell, cost);
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn ask_top_up(&self, cell: &Arc<MeterCell>, cost: i64) {
+        self.metering.agent.ask(cell, cost.unsigned_abs());
     }
 
     /// The rest of [`Meters::spend`] from the first cell that could not cover `cost`
@@ -245,33 +261,6 @@ impl Meters {
     /// Whether any meter counts credits.
     pub(crate) fn has_credits(&self) -> bool {
         self.cells.iter().any(|c| c.meter.is_credits())
-    }
-}
-
-/// Settings of [`Metering`].
-#[derive(Clone, Debug)]
-pub(crate) struct MeteringSettings {
-    /// Units an instance leases at once, at first and after a meter was idle.
-    pub(crate) lease: u64,
-    /// The most a busy meter's lease grows to (see [`super::lease`]); 0: 8 × `lease`.
-    pub(crate) lease_max: u64,
-    /// The parts of a fair share: a lease takes at most `ceil(balance / parts)`.
-    pub(crate) fair_parts: u64,
-    /// How long a request that found its cell dry waits for the lease in flight (the
-    /// store timeout).
-    pub(crate) wait: Duration,
-    pub(crate) offset: UtcOffset,
-}
-
-impl Default for MeteringSettings {
-    fn default() -> Self {
-        Self {
-            lease: 64,
-            lease_max: 0,
-            fair_parts: 4,
-            wait: Duration::from_secs(2),
-            offset: UtcOffset::UTC,
-        }
     }
 }
 

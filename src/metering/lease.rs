@@ -67,7 +67,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{mpsc, Notify};
 
-use super::cell::{MeterCell, Metering, MeteringSettings};
+use super::cell::{MeterCell, Metering};
+use super::settings::MeteringSettings;
 use super::wait::Short;
 use super::Meter;
 

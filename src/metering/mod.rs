@@ -117,12 +117,13 @@ mod wait;
 use std::fmt;
 use std::time::SystemTime;
 
-pub(crate) use cell::{Metering, MeteringSettings, Meters};
+pub(crate) use cell::{Metering, Meters};
 pub use ledger::{CreditLedger, MemoryLedger};
 pub use period::{QuotaPeriod, RefillInterval, UtcOffset};
 pub use plan::Plan;
 pub(crate) use plan_store::MemoryPlans;
 pub use plan_store::PlanStore;
+pub(crate) use settings::MeteringSettings;
 pub use settings::{Credits, KeyUsage, MeterPolicy, Quota, Refill, UsageLimits};
 pub(crate) use wait::{DryCell, LeaseWait, Short, Waited};
 

@@ -1,7 +1,7 @@
 //! What a key, an account or a plan says about usage: credits with an optional refill,
 //! and quotas per calendar period.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
@@ -327,5 +327,32 @@ mod tests {
         let q = MeterPolicy::quota(&Quota::new(10, QuotaPeriod::Day), UtcOffset::UTC);
         assert_eq!(q.refilled(250, 5, 6), 10);
         assert_eq!(q.refilled(3, 5, 5), 3);
+    }
+}
+
+/// Settings of a gate's metering (see [`super::lease`] for the lease sizes).
+#[derive(Clone, Debug)]
+pub(crate) struct MeteringSettings {
+    /// Units an instance leases at once, at first and after a meter was idle.
+    pub(crate) lease: u64,
+    /// The most a busy meter's lease grows to ; 0: 8 × `lease`.
+    pub(crate) lease_max: u64,
+    /// The parts of a fair share: a lease takes at most `ceil(balance / parts)`.
+    pub(crate) fair_parts: u64,
+    /// How long a request that found its cell dry waits for the lease in flight (the
+    /// store timeout).
+    pub(crate) wait: Duration,
+    pub(crate) offset: UtcOffset,
+}
+
+impl Default for MeteringSettings {
+    fn default() -> Self {
+        Self {
+            lease: 64,
+            lease_max: 0,
+            fair_parts: 4,
+            wait: Duration::from_secs(2),
+            offset: UtcOffset::UTC,
+        }
     }
 }
